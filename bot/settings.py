@@ -1,0 +1,25 @@
+"""Configuration from the environment (and a `.env` file), with the names of commands.md."""
+
+from functools import cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///orchestrate.db", alias="DATABASE_URL")
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    port: int = Field(default=3000, alias="PORT")
+    orchestrate_api_token: SecretStr | None = Field(default=None, alias="ORCHESTRATE_API_TOKEN")
+    smtp_url: SecretStr | None = Field(default=None, alias="SMTP_URL")
+    sms_webhook_url: SecretStr | None = Field(default=None, alias="SMS_WEBHOOK_URL")
+
+
+@cache
+def settings() -> Settings:
+    return Settings()

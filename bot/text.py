@@ -1,0 +1,146 @@
+"""Replies as plain text, for the CLI and the console: the seed's boxes and bars."""
+
+from functools import singledispatch
+
+from commands.reply import Checklist, HelpText, Message, Reply, Table
+from models.figures import AgentMonitor, Dashboard, SyncPrompt
+from models.units import format_duration
+
+WIDTH = 64  # inside the box
+
+
+def render(reply: Reply) -> str:
+    return render_body(reply.body)
+
+
+def bar(fraction: float, width: int) -> str:
+    filled = round(max(0.0, min(fraction, 1.0)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def pct(fraction: float) -> str:
+    return f"{fraction * 100:.0f}%"
+
+
+def _box(sections: list[list[str]]) -> str:
+    out = ["┌" + "─" * (WIDTH + 2) + "┐"]
+    for index, lines in enumerate(sections):
+        if index:
+            out.append("├" + "─" * (WIDTH + 2) + "┤")
+        for line in lines:
+            text = line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+            out.append(f"│ {text:<{WIDTH}} │")
+    out.append("└" + "─" * (WIDTH + 2) + "┘")
+    return "\n".join(out)
+
+
+@singledispatch
+def render_body(body) -> str:
+    return str(body)
+
+
+@render_body.register
+def _(body: Message) -> str:
+    return "\n".join([body.text, *(f"  {line}" for line in body.details)])
+
+
+@render_body.register
+def _(body: HelpText) -> str:
+    return body.text
+
+
+@render_body.register
+def _(body: Table) -> str:
+    if not body.rows:
+        return f"{body.title}: {body.empty}"
+    widths = [max(len(str(v)) for v in column) for column in zip(body.columns, *body.rows)]
+    widths = [min(w, 48) for w in widths]
+
+    def line(values):
+        cells = [(str(v) if len(str(v)) <= w else str(v)[: w - 1] + "…").ljust(w) for v, w in zip(values, widths)]
+        return "  ".join(cells).rstrip()
+
+    out = [body.title, line(body.columns), line(["─" * w for w in widths])]
+    out += [line(row) for row in body.rows]
+    if body.total > len(body.rows):
+        out.append(f"(showing {len(body.rows)} of {body.total})")
+    return "\n".join(out)
+
+
+@render_body.register
+def _(body: Dashboard) -> str:
+    head = [f"ORCHESTRATION DASHBOARD · {body.plan} · {body.plan_status.upper()}", body.title]
+    banners = []
+    if body.plan_status == "stopped":
+        kind = "EMERGENCY STOP" if body.emergency else "STOPPED"
+        banners.append(f"■ {kind}: {body.stop_reason}")
+    if body.deployment_blocked:
+        banners.append(f"■ DEPLOYMENT BLOCKED: {body.deployment_blocked}")
+    overall = [f"Overall Progress: {bar(body.progress, 18)} {pct(body.progress)}"
+               + (f" (planned {pct(body.planned_progress)})" if body.plan_status != "draft" else "")]
+    if body.started_at is None:
+        overall.append(f"Not started · ETA on plan: {_eta(body)}")
+    else:
+        overall.append(f"Time Elapsed: {format_duration(body.elapsed_s)} | ETA: {_eta(body)}")
+    label = max([len(s.key) for s in body.streams] + [10])
+    label = min(label, 24)
+    streams = [
+        f"{s.key[:label]:<{label}} {bar(s.progress, 14)} {pct(s.progress):>4} [{s.status}]"
+        for s in body.streams
+    ]
+    c = body.counts
+    counts = [f"Active Tasks: {c.active} | Completed: {c.completed} | Blocked: {c.blocked} | Failed: {c.failed}"]
+    if body.next_checkpoint:
+        cp = body.next_checkpoint
+        due = f"due {cp.due_at:%a %d %b %H:%M %Z}" if cp.due_at else f"day {cp.day}"
+        counts.append(f"Next gate: {cp.key} · {due} · {cp.met}/{cp.criteria} criteria met")
+    metrics = [f"{'Metric':<24}{'Target':<11}{'Current':<11}Status"]
+    for m in body.metrics:
+        mark = {True: "✓ met", False: "✗ missed", None: "—"}[m.ok]
+        metrics.append(f"{m.name.replace('-', ' ').title():<24}{m.target or '':<11}{m.display:<11}{mark}")
+    sections = [head] + ([banners] if banners else []) + [overall, streams or ["(no streams)"], counts, metrics]
+    return _box(sections)
+
+
+def _eta(body: Dashboard) -> str:
+    if body.eta_at is None:
+        return "—"
+    basis = ", on plan" if body.eta_basis == "planned" else ""
+    return f"{format_duration(body.eta_s)} ({body.eta_at:%a %d %b %H:%M %Z}{basis})"
+
+
+@render_body.register
+def _(body: AgentMonitor) -> str:
+    rows = [f"{'Agent ID':<18}│ {'Status':<10}│ {'Current Task':<22}│ Health"]
+    for a in body.agents:
+        task = a.current_title or ("Awaiting tasks" if a.status in ("IDLE", "PREPARING") else "—")
+        health = f"{a.health:.0f}%" if a.health is not None else "—"
+        rows.append(f"{a.key[:17]:<18}│ {a.status:<10}│ {task[:21]:<22}│ {health}")
+    return _box([[f"AGENT STATUS MONITOR · {body.plan}"], rows])
+
+
+@render_body.register
+def _(body: Checklist) -> str:
+    state = ("FORCED" if body.forced else "PASSED") if body.passed else "open"
+    due = f", due {body.due}" if body.due else ""
+    lines = [f"{body.checkpoint} {body.name} · day {body.day}{due}{' · blocker' if body.blocker else ''} · {state}"]
+    for number, text, met, by in body.criteria:
+        lines.append(f"  [{'x' if met else ' '}] {number}. {text}" + (f"  ({by})" if met and by else ""))
+    if body.forced and body.force_reason:
+        lines.append(f"  forced by {body.passed_by}: {body.force_reason}")
+    if body.note:
+        lines.append(body.note)
+    return "\n".join(lines)
+
+
+@render_body.register
+def _(body: SyncPrompt) -> str:
+    lines = [f"Sync: {body.sync_type} · {body.plan}"]
+    for a in body.agents:
+        who = f"<@{a.slack_user}>" if a.slack_user else a.key
+        lines.append(f"  • {who}: {a.current_title or 'no current task'}")
+    if not body.agents:
+        lines.append("  (no agent to ask)")
+    for cp in body.checkpoints_due:
+        lines.append(f"  Due today: {cp.key} {cp.name} ({cp.met}/{cp.criteria} criteria met)")
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""alerts, ack, resolve: alerts and their state."""
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from commands.context import Context
+from commands.errors import CommandError, UsageError
+from commands.grammar import CommandSpec
+from commands.reply import Reply, Table, message
+from commands.resolve import add_plan_option, resolve_plan
+from models.tables import Alert
+
+
+def add_list_arguments(parser) -> None:
+    parser.add_argument("--open", action="store_true", help="only alerts not yet resolved")
+    parser.add_argument("--limit", type=int, default=50, metavar="N")
+    add_plan_option(parser)
+
+
+def add_alert_argument(parser) -> None:
+    parser.add_argument("alert", metavar="ALERT", help="the alert number, as `alerts` shows it (e.g. 12 or #12)")
+    add_plan_option(parser)
+
+
+def run_list(args, ctx: Context) -> Reply:
+    """List alerts, newest first, with their level, state and who acknowledged them."""
+    plan = resolve_plan(ctx, args.plan)
+    where = [Alert.plan_id == plan.id]
+    if args.open:
+        where.append(Alert.status != "resolved")
+    total = ctx.session.exec(select(func.count()).select_from(Alert).where(*where)).one()
+    rows = ctx.session.exec(select(Alert).where(*where).order_by(Alert.id.desc()).limit(max(args.limit, 1))).all()
+    return Reply(body=Table(
+        title=f"Alerts of {plan.key}", columns=["#", "Level", "Event", "State", "Raised", "Count", "By"],
+        rows=[[f"#{a.id}", a.level, a.event_name, a.status, f"{a.created_at:%d %b %H:%M}", str(a.group_count),
+               a.acked_by or ""] for a in rows],
+        total=total, empty="no open alerts" if args.open else "no alerts yet",
+    ), plan=plan.key)
+
+
+def _alert(ctx: Context, args) -> tuple:
+    plan = resolve_plan(ctx, args.plan)
+    text = args.alert.lstrip("#")
+    if not text.isdigit():
+        raise UsageError(f"{args.alert!r} is not an alert number: `alerts` lists them (e.g. #12)")
+    alert = ctx.session.get(Alert, int(text))
+    if alert is None or alert.plan_id != plan.id:
+        raise CommandError(f"no alert #{text} in {plan.key}: `alerts` lists them")
+    return plan, alert
+
+
+def run_ack(args, ctx: Context) -> Reply:
+    """Acknowledge an alert: it stops being re-sent to the leads."""
+    plan, alert = _alert(ctx, args)
+    if alert.status != "open":
+        raise CommandError(f"alert #{alert.id} is already {alert.status}"
+                           + (f" (by {alert.acked_by})" if alert.acked_by else ""))
+    alert.status, alert.acked_at, alert.acked_by = "acknowledged", ctx.now, ctx.actor.id
+    ctx.session.add(alert)
+    return message(f"Alert #{alert.id} ({alert.event_name}) acknowledged by {ctx.actor.name}.",
+                   announce=True, plan=plan.key)
+
+
+def run_resolve(args, ctx: Context) -> Reply:
+    """Resolve an alert."""
+    plan, alert = _alert(ctx, args)
+    if alert.status == "resolved":
+        raise CommandError(f"alert #{alert.id} is already resolved (by {alert.resolved_by})")
+    alert.status, alert.resolved_at, alert.resolved_by = "resolved", ctx.now, ctx.actor.id
+    if alert.acked_at is None:
+        alert.acked_at, alert.acked_by = ctx.now, ctx.actor.id
+    ctx.session.add(alert)
+    return message(f"Alert #{alert.id} ({alert.event_name}) resolved by {ctx.actor.name}.",
+                   announce=True, plan=plan.key)
+
+
+SPECS = [
+    CommandSpec("alerts", run_list, add_list_arguments),
+    CommandSpec("ack", run_ack, add_alert_argument),
+    CommandSpec("resolve", run_resolve, add_alert_argument),
+]

@@ -1,0 +1,28 @@
+"""The errors a user sees. Any other exception is a bug: logged, never shown."""
+
+
+class CommandError(Exception):
+    """The command was refused; the text says what was wrong and what would be right."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class PermissionDenied(CommandError):
+    """The actor may not do this; the text says who may."""
+
+
+class UsageError(CommandError):
+    """The text did not parse; ``usage`` shows the right form."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, usage: str | None = None):
+        super().__init__(message)
+        self.usage = usage
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.usage}" if self.usage else self.message

@@ -1,0 +1,133 @@
+"""One grammar for the CLI, the slash command and the API.
+
+``orchestrate pause stream-b`` and ``/orchestrate pause stream-b`` go through
+``parse`` and come out as the same typed command. The parser is argparse,
+configured so that it never prints or exits: every problem is a UsageError
+that names the right form. Help is generated from the command modules'
+docstrings and argument specs, so it cannot drift from what they accept.
+"""
+
+import argparse
+import difflib
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+from commands.errors import UsageError
+
+FRONTS = frozenset({"cli", "slack", "api"})
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    run: Callable
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    # "yes", "no", or when it depends on the arguments, a word on when.
+    privileged: str = "no"
+    aliases: tuple[str, ...] = ()
+    fronts: frozenset = field(default=FRONTS)
+
+    @property
+    def summary(self) -> str:
+        return (self.run.__doc__ or "").strip().splitlines()[0]
+
+    @property
+    def description(self) -> str:
+        return (self.run.__doc__ or "").strip()
+
+
+@dataclass(frozen=True)
+class Parsed:
+    spec: CommandSpec
+    args: argparse.Namespace
+    text: str
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing and exiting."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("add_help", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        raise UsageError(_friendlier(message), usage=self.format_usage().strip())
+
+    def exit(self, status: int = 0, message: str | None = None):
+        raise UsageError((message or "").strip() or "usage error", usage=self.format_usage().strip())
+
+
+def _friendlier(message: str) -> str:
+    if message.startswith("unrecognized arguments:"):
+        return message.replace("unrecognized arguments:", "unexpected", 1)
+    return message
+
+
+def prog_name(front: str) -> str:
+    return "/orchestrate" if front == "slack" else "orchestrate"
+
+
+@cache
+def _parser(front: str) -> tuple[_Parser, dict[str, CommandSpec]]:
+    from commands.registry import SPECS  # the modules import this one
+
+    root = _Parser(prog=prog_name(front))
+    sub = root.add_subparsers(dest="command", parser_class=_Parser, metavar="SUBCOMMAND")
+    names: dict[str, CommandSpec] = {}
+    for spec in SPECS:
+        if front not in spec.fronts:
+            continue
+        parser = sub.add_parser(spec.name, aliases=list(spec.aliases), help=spec.summary,
+                                description=spec.description)
+        parser.add_argument("-h", "--help", action="store_true", help="show this help")
+        spec.add_arguments(parser)
+        for name in (spec.name, *spec.aliases):
+            names[name] = spec
+    return root, names
+
+
+def specs(front: str) -> dict[str, CommandSpec]:
+    return _parser(front)[1]
+
+
+def subparser(front: str, name: str) -> argparse.ArgumentParser:
+    root, _ = _parser(front)
+    action = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text the way a shell would, accepting the curly quotes Slack types."""
+    text = text.translate(str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "}))
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"could not read the command: {exc} (close every quote you open)") from None
+
+
+def parse(tokens: list[str], front: str = "cli") -> Parsed:
+    """Tokens → a Parsed command; anything else is a UsageError."""
+    text = shlex.join(tokens)
+    names = specs(front)
+    if not tokens:
+        tokens = ["help"]
+    first = tokens[0]
+    if first in ("-h", "--help"):
+        tokens = ["help", *tokens[1:]]
+    elif first not in names:
+        raise UsageError(_unknown(first, names, front))
+    if "-h" in tokens[1:] or "--help" in tokens[1:]:
+        return Parsed(names["help"], argparse.Namespace(command="help", topic=[names[first].name]), text)
+    root, _ = _parser(front)
+    args = root.parse_args(tokens)
+    return Parsed(names[args.command], args, text)
+
+
+def _unknown(word: str, names: dict[str, CommandSpec], front: str) -> str:
+    close = difflib.get_close_matches(word, list(names), n=1)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return f"unknown subcommand {word!r}: {hint}`{prog_name(front)} help` lists them all"

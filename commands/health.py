@@ -1,0 +1,25 @@
+"""health: the agent status monitor."""
+
+from commands.context import Context
+from commands.grammar import CommandSpec
+from commands.reply import Reply
+from commands.resolve import add_plan_option, resolve_agent, resolve_plan
+from models.figures import agent_monitor
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--agents", nargs="+", default=["all"], metavar="AGENT",
+                        help="`all` (the default) or agent ids / unique prefixes")
+    add_plan_option(parser)
+
+
+def run(args, ctx: Context) -> Reply:
+    """Show the agent monitor: status, current task and health of each agent."""
+    plan = resolve_plan(ctx, args.plan)
+    only = None
+    if args.agents != ["all"]:
+        only = [resolve_agent(ctx, plan, name).id for name in args.agents if name != "all"]
+    return Reply(body=agent_monitor(ctx.session, plan, ctx.now, only=only), plan=plan.key)
+
+
+SPECS = [CommandSpec("health", run, add_arguments)]

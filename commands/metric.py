@@ -1,0 +1,43 @@
+"""metric: report a metric reading."""
+
+import re
+
+from commands.context import Context
+from commands.errors import CommandError, UsageError
+from commands.grammar import CommandSpec
+from commands.reply import Reply, message
+from commands.resolve import add_plan_option, resolve_plan
+from models.tables import MetricReading
+from models.units import UnitError, parse_quantity, parse_target
+
+NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("name", metavar="NAME", help="e.g. test-coverage, api-response")
+    parser.add_argument("value", metavar="VALUE", help="e.g. 78%%, 620ms, 1.5 hours, 3/day")
+    add_plan_option(parser)
+
+
+def run(args, ctx: Context) -> Reply:
+    """Report a metric: `metric test-coverage 78%`, `metric api-response 620ms`."""
+    name = args.name.lower()
+    if not NAME.match(name):
+        raise UsageError(f"{args.name!r} is not a metric name: use letters, digits and dashes, e.g. test-coverage")
+    try:
+        value = parse_quantity(args.value)
+    except UnitError as exc:
+        raise CommandError(str(exc)) from None
+    plan = resolve_plan(ctx, args.plan)
+    ctx.session.add(MetricReading(plan_id=plan.id, name=name, value=value.value, unit=value.unit, at=ctx.now,
+                                  source=ctx.front, reported_by=ctx.actor.id))
+    target = (plan.spec.get("targets") or {}).get(name)
+    verdict = ""
+    if target:
+        comparison = parse_target(target)
+        if comparison.threshold.unit in (value.unit, ""):
+            verdict = f" (target {comparison.display()}: {'met' if comparison.holds(value) else 'NOT met'})"
+    return message(f"Recorded {name} = {value.display()}{verdict}.", plan=plan.key)
+
+
+SPECS = [CommandSpec("metric", run, add_arguments)]

@@ -1,0 +1,32 @@
+"""reallocate: move an agent to another stream."""
+
+from commands.context import Context
+from commands.errors import CommandError
+from commands.grammar import CommandSpec
+from commands.reply import Reply, message
+from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream
+from models.tables import Stream
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--from", dest="agent", required=True, metavar="AGENT", help="the agent to move")
+    parser.add_argument("--to", dest="stream", required=True, metavar="STREAM", help="the stream it joins")
+    add_plan_option(parser)
+
+
+def run(args, ctx: Context) -> Reply:
+    """Move an agent to another stream; its open tasks stay its own and keep their place in its queue."""
+    plan = resolve_plan(ctx, args.plan)
+    agent = resolve_agent(ctx, plan, args.agent)
+    target = resolve_stream(ctx, plan, args.stream)
+    ctx.require_lead(plan, "reallocate an agent")
+    if agent.stream_id == target.id:
+        raise CommandError(f"{agent.key} is already in {target.key}")
+    origin = ctx.session.get(Stream, agent.stream_id)
+    agent.stream_id = target.id
+    ctx.session.add(agent)
+    return message(f"Moved {agent.key} ({agent.name}) from {origin.key} to {target.key}.",
+                   announce=True, plan=plan.key)
+
+
+SPECS = [CommandSpec("reallocate", run, add_arguments, privileged="yes")]

@@ -1,0 +1,35 @@
+"""stop: halt the plan."""
+
+from commands.context import Context
+from commands.errors import CommandError
+from commands.grammar import CommandSpec
+from commands.reply import Reply, message
+from commands.resolve import add_plan_option, resolve_plan
+from models.lifecycle import StateError, raise_event, stop_plan
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--emergency", action="store_true", help="an emergency stop: raised as a critical event")
+    parser.add_argument("--reason", required=True, metavar="TEXT", help="why (required)")
+    add_plan_option(parser)
+
+
+def run(args, ctx: Context) -> Reply:
+    """Stop the plan: every stream halts and no task can start until `start` resumes it."""
+    if not args.reason.strip():
+        raise CommandError("give a reason: `stop --reason \"what happened\"`")
+    plan = resolve_plan(ctx, args.plan)
+    ctx.require_lead(plan, "stop a plan")
+    try:
+        halted = stop_plan(ctx.session, plan, now=ctx.now, reason=args.reason, emergency=args.emergency)
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+    raise_event(ctx.session, plan, "plan-stopped", now=ctx.now, source=ctx.front, actor=ctx.actor.id,
+                level="critical" if args.emergency else "warning",
+                detail={"reason": args.reason, "emergency": args.emergency})
+    kind = "EMERGENCY STOP" if args.emergency else "Stopped"
+    return message(f"{kind}: {plan.key} is stopped ({halted} stream(s) halted). Reason: {args.reason}",
+                   f"`start {plan.key}` resumes it.", announce=True, plan=plan.key)
+
+
+SPECS = [CommandSpec("stop", run, add_arguments, privileged="yes")]

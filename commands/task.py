@@ -1,0 +1,152 @@
+"""task: list tasks, change a task's status, add a task."""
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from commands.context import Context
+from commands.errors import CommandError, UsageError
+from commands.grammar import CommandSpec
+from commands.reply import Reply, Table, message
+from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
+from models.delegation import choose_agent
+from models.lifecycle import TASK_ACTIONS, StateError, change_task, initial_status, plan_clock, stream_clock
+from models.tables import TASK_STATUSES, Agent, Stream, Task
+from models.units import UnitError, format_work, parse_duration
+from models.lifecycle import calendar_of
+
+LIST_LIMIT = 50
+
+
+def add_arguments(parser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list tasks")
+    listing.add_argument("--stream", metavar="S")
+    listing.add_argument("--agent", metavar="A")
+    listing.add_argument("--status", choices=TASK_STATUSES, metavar="X", help=" | ".join(TASK_STATUSES))
+    listing.add_argument("--limit", type=int, default=LIST_LIMIT, metavar="N", help=f"at most N rows ({LIST_LIMIT})")
+    add_plan_option(listing)
+    for action in TASK_ACTIONS:
+        change = actions.add_parser(action, help=f"{action} a task")
+        change.add_argument("task", metavar="TASK", help="task id (T1) or unique prefix")
+        change.add_argument("--reason", metavar="TEXT")
+        add_plan_option(change)
+    add = actions.add_parser("add", help="add a task; the delegation matrix assigns it")
+    add.add_argument("title", metavar="TITLE")
+    add.add_argument("--type", required=True, metavar="TYPE", help="a task type of the delegation matrix")
+    add.add_argument("--estimate", metavar="DURATION", help="e.g. 4h, 2d (default: the agent's mean estimate)")
+    add.add_argument("--stream", metavar="S", help="the stream it belongs to (default: its agent's)")
+    add.add_argument("--agent", metavar="A", help="give it to this agent instead of the matrix's choice")
+    add_plan_option(add)
+
+
+def run(args, ctx: Context) -> Reply:
+    """Tasks: `task list`, `task start|done|block|fail|reopen TASK`, `task add "TITLE" --type TYPE`.
+
+    Agents may change their own tasks; changing another's, and adding tasks,
+    is for leads. A task reopened after done counts as rework.
+    """
+    plan = resolve_plan(ctx, args.plan)
+    if args.action == "list":
+        return _list(args, ctx, plan)
+    if args.action == "add":
+        return _add(args, ctx, plan)
+    return _change(args, ctx, plan)
+
+
+def _list(args, ctx: Context, plan) -> Reply:
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    where = [Task.plan_id == plan.id, Task.archived.is_(False)]
+    if args.stream:
+        where.append(Task.stream_id == resolve_stream(ctx, plan, args.stream).id)
+    if args.agent:
+        where.append(Task.agent_id == resolve_agent(ctx, plan, args.agent).id)
+    if args.status:
+        where.append(Task.status == args.status)
+    total = ctx.session.exec(select(func.count()).select_from(Task).where(*where)).one()
+    rows = ctx.session.exec(
+        select(Task.key, Task.title, Task.status, Agent.key, Stream.key, Task.estimate_ws, Task.type)
+        .join(Stream, Stream.id == Task.stream_id)
+        .outerjoin(Agent, Agent.id == Task.agent_id)
+        .where(*where).order_by(Task.id).limit(args.limit)
+    ).all()
+    day_s = calendar_of(plan).day_s
+    return Reply(body=Table(
+        title=f"Tasks of {plan.key}", columns=["Task", "Title", "Status", "Agent", "Stream", "Estimate", "Type"],
+        rows=[[k, t, s, a or "(unassigned)", st, format_work(e, day_s), ty or ""] for k, t, s, a, st, e, ty in rows],
+        total=total, empty="no task matches",
+    ), plan=plan.key)
+
+
+def _change(args, ctx: Context, plan) -> Reply:
+    task = resolve_task(ctx, plan, args.task)
+    agent = ctx.session.get(Agent, task.agent_id) if task.agent_id else None
+    ctx.require_lead_or_owner(plan, agent, "change another agent's task")
+    try:
+        outcome = change_task(ctx.session, plan, task, args.action, actor=ctx.actor.id, now=ctx.now,
+                              reason=args.reason)
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+    why = f" ({args.reason})" if args.reason else ""
+    return message(f"{task.key} {task.title!r} is now {task.status}{why}.", *outcome.notes,
+                   announce=True, plan=plan.key)
+
+
+def _add(args, ctx: Context, plan) -> Reply:
+    ctx.require_lead(plan, "add a task")
+    title = args.title.strip()
+    if not title:
+        raise UsageError('give the task a title: task add "Write the migration" --type Database')
+    stream = resolve_stream(ctx, plan, args.stream) if args.stream else None
+    if args.agent:
+        agent, why = resolve_agent(ctx, plan, args.agent), "named in the command"
+    else:
+        try:
+            agent, why = choose_agent(ctx.session, plan, args.type, ctx.now)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    if agent is None and stream is None:
+        raise CommandError(f"{why}; name its stream with --stream so it can wait there")
+    stream = stream or ctx.session.get(Stream, agent.stream_id)
+    calendar = calendar_of(plan)
+    try:
+        estimate = parse_duration(args.estimate, day_s=calendar.day_s) if args.estimate else None
+    except UnitError as exc:
+        raise CommandError(f"--estimate: {exc}") from None
+    if estimate is None:
+        estimate = _mean_estimate(ctx, plan, agent) or calendar.day_s
+    now_clock = stream_clock(stream, plan_clock(plan, ctx.now, calendar))
+    queue_end, last_position = ctx.session.exec(
+        select(func.max(Task.planned_due_ws), func.max(Task.position))
+        .where(Task.agent_id == (agent.id if agent else None), Task.archived.is_(False))
+    ).one()
+    start = max(queue_end or 0, now_clock)
+    task = Task(
+        plan_id=plan.id, stream_id=stream.id, agent_id=agent.id if agent else None, key=_next_key(ctx, plan),
+        title=title, type=args.type, estimate_ws=estimate, origin="command",
+        status=initial_status(ctx.session, plan, None), position=(last_position or 0) + 1,
+        not_before_ws=now_clock, planned_start_ws=start, planned_due_ws=start + estimate, since_ws=now_clock,
+    )
+    ctx.session.add(task)
+    owner = f"{agent.key} ({why})" if agent else f"nobody yet ({why})"
+    return message(f"Added {task.key} {title!r} to {stream.key}, assigned to {owner}; "
+                   f"estimate {format_work(estimate, calendar.day_s)}.", announce=True, plan=plan.key)
+
+
+def _mean_estimate(ctx: Context, plan, agent) -> int | None:
+    if agent is None:
+        return None
+    mean = ctx.session.exec(
+        select(func.avg(Task.estimate_ws)).where(Task.agent_id == agent.id, Task.archived.is_(False))
+    ).one()
+    return int(mean) if mean else None
+
+
+def _next_key(ctx: Context, plan) -> str:
+    number = ctx.session.exec(select(func.count()).select_from(Task).where(Task.plan_id == plan.id)).one() + 1
+    while ctx.session.exec(select(Task.id).where(Task.plan_id == plan.id, Task.key == f"T{number}")).first():
+        number += 1
+    return f"T{number}"
+
+
+SPECS = [CommandSpec("task", run, add_arguments, privileged="others' tasks and add: yes")]

@@ -1,0 +1,254 @@
+"""State changes of a running plan: clocks, tasks, streams, the plan itself.
+
+Every front end (CLI, Slack, API) and every automatic move goes through these
+functions, so a task started from a Slack button and one started over the API
+leave the same history. They raise ``StateError`` with a sentence for the user
+when a change is not allowed, before anything is written.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from models.calendar import WorkCalendar
+from models.tables import CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
+
+
+class StateError(ValueError):
+    """A change the current state does not allow; the text says what would work."""
+
+
+@dataclass
+class Outcome:
+    """What a change did, beyond its own row: for replies and announcements."""
+
+    notes: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+
+# --- clocks ----------------------------------------------------------------
+
+def calendar_of(plan: Plan) -> WorkCalendar:
+    return WorkCalendar.for_spec(plan.spec)
+
+
+def plan_clock(plan: Plan, now: datetime, calendar: WorkCalendar | None = None) -> int:
+    """Working seconds since the plan started (0 before it starts)."""
+    if plan.started_at is None:
+        return 0
+    return (calendar or calendar_of(plan)).working_seconds(plan.started_at, now)
+
+
+def stream_clock(stream: Stream, plan_ws: int) -> int:
+    """The plan clock less the time this stream spent paused."""
+    if stream.status == "paused" and stream.paused_since_ws is not None:
+        return stream.paused_since_ws - stream.paused_ws
+    return plan_ws - stream.paused_ws
+
+
+# --- tasks -------------------------------------------------------------------
+
+# action -> (statuses it may start from, status it leads to)
+TASK_ACTIONS = {
+    "start": (("ready", "blocked"), "in-progress"),
+    "done": (("ready", "in-progress", "blocked"), "done"),
+    "block": (("todo", "ready", "in-progress"), "blocked"),
+    "fail": (("ready", "in-progress", "blocked"), "failed"),
+    "reopen": (("done", "failed", "blocked"), "ready"),
+}
+
+
+def fired_actions(session: Session, plan: Plan) -> set[str]:
+    return set(session.exec(
+        select(CoordinationFiring.action).where(CoordinationFiring.plan_id == plan.id)
+    ))
+
+
+def initial_status(session: Session, plan: Plan, after: str | None) -> str:
+    """``ready`` once the plan has started and the task waits for nothing, else ``todo``."""
+    if plan.started_at is None:
+        return "todo"
+    if after and after not in fired_actions(session, plan):
+        return "todo"
+    return "ready"
+
+
+def change_task(
+    session: Session, plan: Plan, task: Task, action: str, *, actor: str, now: datetime,
+    reason: str | None = None,
+) -> Outcome:
+    allowed_from, target = TASK_ACTIONS[action]
+    stream = session.get(Stream, task.stream_id)
+    if task.status not in allowed_from:
+        raise StateError(_why_not(task, action, allowed_from))
+    if action == "start":
+        if plan.status != "running":
+            raise StateError(f"plan {plan.key} is {plan.status}: start it first (`start {plan.key}`)")
+        if stream.status == "paused":
+            raise StateError(f"stream {stream.key} is paused: resume it first (`resume {stream.key}`)")
+    if action == "reopen" and task.after and task.after not in fired_actions(session, plan):
+        target = "todo"
+
+    clock = stream_clock(stream, plan_clock(plan, now))
+    elapsed = max(clock - task.since_ws, 0)
+    if task.status == "in-progress":
+        task.active_ws += elapsed
+    elif task.status == "blocked":
+        task.blocked_ws += elapsed
+    previous = task.status
+    task.status, task.since_ws, task.status_changed_at = target, clock, now
+    task.reason = reason if target in ("blocked", "failed") else None
+    if target == "in-progress" and task.started_at is None:
+        task.started_at = now
+    if target == "done":
+        task.done_at, task.done_count = now, task.done_count + 1
+    if action == "reopen" and previous == "done":
+        task.rework_count += 1
+    session.add(task)
+    session.add(TaskEvent(task_id=task.id, at=now, from_status=previous, to_status=target,
+                          actor=actor, reason=reason))
+    outcome = Outcome()
+    if target == "done":
+        session.flush()
+        if task.signals:
+            outcome = merge(outcome, raise_event(session, plan, task.signals, now=now,
+                                                 source="task", actor=actor))
+        outcome = merge(outcome, _type_complete(session, plan, task, now=now, actor=actor))
+    return outcome
+
+
+def _why_not(task: Task, action: str, allowed_from: tuple[str, ...]) -> str:
+    if task.status == "todo" and action == "start":
+        waits = f"it waits for `{task.after}`" if task.after else "the plan has not started"
+        return f"task {task.key} is not ready: {waits}"
+    verbs = {"start": "started", "done": "marked done", "block": "blocked", "fail": "marked failed",
+             "reopen": "reopened"}
+    return (f"task {task.key} is {task.status}; only a task that is {' or '.join(allowed_from)} "
+            f"can be {verbs[action]}")
+
+
+# Built-in coordination events raised when all of a stream's tasks of a type are done.
+TYPE_COMPLETE_EVENTS = {"services": "service-complete", "components": "components-ready"}
+
+
+def _type_complete(session: Session, plan: Plan, task: Task, *, now: datetime, actor: str) -> Outcome:
+    event = TYPE_COMPLETE_EVENTS.get((task.type or "").lower())
+    if not event:
+        return Outcome()
+    open_left = session.exec(
+        select(func.count()).select_from(Task).where(
+            Task.stream_id == task.stream_id, Task.type == task.type,
+            Task.status != "done", Task.archived.is_(False))
+    ).one()
+    if open_left:
+        return Outcome()
+    return raise_event(session, plan, event, now=now, source="built-in", actor=actor)
+
+
+def merge(first: Outcome, second: Outcome) -> Outcome:
+    return Outcome(first.notes + second.notes, first.events + second.events)
+
+
+# --- events and coordination ---------------------------------------------------
+
+def raise_event(
+    session: Session, plan: Plan, name: str, *, now: datetime, source: str, actor: str | None,
+    level: str = "info", detail: dict | None = None,
+) -> Outcome:
+    """Store an event; fire each coordination action it triggers, once per plan."""
+    session.add(Event(plan_id=plan.id, name=name, level=level, at=now, source=source,
+                      actor=actor, detail=detail or {}))
+    outcome = Outcome(events=[name])
+    already = fired_actions(session, plan)
+    for group, rules in (plan.spec.get("coordination") or {}).items():
+        for rule in rules:
+            if rule["trigger"] != name or rule["action"] in already:
+                continue
+            already.add(rule["action"])
+            session.add(CoordinationFiring(plan_id=plan.id, action=rule["action"], trigger=name, fired_at=now))
+            readied = _ready_waiting(session, plan, rule["action"], now=now)
+            outcome.notes.append(
+                f"{name} → {rule['action']} ({group}): {readied} task(s) ready"
+            )
+    return outcome
+
+
+def _ready_waiting(session: Session, plan: Plan, action: str, *, now: datetime) -> int:
+    if plan.started_at is None:
+        return 0  # they become ready when the plan starts
+    result = session.exec(
+        update(Task)
+        .where(Task.plan_id == plan.id, Task.after == action, Task.status == "todo",
+               Task.archived.is_(False))
+        .values(status="ready", status_changed_at=now)
+    )
+    return result.rowcount
+
+
+# --- streams -----------------------------------------------------------------
+
+def pause_stream(stream: Stream, plan: Plan, *, now: datetime, reason: str | None = None,
+                 by_stop: bool = False) -> None:
+    if stream.status == "paused":
+        raise StateError(f"stream {stream.key} is already paused: `resume {stream.key}` to resume it")
+    stream.status, stream.paused_at, stream.pause_reason = "paused", now, reason
+    stream.paused_since_ws, stream.paused_by_stop = plan_clock(plan, now), by_stop
+
+
+def resume_stream(stream: Stream, plan: Plan, *, now: datetime) -> None:
+    if stream.status != "paused":
+        raise StateError(f"stream {stream.key} is not paused: `pause {stream.key}` to pause it")
+    if plan.status == "stopped":
+        raise StateError(f"plan {plan.key} is stopped: `start {plan.key}` resumes the plan and its streams")
+    stream.paused_ws += max(plan_clock(plan, now) - (stream.paused_since_ws or 0), 0)
+    stream.status, stream.paused_since_ws, stream.paused_at = "active", None, None
+    stream.pause_reason, stream.paused_by_stop = None, False
+
+
+# --- the plan ------------------------------------------------------------------
+
+def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict) -> str:
+    """Start a draft plan or resume a stopped one; returns what happened."""
+    if plan.status == "running":
+        raise StateError(f"plan {plan.key} is already running (`status {plan.key}` shows it)")
+    plan.run_options = {**plan.run_options, **options}
+    if plan.status == "draft":
+        plan.status, plan.started_at = "running", now
+        fired = fired_actions(session, plan)
+        waiting = Task.after.is_(None) | Task.after.in_(fired) if fired else Task.after.is_(None)
+        session.exec(
+            update(Task).where(Task.plan_id == plan.id, Task.status == "todo", Task.archived.is_(False), waiting)
+            .values(status="ready", status_changed_at=now)
+        )
+        session.add(plan)
+        return "started"
+    plan.status, plan.stopped_at, plan.stop_reason, plan.emergency = "running", None, None, False
+    for stream in _streams(session, plan):
+        if stream.status == "paused" and stream.paused_by_stop:
+            resume_stream(stream, plan, now=now)
+            session.add(stream)
+    session.add(plan)
+    return "resumed"
+
+
+def stop_plan(session: Session, plan: Plan, *, now: datetime, reason: str, emergency: bool) -> int:
+    """Stop a running plan, halting every active stream; returns how many halted."""
+    if plan.status != "running":
+        raise StateError(f"plan {plan.key} is {plan.status}, not running: nothing to stop")
+    halted = 0
+    for stream in _streams(session, plan):
+        if stream.status == "active":
+            pause_stream(stream, plan, now=now, reason=f"plan stopped: {reason}", by_stop=True)
+            session.add(stream)
+            halted += 1
+    plan.status, plan.stopped_at, plan.stop_reason, plan.emergency = "stopped", now, reason, emergency
+    session.add(plan)
+    return halted
+
+
+def _streams(session: Session, plan: Plan) -> list[Stream]:
+    return list(session.exec(
+        select(Stream).where(Stream.plan_id == plan.id, Stream.archived.is_(False)).order_by(Stream.position)
+    ))
