@@ -115,10 +115,10 @@ def parse(tokens: list[str], front: str = "cli") -> Parsed:
     names = specs(front)
     if not tokens:
         tokens = ["help"]
-    first = tokens[0]
-    if first in ("-h", "--help"):
+    if tokens[0] in ("-h", "--help"):
         tokens = ["help", *tokens[1:]]
-    elif first not in names:
+    first = tokens[0]
+    if first not in names:
         raise UsageError(_unknown(first, names, front))
     if "-h" in tokens[1:] or "--help" in tokens[1:]:
         return Parsed(names["help"], argparse.Namespace(command="help", topic=[names[first].name]), text)

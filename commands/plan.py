@@ -8,7 +8,7 @@ from commands.errors import CommandError, PermissionDenied
 from commands.grammar import CommandSpec
 from commands.reply import Reply, Table, message
 from commands.resolve import resolve_plan
-from models.loader import diff_documents, load_plan, stored_document
+from models.loader import assign_task_ids, diff_documents, load_plan, stored_document
 from models.planfile import PlanFileError, read_plan_file
 from models.tables import Agent, Checkpoint, Plan, Stream, Task
 
@@ -44,7 +44,8 @@ def run(args, ctx: Context) -> Reply:
     existing = ctx.session.exec(select(Plan).where(Plan.key == doc.id)).first()
     if args.action == "diff":
         ctx.plan = existing
-        changes = diff_documents(stored_document(existing) if existing else None, doc)
+        old = stored_document(existing) if existing else None
+        changes = diff_documents(old, assign_task_ids(old, doc))
         head = f"Loading {args.file} would create {doc.id}." if existing is None else (
             f"Loading {args.file} would change {doc.id}:" if changes else f"{doc.id} is up to date with {args.file}.")
         return message(head, *(c.describe() for c in changes), plan=doc.id)

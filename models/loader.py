@@ -129,11 +129,56 @@ def diff_documents(old: PlanFile | None, new: PlanFile) -> list[Change]:
             if key not in before[kind]:
                 changes.append(Change("add", kind, key))
             elif spec != before[kind][key]:
-                changed = tuple(f for f in spec if spec[f] != before[kind][key].get(f) and f != "position")
+                changed = tuple(_label(f) for f in spec if spec[f] != before[kind][key].get(f) and f != "position")
                 if changed or spec != before[kind][key]:
                     changes.append(Change("update", kind, key, changed or ("order",)))
         changes += [Change("remove", kind, key) for key in before[kind] if key not in after[kind]]
     return changes
+
+
+def assign_task_ids(old: PlanFile | None, new: PlanFile) -> PlanFile:
+    """Give every task of ``new`` a stable id, reusing the ids ``old`` gave them.
+
+    On a first load a task without an id is ``T<n>``, n its place in the file.
+    On a reload, a task without an id keeps the id of the old task with the
+    same agent and title, else of the old task at the same place of the same
+    agent (a renamed task); only a task new to the file gets a new number, after
+    every number used so far. So removing a task renumbers nothing.
+    """
+    data = new.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if old is None:
+        for key, agent_id, index, _ in new.task_list():
+            data["agents"][agent_id]["tasks"][index]["id"] = key
+        return PlanFile.model_validate(data)
+    old_tasks = old.task_list()
+    by_title = {(agent, task.title): key for key, agent, _, task in old_tasks}
+    by_place = {(agent, index): key for key, agent, index, _ in old_tasks}
+    explicit = {task.id for _, _, _, task in new.task_list() if task.id}
+    claimed = set(explicit)
+    pending = []
+    for _, agent_id, index, task in new.task_list():
+        if task.id:
+            continue
+        key = by_title.get((agent_id, task.title))
+        if key is None or key in claimed:
+            pending.append((agent_id, index, task))
+            continue
+        claimed.add(key)
+        data["agents"][agent_id]["tasks"][index]["id"] = key
+    numbers = [int(k[1:]) for k in claimed | {k for k, *_ in old_tasks} if k[:1] == "T" and k[1:].isdigit()]
+    next_number = max(numbers, default=0) + 1
+    for agent_id, index, task in pending:
+        key = by_place.get((agent_id, index))
+        if key is None or key in claimed:
+            key, next_number = f"T{next_number}", next_number + 1
+        claimed.add(key)
+        data["agents"][agent_id]["tasks"][index]["id"] = key
+    return PlanFile.model_validate(data)
+
+
+def _label(field_name: str) -> str:
+    """A stored field as the plan file names it: estimate_ws -> estimate."""
+    return field_name.removesuffix("_ws").removesuffix("_s").replace("_", "-")
 
 
 def stored_document(plan: Plan) -> PlanFile | None:
@@ -146,6 +191,7 @@ def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: st
     plan = session.exec(select(Plan).where(Plan.key == doc.id)).one_or_none()
     created = plan is None
     old = None if created else stored_document(plan)
+    doc = assign_task_ids(old, doc)
     changes = diff_documents(old, doc)
     if not created and not changes:
         return LoadResult(plan, created=False)

@@ -48,7 +48,7 @@ def _kebab(name: str) -> str:
 
 class Section(BaseModel):
     model_config = ConfigDict(
-        alias_generator=_kebab, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=_kebab, extra="forbid", frozen=True
     )
 
 

@@ -1,0 +1,122 @@
+"""The installed `orchestrate` command, run in a subprocess on a temporary directory."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_PLAN
+
+pytestmark = pytest.mark.cli
+ORCHESTRATE = Path(sys.executable).with_name("orchestrate")
+
+SEED_LINES = [
+    ["start", "TR-ORCH-001", "--parallel", "--monitor", "--safe"],
+    ["dashboard", "TR-ORCH-001"],
+    ["health", "--agents", "all"],
+    ["sync", "--checkpoint", "cp-2"],
+    ["pause", "--stream", "stream-b-frontend"],
+    ["reallocate", "--from", "agent-c1", "--to", "stream-a-backend"],
+    ["validate", "--checkpoint", "cp-3", "--force"],
+    ["stop", "--emergency", "--reason", "Critical issue found"],
+    ["execute", "TR-ORCH-001", "--start-now"],
+]
+
+
+def orchestrate(cwd, *args, env=None):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
+    environment.update(env or {})
+    return subprocess.run([str(ORCHESTRATE), *args], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env=environment, timeout=60)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    result = orchestrate(tmp_path, "plan", "load", str(EXAMPLE_PLAN))
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def test_the_seed_lines_work_as_written(workdir):
+    for line in SEED_LINES:
+        result = orchestrate(workdir, *line)
+        assert result.returncode == 0, (line, result.stderr)
+        assert result.stderr == ""
+    audit = orchestrate(workdir, "audit", "--limit", "20", "--json")
+    outcomes = [row[5] for row in json.loads(audit.stdout)["body"]["rows"]]
+    assert outcomes == ["ok"] * 10  # the nine lines and the load, newest first
+
+
+def test_the_dashboard_reads_like_the_seed(workdir):
+    orchestrate(workdir, "start", "TR-ORCH-001")
+    out = orchestrate(workdir, "dashboard").stdout
+    assert "ORCHESTRATION DASHBOARD · TR-ORCH-001 · RUNNING" in out
+    assert "Overall Progress: ░░░░░░░░░░░░░░░░░░ 0%" in out
+    assert "stream-b-frontend ░░░░░░░░░░░░░░   0% [Starting]" in out
+    assert "Active Tasks: 0 | Completed: 0 | Blocked: 0 | Failed: 0" in out
+    assert "Parallel Efficiency" in out and "> 80%" in out
+    health = orchestrate(workdir, "health").stdout
+    assert "AGENT STATUS MONITOR" in health and "agent-c2          │ IDLE" in health
+
+
+def test_exit_codes_and_messages(workdir):
+    refused = orchestrate(workdir, "pause", "stream-z")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("orchestrate: unknown stream 'stream-z'; known: stream-a-backend")
+    usage = orchestrate(workdir, "stop", "--emergency")
+    assert usage.returncode == 2
+    assert "required: --reason" in usage.stderr and "usage: orchestrate stop" in usage.stderr
+    unknown = orchestrate(workdir, "paws")
+    assert unknown.returncode == 2 and "did you mean `pause`" in unknown.stderr
+    for result in (refused, usage, unknown):
+        assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_json_output_is_machine_readable(workdir):
+    result = orchestrate(workdir, "status", "--json")
+    data = json.loads(result.stdout)
+    assert data["body"]["kind"] == "dashboard"
+    assert [s["key"] for s in data["body"]["streams"]] == ["stream-a-backend", "stream-b-frontend", "stream-c-testing"]
+    error = orchestrate(workdir, "pause", "nowhere", "--json")
+    assert json.loads(error.stderr) == {"ok": False, "error": error_text(error)}
+
+
+def error_text(result) -> str:
+    return json.loads(result.stderr)["error"]
+
+
+def test_a_bad_plan_file_is_refused_with_its_lines(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("id: X\nstreams:\n  - id: a\n    priority: urgent\nagents: {dev: {stream: b}}\n")
+    result = orchestrate(tmp_path, "plan", "load", str(bad))
+    assert result.returncode == 1
+    assert "streams[0].priority (line 4): Input should be" in result.stderr
+    assert orchestrate(tmp_path, "plan", "list").stdout.startswith("Plans: no plan loaded yet")
+
+
+def test_the_store_is_created_and_upgraded_by_itself(tmp_path):
+    result = orchestrate(tmp_path, "db", "current")
+    assert result.stdout.strip().startswith("store at revision (empty)")
+    assert orchestrate(tmp_path, "plan", "list").returncode == 0  # upgrades on its own
+    assert "store at revision 0001" in orchestrate(tmp_path, "db", "current").stdout
+    assert orchestrate(tmp_path, "db", "upgrade").stdout.strip() == "store already at 0001"
+    assert (tmp_path / "orchestrate.db").exists()
+
+
+def test_database_url_chooses_the_store(tmp_path):
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert orchestrate(tmp_path, "plan", "load", str(EXAMPLE_PLAN), env={"DATABASE_URL": url}).returncode == 0
+    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "orchestrate.db").exists()
+
+
+def test_the_console_answers_until_eof(workdir):
+    result = subprocess.run([str(ORCHESTRATE), "serve"], cwd=workdir, input="health\npause stream-q\n",
+                            capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("SLACK_")})
+    assert result.returncode == 0
+    assert "ORCHESTRATION DASHBOARD" in result.stdout and "AGENT STATUS MONITOR" in result.stdout
+    assert "error: unknown stream 'stream-q'" in result.stdout
+    assert result.stdout.rstrip().endswith("bye")
