@@ -1,68 +1,78 @@
-"""`orchestrate serve`: run the bot.
+"""`orchestrate serve`: run the bot in the mode the configuration calls for.
 
-Console mode (no Slack tokens): shows the dashboard of each running or
-loaded plan, then reads commands line by line and answers them, until EOF
-(Ctrl-D) or `quit`. The Slack modes (Socket Mode, HTTP) come with the Slack
-front end; until then, setting their tokens is reported, not ignored.
+- Socket Mode when SLACK_APP_TOKEN is set (no public URL needed);
+- HTTP mode when SLACK_SIGNING_SECRET is set, or with --http: uvicorn serving
+  /slack/events, /healthz and /metrics;
+- else the console, a terminal session through the same Bolt app.
 """
 
 import argparse
+import logging
 import sys
 
-from bot.cli import operator
-from bot.settings import settings
-from bot.text import render
-from commands.dispatch import InternalError, Invocation, execute
-from commands.errors import CommandError
-from commands.grammar import tokenize
+from bot.settings import Settings, settings
 from models.store import ensure_schema, make_engine
+
+log = logging.getLogger(__name__)
 
 
 def serve(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="orchestrate serve")
-    parser.add_argument("--http", action="store_true", help="HTTP mode (needs SLACK_SIGNING_SECRET)")
+    parser = argparse.ArgumentParser(prog="orchestrate serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--http", action="store_true", help="HTTP mode even without SLACK_APP_TOKEN")
+    parser.add_argument("--host", default="0.0.0.0", help="HTTP mode: the address to listen on (0.0.0.0)")
+    parser.add_argument("--port", type=int, help="HTTP mode: the port (default: $PORT, else 3000)")
     args = parser.parse_args(argv)
     config = settings()
-    if args.http or config.slack_app_token or config.slack_signing_secret:
-        print("orchestrate serve: the Slack modes (Socket Mode, HTTP) are not built yet; "
-              "unset SLACK_APP_TOKEN / SLACK_SIGNING_SECRET to run the console", file=sys.stderr)
-        return 1
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     engine = make_engine(config.database_url)
     ensure_schema(engine)
-    return console(engine, sys.stdin, sys.stdout)
+
+    if config.slack_app_token and not args.http:
+        return _socket_mode(engine, config)
+    if config.slack_signing_secret or args.http:
+        return _http_mode(engine, config, args.host, args.port or config.port)
+    from bot.console import Console
+
+    return Console(engine, sys.stdin, sys.stdout).run()
 
 
-def console(engine, stdin, stdout) -> int:
-    how = Invocation(actor=operator(), front="cli")
-    interactive = stdin.isatty()
-
-    def say(text: str) -> None:
-        print(text, file=stdout, flush=True)
-
-    say("orchestrate console: type a command (`help` lists them), Ctrl-D to quit.")
-    _run(engine, ["status"], how, say)
-    while True:
-        if interactive:
-            print("orchestrate> ", end="", file=stdout, flush=True)
-        line = stdin.readline()
-        if not line:
-            say("bye")
-            return 0
-        line = line.strip().removeprefix("/orchestrate").strip()
-        if line in ("quit", "exit"):
-            say("bye")
-            return 0
-        if line:
-            try:
-                _run(engine, tokenize(line), how, say)
-            except CommandError as exc:
-                say(f"error: {exc}")
+def _tokens(config: Settings, needed: str) -> str | None:
+    if config.slack_bot_token is None:
+        print(f"orchestrate serve: {needed} also needs SLACK_BOT_TOKEN (xoxb-…): see the README", file=sys.stderr)
+        return None
+    return config.slack_bot_token.get_secret_value()
 
 
-def _run(engine, tokens, how, say) -> None:
-    try:
-        say(render(execute(engine, tokens, how)))
-    except CommandError as exc:
-        say(f"error: {exc}")
-    except InternalError as exc:
-        say(f"error: {exc}")
+def _socket_mode(engine, config: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_app
+
+    token = _tokens(config, "Socket Mode")
+    if token is None:
+        return 1
+    app = build_app(engine, token=token, signing_secret=None, api_url=config.slack_api_url)
+    log.info("Socket Mode: connecting through %s", config.slack_api_url)
+    SocketModeHandler(app, app_token=config.slack_app_token.get_secret_value()).start()
+    return 0
+
+
+def _http_mode(engine, config: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from bot.app import build_app
+    from bot.http import build_web
+
+    token = _tokens(config, "HTTP mode")
+    if token is None:
+        return 1
+    if config.slack_signing_secret is None:
+        print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests",
+              file=sys.stderr)
+        return 1
+    app = build_app(engine, token=token, signing_secret=config.slack_signing_secret.get_secret_value(),
+                    api_url=config.slack_api_url)
+    uvicorn.run(build_web(app, engine), host=host, port=port, log_level="info", access_log=False)
+    return 0

@@ -15,7 +15,8 @@ from models.tables import Agent, Checkpoint, Plan, Stream, Task
 
 def add_arguments(parser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="the plans in the store")
+    listing = actions.add_parser("list", help="the plans in the store")
+    listing.add_argument("--mine", action="store_true", help="only the plans you lead or work in")
     show = actions.add_parser("show", help="one plan's make-up and state")
     show.add_argument("plan", nargs="?", metavar="PLAN")
     load = actions.add_parser("load", help="load a plan file, or update the plan from it (CLI and API)")
@@ -32,7 +33,7 @@ def run(args, ctx: Context) -> Reply:
     the file no longer has is archived, with its history. Loading is for leads.
     """
     if args.action == "list":
-        return _list(ctx)
+        return _list(ctx, mine=args.mine)
     if args.action == "show":
         return _show(ctx, resolve_plan(ctx, args.plan))
     if ctx.front == "slack":
@@ -79,8 +80,12 @@ def _census(ctx: Context, plan: Plan) -> str:
             f"{count(Checkpoint)} checkpoints")
 
 
-def _list(ctx: Context) -> Reply:
+def _list(ctx: Context, mine: bool = False) -> Reply:
     plans = ctx.session.exec(select(Plan).order_by(Plan.key)).all()
+    if mine and not ctx.actor.operator:
+        user = ctx.actor.slack_user
+        working = set(ctx.session.exec(select(Agent.plan_id).where(Agent.slack_user == user)).all())
+        plans = [p for p in plans if p.id in working or user in ((p.spec.get("roles") or {}).get("leads") or [])]
     return Reply(body=Table(
         title="Plans", columns=["Plan", "Title", "Status", "Channel", "Started (UTC)"],
         rows=[[p.key, p.title, p.status, p.channel or "", f"{p.started_at:%Y-%m-%d %H:%M}" if p.started_at else ""]

@@ -11,6 +11,10 @@ from models.lifecycle import raise_event
 NO_REASON = "(no reason given)"
 
 
+class GateNotMet(CommandError):
+    """The gate cannot pass: criteria are unmet and it was not forced."""
+
+
 def _numbers(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
@@ -61,7 +65,7 @@ def run(args, ctx: Context) -> Reply:
             note = f"Ticked {', '.join(map(str, ticked))}; {len(unmet)} to go."
             return Reply(body=checklist(ctx.session, plan, checkpoint, note), announce=True, plan=plan.key)
         listed = "; ".join(f"{c.position}. {c.text}" for c in unmet)
-        raise CommandError(
+        raise GateNotMet(
             f"{checkpoint.key} cannot pass: {len(unmet)} of {len(criteria)} criteria not met ({listed}). "
             f"Tick them with --criterion N, or pass anyway with --force --reason TEXT"
         )

@@ -112,11 +112,28 @@ def test_database_url_chooses_the_store(tmp_path):
     assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "orchestrate.db").exists()
 
 
-def test_the_console_answers_until_eof(workdir):
-    result = subprocess.run([str(ORCHESTRATE), "serve"], cwd=workdir, input="health\npause stream-q\n",
-                            capture_output=True, text=True, timeout=60,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("SLACK_")})
-    assert result.returncode == 0
-    assert "ORCHESTRATION DASHBOARD" in result.stdout and "AGENT STATUS MONITOR" in result.stdout
-    assert "error: unknown stream 'stream-q'" in result.stdout
-    assert result.stdout.rstrip().endswith("bye")
+def console(workdir, typed: str):
+    return subprocess.run([str(ORCHESTRATE), "serve"], cwd=workdir, input=typed, capture_output=True, text=True,
+                          timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("SLACK_")})
+
+
+def test_the_console_answers_through_the_bolt_app_until_eof(workdir):
+    result = console(workdir, "health\npause stream-q\npause stream-b\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "== TR-ORCH-001 · Restaurant Ticket Feature ==" in out  # the dashboard, as Slack would show it
+    assert "stream-a-backend  ░░░░░░░░░░░░░░ 0%  ○ Not Started  [Pause]" in out
+    assert "== Agents · TR-ORCH-001 ==" in out
+    assert "⛔ unknown stream 'stream-q'; known: stream-a-backend" in out
+    assert "Paused stream-b-frontend." in out and "by @U0CONSOLE" in out  # announced, with who did it
+    assert out.rstrip().endswith("bye")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_console_asks_before_an_emergency_stop(workdir):
+    orchestrate(workdir, "start", "TR-ORCH-001")
+    cancelled = console(workdir, "stop --emergency --reason test\n\nstatus\n").stdout
+    assert "-- Emergency stop --" in cancelled and "cancelled; nothing changed" in cancelled
+    assert "EMERGENCY STOP" not in cancelled
+    confirmed = console(workdir, "stop --emergency --reason test\nthe build is on fire\n").stdout
+    assert "EMERGENCY STOP: TR-ORCH-001 is stopped (3 stream(s) halted). Reason: the build is on fire" in confirmed

@@ -1,0 +1,54 @@
+"""Builds the Bolt App: one per process (and a fresh one per test); nothing registers at import."""
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from sqlalchemy import Engine
+
+from bot import home, interactions, slash
+from bot.respond import SlackFront
+
+log = logging.getLogger(__name__)
+
+
+def web_client(token: str, api_url: str) -> WebClient:
+    client = WebClient(token=token, base_url=api_url)
+    # Slack's 429s are retried by the SDK, honouring Retry-After, not by a loop of ours.
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    return client
+
+
+def build_app(
+    engine: Engine,
+    *,
+    token: str,
+    signing_secret: str | None,
+    api_url: str,
+    operators: frozenset[str] = frozenset(),
+    verify_token: bool = True,
+) -> App:
+    """The Bolt App with every area registered.
+
+    ``operators`` are Slack user ids trusted as the local operator (the console's
+    user); everyone else is judged by the plan's roles.
+    """
+    app = App(
+        client=web_client(token, api_url),
+        signing_secret=signing_secret,
+        request_verification_enabled=signing_secret is not None,
+        token_verification_enabled=verify_token,
+        raise_error_for_unhandled_request=False,
+    )
+    front = SlackFront(engine=engine, operators=operators)
+    slash.register(app, front)
+    interactions.register(app, front)
+    home.register(app, front)
+
+    @app.error
+    def on_error(error, body, logger):
+        # Reaching here is a bug: log it; the person was already answered by the listener.
+        logger.exception("unhandled error in a listener: %s", error)
+
+    return app

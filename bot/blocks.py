@@ -1,0 +1,236 @@
+"""Replies as Block Kit, built with slack_sdk's models so Slack's limits are checked.
+
+Large plans never break a limit: long lists are cut into pages that fit a
+message (50 blocks, 3,000 characters a section) and end with a "Show more"
+button carrying the next offset. Everything a person or a machine wrote
+(titles, reasons, names) is escaped before it is put in mrkdwn, so it can
+never ping a channel or a person, or forge a link.
+"""
+
+import json
+from functools import singledispatch
+
+from slack_sdk.models.blocks import (
+    ActionsBlock, Block, ButtonElement, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.text import bar, pct
+from commands.reply import Checklist, HelpText, Message, Reply, Table
+from models.figures import AgentMonitor, Dashboard, SyncPrompt
+from models.units import format_duration
+
+SECTION_LIMIT = 3000
+STREAMS_PER_PAGE = 20
+LINES_PER_SECTION = 25
+SECTIONS_PER_PAGE = 4
+
+STATUS_EMOJI = {
+    "On Track": ":large_green_circle:", "Starting": ":white_circle:", "At Risk": ":large_yellow_circle:",
+    "Delayed": ":red_circle:", "Paused": ":double_vertical_bar:", "Stopped": ":octagonal_sign:",
+    "Done": ":white_check_mark:", "Not Started": ":white_circle:",
+}
+AGENT_EMOJI = {"ACTIVE": ":large_green_circle:", "IDLE": ":white_circle:", "PREPARING": ":large_blue_circle:",
+               "PAUSED": ":double_vertical_bar:", "DOWN": ":red_circle:"}
+
+
+def escape(text: object) -> str:
+    """Slack's three control characters, so user text stays text (no <!here>, <@U…>, <url|label>)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: object, limit: int = 150) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render(reply: Reply, *, offset: int = 0, actor_user: str | None = None) -> list[dict]:
+    blocks = render_blocks(reply.body, offset=offset)
+    if reply.announce and actor_user:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"by <@{escape(actor_user)}>")]))
+    return [block.to_dict() for block in blocks]  # to_dict() runs slack_sdk's validators
+
+
+def fallback_text(reply: Reply) -> str:
+    """The notification text that goes with the blocks."""
+    body = reply.body
+    if isinstance(body, Dashboard):
+        return f"{body.plan}: {pct(body.progress)} done, {body.plan_status}"
+    if isinstance(body, Message):
+        return plain(body.text, 300)
+    if isinstance(body, Checklist):
+        return f"{body.checkpoint} {body.name}"
+    return plain(getattr(body, "title", None) or body.kind, 300)
+
+
+def _section(text: str, **kw) -> SectionBlock:
+    if len(text) > SECTION_LIMIT:
+        text = text[: SECTION_LIMIT - 1] + "…"
+    return SectionBlock(text=MarkdownTextObject(text=text), **kw)
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=plain(text, 75), action_id=action_id, value=value, style=style)
+
+
+def more_button(command: str, plan: str | None, offset: int) -> ActionsBlock:
+    value = json.dumps({"command": command, "plan": plan, "offset": offset})
+    return ActionsBlock(elements=[_button("Show more", "page_more", value)])
+
+
+def _lines_in_pages(lines: list[str], offset: int) -> tuple[list[SectionBlock], int | None]:
+    """Sections of at most LINES_PER_SECTION lines, a page of them; and the next offset, if any."""
+    page = lines[offset: offset + LINES_PER_SECTION * SECTIONS_PER_PAGE]
+    sections = [_section("\n".join(page[i: i + LINES_PER_SECTION])) for i in range(0, len(page), LINES_PER_SECTION)]
+    following = offset + len(page)
+    return sections, following if following < len(lines) else None
+
+
+@singledispatch
+def render_blocks(body, *, offset: int = 0) -> list[Block]:
+    return [_section(escape(body))]
+
+
+@render_blocks.register
+def _(body: Message, *, offset: int = 0) -> list[Block]:
+    blocks: list[Block] = [_section(escape(body.text))]
+    if body.details:
+        blocks.append(_section("\n".join(f"• {escape(line)}" for line in body.details)))
+    return blocks
+
+
+@render_blocks.register
+def _(body: HelpText, *, offset: int = 0) -> list[Block]:
+    return [_section(f"```{escape(body.text)}```")]
+
+
+@render_blocks.register
+def _(body: Table, *, offset: int = 0) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text=plain(body.title))]
+    if not body.rows:
+        return blocks + [_section(escape(body.empty))]
+    lines = [" · ".join(escape(cell) for cell in row if cell) for row in body.rows]
+    sections, following = _lines_in_pages(lines, offset)
+    blocks += sections
+    shown = min(len(body.rows), following or len(body.rows))
+    if body.total > shown:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"showing {shown} of {body.total}")]))
+    return blocks
+
+
+@render_blocks.register
+def _(body: Dashboard, *, offset: int = 0) -> list[Block]:
+    blocks: list[Block] = [HeaderBlock(text=plain(f"{body.plan} · {body.title}"))]
+    if body.plan_status == "stopped":
+        kind = "EMERGENCY STOP" if body.emergency else "STOPPED"
+        blocks.append(_section(f":octagonal_sign: *{kind}*: {escape(body.stop_reason)}"))
+    if body.deployment_blocked:
+        blocks.append(_section(f":no_entry: *DEPLOYMENT BLOCKED*: {escape(body.deployment_blocked)}"))
+    if body.started_at is None:
+        timing = f"Not started · ETA on plan: {_eta(body)}"
+    else:
+        timing = f"Elapsed {format_duration(body.elapsed_s)} · ETA {_eta(body)}"
+    blocks.append(_section(f"*Overall* `{bar(body.progress, 18)}` *{pct(body.progress)}*"
+                           f" (planned {pct(body.planned_progress)})\n{timing}"))
+    blocks.append(DividerBlock())
+    page = body.streams[offset: offset + STREAMS_PER_PAGE]
+    for stream in page:
+        text = (f"*{escape(stream.key)}*  `{bar(stream.progress, 14)}` {pct(stream.progress)}  "
+                f"{STATUS_EMOJI.get(stream.status, '')} {stream.status}")
+        blocks.append(_section(text, accessory=_stream_button(body, stream)))
+    following = offset + len(page)
+    if following < len(body.streams):
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"streams {offset + 1}–{following} of {len(body.streams)}")]))
+        blocks.append(more_button("status", body.plan, following))
+    c = body.counts
+    context = f"Active {c.active} · Completed {c.completed} · Blocked {c.blocked} · Failed {c.failed}"
+    if body.next_checkpoint:
+        cp = body.next_checkpoint
+        due = f"due {cp.due_at:%a %d %b %H:%M %Z}" if cp.due_at else f"day {cp.day}"
+        context += f" · next gate *{escape(cp.key)}* {due}, {cp.met}/{cp.criteria} met"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
+    if offset == 0 and body.metrics:
+        lines = []
+        for m in body.metrics:
+            mark = {True: ":white_check_mark:", False: ":x:", None: "·"}[m.ok]
+            target = f" (target {escape(m.target)})" if m.target else ""
+            lines.append(f"{mark} {escape(m.name)}: *{escape(m.display)}*{target}")
+        blocks.append(_section("\n".join(lines)))
+    blocks.append(ActionsBlock(elements=[_button("Refresh", "dashboard_refresh", body.plan)]))
+    return blocks
+
+
+def _stream_button(body: Dashboard, stream) -> ButtonElement | None:
+    if body.plan_status == "stopped":
+        return None
+    value = f"{body.plan}|{stream.key}"
+    if stream.status == "Paused":
+        return _button("Resume", "stream_resume", value, "primary")
+    return _button("Pause", "stream_pause", value)
+
+
+def _eta(body: Dashboard) -> str:
+    if body.eta_at is None:
+        return "—"
+    return f"{format_duration(body.eta_s)} ({body.eta_at:%a %d %b %H:%M %Z})"
+
+
+@render_blocks.register
+def _(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
+    lines = []
+    for a in body.agents:
+        task = escape(a.current_title) if a.current_title else "_awaiting tasks_"
+        health = f"{a.health:.0f}%" if a.health is not None else "—"
+        lines.append(f"{AGENT_EMOJI[a.status]} *{escape(a.key)}* {a.status} · {task} · health {health}")
+    blocks: list[Block] = [HeaderBlock(text=plain(f"Agents · {body.plan}"))]
+    sections, following = _lines_in_pages(lines, offset)
+    blocks += sections or [_section("no agents")]
+    if following is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"agents {offset + 1}–{following} of {len(lines)}")]))
+        blocks.append(more_button("health", body.plan, following))
+    return blocks
+
+
+@render_blocks.register
+def _(body: Checklist, *, offset: int = 0) -> list[Block]:
+    state = ("forced through" if body.forced else "passed") if body.passed else "open"
+    due = f" · due {escape(body.due)}" if body.due else ""
+    blocks: list[Block] = [
+        HeaderBlock(text=plain(f"{body.checkpoint} · {body.name}")),
+        ContextBlock(elements=[MarkdownTextObject(
+            text=f"day {body.day}{due}{' · blocker' if body.blocker else ''} · *{state}*")]),
+    ]
+    for number, text, met, by in body.criteria[:40]:
+        mark = ":white_check_mark:" if met else ":white_large_square:"
+        accessory = None
+        if not met and not body.passed:
+            accessory = _button("Tick", "criterion_tick", f"{body.plan}|{body.checkpoint}|{number}")
+        who = f" _(by {escape(by)})_" if met and by else ""
+        blocks.append(_section(f"{mark} {number}. {escape(text)}{who}", accessory=accessory))
+    if body.forced and body.force_reason:
+        blocks.append(_section(f":warning: forced by {escape(body.passed_by)}: {escape(body.force_reason)}"))
+    if body.note:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(body.note))]))
+    if not body.passed:
+        blocks.append(ActionsBlock(elements=[
+            _button("Pass", "checkpoint_pass", f"{body.plan}|{body.checkpoint}", "primary")]))
+    return blocks
+
+
+@render_blocks.register
+def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
+    lines = []
+    for a in body.agents:
+        who = f"<@{escape(a.slack_user)}>" if a.slack_user else f"*{escape(a.key)}*"
+        lines.append(f"• {who}: {escape(a.current_title) if a.current_title else '_no current task_'}")
+    blocks: list[Block] = [HeaderBlock(text=plain(f"Sync · {body.sync_type} · {body.plan}"))]
+    sections, following = _lines_in_pages(lines, offset)
+    blocks += sections or [_section("_no agent to ask_")]
+    if following is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"and {len(lines) - following} more")]))
+    for cp in body.checkpoints_due[:5]:
+        blocks.append(_section(f":checkered_flag: due today: *{escape(cp.key)}* {escape(cp.name)} "
+                               f"({cp.met}/{cp.criteria} criteria met)"))
+    return blocks

@@ -1,0 +1,40 @@
+"""App Home: the dashboards of the plans the user takes part in."""
+
+import logging
+
+from bot import blocks
+from bot.respond import SlackFront
+
+log = logging.getLogger(__name__)
+HOME_BLOCK_LIMIT = 100
+
+
+def register(app, front: SlackFront) -> None:
+    @app.event("app_home_opened")
+    def on_home_opened(event, client):
+        if event.get("tab", "home") != "home":
+            return
+        client.views_publish(user_id=event["user"], view={"type": "home", "blocks": home_blocks(front, event["user"])})
+
+
+def home_blocks(front: SlackFront, user_id: str) -> list[dict]:
+    how = front.invocation({"id": user_id}, None)
+    listing, error = front.run(["plan", "list", "--mine"], how)
+    if error is not None or not listing.body.rows:
+        text = "You take part in no plan yet: a lead adds your Slack id to a plan's `roles` or agents."
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    published: list[dict] = []
+    left_out = 0
+    for row in listing.body.rows:
+        reply, error = front.run(["status", row[0]], how)
+        if error is not None:
+            continue
+        rendered = blocks.render(reply)
+        if len(published) + len(rendered) + 2 > HOME_BLOCK_LIMIT:
+            left_out += 1
+            continue
+        published += rendered + [{"type": "divider"}]
+    if left_out:
+        published.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"{left_out} more plan(s): `/orchestrate status PLAN` shows them"}]})
+    return published

@@ -1,0 +1,82 @@
+"""Running a command for a Slack user, and answering in Slack.
+
+Read-only answers go to the asker only (ephemeral); changes of state are
+announced in the channel with who did it; errors go to the asker only.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from bot import blocks
+from commands.context import Actor
+from commands.dispatch import InternalError, Invocation, execute
+from commands.errors import CommandError, UsageError
+from commands.reply import Reply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlackFront:
+    engine: Engine
+    operators: frozenset[str] = frozenset()
+
+    def invocation(self, user: dict, channel: dict | None) -> Invocation:
+        user_id = user.get("id") or user.get("user_id")
+        name = user.get("username") or user.get("name") or user.get("user_name") or user_id
+        actor = Actor(id=f"slack:{user_id}", name=name, source="slack", slack_user=user_id,
+                      operator=user_id in self.operators)
+        channel = channel or {}
+        channel_id = channel.get("id")
+        names = tuple(n for n in (channel_id, f"#{channel['name']}" if channel.get("name") else None) if n)
+        return Invocation(actor=actor, front="slack", channel=channel_id, channel_names=names)
+
+    def run(self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = ()) -> tuple[Reply | None, str | None]:
+        """(reply, None) when it ran; (None, the message for the user) when it did not.
+
+        Refusals of the ``reraise`` kinds are raised instead, for callers that act on them.
+        """
+        try:
+            return execute(self.engine, tokens, how), None
+        except reraise:
+            raise
+        except UsageError as exc:
+            usage = f"\n```{blocks.escape(exc.usage)}```" if exc.usage else ""
+            return None, f":warning: {blocks.escape(exc.message)}{usage}"
+        except CommandError as exc:
+            return None, f":no_entry: {blocks.escape(exc.message)}"
+        except InternalError as exc:
+            return None, f":boom: {blocks.escape(str(exc))}"
+
+
+def answer(respond, reply: Reply | None, error: str | None, how: Invocation, *, offset: int = 0,
+           replace: bool = False) -> None:
+    """Show a reply the way its kind asks: announced, private, or an error to the asker."""
+    if error is not None:
+        respond(text=error, response_type="ephemeral", replace_original=False)
+        return
+    rendered = blocks.render(reply, offset=offset, actor_user=how.actor.slack_user)
+    kind = "in_channel" if reply.announce else "ephemeral"
+    respond(text=blocks.fallback_text(reply), blocks=rendered, response_type=kind, replace_original=replace)
+
+
+def confirm_view(text: str, reason: str | None, context: dict, *, title: str, prompt: str) -> dict:
+    """A modal that asks for the reason, and so for confirmation, before a risky command runs."""
+    metadata = json.dumps({**context, "text": text})
+    return {
+        "type": "modal",
+        "callback_id": "confirm_command",
+        "private_metadata": metadata[:3000],
+        "title": {"type": "plain_text", "text": title[:24]},
+        "submit": {"type": "plain_text", "text": "Confirm"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{prompt}\n`{blocks.escape(text)}`"}},
+            {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Reason"},
+             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 500,
+                         **({"initial_value": reason} if reason else {})}},
+        ],
+    }

@@ -1,0 +1,58 @@
+"""The /orchestrate slash command: ack at once, then parse, run and answer."""
+
+from bot.respond import SlackFront, answer, confirm_view
+from commands.errors import UsageError
+from commands.grammar import parse, tokenize
+
+
+def register(app, front: SlackFront) -> None:
+    @app.command("/orchestrate")
+    def on_orchestrate(ack, body, respond, client):
+        ack()  # Slack wants this within 3 seconds: nothing comes before it
+        how = front.invocation({"id": body["user_id"], "username": body.get("user_name")},
+                               {"id": body.get("channel_id"), "name": body.get("channel_name")})
+        try:
+            tokens = tokenize(body.get("text", ""))
+        except UsageError as exc:
+            answer(respond, None, f":warning: {exc.message}", how)
+            return
+        risky = confirmation_needed(tokens)
+        if risky is not None:
+            title, prompt, reason = risky
+            context = {"channel": {"id": body.get("channel_id"), "name": body.get("channel_name")},
+                       "response_url": body.get("response_url")}
+            client.views_open(trigger_id=body["trigger_id"],
+                              view=confirm_view(" ".join(tokens), reason, context, title=title, prompt=prompt))
+            return
+        reply, error = front.run(tokens, how)
+        answer(respond, reply, error, how)
+
+
+def confirmation_needed(tokens: list[str]) -> tuple[str, str, str | None] | None:
+    """(modal title, prompt, reason given) for commands that must be confirmed in Slack."""
+    try:
+        parsed = parse(tokens, "slack")
+    except UsageError:
+        return None  # running it reports the usage error
+    args = parsed.args
+    if parsed.spec.name == "stop" and args.emergency:
+        return "Emergency stop", ":rotating_light: This halts every stream of the plan now.", args.reason
+    if getattr(args, "force", False):
+        return "Force the gate", ":warning: This passes the checkpoint with criteria unmet.", args.reason
+    return None
+
+
+def without_reason(tokens: list[str]) -> list[str]:
+    """The command without its --reason (the modal's reason replaces it)."""
+    kept, skip = [], False
+    for token in tokens:
+        if skip:
+            skip = False
+            continue
+        if token == "--reason":
+            skip = True
+            continue
+        if token.startswith("--reason="):
+            continue
+        kept.append(token)
+    return kept
