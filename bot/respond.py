@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from bot import blocks
 from commands.context import Actor
 from commands.dispatch import InternalError, Invocation, execute
-from commands.errors import CommandError, UsageError
+from commands.errors import CommandError, PermissionDenied, UsageError
 from commands.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,11 @@ class SlackFront:
         except UsageError as exc:
             usage = f"\n```{blocks.escape(exc.usage)}```" if exc.usage else ""
             return None, f":warning: {blocks.escape(exc.message)}{usage}"
+        except PermissionDenied as exc:
+            text = blocks.escape(exc.message)
+            for lead in exc.leads:  # the leads as mentions, so the asker sees whom to ask
+                text = text.replace(blocks.escape(lead), f"<@{blocks.escape(lead)}>")
+            return None, f":no_entry: {text}"
         except CommandError as exc:
             return None, f":no_entry: {blocks.escape(exc.message)}"
         except InternalError as exc:

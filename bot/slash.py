@@ -1,5 +1,7 @@
 """The /orchestrate slash command: ack at once, then parse, run and answer."""
 
+import shlex
+
 from bot.respond import SlackFront, answer, confirm_view
 from commands.errors import UsageError
 from commands.grammar import parse, tokenize
@@ -22,7 +24,7 @@ def register(app, front: SlackFront) -> None:
             context = {"channel": {"id": body.get("channel_id"), "name": body.get("channel_name")},
                        "response_url": body.get("response_url")}
             client.views_open(trigger_id=body["trigger_id"],
-                              view=confirm_view(" ".join(tokens), reason, context, title=title, prompt=prompt))
+                              view=confirm_view(shlex.join(tokens), reason, context, title=title, prompt=prompt))
             return
         reply, error = front.run(tokens, how)
         answer(respond, reply, error, how)

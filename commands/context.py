@@ -47,9 +47,9 @@ class Context:
     def require_lead(self, plan: Plan, what: str) -> None:
         self.permission_checked = True
         if not self.actor.is_lead(plan):
-            leads = (plan.spec.get("roles") or {}).get("leads") or []
-            who = ", ".join(f"<@{u}>" for u in leads) if leads else "nobody yet: add roles.leads to the plan file"
-            raise PermissionDenied(f"only a lead of {plan.key} may {what}; leads: {who}")
+            leads = tuple((plan.spec.get("roles") or {}).get("leads") or [])
+            who = ", ".join(leads) if leads else "nobody yet: add roles.leads to the plan file"
+            raise PermissionDenied(f"only a lead of {plan.key} may {what}; leads: {who}", leads)
 
     def require_lead_or_owner(self, plan: Plan, agent: Agent | None, what: str) -> None:
         """Agents may act on their own tasks; anyone else needs to be a lead."""

@@ -12,7 +12,11 @@ class CommandError(Exception):
 
 
 class PermissionDenied(CommandError):
-    """The actor may not do this; the text says who may."""
+    """The actor may not do this; the text says who may (``leads``: their user ids)."""
+
+    def __init__(self, message: str, leads: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.leads = leads
 
 
 class UsageError(CommandError):

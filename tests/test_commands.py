@@ -76,7 +76,7 @@ def test_with_two_plans_the_plan_must_be_named(started, engine, tmp_path):
 def test_privileged_commands_are_refused_to_non_leads_and_audited(started, engine, line):
     started("pause stream-b") if line.startswith("resume") else None
     message = refuses(started, engine, line, actor=STRANGER, error=PermissionDenied)
-    assert "only a lead of TR-ORCH-001 may" in message and "<@U0LEAD0001>" in message
+    assert "only a lead of TR-ORCH-001 may" in message and message.endswith("leads: U0LEAD0001")
     with Session(engine) as session:
         last = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
     assert (last.actor, last.outcome, last.plan_key) == ("slack:U0NOBODY01", "refused", "TR-ORCH-001")

@@ -1,0 +1,89 @@
+"""Block Kit stays within Slack's limits on large plans, and user text stays text."""
+
+import json
+
+import pytest
+import yaml
+from slack_sdk.models.blocks import Block
+
+from bot.blocks import render
+from tests.conftest import OPERATOR
+
+
+def large_plan(streams: int = 60, agents_per_stream: int = 10, tasks_per_agent: int = 2) -> str:
+    return yaml.safe_dump({
+        "id": "BIG-1",
+        "streams": [{"id": f"stream-{s:02d}-{'x' * 20}"} for s in range(streams)],
+        "agents": {
+            f"agent-{s:02d}-{a}": {"stream": f"stream-{s:02d}-{'x' * 20}", "name": f"Agent {s}/{a}",
+                                   "tasks": [f"Task {t} of a rather long title for agent {s}/{a}"
+                                             for t in range(tasks_per_agent)]}
+            for s in range(streams) for a in range(agents_per_stream)
+        },
+    })
+
+
+@pytest.fixture
+def big(run, tmp_path):
+    path = tmp_path / "big.yml"
+    path.write_text(large_plan())
+    run(f"plan load {path}")
+    run("start BIG-1")
+    return run
+
+
+def valid(blocks: list[dict], limit: int = 50) -> list[dict]:
+    assert len(blocks) <= limit
+    for block in blocks:
+        Block.parse(block).to_dict()  # raises on any broken limit
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+    return blocks
+
+
+def page_button(blocks):
+    values = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+              if e["action_id"] == "page_more"]
+    return json.loads(values[0]) if values else None
+
+
+def test_the_dashboard_of_sixty_streams_pages_within_the_limits(big):
+    reply = big("status")
+    first = valid(render(reply))
+    assert page_button(first) == {"command": "status", "plan": "BIG-1", "offset": 20}
+    second = valid(render(reply, offset=20))
+    third = valid(render(reply, offset=40))
+    assert page_button(second)["offset"] == 40 and page_button(third) is None
+    shown = [b for page in (first, second, third) for b in page if b.get("accessory", {}).get("action_id") == "stream_pause"]
+    assert len(shown) == 60
+
+
+def test_the_monitor_of_six_hundred_agents_pages_within_the_limits(big):
+    reply = big("health")
+    offset, seen = 0, 0
+    while offset is not None:
+        blocks = valid(render(reply, offset=offset))
+        seen += sum(b["text"]["text"].count("\n") + 1 for b in blocks if b["type"] == "section")
+        following = page_button(blocks)
+        offset = following["offset"] if following else None
+    assert seen == 600
+
+
+def test_a_long_task_list_stays_within_the_limits(big):
+    valid(render(big("task list --limit 1200")))
+
+
+def test_user_text_cannot_ping_or_forge_links(run, tmp_path):
+    path = tmp_path / "sneaky.yml"
+    path.write_text(yaml.safe_dump({
+        "id": "SNEAKY-1", "streams": [{"id": "s"}],
+        "agents": {"a": {"stream": "s", "tasks": ["<!channel> wake up", "<https://evil.example|your bank>"]}},
+    }))
+    run(f"plan load {path}")
+    run("start SNEAKY-1")
+    reply = run("task block T1 --reason '<!here> <@U0LEAD0001> see <http://x|this>'", actor=OPERATOR)
+    for blocks in (render(run("task list")), render(reply), render(run("health"))):
+        text = json.dumps(blocks)
+        assert "<!channel>" not in text and "<!here>" not in text and "<http" not in text
+        assert "<@U0LEAD0001>" not in text
+    assert "&lt;!channel&gt; wake up" in json.dumps(render(run("task list")))

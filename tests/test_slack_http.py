@@ -1,0 +1,194 @@
+"""End to end over real sockets: `serve` in HTTP mode, a local stand-in for Slack, signed requests."""
+
+import json
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from commands.context import Actor
+from commands.dispatch import Invocation, execute
+from models.store import make_engine, upgrade
+from models.tables import AuditEntry, Stream
+from tests.conftest import EXAMPLE_PLAN
+from tests.fake_slack import FakeSlack
+from tests.serve_process import ServeProcess, block_action
+
+OPERATOR = Invocation(actor=Actor(id="cli:setup", name="setup", source="cli", operator=True))
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store file with the example plan loaded and started."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    execute(engine, ["plan", "load", str(EXAMPLE_PLAN)], OPERATOR)
+    execute(engine, ["start", "TR-ORCH-001"], OPERATOR)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def server(tmp_path, slack, store):
+    process = ServeProcess(tmp_path, slack.url, store[0])
+    try:
+        process.wait_healthy()
+        yield process
+    finally:
+        process.stop()
+
+
+def body_of(call) -> dict:
+    body = dict(call.body)
+    if isinstance(body.get("blocks"), str):
+        body["blocks"] = json.loads(body["blocks"])
+    return body
+
+
+def texts(blocks: list[dict]) -> str:
+    found = []
+    for block in blocks:
+        if "text" in block and isinstance(block["text"], dict):
+            found.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            found.append(element.get("text", "") if isinstance(element.get("text"), str)
+                         else element.get("text", {}).get("text", ""))
+        if block.get("accessory"):
+            found.append(block["accessory"]["text"]["text"])
+    return "\n".join(found)
+
+
+def buttons(blocks: list[dict]) -> list[str]:
+    """The action ids of every button, in order."""
+    found = [b["accessory"]["action_id"] for b in blocks if b.get("accessory", {}).get("type") == "button"]
+    for block in blocks:
+        found += [e["action_id"] for e in block.get("elements", []) if e.get("type") == "button"]
+    return found
+
+
+def test_status_is_acked_at_once_and_answered_privately_with_the_dashboard(server, slack):
+    started = time.monotonic()
+    status, body = server.slash("status", slack.response_url("r1"))
+    assert status == 200 and body == ""
+    assert time.monotonic() - started < 3  # Slack's limit for the ack; the dashboard comes after
+    answer = body_of(slack.wait_for("response:r1")[0])
+    assert answer["response_type"] == "ephemeral"
+    shown = texts(answer["blocks"])
+    assert answer["blocks"][0]["type"] == "header" and "TR-ORCH-001 · Restaurant Ticket Feature" in shown
+    assert "stream-b-frontend" in shown and "Starting" in shown and "Pause" in shown
+    assert slack.errors == []
+
+
+def test_a_change_of_state_is_announced_in_the_channel_with_who_did_it(server, slack, store):
+    server.slash("pause stream-b", slack.response_url("r2"))
+    answer = body_of(slack.wait_for("response:r2")[0])
+    assert answer["response_type"] == "in_channel"
+    assert "Paused stream-b-frontend" in texts(answer["blocks"])
+    assert "by <@U0LEAD0001>" in texts(answer["blocks"])
+    with Session(store[1]) as session:
+        assert session.exec(select(Stream.status).where(Stream.key == "stream-b-frontend")).one() == "paused"
+        entry = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert (entry.command, entry.actor, entry.outcome, entry.source) == (
+        "pause stream-b", "slack:U0LEAD0001", "ok", "slack:C0TRORCH1")
+
+
+def test_errors_go_only_to_the_person_who_typed_and_change_nothing(server, slack, store):
+    server.slash("pause stream-b", slack.response_url("r3"), user="U0NOBODY01")
+    refusal = body_of(slack.wait_for("response:r3")[0])
+    assert refusal["response_type"] == "ephemeral"
+    assert "only a lead of TR-ORCH-001 may pause a stream; leads: <@U0LEAD0001>" in refusal["text"]
+    server.slash("paws", slack.response_url("r4"))
+    usage = body_of(slack.wait_for("response:r4")[0])
+    assert usage["response_type"] == "ephemeral" and "did you mean `pause`" in usage["text"]
+    with Session(store[1]) as session:
+        assert session.exec(select(Stream.status).where(Stream.key == "stream-b-frontend")).one() == "active"
+
+
+def test_a_forged_or_stale_request_is_refused(server, slack):
+    status, _ = server.slash("pause stream-b", slack.response_url("x1"), secret="not-the-secret")
+    assert status == 401
+    status, _ = server.slash("pause stream-b", slack.response_url("x2"), timestamp=int(time.time()) - 600)
+    assert status == 401
+    time.sleep(0.5)
+    assert slack.calls_to("response:x1") == [] and slack.calls_to("response:x2") == []
+
+
+def test_the_pause_button_pauses_announces_and_refreshes_the_dashboard(server, slack):
+    server.interaction(block_action("stream_pause", "TR-ORCH-001|stream-c-testing", slack.response_url("b1")))
+    announcement, refreshed = [body_of(c) for c in slack.wait_for("response:b1", count=2)]
+    assert announcement["response_type"] == "in_channel" and "Paused stream-c-testing" in announcement["text"]
+    assert refreshed["replace_original"] is True
+    assert buttons(refreshed["blocks"]) == ["stream_pause", "stream_pause", "stream_resume", "dashboard_refresh"]
+
+
+def test_buttons_check_the_same_permissions_as_the_commands(server, slack, store):
+    server.interaction(block_action("stream_pause", "TR-ORCH-001|stream-c-testing", slack.response_url("b2"),
+                                    user="U0NOBODY01"))
+    refusal = body_of(slack.wait_for("response:b2")[0])
+    assert refusal["response_type"] == "ephemeral" and "only a lead" in refusal["text"]
+    with Session(store[1]) as session:
+        assert session.exec(select(Stream.status).where(Stream.key == "stream-c-testing")).one() == "active"
+
+
+def test_a_checklist_is_ticked_and_a_pass_with_unmet_criteria_asks_for_a_reason(server, slack):
+    server.slash("sync --checkpoint cp-2", slack.response_url("c1"))
+    checklist = body_of(slack.wait_for("response:c1")[0])
+    assert checklist["response_type"] == "in_channel"
+    assert buttons(checklist["blocks"]) == ["criterion_tick"] * 3 + ["checkpoint_pass"]
+    server.interaction(block_action("criterion_tick", "TR-ORCH-001|cp-2|2", slack.response_url("c2")))
+    ticked = body_of(slack.wait_for("response:c2")[0])
+    assert ticked["replace_original"] is True
+    assert buttons(ticked["blocks"]) == ["criterion_tick"] * 2 + ["checkpoint_pass"]
+    server.interaction(block_action("checkpoint_pass", "TR-ORCH-001|cp-2", slack.response_url("c3")))
+    modal = slack.wait_for("views.open")[0].body
+    view = modal["view"] if isinstance(modal["view"], dict) else json.loads(modal["view"])
+    assert view["callback_id"] == "confirm_command" and view["title"]["text"] == "Force the gate"
+
+
+def test_an_emergency_stop_is_confirmed_in_a_modal_before_it_acts(server, slack, store):
+    server.slash('stop --emergency --reason "Critical issue found"', slack.response_url("s1"))
+    opened = slack.wait_for("views.open")[0].body
+    view = opened["view"] if isinstance(opened["view"], dict) else json.loads(opened["view"])
+    assert view["title"]["text"] == "Emergency stop"
+    with Session(store[1]) as session:
+        assert [s for s in session.exec(select(Stream.status))] == ["active"] * 3  # nothing yet
+    submission = {
+        "type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
+        "user": {"id": "U0LEAD0001", "username": "lead"},
+        "view": {**view, "id": "V1", "state": {"values": {"reason": {"value": {
+            "type": "plain_text_input", "value": "Critical issue found"}}}}},
+    }
+    status, _ = server.interaction(submission)
+    assert status == 200
+    announced = body_of(slack.wait_for("response:s1")[0])
+    assert announced["response_type"] == "in_channel"
+    assert "EMERGENCY STOP: TR-ORCH-001 is stopped (3 stream(s) halted). Reason: Critical issue found" in announced["text"]
+
+
+def test_app_home_publishes_the_dashboards_of_the_users_plans(server, slack):
+    server.event({"type": "app_home_opened", "user": "U0LEAD0001", "channel": "D1", "tab": "home"})
+    published = slack.wait_for("views.publish")[0].body
+    view = published["view"] if isinstance(published["view"], dict) else json.loads(published["view"])
+    assert view["type"] == "home" and len(view["blocks"]) <= 100
+    assert "TR-ORCH-001 · Restaurant Ticket Feature" in texts(view["blocks"])
+    server.event({"type": "app_home_opened", "user": "U0NOBODY01", "channel": "D2", "tab": "home"}, event_id="Ev2")
+    other = slack.wait_for("views.publish", count=2)[1].body
+    other_view = other["view"] if isinstance(other["view"], dict) else json.loads(other["view"])
+    assert "You take part in no plan yet" in texts(other_view["blocks"])
+
+
+def test_health_and_metrics_are_served(server, slack):
+    server.slash("health", slack.response_url("m1"))
+    slack.wait_for("response:m1")
+    status, text = server.get("/metrics")
+    assert status == 200
+    assert 'orchestrate_http_requests_total{route="/slack/events",status="200"}' in text
+    assert "orchestrate_http_request_seconds_bucket" in text
+    assert server.get("/healthz") == (200, '{"ok":true}')
