@@ -1,0 +1,263 @@
+"""FakeSlack, driven through slack_sdk's real clients over real local HTTP."""
+
+import json
+import time
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+from tests.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fake_slack is a fixture)
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+@pytest.fixture
+def client(fake_slack):
+    # No retry handlers unless a test adds one: a 429 must surface as an error.
+    return WebClient(token="xoxb-test", base_url=fake_slack.url, retry_handlers=[])
+
+
+def test_url_is_a_local_web_api_base(fake_slack):
+    assert fake_slack.url.startswith("http://127.0.0.1:")
+    assert fake_slack.url.endswith("/api/")
+    assert fake_slack.response_url("r9") == fake_slack.url.replace("/api/", "/response/r9")
+
+
+def test_context_manager_starts_and_stops():
+    with FakeSlack() as slack:
+        assert WebClient(token="xoxb-x", base_url=slack.url).auth_test()["ok"]
+    with pytest.raises(RuntimeError):
+        slack.url
+
+
+def test_auth_test_names_the_bot(client):
+    resp = client.auth_test()
+    assert (resp["user_id"], resp["bot_id"], resp["team_id"]) == ("UBOT", "BBOT", "T0TEST")
+    assert resp["url"].startswith("https://")
+
+
+def test_post_message_is_recorded_with_token_and_blocks(fake_slack, client):
+    resp = client.chat_postMessage(channel="C123", text="hello", blocks=[section("*hello*")])
+
+    assert resp["ok"] and resp["channel"] == "C123"
+    assert resp["message"]["blocks"][0]["text"]["text"] == "*hello*"
+    [call] = fake_slack.wait_for("chat.postMessage")
+    assert call.body["channel"] == "C123"
+    assert call.body["blocks"] == [section("*hello*")]
+    assert call.headers["authorization"] == "Bearer xoxb-test"
+    assert call.failed is False
+    assert fake_slack.errors == []
+
+
+def test_ts_values_are_unique_and_increasing(client):
+    stamps = [client.chat_postMessage(channel="C1", text=str(i))["ts"] for i in range(3)]
+    assert stamps[0] == "1700000000.000100"
+    assert stamps == sorted(stamps, key=float) and len(set(stamps)) == 3
+
+
+def test_blocks_sent_form_encoded_are_decoded(fake_slack, client):
+    # In form-encoded bodies, structured fields arrive as JSON strings.
+    client.api_call("chat.postMessage", params={"channel": "C1", "blocks": json.dumps([section("x")])})
+    [call] = fake_slack.calls_to("chat.postMessage")
+    assert call.headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert call.body["blocks"] == [section("x")]
+    assert fake_slack.errors == []
+
+
+def test_section_over_3000_chars_is_refused(fake_slack, client):
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="t", blocks=[section("x" * 3001)])
+
+    assert err.value.response["error"] == "invalid_blocks"
+    assert err.value.response.status_code == 200  # Slack refuses blocks with a 200
+    assert len(fake_slack.errors) == 1
+    assert "3000" in fake_slack.errors[0] and "/blocks/0" in fake_slack.errors[0]
+    assert fake_slack.errors[0].startswith("chat.postMessage:")
+    # Exactly at the limit is fine.
+    client.chat_postMessage(channel="C1", text="t", blocks=[section("x" * 3000)])
+    assert len(fake_slack.errors) == 1
+
+
+def test_51_blocks_in_a_message_are_refused(fake_slack, client):
+    client.chat_postMessage(channel="C1", text="t", blocks=[section("b")] * 50)
+    assert fake_slack.errors == []
+
+    with pytest.raises(SlackApiError) as err:
+        client.chat_update(channel="C1", ts="1700000000.000100", text="t", blocks=[section("b")] * 51)
+    assert err.value.response["error"] == "invalid_blocks"
+    assert fake_slack.errors == ["chat.update: no more than 50 items allowed, got 51 [json-pointer:/blocks]"]
+
+
+def test_unknown_block_type_is_refused(fake_slack, client):
+    with pytest.raises(SlackApiError):
+        client.chat_postEphemeral(channel="C1", user="U1", text="t", blocks=[{"type": "nonsense"}])
+    assert fake_slack.errors and "nonsense" in fake_slack.errors[0]
+
+
+def test_views_allow_100_blocks_but_not_101(fake_slack, client):
+    home = {"type": "home", "blocks": [section("b")] * 100}
+    resp = client.views_publish(user_id="U1", view=home)
+    assert resp["view"]["id"].startswith("V") and resp["view"]["type"] == "home"
+    assert fake_slack.errors == []
+
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": [section("b")] * 101}
+    with pytest.raises(SlackApiError):
+        client.views_open(trigger_id="1.2.3", view=modal)
+    assert fake_slack.errors == ["views.open: no more than 100 items allowed, got 101 [json-pointer:/view/blocks]"]
+
+
+def test_view_level_limits_use_slack_sdk_validators(fake_slack, client):
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "x" * 25}, "blocks": [section("b")]}
+    with pytest.raises(SlackApiError):
+        client.views_open(trigger_id="1.2.3", view=modal)
+    assert "title" in fake_slack.errors[0]
+
+
+def test_views_update_keeps_the_view_id(client):
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": [section("b")]}
+    opened = client.views_open(trigger_id="1.2.3", view=modal)["view"]["id"]
+    assert client.views_update(view_id=opened, view=modal)["view"]["id"] == opened
+    assert client.views_push(trigger_id="1.2.4", view=modal)["view"]["id"] != opened
+
+
+def test_fail_next_429_raises_without_a_retry_handler(fake_slack, client):
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=1)
+
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="hi")
+
+    assert err.value.response.status_code == 429
+    assert err.value.response.headers["Retry-After"] == "1"
+    assert err.value.response["error"] == "ratelimited"
+    [call] = fake_slack.calls_to("chat.postMessage")
+    assert call.failed is True
+    # Only the next call fails.
+    assert client.chat_postMessage(channel="C1", text="hi")["ok"]
+
+
+def test_fail_next_429_is_retried_by_rate_limit_handler(fake_slack):
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=0)
+    client = WebClient(token="xoxb-test", base_url=fake_slack.url, retry_handlers=[RateLimitErrorRetryHandler()])
+
+    resp = client.chat_postMessage(channel="C1", text="hi")
+
+    assert resp["ok"]
+    failed, retried = fake_slack.wait_for("chat.postMessage", count=2)
+    assert (failed.failed, retried.failed) == (True, False)
+    assert retried.at >= failed.at
+    assert fake_slack.calls_to("chat.postMessage", include_failed=False) == [retried]
+
+
+def test_fail_next_500_and_times(fake_slack, client):
+    fake_slack.fail_next("auth.test", status=500, times=2)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as err:
+            client.auth_test()
+        assert err.value.response.status_code == 500
+    assert client.auth_test()["ok"]
+    assert [c.failed for c in fake_slack.calls_to("auth.test")] == [True, True, False]
+
+
+def test_unknown_token_is_invalid_auth(fake_slack):
+    with pytest.raises(SlackApiError) as err:
+        WebClient(token="xoxp-user", base_url=fake_slack.url).chat_postMessage(channel="C1", text="hi")
+    assert err.value.response["error"] == "invalid_auth"
+    assert fake_slack.calls_to("chat.postMessage")  # still recorded
+
+
+def test_apps_connections_open_needs_app_token_and_a_socket_url(fake_slack):
+    app_client = WebClient(token="xapp-1-test", base_url=fake_slack.url)
+    with pytest.raises(SlackApiError) as err:
+        app_client.apps_connections_open(app_token="xapp-1-test")
+    assert err.value.response["error"] == "not_configured"
+
+    fake_slack.socket_url = "ws://127.0.0.1:1/socket"
+    assert app_client.apps_connections_open(app_token="xapp-1-test")["url"] == "ws://127.0.0.1:1/socket"
+    with pytest.raises(SlackApiError) as err:
+        WebClient(token="xoxb-test", base_url=fake_slack.url).apps_connections_open(app_token="xoxb-test")
+    assert err.value.response["error"] == "invalid_auth"
+
+
+def test_conversations_open_and_users_info(fake_slack, client):
+    assert client.conversations_open(users="U42")["channel"]["id"] == "DU42"
+    fake_slack.users["U42"] = {"tz": "America/New_York"}
+    user = client.users_info(user="U42")["user"]
+    assert (user["id"], user["tz"]) == ("U42", "America/New_York")
+
+
+def test_other_methods_answer_ok(fake_slack, client):
+    assert client.api_call("reactions.add", params={"channel": "C1", "name": "eyes", "timestamp": "1.2"})["ok"]
+    assert fake_slack.calls_to("reactions.add")[0].body["name"] == "eyes"
+
+
+def test_files_upload_v2_goes_through_upload_url(fake_slack, client):
+    resp = client.files_upload_v2(channel="C1", filename="report.csv", content="a,b\n1,2\n", title="Report")
+
+    assert resp["file"]["title"] == "Report"
+    [upload_url_call] = fake_slack.calls_to("files.getUploadURLExternal")
+    [upload] = [c for c in fake_slack.calls if c.method.startswith("upload:")]
+    assert upload.raw == b"a,b\n1,2\n"
+    [done] = fake_slack.calls_to("files.completeUploadExternal")
+    assert done.body["files"][0]["id"] == upload.method.split(":", 1)[1]
+    assert upload_url_call.body["filename"] == "report.csv"
+
+
+def test_response_url_posts_are_recorded(fake_slack):
+    webhook = WebhookClient(fake_slack.response_url("r1"))
+
+    resp = webhook.send(text="done", replace_original=True, blocks=[section("done")])
+
+    assert (resp.status_code, resp.body) == (200, "ok")
+    [call] = fake_slack.wait_for("response:r1")
+    assert call.body["replace_original"] is True
+    assert call.body["blocks"] == [section("done")]
+
+    bad = webhook.send(text="t", blocks=[section("x" * 3001)])
+    assert json.loads(bad.body)["error"] == "invalid_blocks"
+    assert fake_slack.errors[0].startswith("response:r1:")
+
+
+def test_wait_for_times_out_with_a_clear_message(fake_slack, client):
+    client.auth_test()
+    started = time.monotonic()
+
+    with pytest.raises(AssertionError) as err:
+        fake_slack.wait_for("chat.postMessage", count=1, timeout=0.2)
+
+    assert time.monotonic() - started < 2
+    message = str(err.value)
+    assert "expected 1 call(s) to chat.postMessage within 0.2s, got 0" in message
+    assert "arrived: auth.test" in message
+
+
+def test_wait_for_sees_calls_from_another_thread(fake_slack, client):
+    import threading
+
+    threading.Timer(0.1, lambda: client.chat_postMessage(channel="C1", text="later")).start()
+    [call] = fake_slack.wait_for("chat.postMessage", timeout=5)
+    assert call.body["text"] == "later"
+
+
+def test_reset_forgets_calls_errors_and_failures(fake_slack, client):
+    fake_slack.fail_next("auth.test")
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C1", text="t", blocks=[section("x" * 3001)])
+    fake_slack.reset()
+    assert (fake_slack.calls, fake_slack.errors) == ([], [])
+    assert client.auth_test()["ok"]
+
+
+def test_unknown_paths_are_recorded_and_404(fake_slack):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(fake_slack.url.replace("/api/", "/nowhere"), data=b"")
+    assert err.value.code == 404
+    err.value.close()
+    assert fake_slack.calls[0].method == "http:/nowhere"
