@@ -135,6 +135,8 @@ class WorkCalendar:
 
     def nth_working_day(self, start: datetime, n: int) -> date:
         """Working day ``n`` of a plan started at ``start``; a start after closing time counts from the next."""
+        if n < 1:
+            raise ValueError(f"working days are numbered from 1, not {n}")
         count = 0
         for day in self._days_from(self.local_date(start)):
             if self.is_working_day(day) and start < self.window(day)[1]:

@@ -546,6 +546,8 @@ def checkpoints_due_on(session: Session, plan: Plan, now: datetime) -> list[Chec
     if not calendar.is_working_day(today):
         return []
     day = calendar.working_day_number(plan.started_at, today)
+    if day < 1:
+        return []  # started after today's closing: its day 1 is still to come
     rows = session.exec(
         select(Checkpoint.key, Checkpoint.name, Checkpoint.day, Checkpoint.blocker,
                func.count(Criterion.id), func.count(Criterion.met_at))

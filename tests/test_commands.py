@@ -259,3 +259,12 @@ def test_alerts_are_acknowledged_and_resolved(started, engine):
     started("resolve #1")
     assert started("alerts --open").body.rows == []
     assert "not an alert number" in refuses(started, engine, "ack twelve", error=UsageError)
+
+
+def test_sync_on_the_evening_a_plan_starts_lists_no_gate_yet(loaded):
+    loaded.advance(hours=10)  # Monday 19:00 Paris: after closing, so working day 1 is Tuesday
+    loaded("start TR-ORCH-001")
+    prompt = loaded("sync").body
+    assert prompt.checkpoints_due == [] and len(prompt.agents) == 6
+    loaded.advance(days=1)  # Tuesday evening: day 1, when cp-1 falls due
+    assert [cp.key for cp in loaded("sync").body.checkpoints_due] == ["cp-1"]
