@@ -20,21 +20,18 @@ def register(app, front: SlackFront) -> None:
     def refresh_dashboard(body, respond, plan):
         run_and_answer(body, respond, ["status", plan], replace=True)
 
-    @app.action("stream_pause")
-    def on_pause(ack, body, action, respond):
-        ack()
-        plan, stream = action["value"].split("|", 1)
-        _, error, _ = run_and_answer(body, respond, ["pause", stream, "--plan", plan])
-        if error is None:
-            refresh_dashboard(body, respond, plan)
+    def stream_button(verb: str):
+        def on_click(ack, body, action, respond):
+            ack()
+            plan, stream = action["value"].split("|", 1)
+            _, error, _ = run_and_answer(body, respond, [verb, stream, "--plan", plan])
+            if error is None:
+                refresh_dashboard(body, respond, plan)
 
-    @app.action("stream_resume")
-    def on_resume(ack, body, action, respond):
-        ack()
-        plan, stream = action["value"].split("|", 1)
-        _, error, _ = run_and_answer(body, respond, ["resume", stream, "--plan", plan])
-        if error is None:
-            refresh_dashboard(body, respond, plan)
+        return on_click
+
+    app.action("stream_pause")(stream_button("pause"))
+    app.action("stream_resume")(stream_button("resume"))
 
     @app.action("dashboard_refresh")
     def on_refresh(ack, body, action, respond):

@@ -11,10 +11,11 @@ file and are never touched by a reload.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
 from models.calendar import WorkCalendar
+from models.lifecycle import initial_status
 from models.planfile import PlanFile
 from models.tables import Agent, Checkpoint, Criterion, Plan, RiskTrigger, Stream, Task
 from models.units import parse_duration
@@ -222,6 +223,14 @@ def _rows_by_key(session: Session, model, plan: Plan) -> dict:
     return {row.key: row for row in session.exec(select(model).where(model.plan_id == plan.id))}
 
 
+def _archive_removed(session, rows: dict, before: dict, after: dict) -> None:
+    """What the file no longer has is archived: off the dashboard, history kept."""
+    for key in before.keys() - after.keys():
+        if key in rows:
+            rows[key].archived = True
+            session.add(rows[key])
+
+
 def _apply_streams(session, plan, before, after) -> dict[str, Stream]:
     rows = _rows_by_key(session, Stream, plan)
     for key, spec in after.items():
@@ -231,10 +240,7 @@ def _apply_streams(session, plan, before, after) -> dict[str, Stream]:
         if row.archived or before.get(key) != spec:
             row.type, row.priority, row.position, row.archived = spec["type"], spec["priority"], spec["position"], False
             session.add(row)
-    for key in before.keys() - after.keys():
-        if key in rows:
-            rows[key].archived = True
-            session.add(rows[key])
+    _archive_removed(session, rows, before, after)
     session.flush()
     return rows
 
@@ -253,17 +259,12 @@ def _apply_agents(session, plan, streams, before, after) -> dict[str, Agent]:
             row.name, row.position, row.slack_user = spec["name"], spec["position"], spec["slack_user"]
             row.skills, row.heartbeat_interval_s, row.archived = spec["skills"], spec["heartbeat_interval_s"], False
             session.add(row)
-    for key in before.keys() - after.keys():
-        if key in rows:
-            rows[key].archived = True
-            session.add(rows[key])
+    _archive_removed(session, rows, before, after)
     session.flush()
     return rows
 
 
 def _apply_tasks(session, plan, streams, agents, before, after) -> None:
-    from models.lifecycle import initial_status  # lifecycle imports the loader's tables only
-
     existing = {
         key: (task_id, archived)
         for key, task_id, archived in session.exec(
@@ -325,10 +326,7 @@ def _apply_checkpoints(session, plan, before, after) -> None:
             session.add(criterion)
         for leftover in criteria.values():
             session.delete(leftover)
-    for key in before.keys() - after.keys():
-        if key in rows:
-            rows[key].archived = True
-            session.add(rows[key])
+    _archive_removed(session, rows, before, after)
 
 
 def _apply_triggers(session, plan, before, after) -> None:
@@ -341,10 +339,7 @@ def _apply_triggers(session, plan, before, after) -> None:
         row.severity, row.repeat_s, row.position, row.archived = (
             spec["severity"], spec["repeat_s"], spec["position"], False)
         session.add(row)
-    for key in before.keys() - after.keys():
-        if key in rows:
-            rows[key].archived = True
-            session.add(rows[key])
+    _archive_removed(session, rows, before, after)
 
 
 def reschedule(session: Session, plan: Plan) -> int:
@@ -367,8 +362,6 @@ def reschedule(session: Session, plan: Plan) -> int:
         if (start, due) != (new_start, new_start + estimate):
             moved.append({"task_id": task_id, "start": new_start, "due": new_start + estimate})
     if moved:
-        from sqlalchemy import bindparam
-
         session.connection().execute(
             update(Task.__table__).where(Task.__table__.c.id == bindparam("task_id"))
             .values(planned_start_ws=bindparam("start"), planned_due_ws=bindparam("due")),
