@@ -9,6 +9,7 @@ lateness, time in progress and planned progress are linear expressions that
 any SQL engine can sum.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -103,6 +104,22 @@ class Dashboard(Body):
     next_checkpoint: CheckpointSummary | None
 
 
+@dataclass
+class TaskTime:
+    """Sums over tasks that the per-stream query already reads, for the plan's metrics."""
+
+    active_s: int = 0
+    blocked_s: int = 0
+    reworks: int = 0
+    dones: int = 0
+
+    def add(self, active_s: int, blocked_s: int, reworks: int, dones: int) -> None:
+        self.active_s += active_s
+        self.blocked_s += blocked_s
+        self.reworks += reworks
+        self.dones += dones
+
+
 def _clock_of_stream(w):
     """SQL: the stream clock (working seconds) given the plan clock ``w``."""
     return case(
@@ -136,6 +153,8 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         else_=into_task,
     )
     unfinished = Task.status != "done"
+    in_progress_now = case((Task.status == "in-progress", clock - Task.since_ws), else_=0)
+    blocked_now = case((Task.status == "blocked", clock - Task.since_ws), else_=0)
     rows = session.exec(
         select(
             Stream.key, Stream.type, Stream.priority, Stream.status, Stream.paused_by_stop,
@@ -151,6 +170,10 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
             _sum_if(Task.status == "ready"),
             _sum_if(Task.status == "todo"),
             func.max(Task.planned_due_ws - clock),
+            _sum_if(Task.id.is_not(None), Task.active_ws + in_progress_now),
+            _sum_if(Task.id.is_not(None), Task.blocked_ws + blocked_now),
+            func.coalesce(func.sum(Task.rework_count), 0),
+            func.coalesce(func.sum(Task.done_count), 0),
         )
         .select_from(Stream)
         .outerjoin(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
@@ -161,11 +184,11 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     ).all()
 
     threshold = stream_delay_threshold(plan)
-    streams, counts = [], Counts()
+    streams, counts, totals = [], Counts(), TaskTime()
     total_est = done_est = planned_est = 0
     remaining_plan_s = 0
     for (key, type_, priority, status, by_stop, n, est, done_e, planned_e, late, done, active,
-         blocked, failed, ready, todo, left) in rows:
+         blocked, failed, ready, todo, left, active_s, blocked_s, reworks, dones) in rows:
         progress = done_e / est if est else 0.0
         planned = planned_e / est if est else 0.0
         streams.append(StreamFigures(
@@ -183,6 +206,7 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         counts.ready += ready
         counts.todo += todo
         counts.total += n
+        totals.add(active_s, blocked_s, reworks, dones)
 
     elapsed = int((now - plan.started_at).total_seconds()) if plan.started_at else None
     eta_at, basis = _eta(plan, calendar, now, w_now, total_est, done_est, remaining_plan_s)
@@ -194,7 +218,7 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         progress=done_est / total_est if total_est else 0.0,
         planned_progress=planned_est / total_est if total_est else 0.0,
         streams=streams, counts=counts,
-        metrics=plan_metrics(session, plan, w_now),
+        metrics=plan_metrics(session, plan, w_now, totals),
         next_checkpoint=next_checkpoint(session, plan, calendar),
     )
 
@@ -281,29 +305,14 @@ def agent_utilization(session: Session, plan: Plan, agent_id: int, w_now: int) -
     return round(100.0 * value, 1) if value is not None else None
 
 
-def computed_metrics(session: Session, plan: Plan, w_now: int) -> dict[str, float | None]:
+def computed_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime) -> dict[str, float | None]:
     """The seed's execution-efficiency figures, in % (None before there is time to measure)."""
     w = bindparam("w", w_now, type_=Integer)
-    clock = _clock_of_stream(w)
-    in_progress_now = case((Task.status == "in-progress", clock - Task.since_ws), else_=0)
-    blocked_now = case((Task.status == "blocked", clock - Task.since_ws), else_=0)
-
     per_agent = _busy_per_agent(plan, w).subquery()
     capped = case((per_agent.c.busy > w, w), else_=per_agent.c.busy)
     agents, busy, mean_util = session.exec(
         select(func.count(), func.coalesce(func.sum(capped), 0), func.avg(_utilization(per_agent)))
         .select_from(per_agent)
-    ).one()
-
-    active, blocked, rework, done = session.exec(
-        select(
-            func.coalesce(func.sum(Task.active_ws + in_progress_now), 0),
-            func.coalesce(func.sum(Task.blocked_ws + blocked_now), 0),
-            func.coalesce(func.sum(Task.rework_count), 0),
-            func.coalesce(func.sum(Task.done_count), 0),
-        )
-        .select_from(Task).join(Stream, Stream.id == Task.stream_id)
-        .where(Task.plan_id == plan.id, Task.archived.is_(False))
     ).one()
 
     sync_s = session.exec(
@@ -317,8 +326,8 @@ def computed_metrics(session: Session, plan: Plan, w_now: int) -> dict[str, floa
     return {
         "parallel-efficiency": pct(busy, agents * w_now),
         "agent-utilization": round(100.0 * mean_util, 1) if mean_util is not None and w_now else None,
-        "blocking-time": pct(blocked, active + blocked),
-        "rework-rate": pct(rework, done),
+        "blocking-time": pct(totals.blocked_s, totals.active_s + totals.blocked_s),
+        "rework-rate": pct(totals.reworks, totals.dones),
         "communication-overhead": pct(sync_s, w_now),
     }
 
@@ -336,9 +345,9 @@ def latest_readings(session: Session, plan: Plan) -> dict[str, Quantity]:
     return {name: Quantity(value, unit) for name, value, unit in rows}
 
 
-def plan_metrics(session: Session, plan: Plan, w_now: int) -> list[MetricFigure]:
+def plan_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime) -> list[MetricFigure]:
     """Each target of the plan beside its current value, then any other reading."""
-    computed = computed_metrics(session, plan, w_now)
+    computed = computed_metrics(session, plan, w_now, totals)
     readings = latest_readings(session, plan)
     targets: dict[str, str] = plan.spec.get("targets") or {}
     names = list(targets) + [m for m in COMPUTED_METRICS if m not in targets]
@@ -421,11 +430,13 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
         partition_by=Task.agent_id,
         order_by=(case((Task.status == "in-progress", 0), else_=1), Task.started_at, Task.position, Task.id),
     )
-    current = (
+    ranked = (
         select(Task.agent_id, Task.key, Task.title, Task.status, rank.label("rank"))
         .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status.in_(("in-progress", "ready")))
         .subquery()
     )
+    # Materialized, so each agent joins one row rather than rescanning the ranking.
+    current = select(ranked).where(ranked.c.rank == 1).cte("current_task").prefix_with("MATERIALIZED")
     tally = (
         select(
             Task.agent_id,
@@ -449,7 +460,7 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
             func.coalesce(checkins.c.beats, 0),
         )
         .join(Stream, Stream.id == Agent.stream_id)
-        .outerjoin(current, and_(current.c.agent_id == Agent.id, current.c.rank == 1))
+        .outerjoin(current, current.c.agent_id == Agent.id)
         .outerjoin(tally, tally.c.agent_id == Agent.id)
         .outerjoin(checkins, checkins.c.agent_id == Agent.id)
         .where(Agent.plan_id == plan.id, Agent.archived.is_(False))

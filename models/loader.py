@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from models.calendar import WorkCalendar
 from models.lifecycle import initial_status
 from models.planfile import PlanFile
-from models.tables import Agent, Checkpoint, Criterion, Plan, RiskTrigger, Stream, Task
+from models.tables import Agent, Checkpoint, Criterion, Plan, PlanDocument, RiskTrigger, Stream, Task
 from models.units import parse_duration
 
 
@@ -43,35 +43,39 @@ class LoadResult:
 
 # --- what the file says, entity by entity ---------------------------------
 
+def calendar_of_document(doc: PlanFile) -> WorkCalendar:
+    return WorkCalendar(doc.timezone, doc.working_days, doc.working_hours, doc.holidays, doc.holiday_calendar)
+
+
 def _task_rows(doc: PlanFile, calendar: WorkCalendar) -> dict[str, dict]:
-    """The file's tasks with their defaults filled in (estimate, type)."""
+    """The file's tasks with their defaults filled in (estimate, type), in one pass."""
     plan_s = doc.duration_days * calendar.day_s
-    rows: dict[str, dict] = {}
+    type_of = {row.primary: row.task_type for row in reversed(doc.delegation_matrix)}
+    shares: dict[str, int] = {}
     for agent_id, agent in doc.agents.items():
-        given = [parse_duration(t.estimate, day_s=calendar.day_s) for t in agent.tasks if t.estimate]
+        given = sum(parse_duration(t.estimate, day_s=calendar.day_s) for t in agent.tasks if t.estimate)
         unestimated = sum(1 for t in agent.tasks if not t.estimate)
         # The agent's unestimated tasks share what is left of the plan's length.
-        left = plan_s - sum(given)
-        share = left // unestimated if unestimated and left > 0 else plan_s // max(len(agent.tasks), 1)
-        for key, owner, index, task in doc.task_list():
-            if owner != agent_id:
-                continue
-            rows[key] = {
-                "title": task.title,
-                "agent": agent_id,
-                "position": index,
-                "type": task.type or doc.task_type_of(agent_id),
-                "estimate_ws": parse_duration(task.estimate, day_s=calendar.day_s) if task.estimate else share,
-                "after": task.after,
-                "signals": task.signals,
-            }
-    return rows
+        left = plan_s - given
+        shares[agent_id] = left // unestimated if unestimated and left > 0 else plan_s // max(len(agent.tasks), 1)
+    return {
+        key: {
+            "title": task.title,
+            "agent": agent_id,
+            "position": index,
+            "type": task.type or type_of.get(agent_id),
+            "estimate_ws": parse_duration(task.estimate, day_s=calendar.day_s) if task.estimate else shares[agent_id],
+            "after": task.after,
+            "signals": task.signals,
+        }
+        for key, agent_id, index, task in doc.task_list()
+    }
 
 
 def _entities(doc: PlanFile | None) -> dict[str, dict[str, dict]]:
     if doc is None:
         return {kind: {} for kind in ("stream", "agent", "task", "checkpoint", "risk-trigger")}
-    calendar = WorkCalendar.for_spec(doc.model_dump(mode="json", by_alias=True))
+    calendar = calendar_of_document(doc)
     return {
         "stream": {
             s.id: {"type": s.type, "priority": s.priority, "position": i}
@@ -112,11 +116,19 @@ _SECTIONS = ("roles", "orchestration", "sync-schedule", "coordination", "delegat
              "load-balancing", "targets", "success-criteria", "alerts", "destinations")
 
 
-def diff_documents(old: PlanFile | None, new: PlanFile) -> list[Change]:
-    """What loading ``new`` over ``old`` changes, in a stable order."""
+def plan_settings(doc: PlanFile) -> dict:
+    """The document without its tasks: what every command reads (``Plan.spec``)."""
+    return doc.model_dump(mode="json", by_alias=True, exclude={"agents": {"__all__": {"tasks"}}})
+
+
+def diff_documents(old: PlanFile | None, new: PlanFile, entities=None) -> list[Change]:
+    """What loading ``new`` over ``old`` changes, in a stable order.
+
+    ``entities`` is ``(_entities(old), _entities(new))`` when the caller has them already.
+    """
     changes: list[Change] = []
-    old_doc = old.model_dump(mode="json", by_alias=True) if old else {}
-    new_doc = new.model_dump(mode="json", by_alias=True)
+    old_doc = plan_settings(old) if old else {}
+    new_doc = plan_settings(new)
     if old is None:
         changes.append(Change("add", "plan", new.id))
     else:
@@ -124,7 +136,7 @@ def diff_documents(old: PlanFile | None, new: PlanFile) -> list[Change]:
         if changed:
             changes.append(Change("update", "plan", new.id, changed))
         changes += [Change("update", "section", s) for s in _SECTIONS if old_doc.get(s) != new_doc.get(s)]
-    before, after = _entities(old), _entities(new)
+    before, after = entities or (_entities(old), _entities(new))
     for kind in after:
         for key, spec in after[kind].items():
             if key not in before[kind]:
@@ -182,8 +194,10 @@ def _label(field_name: str) -> str:
     return field_name.removesuffix("_ws").removesuffix("_s").replace("_", "-")
 
 
-def stored_document(plan: Plan) -> PlanFile | None:
-    return PlanFile.model_validate(plan.spec) if plan.spec else None
+def stored_document(session: Session, plan: Plan) -> PlanFile | None:
+    """The whole document as last loaded, with every task's id: for reloads and diffs only."""
+    row = session.get(PlanDocument, plan.id)
+    return PlanFile.model_validate(row.document) if row else None
 
 
 # --- applying a load -------------------------------------------------------
@@ -191,24 +205,28 @@ def stored_document(plan: Plan) -> PlanFile | None:
 def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: str | None = None) -> LoadResult:
     plan = session.exec(select(Plan).where(Plan.key == doc.id)).one_or_none()
     created = plan is None
-    old = None if created else stored_document(plan)
+    old = None if created else stored_document(session, plan)
     doc = assign_task_ids(old, doc)
-    changes = diff_documents(old, doc)
+    before, after = _entities(old), _entities(doc)
+    changes = diff_documents(old, doc, (before, after))
     if not created and not changes:
         return LoadResult(plan, created=False)
 
-    spec = doc.model_dump(mode="json", by_alias=True)
+    spec = plan_settings(doc)
     if created:
         plan = Plan(key=doc.id, title=doc.title or doc.id, timezone=doc.timezone, channel=doc.channel,
                     spec=spec, source_path=source_path, loaded_at=now, updated_at=now)
         session.add(plan)
         session.flush()
+        session.add(PlanDocument(plan_id=plan.id, document={}))
     else:
         plan.title, plan.timezone, plan.channel = doc.title or doc.id, doc.timezone, doc.channel
         plan.spec, plan.source_path, plan.updated_at = spec, source_path or plan.source_path, now
         session.add(plan)
 
-    before, after = _entities(old), _entities(doc)
+    document = session.get(PlanDocument, plan.id)
+    document.document = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+    session.add(document)
     streams = _apply_streams(session, plan, before["stream"], after["stream"])
     agents = _apply_agents(session, plan, streams, before["agent"], after["agent"])
     _apply_tasks(session, plan, streams, agents, before["task"], after["task"])

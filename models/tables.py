@@ -38,7 +38,8 @@ class Plan(SQLModel, table=True):
     status: str = Field(default="draft", max_length=20)  # draft | running | stopped
     timezone: str = Field(default="UTC", max_length=64)
     channel: str | None = Field(default=None, max_length=100)
-    # The plan document as last loaded (pydantic-validated, dumped by alias).
+    # The plan's settings as last loaded (the document without its tasks,
+    # dumped by alias): what commands read. The whole document is in plan_documents.
     spec: dict = _json()
     source_path: str | None = None
     # start/execute flags of the current run: parallel, monitor, safe.
@@ -50,6 +51,19 @@ class Plan(SQLModel, table=True):
     deployment_blocked: str | None = None  # why, while deployment is blocked
     loaded_at: datetime = _when(default_factory=utcnow)
     updated_at: datetime = _when(default_factory=utcnow)
+
+
+class PlanDocument(SQLModel, table=True):
+    """The whole plan document as last loaded, tasks and their ids included.
+
+    Kept apart from ``Plan.spec`` so that commands never decode tens of
+    thousands of tasks: only reloads and diffs read it.
+    """
+
+    __tablename__ = "plan_documents"
+
+    plan_id: int = Field(foreign_key="plans.id", primary_key=True)
+    document: dict = _json()
 
 
 class Stream(SQLModel, table=True):

@@ -16,7 +16,8 @@ def snapshot(engine) -> dict:
     """Every row of every table but the audit log: what 'changes nothing' compares."""
     with engine.connect() as connection:
         return {
-            table.name: connection.execute(text(f"SELECT * FROM {table.name} ORDER BY id")).all()
+            table.name: connection.execute(
+                text(f"SELECT * FROM {table.name} ORDER BY {', '.join(c.name for c in table.primary_key)}")).all()
             for table in SQLModel.metadata.sorted_tables if table.name != "audit_log"
         }
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 17:35:15.572829
+Create Date: 2026-11-24 18:00:44.870851
 """
 from alembic import op
 import sqlalchemy as sa
@@ -104,6 +104,12 @@ def upgrade() -> None:
     with op.batch_alter_table('metric_readings', schema=None) as batch_op:
         batch_op.create_index('ix_metric_readings_plan_name_at', ['plan_id', 'name', 'at'], unique=False)
 
+    op.create_table('plan_documents',
+    sa.Column('plan_id', sa.Integer(), nullable=False),
+    sa.Column('document', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['plan_id'], ['plans.id'], ),
+    sa.PrimaryKeyConstraint('plan_id')
+    )
     op.create_table('risk_triggers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('plan_id', sa.Integer(), nullable=False),
@@ -390,6 +396,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_risk_triggers_plan_id'))
 
     op.drop_table('risk_triggers')
+    op.drop_table('plan_documents')
     with op.batch_alter_table('metric_readings', schema=None) as batch_op:
         batch_op.drop_index('ix_metric_readings_plan_name_at')
 
