@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 
-from bot import home, interactions, slash
+from bot import home, interactions, slash, sync_listeners
 from bot.respond import SlackFront
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def build_app(
     slash.register(app, front)
     interactions.register(app, front)
     home.register(app, front)
+    sync_listeners.register(app, front)
 
     @app.error
     def on_error(error, body, logger):

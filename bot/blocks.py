@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 from bot.text import bar, pct
 from commands.reply import Checklist, HelpText, Message, Reply, Table
 from models.figures import AgentMonitor, Dashboard, SyncPrompt
+from models.sync import DaySummary
 from models.units import format_duration
 
 SECTION_LIMIT = 3000
@@ -42,6 +43,11 @@ def escape(text: object) -> str:
 def plain(text: object, limit: int = 150) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_body_dicts(body, *, offset: int = 0) -> list[dict]:
+    """A body's blocks as the Web API takes them (validated by slack_sdk on the way)."""
+    return [block.to_dict() for block in render_blocks(body, offset=offset)]
 
 
 def render(reply: Reply, *, offset: int = 0, actor_user: str | None = None) -> list[dict]:
@@ -221,10 +227,16 @@ def _(body: Checklist, *, offset: int = 0) -> list[Block]:
 
 @render_blocks.register
 def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
+    answered = {a.agent: a for a in body.answers if a.answered}
     lines = []
     for a in body.agents:
         who = f"<@{escape(a.slack_user)}>" if a.slack_user else f"*{escape(a.key)}*"
-        lines.append(f"• {who}: {escape(a.current_title) if a.current_title else '_no current task_'}")
+        task = escape(a.current_title) if a.current_title else "_no current task_"
+        if a.key in answered:
+            said = escape(answered[a.key].summary) or "answered"
+            lines.append(f":white_check_mark: {who}: {task}\n      _{said}_")
+        else:
+            lines.append(f"• {who}: {task}")
     blocks: list[Block] = [HeaderBlock(text=plain(f"Sync · {body.sync_type} · {body.plan}"))]
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections or [_section("_no agent to ask_")]
@@ -233,4 +245,30 @@ def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
     for cp in body.checkpoints_due[:5]:
         blocks.append(_section(f":checkered_flag: due today: *{escape(cp.key)}* {escape(cp.name)} "
                                f"({cp.met}/{cp.criteria} criteria met)"))
+    if body.slot_id is not None:
+        count = f"{len(answered)}/{len(body.agents)} answered"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"{count} · or reply in this thread")]))
+        blocks.append(ActionsBlock(elements=[_button("Answer", "sync_answer", str(body.slot_id), "primary")]))
     return blocks
+
+
+@render_blocks.register
+def _(body: DaySummary, *, offset: int = 0) -> list[Block]:
+    lines = [f"*{escape(s.key)}* {pct(s.start)} → *{pct(s.now)}* ({_signed(s.now - s.start)}; planned {pct(s.planned)})"
+             for s in body.streams[:40]]
+    blocks: list[Block] = [
+        HeaderBlock(text=plain(f"End of day · {body.plan} · {body.day:%a %d %b}")),
+        _section("\n".join(lines) or "_no streams_"),
+        _section(f"*Done today* ({body.done_count}): " + (", ".join(escape(t) for t in body.done_today) or "none")),
+    ]
+    if body.blockers:
+        blocks.append(_section("*Blockers*\n" + "\n".join(f"• {escape(b)}" for b in body.blockers)))
+    if body.missing:
+        blocks.append(_section("*No answer from*\n" + "\n".join(f"• {escape(m)}" for m in body.missing)))
+    if body.missed_slots:
+        blocks.append(_section("*Missed syncs* (the bot was down): " + ", ".join(escape(m) for m in body.missed_slots)))
+    return blocks
+
+
+def _signed(fraction: float) -> str:
+    return f"{'+' if fraction >= 0 else '−'}{abs(fraction) * 100:.0f} pts"

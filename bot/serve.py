@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 
+from bot import scheduler
 from bot.settings import Settings, settings
 from models.store import ensure_schema, make_engine
 
@@ -25,7 +26,8 @@ def serve(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     config = settings()
     logging.getLogger().setLevel(logging.INFO)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     engine = make_engine(config.database_url)
     ensure_schema(engine)
 
@@ -35,7 +37,12 @@ def serve(argv: list[str]) -> int:
         return _http_mode(engine, config, args.host, args.port or config.port)
     from bot.console import Console
 
-    return Console(engine, sys.stdin, sys.stdout).run()
+    console = Console(engine, sys.stdin, sys.stdout)
+    scheduler.start(engine, console.app.client)  # what it posts is printed like the rest
+    try:
+        return console.run()
+    finally:
+        scheduler.stop()
 
 
 def _tokens(config: Settings, needed: str) -> str | None:
@@ -55,7 +62,11 @@ def _socket_mode(engine, config: Settings) -> int:
         return 1
     app = build_app(engine, token=token, signing_secret=None, api_url=config.slack_api_url)
     log.info("Socket Mode: connecting through %s", config.slack_api_url)
-    SocketModeHandler(app, app_token=config.slack_app_token.get_secret_value()).start()
+    scheduler.start(engine, app.client)
+    try:
+        SocketModeHandler(app, app_token=config.slack_app_token.get_secret_value()).start()
+    finally:
+        scheduler.stop()
     return 0
 
 
@@ -74,5 +85,9 @@ def _http_mode(engine, config: Settings, host: str, port: int) -> int:
         return 1
     app = build_app(engine, token=token, signing_secret=config.slack_signing_secret.get_secret_value(),
                     api_url=config.slack_api_url)
-    uvicorn.run(build_web(app, engine), host=host, port=port, log_level="info", access_log=False)
+    scheduler.start(engine, app.client)
+    try:
+        uvicorn.run(build_web(app, engine), host=host, port=port, log_level="info", access_log=False)
+    finally:
+        scheduler.stop()
     return 0

@@ -3,6 +3,9 @@
 import shlex
 
 from bot.respond import SlackFront, answer, confirm_view
+from bot.sync_post import post_prompt
+from models.figures import SyncPrompt
+from models.types import utcnow
 from commands.errors import UsageError
 from commands.grammar import parse, tokenize
 
@@ -27,6 +30,12 @@ def register(app, front: SlackFront) -> None:
                               view=confirm_view(shlex.join(tokens), reason, context, title=title, prompt=prompt))
             return
         reply, error = front.run(tokens, how)
+        if error is None and isinstance(reply.body, SyncPrompt) and reply.body.slot_id is not None:
+            # Posted as the bot, not through the response URL, so answers can update it.
+            post_prompt(client, front.engine, reply.body, how.channel, now=utcnow())
+            respond(text=f"Posted a {reply.body.sync_type} prompt: {len(reply.body.agents)} agent(s) asked.",
+                    response_type="ephemeral", replace_original=False)
+            return
         answer(respond, reply, error, how)
 
 

@@ -143,4 +143,7 @@ def _(body: SyncPrompt) -> str:
         lines.append("  (no agent to ask)")
     for cp in body.checkpoints_due:
         lines.append(f"  Due today: {cp.key} {cp.name} ({cp.met}/{cp.criteria} criteria met)")
+    for answer in body.answers:
+        if answer.answered:
+            lines.append(f"  ✓ {answer.agent}: {answer.summary or 'answered'}")
     return "\n".join(lines)

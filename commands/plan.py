@@ -45,7 +45,7 @@ def run(args, ctx: Context) -> Reply:
     existing = ctx.session.exec(select(Plan).where(Plan.key == doc.id)).first()
     if args.action == "diff":
         ctx.plan = existing
-        old = stored_document(existing) if existing else None
+        old = stored_document(ctx.session, existing) if existing else None
         changes = diff_documents(old, assign_task_ids(old, doc))
         head = f"Loading {args.file} would create {doc.id}." if existing is None else (
             f"Loading {args.file} would change {doc.id}:" if changes else f"{doc.id} is up to date with {args.file}.")

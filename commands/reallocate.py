@@ -5,6 +5,7 @@ from commands.errors import CommandError
 from commands.grammar import CommandSpec
 from commands.reply import Reply, message
 from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream
+from models.lifecycle import move_agent
 from models.tables import Stream
 
 
@@ -23,8 +24,7 @@ def run(args, ctx: Context) -> Reply:
     if agent.stream_id == target.id:
         raise CommandError(f"{agent.key} is already in {target.key}")
     origin = ctx.session.get(Stream, agent.stream_id)
-    agent.stream_id = target.id
-    ctx.session.add(agent)
+    move_agent(ctx.session, plan, agent, target, now=ctx.now)
     return message(f"Moved {agent.key} ({agent.name}) from {origin.key} to {target.key}.",
                    announce=True, plan=plan.key)
 

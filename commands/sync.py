@@ -2,10 +2,11 @@
 
 from commands.checkpoints import checklist
 from commands.context import Context
+from commands.errors import CommandError
 from commands.grammar import CommandSpec
 from commands.reply import Reply
 from commands.resolve import add_plan_option, resolve_checkpoint, resolve_plan
-from models.figures import sync_prompt
+from models.sync import ask, open_adhoc_slot
 
 
 def add_arguments(parser) -> None:
@@ -16,15 +17,22 @@ def add_arguments(parser) -> None:
 
 
 def run(args, ctx: Context) -> Reply:
-    """Post a sync prompt now; with --checkpoint, that checkpoint's criteria as a checklist to tick."""
+    """Post a sync prompt now; with --checkpoint, that checkpoint's criteria as a checklist to tick.
+
+    In Slack the prompt is posted in the channel with an Answer button, and
+    answers count towards health like a scheduled sync's. The CLI prints it.
+    """
     plan = resolve_plan(ctx, args.plan)
     if args.checkpoint:
         checkpoint = resolve_checkpoint(ctx, plan, args.checkpoint)
         return Reply(body=checklist(ctx.session, plan, checkpoint), announce=True, plan=plan.key)
+    if plan.status != "running":
+        raise CommandError(f"plan {plan.key} is {plan.status}: prompts are for a running plan")
     entry = next((e for e in plan.spec.get("sync-schedule") or [] if e["type"] == args.sync_type), None)
     required = entry["required"] if entry else ["all-agents"]
-    return Reply(body=sync_prompt(ctx.session, plan, ctx.now, args.sync_type, required),
-                 announce=True, plan=plan.key)
+    slot = open_adhoc_slot(ctx.session, plan, args.sync_type, now=ctx.now, by=ctx.actor.id)
+    prompt = ask(ctx.session, plan, slot, args.sync_type, required, now=ctx.now)
+    return Reply(body=prompt, announce=True, plan=plan.key)
 
 
 SPECS = [CommandSpec("sync", run, add_arguments)]

@@ -230,13 +230,13 @@ def _stream_status(plan, status, by_stop, progress, planned, late, done, est, th
         return "Done"
     if plan.status == "draft":
         return "Not Started"
+    if progress == 0:
+        return "Starting"  # domain.md's order: nothing done yet comes before lateness
     behind = planned - progress
     if (late is not None and late > threshold) or behind > 0.10:
         return "Delayed"
     if behind >= 0.05:
         return "At Risk"
-    if progress == 0:
-        return "Starting"
     return "On Track"
 
 
@@ -260,31 +260,18 @@ COMPUTED_METRICS = (
 
 
 def _busy_per_agent(plan: Plan, w):
-    """Per agent: working seconds with a task in progress, and the time it had.
+    """Per agent: its busy time and the time it had, both on its stream's clock.
 
-    The time it had excludes its stream's pauses. Busy time is what its tasks
-    spent in progress, counted on their streams' clocks.
+    Busy time is the agent's busy clock (running while it has any task in
+    progress, counted once however many); the time it had leaves out its
+    stream's pauses. One row per agent, and no task is read.
     """
     clock = _clock_of_stream(w)
-    in_progress_now = case((Task.status == "in-progress", clock - Task.since_ws), else_=0)
-    agent_stream = Stream.__table__.alias("agent_stream")
-    available = case(
-        (agent_stream.c.status == "paused",
-         func.coalesce(agent_stream.c.paused_since_ws, 0) - agent_stream.c.paused_ws),
-        else_=w - agent_stream.c.paused_ws,
-    )
+    busy_now = case((Agent.busy_since_ws.is_not(None), clock - Agent.busy_since_ws), else_=0)
     return (
-        select(
-            Agent.id.label("agent_id"),
-            func.coalesce(func.sum(Task.active_ws + in_progress_now), 0).label("busy"),
-            func.max(available).label("available"),
-        )
-        .select_from(Agent)
-        .join(agent_stream, agent_stream.c.id == Agent.stream_id)
-        .outerjoin(Task, and_(Task.agent_id == Agent.id, Task.archived.is_(False)))
-        .outerjoin(Stream, Stream.id == Task.stream_id)
+        select(Agent.id.label("agent_id"), (Agent.busy_ws + busy_now).label("busy"), clock.label("available"))
+        .join(Stream, Stream.id == Agent.stream_id)
         .where(Agent.plan_id == plan.id, Agent.archived.is_(False))
-        .group_by(Agent.id)
     )
 
 
@@ -428,7 +415,9 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     # The current task: the oldest in progress, else the next ready one.
     rank = func.row_number().over(
         partition_by=Task.agent_id,
-        order_by=(case((Task.status == "in-progress", 0), else_=1), Task.started_at, Task.position, Task.id),
+        # The oldest in progress first; then ready ones in queue order.
+        order_by=(case((Task.status == "in-progress", 0), else_=1),
+                  case((Task.status == "in-progress", Task.started_at), else_=None), Task.position, Task.id),
     )
     ranked = (
         select(Task.agent_id, Task.key, Task.title, Task.status, rank.label("rank"))
@@ -507,7 +496,8 @@ def _checkins(plan: Plan, since: datetime, until: datetime):
             literal(0).label("beats"),
         )
         .join(SyncSlot, SyncSlot.id == SyncAnswer.slot_id)
-        .where(SyncSlot.plan_id == plan.id, SyncAnswer.asked_at >= since, SyncAnswer.asked_at <= until)
+        .where(SyncSlot.plan_id == plan.id, SyncSlot.status == "posted",
+               SyncAnswer.asked_at >= since, SyncAnswer.asked_at <= until)
         .group_by(SyncAnswer.agent_id)
     )
     beats = (
@@ -528,12 +518,21 @@ def _checkins(plan: Plan, since: datetime, until: datetime):
 
 # --- sync prompts ---------------------------------------------------------------
 
+class AnswerLine(BaseModel):
+    agent: str
+    slack_user: str | None
+    answered: bool
+    summary: str
+
+
 class SyncPrompt(Body):
     kind: Literal["sync"] = "sync"
     plan: str
     sync_type: str
     agents: list[AgentFigures]
     checkpoints_due: list[CheckpointSummary]
+    slot_id: int | None = None  # answers go to this slot
+    answers: list[AnswerLine] = []
 
 
 def required_agents(monitor: AgentMonitor, required: list[str]) -> list[AgentFigures]:
@@ -571,9 +570,3 @@ def checkpoints_due_on(session: Session, plan: Plan, now: datetime) -> list[Chec
     due = calendar.end_of_working_day(plan.started_at, day)
     return [CheckpointSummary(key=k, name=n, day=d, due_at=due, met=met, criteria=total, passed=False, blocker=b)
             for k, n, d, b, total, met in rows]
-
-
-def sync_prompt(session: Session, plan: Plan, now: datetime, sync_type: str, required: list[str]) -> SyncPrompt:
-    monitor = agent_monitor(session, plan, now)
-    return SyncPrompt(plan=plan.key, sync_type=sync_type, agents=required_agents(monitor, required),
-                      checkpoints_due=checkpoints_due_on(session, plan, now))

@@ -13,7 +13,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from models.calendar import WorkCalendar
-from models.tables import CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
+from models.tables import Agent, CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
 
 
 class StateError(ValueError):
@@ -98,6 +98,8 @@ def change_task(
     elif task.status == "blocked":
         task.blocked_ws += elapsed
     previous = task.status
+    if (previous == "in-progress") != (target == "in-progress") and task.agent_id is not None:
+        _count_busy(session, plan, session.get(Agent, task.agent_id), +1 if target == "in-progress" else -1, now)
     task.status, task.since_ws, task.status_changed_at = target, clock, now
     task.reason = reason if target in ("blocked", "failed") else None
     if target == "in-progress" and task.started_at is None:
@@ -110,13 +112,44 @@ def change_task(
     session.add(TaskEvent(task_id=task.id, at=now, from_status=previous, to_status=target,
                           actor=actor, reason=reason))
     outcome = Outcome()
+    if target == "blocked":
+        outcome = raise_event(session, plan, "task-blocked", now=now, source="task", actor=actor, level="warning",
+                              detail={"task": task.key, "reason": reason})
     if target == "done":
         session.flush()
+        outcome = merge(outcome, raise_event(session, plan, "task-complete", now=now, source="task", actor=actor,
+                                             detail={"task": task.key}))
         if task.signals:
             outcome = merge(outcome, raise_event(session, plan, task.signals, now=now,
                                                  source="task", actor=actor))
         outcome = merge(outcome, _type_complete(session, plan, task, now=now, actor=actor))
     return outcome
+
+
+def agent_clock(session: Session, plan: Plan, agent: Agent, now: datetime) -> int:
+    return stream_clock(session.get(Stream, agent.stream_id), plan_clock(plan, now))
+
+
+def _count_busy(session: Session, plan: Plan, agent: Agent, change: int, now: datetime) -> None:
+    """Start the agent's busy clock at its first task in progress; stop it when none is left."""
+    clock = agent_clock(session, plan, agent, now)
+    if agent.in_progress == 0 and change > 0:
+        agent.busy_since_ws = clock
+    agent.in_progress = max(agent.in_progress + change, 0)
+    if agent.in_progress == 0 and agent.busy_since_ws is not None:
+        agent.busy_ws += max(clock - agent.busy_since_ws, 0)
+        agent.busy_since_ws = None
+    session.add(agent)
+
+
+def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, now: datetime) -> None:
+    """Move an agent to another stream, carrying its busy clock over to the new stream's clock."""
+    if agent.busy_since_ws is not None:
+        agent.busy_ws += max(agent_clock(session, plan, agent, now) - agent.busy_since_ws, 0)
+    agent.stream_id = stream.id
+    if agent.busy_since_ws is not None:
+        agent.busy_since_ws = stream_clock(stream, plan_clock(plan, now))
+    session.add(agent)
 
 
 def _why_not(task: Task, action: str, allowed_from: tuple[str, ...]) -> str:

@@ -103,6 +103,11 @@ class Agent(SQLModel, table=True):
     heartbeat_interval_s: int | None = None
     last_seen_at: datetime | None = _when(default=None)
     reported_down: bool = False
+    # The agent's busy clock: busy while it has at least one task in progress,
+    # once however many, counted on its stream's clock (pauses left out).
+    in_progress: int = 0
+    busy_ws: int = 0
+    busy_since_ws: int | None = None
     api_token_hash: str | None = None
     archived: bool = False
 
@@ -247,6 +252,15 @@ class SyncAnswer(SQLModel, table=True):
     answered_at: datetime | None = _when(default=None)
     answer: dict = _json()
     source: str = Field(default="slack", max_length=20)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Slack event ids already acted on: Slack retries an event up to three times."""
+
+    __tablename__ = "processed_events"
+
+    event_id: str = Field(primary_key=True, max_length=100)
+    at: datetime = _when(default_factory=utcnow)
 
 
 class Heartbeat(SQLModel, table=True):

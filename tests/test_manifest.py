@@ -14,8 +14,8 @@ MANIFEST = ROOT / "manifest.yml"
 SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "slack"
 
 EVENTS_URL = "https://example.com/slack/events"
-# The bot's Web API calls (chat.*, views.*) need chat:write; /orchestrate needs commands.
-BOT_SCOPES = {"commands", "chat:write"}
+# /orchestrate, chat.* and views.*, thread replies to prompts, reminders by DM, the chart.
+BOT_SCOPES = {"commands", "chat:write", "channels:history", "groups:history", "im:write", "files:write"}
 
 # Both schema files describe the same v1-style top-level sections
 # (display_information, features, oauth_config, settings) with identical
@@ -89,7 +89,8 @@ def test_interactivity_and_socket_mode(manifest):
     assert settings["token_rotation_enabled"] is False
     assert settings["event_subscriptions"] == {
         "request_url": EVENTS_URL,
-        "bot_events": ["app_home_opened"],  # the only event bot/home.py listens to
+        # bot/home.py listens to app_home_opened; bot/sync_listeners.py to thread replies
+        "bot_events": ["app_home_opened", "message.channels", "message.groups"],
     }
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 18:00:44.870851
+Create Date: 2026-11-24 18:11:32.332048
 """
 from alembic import op
 import sqlalchemy as sa
@@ -52,6 +52,11 @@ def upgrade() -> None:
     sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')
+    )
+    op.create_table('processed_events',
+    sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('event_id')
     )
     op.create_table('checkpoints',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -181,6 +186,9 @@ def upgrade() -> None:
     sa.Column('heartbeat_interval_s', sa.Integer(), nullable=True),
     sa.Column('last_seen_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reported_down', sa.Boolean(), nullable=False),
+    sa.Column('in_progress', sa.Integer(), nullable=False),
+    sa.Column('busy_ws', sa.Integer(), nullable=False),
+    sa.Column('busy_since_ws', sa.Integer(), nullable=True),
     sa.Column('api_token_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('archived', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['plan_id'], ['plans.id'], ),
@@ -409,6 +417,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_checkpoints_plan_id'))
 
     op.drop_table('checkpoints')
+    op.drop_table('processed_events')
     op.drop_table('plans')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_at')

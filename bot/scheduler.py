@@ -1,0 +1,190 @@
+"""The sync schedule inside `serve`, on APScheduler 3.
+
+One cron job per plan sync entry, at its wall-clock time in the plan's time
+zone on the plan's working days (so it follows daylight saving); holidays are
+checked when the job runs. A reconcile job picks up plans loaded, changed or
+stopped while `serve` runs. Jobs live in the default in-memory store: each
+process schedules for itself, and the store's unique slot rows make sure a
+slot is posted once however many processes fire it.
+
+Following the APScheduler guide: explicit job ids with replace_existing,
+module-level job functions taking plain ids, explicit misfire_grace_time,
+coalesce and max_instances.
+"""
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from bot.metrics import SCHEDULER_JOBS
+from bot.sync_post import post_prompt, post_summary, remind
+from models.lifecycle import calendar_of
+from models.store import session_scope
+from models.sync import (
+    SUMMARY_ENTRY, SyncEntry, ask, catch_up, claim_slot, day_summary, reminders_due, claim_reminder,
+    scheduled_entries,
+)
+from models.tables import Plan
+from models.types import utcnow
+
+log = logging.getLogger(__name__)
+RECONCILE_SECONDS = 30
+TICK_SECONDS = 60
+
+
+@dataclass
+class Runtime:
+    """What the job functions work with; set once per process by ``start``."""
+
+    engine: Engine
+    client: WebClient
+    clock: Callable[[], datetime] = utcnow
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    fingerprints: dict[str, tuple] = field(default_factory=dict)
+
+
+_runtime: Runtime | None = None
+_scheduler: BackgroundScheduler | None = None
+
+
+def use(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = utcnow) -> Runtime:
+    """Point the job functions at a store, a Slack client and a clock (tests call jobs directly)."""
+    global _runtime
+    _runtime = Runtime(engine=engine, client=client, clock=clock)
+    return _runtime
+
+
+def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = utcnow) -> BackgroundScheduler:
+    global _scheduler
+    use(engine, client, clock=clock)
+    _scheduler = BackgroundScheduler(timezone=timezone.utc)
+    _scheduler.add_job(reconcile, IntervalTrigger(seconds=RECONCILE_SECONDS), id="reconcile",
+                       replace_existing=True, misfire_grace_time=RECONCILE_SECONDS, coalesce=True, max_instances=1)
+    _scheduler.add_job(tick, IntervalTrigger(seconds=TICK_SECONDS), id="tick", replace_existing=True,
+                       misfire_grace_time=TICK_SECONDS, coalesce=True, max_instances=1)
+    _scheduler.start()
+    reconcile()
+    catch_up_all()
+    return _scheduler
+
+
+def stop() -> None:
+    if _scheduler is not None and _scheduler.running:
+        _scheduler.shutdown(wait=False)
+
+
+def sync_trigger(plan: Plan, entry: SyncEntry) -> CronTrigger:
+    """Fires at the entry's local time on the plan's working days, in the plan's zone."""
+    hour, minute = entry.time.split(":")
+    days = ",".join(plan.spec.get("working-days") or ["mon", "tue", "wed", "thu", "fri"])
+    return CronTrigger(day_of_week=days, hour=int(hour), minute=int(minute), timezone=calendar_of(plan).zone)
+
+
+def job_id(plan_key: str, entry_type: str) -> str:
+    return f"sync:{plan_key}:{entry_type}"
+
+
+def reconcile() -> None:
+    """Make the scheduled jobs match the store's running plans and their sync entries."""
+    runtime = _require_runtime()
+    wanted: dict[str, tuple] = {}
+    with session_scope(runtime.engine) as session:
+        for plan in session.exec(select(Plan).where(Plan.status == "running")):
+            for entry in scheduled_entries(plan):
+                fingerprint = (entry, tuple(plan.spec.get("working-days") or ()), plan.timezone)
+                wanted[job_id(plan.key, entry.type)] = fingerprint
+                if runtime.fingerprints.get(job_id(plan.key, entry.type)) != fingerprint and _scheduler:
+                    _scheduler.add_job(
+                        run_slot, sync_trigger(plan, entry), args=[plan.key, entry.type],
+                        id=job_id(plan.key, entry.type), replace_existing=True,
+                        misfire_grace_time=entry.duration_s, coalesce=True, max_instances=1,
+                    )
+    for gone in set(runtime.fingerprints) - set(wanted):
+        if _scheduler and _scheduler.get_job(gone):
+            _scheduler.remove_job(gone)
+    runtime.fingerprints = wanted
+    SCHEDULER_JOBS.labels("reconcile", "ok").inc()
+
+
+def catch_up_all() -> None:
+    """After downtime: post today's slots missed by less than their duration; record the others as missed."""
+    runtime = _require_runtime()
+    now = runtime.clock()
+    with session_scope(runtime.engine) as session:
+        plans = [(p.key, p) for p in session.exec(select(Plan).where(Plan.status == "running"))]
+        todo = []
+        for key, plan in plans:
+            for entry in scheduled_entries(plan):
+                decision = catch_up(plan, entry, now)
+                if decision == "post":
+                    todo.append((key, entry.type))
+                elif decision == "missed":
+                    day = calendar_of(plan).local_date(now)
+                    if claim_slot(session, plan, entry, day, now=now, by=runtime.name, status="missed"):
+                        log.warning("sync %s of %s at %s was missed while the bot was down", entry.type, key,
+                                    entry.time)
+    for key, entry_type in todo:
+        run_slot(key, entry_type)
+
+
+def run_slot(plan_key: str, entry_type: str) -> None:
+    """Post today's prompt for one sync entry, if this process is the first to claim it."""
+    runtime = _require_runtime()
+    now = runtime.clock()
+    try:
+        with session_scope(runtime.engine) as session:
+            plan = session.exec(select(Plan).where(Plan.key == plan_key)).first()
+            if plan is None or plan.status != "running" or not plan.channel:
+                return
+            calendar = calendar_of(plan)
+            day = calendar.local_date(now)
+            if not calendar.is_working_day(day):
+                return  # a holiday: cron only knows weekdays
+            entry = next((e for e in scheduled_entries(plan) if e.type == entry_type), None)
+            if entry is None:
+                return
+            slot = claim_slot(session, plan, entry, day, now=now, by=runtime.name)
+            if slot is None:
+                SCHEDULER_JOBS.labels("sync", "already-claimed").inc()
+                return
+            channel = plan.channel
+            prompt = ask(session, plan, slot, entry.type, entry.required, now=now)
+            summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
+        post_prompt(runtime.client, runtime.engine, prompt, channel, now=now)
+        if summary is not None:
+            post_summary(runtime.client, summary, channel)
+        SCHEDULER_JOBS.labels("sync", "posted").inc()
+    except Exception:
+        SCHEDULER_JOBS.labels("sync", "error").inc()
+        log.exception("posting the %s sync of %s failed", entry_type, plan_key)
+
+
+def tick() -> None:
+    """Every minute: reminders half-way through each sync."""
+    runtime = _require_runtime()
+    now = runtime.clock()
+    try:
+        with session_scope(runtime.engine) as session:
+            due = [slot.id for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
+        for slot_id in due:
+            remind(runtime.client, runtime.engine, slot_id)
+        SCHEDULER_JOBS.labels("tick", "ok").inc()
+    except Exception:
+        SCHEDULER_JOBS.labels("tick", "error").inc()
+        log.exception("the scheduler tick failed")
+
+
+def _require_runtime() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the scheduler was not started")
+    return _runtime

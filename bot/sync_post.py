@@ -1,0 +1,95 @@
+"""Posting what the sync schedule produces: prompts, their updates, reminders, the day's summary."""
+
+import io
+import logging
+from datetime import datetime
+
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot import blocks
+from models.figures import SyncPrompt
+from models.store import session_scope
+from models.sync import DaySummary, mark_posted, prompt_for_slot, unanswered
+from models.tables import Plan, SyncSlot
+
+log = logging.getLogger(__name__)
+
+
+def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: str, *, now: datetime) -> str:
+    """Post a prompt and remember where, so answers can update it; returns its ts."""
+    response = client.chat_postMessage(channel=channel, text=f"Sync: {prompt.sync_type} ({prompt.plan})",
+                                       blocks=blocks.render_body_dicts(prompt))
+    with session_scope(engine) as session:
+        mark_posted(session, session.get(SyncSlot, prompt.slot_id), channel=response["channel"],
+                    ts=response["ts"], now=now)
+    return response["ts"]
+
+
+def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: datetime) -> None:
+    """Show who has answered, and what, under the prompt."""
+    with session_scope(engine) as session:
+        slot = session.get(SyncSlot, slot_id)
+        if slot is None or not slot.message_ts:
+            return
+        prompt = prompt_for_slot(session, session.get(Plan, slot.plan_id), slot, now=now)
+        channel, ts = slot.channel, slot.message_ts
+    client.chat_update(channel=channel, ts=ts, text=f"Sync: {prompt.sync_type} ({prompt.plan})",
+                       blocks=blocks.render_body_dicts(prompt))
+
+
+def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
+    """One direct message to each required agent who has not answered; returns how many."""
+    with session_scope(engine) as session:
+        slot = session.get(SyncSlot, slot_id)
+        plan = session.get(Plan, slot.plan_id)
+        silent = [(a.key, a.slack_user) for a in unanswered(session, slot) if a.slack_user]
+        where = f"<https://slack.com/archives/{slot.channel}/p{(slot.message_ts or '').replace('.', '')}|the prompt>"
+        sync_type = slot.entry.split("@")[0]
+    for key, user in silent:
+        channel = client.conversations_open(users=user)["channel"]["id"]
+        client.chat_postMessage(channel=channel, text=(
+            f"Reminder: the {sync_type} sync of {plan.key} is waiting for your answer ({key}): "
+            f"press Answer on {where}, or reply in its thread."))
+    return len(silent)
+
+
+def post_summary(client: WebClient, summary: DaySummary, channel: str) -> None:
+    """The day's summary, then its progress chart as an image."""
+    response = client.chat_postMessage(channel=channel, text=f"End of day {summary.day} ({summary.plan})",
+                                       blocks=blocks.render_body_dicts(summary))
+    client.files_upload_v2(channel=response["channel"], content=progress_chart(summary),
+                           filename=f"{summary.plan}-{summary.day}.png",
+                           title=f"{summary.plan}: planned vs actual, {summary.day}",
+                           thread_ts=response["ts"])
+
+
+def progress_chart(summary: DaySummary) -> bytes:
+    """Planned vs actual progress per stream, with where each stream stood this morning."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to a PNG in memory
+    from matplotlib import pyplot
+
+    names = [s.key for s in summary.streams]
+    positions = range(len(names))
+    figure, axes = pyplot.subplots(figsize=(max(6, len(names) * 0.9), 4), dpi=100)
+    try:
+        axes.bar([p - 0.2 for p in positions], [s.planned * 100 for s in summary.streams], width=0.4,
+                 label="planned", color="#b0bec5")
+        axes.bar([p + 0.2 for p in positions], [s.now * 100 for s in summary.streams], width=0.4,
+                 label="actual", color="#2e7d32")
+        axes.scatter([p + 0.2 for p in positions], [s.start * 100 for s in summary.streams], marker="_", s=400,
+                     color="black", label="this morning", zorder=3)
+        crowded = len(names) > 4
+        axes.set_xticks(list(positions), names, rotation=30 if crowded else 0, ha="right" if crowded else "center")
+        axes.set_ylim(0, 100)
+        axes.set_ylabel("% of estimate done")
+        axes.set_title(f"{summary.plan} — {summary.day}")
+        axes.legend(loc="upper left")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        pyplot.close(figure)

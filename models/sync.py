@@ -1,0 +1,268 @@
+"""The sync schedule: slots claimed exactly once, answers, reminders, the day's summary.
+
+A slot is one (plan, sync entry, local date). Whatever process posts it first
+claims it by inserting its row under a unique constraint; every other process
+(or a restarted one) sees the row and leaves the slot alone. Each agent a
+prompt asks gets a ``SyncAnswer`` row with no answer yet: answering fills it,
+and the rows still empty are what reminders, health and the summary count.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import and_, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from models.figures import (
+    AnswerLine, Body, SyncPrompt, agent_monitor, checkpoints_due_on, dashboard, required_agents,
+)
+from models.lifecycle import calendar_of
+from models.tables import Agent, Plan, ProcessedEvent, Stream, SyncAnswer, SyncSlot, Task
+from models.units import parse_duration
+
+SUMMARY_ENTRY = "end-of-day"
+
+
+@dataclass(frozen=True)
+class SyncEntry:
+    type: str
+    time: str  # HH:MM, local to the plan
+    duration_s: int
+    required: tuple[str, ...]
+
+    @property
+    def reminder_after(self) -> timedelta:
+        return timedelta(seconds=self.duration_s / 2)
+
+
+def sync_entries(plan: Plan) -> list[SyncEntry]:
+    return [
+        SyncEntry(e["type"], e["time"], parse_duration(e.get("duration", "15min")), tuple(e.get("required") or []))
+        for e in plan.spec.get("sync-schedule") or []
+    ]
+
+
+def summary_entry(plan: Plan) -> SyncEntry:
+    """The plan's end-of-day sync, or a summary at closing time when it has none."""
+    for entry in sync_entries(plan):
+        if entry.type == SUMMARY_ENTRY:
+            return entry
+    closes = (plan.spec.get("working-hours") or ["09:00", "17:00"])[1]
+    return SyncEntry(SUMMARY_ENTRY, closes, 15 * 60, ("all-agents",))
+
+
+def scheduled_entries(plan: Plan) -> list[SyncEntry]:
+    """The entries that post on their own: the plan's, plus the summary when it has no end-of-day."""
+    entries = sync_entries(plan)
+    if not any(e.type == SUMMARY_ENTRY for e in entries):
+        entries.append(summary_entry(plan))
+    return entries
+
+
+def due_at(plan: Plan, entry: SyncEntry, day: date) -> datetime:
+    zone = calendar_of(plan).zone
+    return datetime.combine(day, time.fromisoformat(entry.time), zone)
+
+
+def catch_up(plan: Plan, entry: SyncEntry, now: datetime) -> str:
+    """What to do with today's slot at start-up: ``post`` (missed by less than its
+    duration), ``missed`` (by more), ``wait`` (still to come) or ``none`` (no slot today)."""
+    calendar = calendar_of(plan)
+    today = calendar.local_date(now)
+    if plan.status != "running" or not calendar.is_working_day(today):
+        return "none"
+    due = due_at(plan, entry, today)
+    if now < due:
+        return "wait"
+    return "post" if now - due < timedelta(seconds=entry.duration_s) else "missed"
+
+
+def claim_slot(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
+               status: str = "claimed") -> SyncSlot | None:
+    """The slot's row if this caller is the first to claim it, else None."""
+    slot = SyncSlot(plan_id=plan.id, entry=entry.type, local_date=day.isoformat(), due_at=due_at(plan, entry, day),
+                    duration_s=entry.duration_s, status=status, claimed_by=by)
+    try:
+        with session.begin_nested():
+            session.add(slot)
+    except IntegrityError:
+        return None
+    return slot
+
+
+def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: datetime, by: str) -> SyncSlot:
+    """An on-demand prompt gets its own slot, so answers and reminders work the same."""
+    entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
+    duration = entry.duration_s if entry else 15 * 60
+    slot = SyncSlot(plan_id=plan.id, entry=f"{sync_type}@{now:%H%M%S%f}", local_date=calendar_of(plan).local_date(now)
+                    .isoformat(), due_at=now, duration_s=duration, status="claimed", claimed_by=by)
+    session.add(slot)
+    session.flush()
+    return slot
+
+
+def ask(session: Session, plan: Plan, slot: SyncSlot, entry_type: str, required: tuple[str, ...] | list[str],
+        *, now: datetime) -> SyncPrompt:
+    """The prompt for a slot; records whom it asks (never a paused stream's agents)."""
+    monitor = agent_monitor(session, plan, now)
+    asked = required_agents(monitor, list(required))
+    ids = dict(session.exec(select(Agent.key, Agent.id).where(
+        Agent.plan_id == plan.id, Agent.key.in_([a.key for a in asked]))).all())
+    for agent in asked:
+        session.add(SyncAnswer(slot_id=slot.id, agent_id=ids[agent.key], asked_at=now, answered_at=None))
+    session.flush()
+    return SyncPrompt(plan=plan.key, sync_type=entry_type, agents=asked,
+                      checkpoints_due=checkpoints_due_on(session, plan, now), slot_id=slot.id)
+
+
+def prompt_for_slot(session: Session, plan: Plan, slot: SyncSlot, *, now: datetime) -> SyncPrompt:
+    """A posted prompt as it reads now: the agents it asked, their current tasks, their answers."""
+    asked = set(session.exec(select(Agent.key).join(SyncAnswer, SyncAnswer.agent_id == Agent.id)
+                             .where(SyncAnswer.slot_id == slot.id)).all())
+    monitor = agent_monitor(session, plan, now)
+    return SyncPrompt(plan=plan.key, sync_type=slot.entry.split("@")[0],
+                      agents=[a for a in monitor.agents if a.key in asked],
+                      checkpoints_due=checkpoints_due_on(session, plan, slot.due_at), slot_id=slot.id,
+                      answers=answers_of(session, slot))
+
+
+def mark_posted(session: Session, slot: SyncSlot, *, channel: str | None, ts: str | None, now: datetime) -> None:
+    slot.status, slot.channel, slot.message_ts, slot.posted_at = "posted", channel, ts, now
+    session.add(slot)
+
+
+# --- answers -------------------------------------------------------------------------
+
+def record_answer(session: Session, slot: SyncSlot, agent: Agent, answer: dict, *, now: datetime,
+                  source: str) -> bool:
+    """Store an agent's answer (the last one wins); returns whether it was its first."""
+    row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id,
+                                                SyncAnswer.agent_id == agent.id)).first()
+    if row is None:  # not asked (say, a paused stream's agent), but answers are welcome
+        row = SyncAnswer(slot_id=slot.id, agent_id=agent.id, asked_at=now)
+    first = row.answered_at is None
+    row.answered_at, row.answer, row.source = now, answer, source
+    session.add(row)
+    return first
+
+
+def answers_of(session: Session, slot: SyncSlot) -> list[AnswerLine]:
+    rows = session.exec(
+        select(Agent.key, Agent.slack_user, SyncAnswer.answered_at, SyncAnswer.answer)
+        .join(Agent, Agent.id == SyncAnswer.agent_id)
+        .where(SyncAnswer.slot_id == slot.id).order_by(Agent.position)
+    ).all()
+    return [AnswerLine(agent=key, slack_user=user, answered=at is not None, summary=_summary(answer))
+            for key, user, at, answer in rows]
+
+
+def _summary(answer: dict | None) -> str:
+    parts = [f"{k}: {v}" for k, v in (answer or {}).items() if v and k not in ("done", "blocked_task")]
+    return "; ".join(parts)[:300]
+
+
+def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
+    """Slack retries an event up to three times: the first delivery acts, the others do not."""
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(event_id=event_id, at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
+    return session.exec(select(SyncSlot).where(SyncSlot.channel == channel,
+                                               SyncSlot.message_ts == thread_ts)).first()
+
+
+# --- reminders -------------------------------------------------------------------------
+
+def reminders_due(session: Session, now: datetime) -> list[SyncSlot]:
+    """Posted slots half-way through their duration, not yet reminded, not yet over."""
+    candidates = session.exec(
+        select(SyncSlot).where(SyncSlot.status == "posted", SyncSlot.reminded_at.is_(None),
+                               SyncSlot.due_at <= now)
+    ).all()
+    return [s for s in candidates
+            if s.due_at + timedelta(seconds=s.duration_s / 2) <= now < s.due_at + timedelta(seconds=s.duration_s)]
+
+
+def claim_reminder(session: Session, slot: SyncSlot, *, now: datetime) -> bool:
+    """One process sends a slot's reminders: the one whose update finds it unreminded."""
+    result = session.exec(update(SyncSlot).where(SyncSlot.id == slot.id, SyncSlot.reminded_at.is_(None))
+                          .values(reminded_at=now))
+    return result.rowcount == 1
+
+
+def unanswered(session: Session, slot: SyncSlot) -> list[Agent]:
+    return list(session.exec(
+        select(Agent).join(SyncAnswer, SyncAnswer.agent_id == Agent.id)
+        .where(SyncAnswer.slot_id == slot.id, SyncAnswer.answered_at.is_(None)).order_by(Agent.position)
+    ))
+
+
+# --- the end-of-day summary ---------------------------------------------------------------
+
+class StreamDay(BaseModel):
+    key: str
+    start: float  # progress when the day opened
+    now: float
+    planned: float
+
+
+class DaySummary(Body):
+    kind: Literal["summary"] = "summary"
+    plan: str
+    day: date
+    streams: list[StreamDay]
+    done_today: list[str]
+    done_count: int
+    blockers: list[str]
+    missing: list[str]  # "standup: agent-a1, agent-c2"
+    missed_slots: list[str]
+
+
+def day_summary(session: Session, plan: Plan, *, now: datetime) -> DaySummary:
+    calendar = calendar_of(plan)
+    today = calendar.local_date(now)
+    opened = calendar.window(today)[0]
+    board = dashboard(session, plan, now)
+    done_before = dict(session.exec(
+        select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
+        .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
+        .where(Stream.plan_id == plan.id, Task.status == "done", Task.done_at < opened)
+        .group_by(Stream.key)
+    ).all())
+    totals = dict(session.exec(
+        select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
+        .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
+        .where(Stream.plan_id == plan.id).group_by(Stream.key)
+    ).all())
+    streams = [StreamDay(key=s.key, start=done_before.get(s.key, 0) / totals[s.key] if totals.get(s.key) else 0.0,
+                         now=s.progress, planned=s.planned_progress) for s in board.streams]
+    done_filter = (Task.plan_id == plan.id, Task.status == "done", Task.done_at >= opened, Task.archived.is_(False))
+    done_count = session.exec(select(func.count()).select_from(Task).where(*done_filter)).one()
+    done_today = session.exec(select(Task.key, Task.title).where(*done_filter).order_by(Task.done_at).limit(20)).all()
+    blocked = session.exec(
+        select(Task.key, Task.title, Task.reason)
+        .where(Task.plan_id == plan.id, Task.status == "blocked", Task.archived.is_(False)).limit(20)
+    ).all()
+    today_slots = session.exec(select(SyncSlot).where(SyncSlot.plan_id == plan.id,
+                                                      SyncSlot.local_date == today.isoformat())).all()
+    missing = []
+    for slot in today_slots:
+        silent = [a.key for a in unanswered(session, slot)] if slot.status == "posted" else []
+        if silent:
+            missing.append(f"{slot.entry.split('@')[0]}: {', '.join(silent)}")
+    return DaySummary(
+        plan=plan.key, day=today, streams=streams, done_count=done_count,
+        done_today=[f"{k} {t}" for k, t in done_today],
+        blockers=[f"{k} {t}" + (f" ({r})" if r else "") for k, t, r in blocked],
+        missing=missing,
+        missed_slots=[f"{s.entry} at {s.due_at.astimezone(calendar.zone):%H:%M}" for s in today_slots
+                      if s.status == "missed"],
+    )

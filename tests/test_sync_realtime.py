@@ -1,0 +1,110 @@
+"""In real time: two `serve` processes on one store, a sync a minute ahead, one prompt, answers shown."""
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+from sqlmodel import Session, select
+
+from commands.dispatch import execute
+from models.store import make_engine, upgrade
+from models.tables import SyncAnswer, SyncSlot, Task
+from tests.fake_slack import FakeSlack
+from tests.serve_process import ServeProcess, block_action
+from tests.test_slack_http import OPERATOR
+
+CHANNEL = "C0RTCHAN1"
+
+
+def plan_file(path, at: datetime) -> None:
+    path.write_text(yaml.safe_dump({
+        "id": "RT-1", "timezone": "UTC", "channel": CHANNEL,
+        "working-days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "working-hours": ["00:00", "23:59"],
+        "roles": {"leads": ["U0LEAD0001"]},
+        "streams": [{"id": "build"}],
+        "agents": {"dev": {"stream": "build", "slack-user": "U0DEV0001", "tasks": ["Build it", "Ship it"]}},
+        "sync-schedule": [{"time": f"{at:%H:%M}", "type": "standup", "duration": "15min",
+                           "required": ["all-agents"]}],
+    }))
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+def view_of(call) -> dict:
+    view = call.body["view"]
+    return view if isinstance(view, dict) else json.loads(view)
+
+
+def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
+    now = datetime.now(timezone.utc)
+    fire = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if fire - now < timedelta(seconds=20):  # leave both processes time to start
+        fire += timedelta(minutes=1)
+    plan_file(tmp_path / "rt.yml", fire)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    execute(engine, ["plan", "load", str(tmp_path / "rt.yml")], OPERATOR)
+    execute(engine, ["start", "RT-1"], OPERATOR)
+
+    first, second = ServeProcess(tmp_path, slack.url, url), ServeProcess(tmp_path, slack.url, url)
+    try:
+        first.wait_healthy()
+        second.wait_healthy()
+        wait = (fire - datetime.now(timezone.utc)).total_seconds() + 30
+        prompt = slack.wait_for("chat.postMessage", timeout=wait)[0]
+        time.sleep(3)  # the other process fired at the same minute: give it time to (not) post
+        assert [c.body["text"] for c in slack.calls_to("chat.postMessage")] == ["Sync: standup (RT-1)"]
+        assert prompt.body["channel"] == CHANNEL
+        blocks = prompt.body["blocks"] if isinstance(prompt.body["blocks"], list) else json.loads(prompt.body["blocks"])
+        slot_id = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]][0]
+
+        # The agent presses Answer (on one process), fills the modal, submits (on the other).
+        first.interaction(block_action("sync_answer", slot_id, slack.response_url("a1"), user="U0DEV0001",
+                                       channel=CHANNEL))
+        modal = view_of(slack.wait_for("views.open")[0])
+        assert modal["callback_id"] == "sync_answer_submit"
+        assert [b["block_id"] for b in modal["blocks"]] == ["yesterday", "today", "blockers", "tasks_done",
+                                                          "blocked_task"]
+        state = {
+            "yesterday": {"value": {"type": "plain_text_input", "value": "Set up the repo"}},
+            "today": {"value": {"type": "plain_text_input", "value": "Build it"}},
+            "blockers": {"value": {"type": "plain_text_input", "value": ""}},
+            "tasks_done": {"value": {"type": "multi_static_select", "selected_options": [{"value": "T1"}]}},
+            "blocked_task": {"value": {"type": "static_select", "selected_option": None}},
+        }
+        second.interaction({"type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
+                            "user": {"id": "U0DEV0001", "username": "dev"},
+                            "view": {**modal, "id": "V1", "state": {"values": state}}})
+        with Session(engine) as session:
+            posted_ts = session.exec(select(SyncSlot.message_ts)).one()  # where the prompt was posted
+        updated = slack.wait_for("chat.update", timeout=10)[0].body
+        shown = json.dumps(updated["blocks"], ensure_ascii=False)
+        assert (updated["channel"], updated["ts"]) == (CHANNEL, posted_ts) and "1/1 answered" in shown
+        assert "yesterday: Set up the repo; today: Build it" in shown
+
+        # A reply in the thread counts too; Slack's retry of the same event acts once.
+        reply = {"type": "message", "channel": CHANNEL, "user": "U0DEV0001", "text": "Shipping after lunch",
+                 "ts": "1800000000.000200", "thread_ts": posted_ts}
+        first.event(reply, event_id="EvReply1")
+        second.event(reply, event_id="EvReply1", retry_num=1)
+        slack.wait_for("chat.update", count=2, timeout=10)
+        time.sleep(2)
+        assert len(slack.calls_to("chat.update")) == 2
+        assert "reply: Shipping after lunch" in json.dumps(slack.calls_to("chat.update")[1].body["blocks"])
+    finally:
+        first.stop()
+        second.stop()
+    with Session(engine) as session:
+        assert session.exec(select(Task.status).where(Task.key == "T1")).one() == "done"
+        answers = session.exec(select(SyncAnswer)).all()
+        assert len(answers) == 1 and answers[0].answer == {"reply": "Shipping after lunch"}
+    assert slack.errors == []
+    for process in (first, second):
+        assert "Traceback" not in process.output(), process.output()
