@@ -137,12 +137,12 @@ class WorkTime:
         return (self.opens[index] + timedelta(seconds=ws - self.offsets[index])).astimezone(timezone.utc)
 
 
-def reading_time(engine, plan_key: str) -> datetime:
-    """The instant ELAPSED of the way through the plan's working days."""
+def reading_time(engine, plan_key: str, start: datetime = START) -> datetime:
+    """The instant ELAPSED of the way through the plan's working days, for a plan started at ``start``."""
     with Session(engine) as session:
         plan = session.exec(select(Plan).where(Plan.key == plan_key)).one()
         calendar = calendar_of(plan)
-        return calendar.add_working(START, ELAPSED * plan.spec["duration-days"] * calendar.day_s)
+        return calendar.add_working(start, ELAPSED * plan.spec["duration-days"] * calendar.day_s)
 
 
 @dataclass
@@ -151,6 +151,7 @@ class Moves:
 
     updates: list[dict] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    agents: list[dict] = field(default_factory=list)  # each agent's busy clock
 
 
 def move_tasks(engine, plan_key: str, now: datetime, seed: int = 11) -> dict[str, int]:
@@ -191,6 +192,8 @@ def move_tasks(engine, plan_key: str, now: datetime, seed: int = 11) -> dict[str
 def _work_queue(queue, pace: float, w_now: int, clock: WorkTime, rng: random.Random, moves: Moves) -> None:
     """One agent: done tasks back to back, then one in progress / blocked / nothing."""
     finished_ws = 0
+    busy = {"agent_id": queue[0].agent_id, "in_progress": 0, "busy_ws": 0, "busy_since_ws": None}
+    moves.agents.append(busy)
     for task in queue:
         if task.status != "ready":
             continue  # waits for a coordination action: not startable yet
@@ -201,14 +204,17 @@ def _work_queue(queue, pace: float, w_now: int, clock: WorkTime, rng: random.Ran
             _record(moves, task, "done", since=done_ws, active=active, blocked=0,
                     started=clock.at(done_ws - active), changed=clock.at(done_ws),
                     done_count=2 if rework else 1, rework=int(rework))
+            busy["busy_ws"] += active  # one task at a time: its busy time is the tasks' time
             finished_ws = done_ws
             continue
         roll = rng.random()
         if roll < 0.80:
             _record(moves, task, "in-progress", since=finished_ws, active=0, blocked=0,
                     started=clock.at(finished_ws), changed=clock.at(finished_ws))
+            busy.update(in_progress=1, busy_since_ws=finished_ws)
         elif roll < 0.90:
             blocked_since = max(finished_ws, w_now - rng.randint(1800, 6 * 3600))
+            busy["busy_ws"] += blocked_since - finished_ws
             _record(moves, task, "blocked", since=blocked_since, active=blocked_since - finished_ws, blocked=0,
                     started=clock.at(finished_ws), changed=clock.at(blocked_since),
                     reason=rng.choice(["waiting for API contract", "flaky staging", "needs design review"]))
@@ -249,6 +255,14 @@ def _write_moves(session: Session, moves: Moves) -> None:
         )
     if moves.history:
         session.exec(insert(TaskEvent), params=moves.history)
+    if moves.agents:
+        agents = Agent.__table__
+        session.connection().execute(
+            update(agents).where(agents.c.id == bindparam("agent_id")).values(
+                in_progress=bindparam("in_progress"), busy_ws=bindparam("busy_ws"),
+                busy_since_ws=bindparam("busy_since_ws")),
+            moves.agents,
+        )
 
 
 def add_checkins(engine, plan_key: str, now: datetime, days: int = 3) -> None:
@@ -298,9 +312,10 @@ def stream_keys(engine, plan_key: str) -> list[str]:
 
 
 def play_forward(store: Store) -> dict[str, int]:
-    """Start the plan, move it to 30% of its length, and do a few things through commands."""
+    """Start the plan at ``store.now``, move it to 30% of its length, and do a few things through commands."""
+    started = store.now
     store.run(["start", store.plan_key])
-    store.now = reading_time(store.engine, store.plan_key)
+    store.now = reading_time(store.engine, store.plan_key, started)
     tally = move_tasks(store.engine, store.plan_key, store.now)
     add_checkins(store.engine, store.plan_key, store.now)
     plan = ["--plan", store.plan_key]
@@ -386,7 +401,8 @@ def report_rows(small: Figures, large: Figures) -> list[tuple[str, str, str, str
     return rows
 
 
-def write_results(rows, small: Figures, large: Figures, plan_bytes: int, total_s: float) -> None:
+def write_results(rows, small: Figures, large: Figures, plan_bytes: int, total_s: float,
+                  notes: list[str] = ()) -> None:
     lines = [
         "# Benchmark results",
         "",
@@ -402,6 +418,7 @@ def write_results(rows, small: Figures, large: Figures, plan_bytes: int, total_s
         f"- Read {ELAPSED:.0%} of the way through each plan: large — {large.dashboard}; "
         f"example — {small.dashboard}",
         f"- status: {STATUS_WARMUP} warm-up runs, then {STATUS_RUNS} timed; health: 2 + {HEALTH_RUNS}",
+        *notes,
         f"- Whole run: {total_s:.0f} s",
         "",
         "| Figure | Measured | Target | Result |",
@@ -418,6 +435,23 @@ def print_rows(rows) -> None:
         print(f"  {name:<{width}}  {measured:>14}  {target:<38} {result}")
 
 
+def measure_over_http(plan_file: Path, directory: Path) -> tuple[list, list[str]]:
+    """`/orchestrate status` over HTTP next to a bare Bolt app (bench/http_bench.py): rows and notes.
+
+    A failure of the servers is reported as a MISS row, so the in-process figures are still written.
+    """
+    from bench import http_bench  # imported here: http_bench imports this module
+
+    try:
+        figures = http_bench.measure_http(EXAMPLE_PLAN, plan_file, directory)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        import traceback
+
+        traceback.print_exc()
+        return [("HTTP benchmark", f"failed: {type(exc).__name__}: {str(exc)[:200]}", "runs", "MISS")], []
+    return http_bench.report_rows(figures), http_bench.notes()
+
+
 def main() -> int:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="orchestrate-bench-") as tmp:
@@ -431,10 +465,12 @@ def main() -> int:
         large = measure("large", plan_file, LARGE_PLAN_ID, tmp / "large")
         print(f"large plan measured: {large.dashboard}")
         plan_bytes = plan_file.stat().st_size
-    rows = report_rows(small, large)
+        rows = report_rows(small, large)
+        http_rows, notes = measure_over_http(plan_file, tmp)
+    rows += http_rows
     print()
     print_rows(rows)
-    write_results(rows, small, large, plan_bytes, time.perf_counter() - began)
+    write_results(rows, small, large, plan_bytes, time.perf_counter() - began, notes)
     print(f"\nwrote {RESULTS.relative_to(ROOT)} ({time.perf_counter() - began:.0f} s in all)")
     return 0
 
