@@ -26,7 +26,10 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from bot.delivery import Outlets, deliver_due, escalate
 from bot.metrics import SCHEDULER_JOBS
+from models import risk
+from models.agents import detect_silent
 from bot.sync_post import post_prompt, post_summary, remind
 from models.lifecycle import calendar_of
 from models.store import session_scope
@@ -40,6 +43,7 @@ from models.types import utcnow
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
 TICK_SECONDS = 60
+DELIVER_SECONDS = 2
 
 
 @dataclass
@@ -49,6 +53,8 @@ class Runtime:
     engine: Engine
     client: WebClient
     clock: Callable[[], datetime] = utcnow
+    smtp_url: str | None = None
+    sms_url: str | None = None
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     fingerprints: dict[str, tuple] = field(default_factory=dict)
 
@@ -57,17 +63,25 @@ _runtime: Runtime | None = None
 _scheduler: BackgroundScheduler | None = None
 
 
-def use(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = utcnow) -> Runtime:
-    """Point the job functions at a store, a Slack client and a clock (tests call jobs directly)."""
+def use(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = utcnow,
+        smtp_url: str | None = None, sms_url: str | None = None) -> Runtime:
+    """Point the job functions at a store, Slack, email and SMS, and a clock (tests call jobs directly)."""
     global _runtime
-    _runtime = Runtime(engine=engine, client=client, clock=clock)
+    _runtime = Runtime(engine=engine, client=client, clock=clock, smtp_url=smtp_url, sms_url=sms_url)
     return _runtime
 
 
 def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = utcnow) -> BackgroundScheduler:
     global _scheduler
-    use(engine, client, clock=clock)
+    from bot.settings import settings
+
+    config = settings()
+    use(engine, client, clock=clock,
+        smtp_url=config.smtp_url.get_secret_value() if config.smtp_url else None,
+        sms_url=config.sms_webhook_url.get_secret_value() if config.sms_webhook_url else None)
     _scheduler = BackgroundScheduler(timezone=timezone.utc)
+    _scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_SECONDS), id="deliver", replace_existing=True,
+                       misfire_grace_time=DELIVER_SECONDS, coalesce=True, max_instances=1)
     _scheduler.add_job(reconcile, IntervalTrigger(seconds=RECONCILE_SECONDS), id="reconcile",
                        replace_existing=True, misfire_grace_time=RECONCILE_SECONDS, coalesce=True, max_instances=1)
     _scheduler.add_job(tick, IntervalTrigger(seconds=TICK_SECONDS), id="tick", replace_existing=True,
@@ -170,7 +184,7 @@ def run_slot(plan_key: str, entry_type: str) -> None:
 
 
 def tick() -> None:
-    """Every minute: reminders half-way through each sync."""
+    """Every minute: reminders, risk triggers, silent agents, escalation of unacknowledged alerts."""
     runtime = _require_runtime()
     now = runtime.clock()
     try:
@@ -178,10 +192,29 @@ def tick() -> None:
             due = [slot.id for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
         for slot_id in due:
             remind(runtime.client, runtime.engine, slot_id)
+        with session_scope(runtime.engine) as session:
+            for plan in session.exec(select(Plan).where(Plan.status == "running")):
+                detect_silent(session, plan, now=now)
+                risk.evaluate(session, plan, now)
+        escalate(runtime.engine, _outlets(runtime), now)
         SCHEDULER_JOBS.labels("tick", "ok").inc()
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()
         log.exception("the scheduler tick failed")
+
+
+def deliver() -> None:
+    """Every two seconds: send the alert deliveries that are due."""
+    runtime = _require_runtime()
+    try:
+        deliver_due(runtime.engine, _outlets(runtime), runtime.clock)
+    except Exception:
+        SCHEDULER_JOBS.labels("deliver", "error").inc()
+        log.exception("alert delivery failed")
+
+
+def _outlets(runtime: Runtime) -> Outlets:
+    return Outlets(client=runtime.client, smtp_url=runtime.smtp_url, sms_url=runtime.sms_url)
 
 
 def _require_runtime() -> Runtime:

@@ -8,7 +8,7 @@ from commands.errors import CommandError, UsageError
 from commands.grammar import CommandSpec
 from commands.reply import Reply, Table, message
 from commands.resolve import add_plan_option, resolve_plan
-from models.tables import Alert
+from models.tables import Alert, AlertDelivery
 
 
 def add_list_arguments(parser) -> None:
@@ -30,12 +30,24 @@ def run_list(args, ctx: Context) -> Reply:
         where.append(Alert.status != "resolved")
     total = ctx.session.exec(select(func.count()).select_from(Alert).where(*where)).one()
     rows = ctx.session.exec(select(Alert).where(*where).order_by(Alert.id.desc()).limit(max(args.limit, 1))).all()
+    pending = _undelivered(ctx, [a.id for a in rows])
     return Reply(body=Table(
-        title=f"Alerts of {plan.key}", columns=["#", "Level", "Event", "State", "Raised", "Count", "By"],
+        title=f"Alerts of {plan.key}", columns=["#", "Level", "Event", "State", "Raised", "Count", "By", "Not sent"],
         rows=[[f"#{a.id}", a.level, a.event_name, a.status, f"{a.created_at:%d %b %H:%M}", str(a.group_count),
-               a.acked_by or ""] for a in rows],
+               a.acked_by or "", pending.get(a.id, "")] for a in rows],
         total=total, empty="no open alerts" if args.open else "no alerts yet",
     ), plan=plan.key)
+
+
+def _undelivered(ctx: Context, alert_ids: list[int]) -> dict[int, str]:
+    """Per alert, the destinations it has not reached yet and why (e.g. "email: unconfigured")."""
+    found: dict[int, list[str]] = {}
+    for alert_id, destination, status in ctx.session.exec(
+        select(AlertDelivery.alert_id, AlertDelivery.destination, AlertDelivery.status)
+        .where(AlertDelivery.alert_id.in_(alert_ids), AlertDelivery.status != "sent").order_by(AlertDelivery.id)
+    ):
+        found.setdefault(alert_id, []).append(f"{destination}: {status}")
+    return {alert_id: "; ".join(parts) for alert_id, parts in found.items()}
 
 
 def _alert(ctx: Context, args) -> tuple:

@@ -7,6 +7,7 @@ from commands.errors import CommandError, UsageError
 from commands.grammar import CommandSpec
 from commands.reply import Reply, message
 from commands.resolve import add_plan_option, resolve_plan
+from models.risk import evaluate
 from models.tables import MetricReading
 from models.units import UnitError, parse_quantity, parse_target
 
@@ -31,13 +32,16 @@ def run(args, ctx: Context) -> Reply:
     plan = resolve_plan(ctx, args.plan)
     ctx.session.add(MetricReading(plan_id=plan.id, name=name, value=value.value, unit=value.unit, at=ctx.now,
                                   source=ctx.front, reported_by=ctx.actor.id))
+    ctx.session.flush()
     target = (plan.spec.get("targets") or {}).get(name)
     verdict = ""
     if target:
         comparison = parse_target(target)
         if comparison.threshold.unit in (value.unit, ""):
             verdict = f" (target {comparison.display()}: {'met' if comparison.holds(value) else 'NOT met'})"
-    return message(f"Recorded {name} = {value.display()}{verdict}.", plan=plan.key)
+    outcome = evaluate(ctx.session, plan, ctx.now, only={name})
+    return message(f"Recorded {name} = {value.display()}{verdict}.", *outcome.notes, plan=plan.key,
+                   announce=bool(outcome.notes))
 
 
 SPECS = [CommandSpec("metric", run, add_arguments)]

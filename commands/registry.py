@@ -2,11 +2,11 @@
 
 from commands import (
     alerts, audit, dashboard, event, health, help, metric, pause, plan, reallocate, resume, start, stop,
-    sync, task, validate,
+    sync, task, unblock, validate,
 )
 
 SPECS = [
     *start.SPECS, *dashboard.SPECS, *health.SPECS, *sync.SPECS, *pause.SPECS, *resume.SPECS,
     *reallocate.SPECS, *validate.SPECS, *stop.SPECS, *task.SPECS, *metric.SPECS, *event.SPECS,
-    *alerts.SPECS, *plan.SPECS, *audit.SPECS, *help.SPECS,
+    *alerts.SPECS, *unblock.SPECS, *plan.SPECS, *audit.SPECS, *help.SPECS,
 ]

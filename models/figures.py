@@ -285,6 +285,13 @@ def _utilization(per_agent):
     )
 
 
+def max_agent_utilization(session: Session, plan: Plan, now: datetime) -> float | None:
+    """The busiest agent's utilization in %, for the agent-utilization trigger."""
+    per_agent = _busy_per_agent(plan, bindparam("w", plan_clock(plan, now), type_=Integer)).subquery()
+    value = session.exec(select(func.max(_utilization(per_agent))).select_from(per_agent)).one()
+    return round(100.0 * value, 1) if value is not None else None
+
+
 def agent_utilization(session: Session, plan: Plan, agent_id: int, w_now: int) -> float | None:
     """One agent's utilization in % (None before it had any working time)."""
     per_agent = _busy_per_agent(plan, bindparam("w", w_now, type_=Integer)).where(Agent.id == agent_id).subquery()

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
+from models.alerts import alert_for_event, level_of
 from models.calendar import WorkCalendar
 from models.tables import Agent, CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
 
@@ -188,24 +189,36 @@ def merge(first: Outcome, second: Outcome) -> Outcome:
 
 def raise_event(
     session: Session, plan: Plan, name: str, *, now: datetime, source: str, actor: str | None,
-    level: str = "info", detail: dict | None = None,
+    level: str | None = None, detail: dict | None = None, destinations: tuple[str, ...] = (),
 ) -> Outcome:
-    """Store an event; fire each coordination action it triggers, once per plan."""
-    session.add(Event(plan_id=plan.id, name=name, level=level, at=now, source=source,
-                      actor=actor, detail=detail or {}))
+    """Store an event with its alert (same transaction); fire the coordination actions and
+    risk triggers it sets off."""
+    from models import risk  # risk reads the figures, which read this module's clocks
+
+    event = Event(plan_id=plan.id, name=name, level=level_of(name, level), at=now, source=source,
+                  actor=actor, detail=detail or {})
+    session.add(event)
+    session.flush()
+    alert_for_event(session, plan, event, now=now, extra_destinations=destinations)
     outcome = Outcome(events=[name])
-    already = fired_actions(session, plan)
     for group, rules in (plan.spec.get("coordination") or {}).items():
         for rule in rules:
-            if rule["trigger"] != name or rule["action"] in already:
-                continue
-            already.add(rule["action"])
-            session.add(CoordinationFiring(plan_id=plan.id, action=rule["action"], trigger=name, fired_at=now))
-            readied = _ready_waiting(session, plan, rule["action"], now=now)
-            outcome.notes.append(
-                f"{name} → {rule['action']} ({group}): {readied} task(s) ready"
-            )
+            if rule["trigger"] == name:
+                note = fire_action(session, plan, rule["action"], trigger=name, group=group, now=now)
+                outcome.notes += [note] if note else []
+    if not name.startswith("risk:"):
+        outcome = merge(outcome, risk.on_event(session, plan, name, now))
     return outcome
+
+
+def fire_action(session: Session, plan: Plan, action: str, *, trigger: str, group: str, now: datetime) -> str | None:
+    """A coordination action fires once per plan: it readies the tasks waiting for it."""
+    if action in fired_actions(session, plan):
+        return None
+    session.add(CoordinationFiring(plan_id=plan.id, action=action, trigger=trigger, fired_at=now))
+    session.flush()
+    readied = _ready_waiting(session, plan, action, now=now)
+    return f"{trigger} → {action} ({group}): {readied} task(s) ready"
 
 
 def _ready_waiting(session: Session, plan: Plan, action: str, *, now: datetime) -> int:

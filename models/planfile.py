@@ -230,6 +230,9 @@ class PlanFile(Section):
     success_criteria: dict[str, str] = {}
     alerts: list[AlertRoute] = []
     destinations: dict[str, Destination] = {}
+    # Critical alerts are re-sent to the leads until acknowledged: this often, at most this many times.
+    escalate_after: Duration = "15min"
+    escalate_limit: int = Field(default=4, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> "PlanFile":

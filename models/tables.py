@@ -103,6 +103,7 @@ class Agent(SQLModel, table=True):
     heartbeat_interval_s: int | None = None
     last_seen_at: datetime | None = _when(default=None)
     reported_down: bool = False
+    down_since: datetime | None = _when(default=None)  # when agent-down was raised
     # The agent's busy clock: busy while it has at least one task in progress,
     # once however many, counted on its stream's clock (pauses left out).
     in_progress: int = 0

@@ -86,12 +86,14 @@ class FakeSlack:
     def __init__(self) -> None:
         self.socket_url: str | None = None  # what apps.connections.open hands out
         self.users: dict[str, dict] = {}  # users.info overrides, by user id
+        self.delays: dict[str, float] = {}  # seconds to wait before answering a method
         self._cond = threading.Condition()
         self._calls: list[Call] = []
         self._errors: list[str] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._counter = 0  # for ts, view ids and file ids; never reset, so they stay unique
         self._uploads: dict[str, str] = {}  # file_id -> filename
+        self._channels: dict[str, list[dict]] = {}  # channel -> messages posted, for conversations.history
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -229,6 +231,8 @@ class FakeSlack:
         """Record one request and build the reply (called on server threads)."""
         kind, name = _route(path)
         method = {"api": name, "response": f"response:{name}", "upload": f"upload:{name}"}.get(kind, f"http:{path}")
+        if method in self.delays:
+            time.sleep(self.delays[method])  # a slow Slack, to catch a process in the middle of sending
         failure = self._take_failure(method)
         self._record(Call(method, body, headers, time.monotonic(), failed=failure is not None, raw=raw))
         if failure is not None:
@@ -299,6 +303,7 @@ class FakeSlack:
             "views.push": self._view,
             "views.publish": self._view,
             "conversations.open": self._open_conversation,
+            "conversations.history": self._history,
             "users.info": self._user_info,
             "apps.connections.open": self._connections_open,
             "files.getUploadURLExternal": self._upload_url,
@@ -330,7 +335,16 @@ class FakeSlack:
         if not any(body.get(k) for k in ("text", "blocks", "attachments")):
             return {"ok": False, "error": "no_text"}
         ts = self._next_ts()
-        return {"ok": True, "channel": body["channel"], "ts": ts, "message": self._message(body, ts)}
+        message = self._message(body, ts)
+        with self._cond:
+            self._channels.setdefault(body["channel"], []).append(message)
+        return {"ok": True, "channel": body["channel"], "ts": ts, "message": message}
+
+    def _history(self, body: dict) -> dict:
+        """What was posted in a channel, newest first, as conversations.history gives it."""
+        with self._cond:
+            messages = list(reversed(self._channels.get(body.get("channel"), [])))
+        return {"ok": True, "messages": messages[: int(body.get("limit") or 100)], "has_more": False}
 
     def _update(self, body: dict) -> dict:
         ts = body.get("ts", "")

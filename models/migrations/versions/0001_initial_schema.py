@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 18:11:32.332048
+Create Date: 2026-11-24 18:23:40.601824
 """
 from alembic import op
 import sqlalchemy as sa
@@ -186,6 +186,7 @@ def upgrade() -> None:
     sa.Column('heartbeat_interval_s', sa.Integer(), nullable=True),
     sa.Column('last_seen_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reported_down', sa.Boolean(), nullable=False),
+    sa.Column('down_since', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('in_progress', sa.Integer(), nullable=False),
     sa.Column('busy_ws', sa.Integer(), nullable=False),
     sa.Column('busy_since_ws', sa.Integer(), nullable=True),

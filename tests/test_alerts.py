@@ -1,0 +1,236 @@
+"""Alerts end to end on a fake clock: routing, delivery to real SMTP/SMS/Slack stand-ins, triggers, escalation."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from slack_sdk import WebClient
+from sqlmodel import Session, select
+
+from bot import scheduler
+from bot.delivery import Outlets, deliver_due
+from models.agents import record_heartbeat
+from models.tables import Agent, Alert, AlertDelivery, Plan, Task
+from tests.conftest import LEAD
+from tests.fake_slack import FakeSlack
+from tests.outlets import Mailbox, SmsGateway
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def mailbox():
+    with Mailbox() as box:
+        yield box
+
+
+@pytest.fixture
+def sms():
+    with SmsGateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def outlets(slack, mailbox, sms):
+    return Outlets(client=WebClient(token="xoxb-test", base_url=slack.url), smtp_url=mailbox.url, sms_url=sms.url)
+
+
+def alerts(engine) -> list[Alert]:
+    with Session(engine) as session:
+        return session.exec(select(Alert).order_by(Alert.id)).all()
+
+
+def deliveries(engine, alert_id: int) -> dict[str, str]:
+    with Session(engine) as session:
+        return {d.destination: d.status for d in session.exec(
+            select(AlertDelivery).where(AlertDelivery.alert_id == alert_id))}
+
+
+def deliver_until_quiet(engine, outlets, run, rounds: int = 12) -> None:
+    """Run the worker as the scheduler would, moving the clock past each backoff."""
+    for _ in range(rounds):
+        deliver_due(engine, outlets, lambda: run.now)
+        run.advance(seconds=61)
+
+
+# --- routing ---------------------------------------------------------------------------
+
+def test_events_go_by_their_route_else_by_their_level(started, engine):
+    started("task done T1")  # task-complete: listed in the info route
+    started("task block T2 --reason 'no DBA'")  # task-blocked: listed nowhere, a warning
+    started("event critical-bug")  # listed in the critical route
+    by_event = {a.event_name: (a.level, deliveries(engine, a.id)) for a in alerts(engine)}
+    assert by_event["task-complete"] == ("info", {"slack-general": "pending"})
+    assert by_event["task-blocked"] == ("warning", {"slack-dev": "pending"})
+    assert by_event["critical-bug"] == ("critical", {"slack-urgent": "pending", "email": "pending", "sms": "pending"})
+
+
+def test_an_alert_is_part_of_the_refused_commands_rollback(started, engine):
+    with pytest.raises(Exception):
+        started("task block T99")
+    assert alerts(engine) == []
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+def test_every_alert_arrives_once_per_destination_despite_429_and_500(started, engine, outlets, slack, mailbox, sms):
+    slack.fail_next("chat.postMessage", status=429, retry_after=0, times=4)  # beyond the SDK's own 3 retries
+    slack.fail_next("chat.postMessage", status=500, times=1)
+    sms.fail_next = 2
+    started("event critical-bug")
+    started.advance(minutes=6)  # beyond the group window: a second alert
+    started("event deployment-failed")
+    deliver_until_quiet(engine, outlets, started)
+    posted = [c for c in slack.calls_to("chat.postMessage", include_failed=False) if c.body["channel"] == "#urgent"]
+    assert sorted(c.body["text"].split(": ")[1] for c in posted) == ["critical-bug", "deployment-failed"]
+    assert len(mailbox.messages) == 2 and all(m["to"] == ["oncall@example.com"] for m in mailbox.messages)
+    assert sorted(m["text"] for m in sms.received) == [
+        "[critical] TR-ORCH-001: critical-bug", "[critical] TR-ORCH-001: deployment-failed"]
+    assert all(set(deliveries(engine, a.id).values()) == {"sent"} for a in alerts(engine))
+    deliver_until_quiet(engine, outlets, started, rounds=2)  # nothing is sent twice
+    assert len(slack.calls_to("chat.postMessage", include_failed=False)) == len(posted)
+    critical = [c for c in posted if c.body["text"].endswith("critical-bug")][0]
+    blocks = critical.body["blocks"] if isinstance(critical.body["blocks"], list) else json.loads(critical.body["blocks"])
+    assert [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]] == [
+        "alert_ack", "alert_resolve"]
+
+
+def test_an_unconfigured_destination_is_reported_not_a_crash(started, engine, slack):
+    outlets = Outlets(client=WebClient(token="xoxb-test", base_url=slack.url))  # no SMTP, no SMS
+    started("event critical-bug")
+    deliver_until_quiet(engine, outlets, started, rounds=2)
+    alert = alerts(engine)[0]
+    assert deliveries(engine, alert.id) == {"slack-urgent": "sent", "email": "unconfigured", "sms": "unconfigured"}
+    row = started("alerts").body.rows[0]
+    assert row[-1] == "email: unconfigured; sms: unconfigured"
+    with Session(engine) as session:
+        errors = {d.destination: d.last_error for d in session.exec(select(AlertDelivery))}
+    assert errors["email"] == "email is not configured: set SMTP_URL (smtp://user:pass@host:port)"
+
+
+def test_a_repeat_within_five_minutes_updates_one_message(started, engine, outlets, slack):
+    started("event test-failed")
+    deliver_until_quiet(engine, outlets, started, rounds=1)
+    started("event test-failed")
+    deliver_until_quiet(engine, outlets, started, rounds=1)
+    assert len(alerts(engine)) == 1 and alerts(engine)[0].group_count == 2
+    assert len(slack.calls_to("chat.postMessage", include_failed=False)) == 1
+    update = slack.calls_to("chat.update")[0].body
+    assert "*WARNING* ×2" in json.dumps(update["blocks"], ensure_ascii=False)
+
+
+# --- escalation -----------------------------------------------------------------------
+
+def test_critical_alerts_are_re_sent_to_the_leads_until_acknowledged(started, engine, outlets, slack):
+    from bot.delivery import escalate
+
+    started("event critical-bug")
+    assert escalate(engine, outlets, started.now) == 0
+    started.advance(minutes=15)
+    assert escalate(engine, outlets, started.now) == 1
+    assert escalate(engine, outlets, started.now) == 0  # once per round
+    assert [c.body["users"] for c in slack.calls_to("conversations.open")] == ["U0LEAD0001"]
+    started("ack 1", actor=LEAD)
+    started.advance(minutes=15)
+    assert escalate(engine, outlets, started.now) == 0
+
+
+# --- risk triggers -----------------------------------------------------------------------
+
+def test_a_metric_trigger_fires_once_while_true_and_rearms_when_it_clears(started, engine):
+    reply = started("metric test-coverage 75%")
+    assert "risk trigger fired: test-coverage < 80% (now 75%) → block-deployment" in reply.body.details
+    assert started("status").body.deployment_blocked == "test-coverage < 80% (now 75%)"
+    assert started("metric test-coverage 70%").body.details == []  # still true: no second firing
+    assert started("metric test-coverage 85%").body.details == [
+        "deployment unblocked: test-coverage < 80% no longer holds"]
+    assert started("status").body.deployment_blocked is None
+    assert "risk trigger fired" in started("metric test-coverage 60%").body.details[0]  # re-armed
+    risk_alerts = [a for a in alerts(engine) if a.event_name == "risk:test-coverage < 80%"]
+    assert [a.level for a in risk_alerts] == ["warning"]  # high -> warning; the second grouped into it
+    assert risk_alerts[0].group_count == 2
+
+
+def test_a_lead_can_lift_a_deployment_block(started):
+    started("metric test-coverage 75%")
+    reply = started("unblock-deployment --reason 'coverage job was misconfigured'", actor=LEAD)
+    assert reply.body.text.startswith("Deployment of TR-ORCH-001 unblocked by lead")
+    assert started("status").body.deployment_blocked is None
+
+
+def test_a_slow_api_adds_a_performance_review_task(started, engine):
+    reply = started("metric api-response 620ms")
+    assert "added T25 'Performance review' to stream-a-backend for agent-a1" in reply.body.details
+    with Session(engine) as session:
+        task = session.exec(select(Task).where(Task.key == "T25")).one()
+    assert (task.title, task.status) == ("Performance review: api-response > 500ms", "ready")
+
+
+def test_a_late_task_escalates_to_the_leads_on_the_tick(started, engine, slack):
+    scheduler.use(engine, WebClient(token="xoxb-test", base_url=slack.url), clock=lambda: started.now)
+    try:
+        # T1 (20h from Monday 09:00) is due Wednesday 13:00; on Thursday at 10:00 it is 4h + 1h late.
+        started.advance(days=3, hours=1)
+        scheduler.tick()
+        fired = [a for a in alerts(engine) if a.event_name == "risk:task-delay > 4 hours"]
+        assert len(fired) == 1
+        assert set(deliveries(engine, fired[0].id)) == {"slack-dev", "leads"}
+        scheduler.tick()
+        assert len([a for a in alerts(engine) if a.event_name.startswith("risk:task-delay")]) == 1
+    finally:
+        scheduler._runtime = None
+
+
+def test_a_critical_bug_calls_all_hands(started, engine):
+    reply = started("event critical-bug-found")
+    assert "risk trigger fired: critical-bug-found (now critical-bug-found) → all-hands-alert" in reply.body.details
+    fired = [a for a in alerts(engine) if a.event_name == "risk:critical-bug-found"][0]
+    assert fired.level == "critical" and "channel-here" in deliveries(engine, fired.id)
+
+
+def test_a_trigger_with_repeat_fires_again_after_its_interval(started, engine, tmp_path):
+    from tests.conftest import EXAMPLE_PLAN
+
+    text = EXAMPLE_PLAN.read_text().replace(
+        '  - condition: "api-response > 500ms"\n    action: "performance-review"\n    severity: medium\n',
+        '  - condition: "api-response > 500ms"\n    action: "performance-review"\n    severity: medium\n'
+        '    repeat: 1h\n')
+    edited = tmp_path / "repeat.yml"
+    edited.write_text(text)
+    started(f"plan load {edited}")
+    assert started("metric api-response 700ms").body.details
+    started.advance(minutes=30)
+    assert started("metric api-response 700ms").body.details == []
+    started.advance(minutes=31)
+    assert "risk trigger fired" in started("metric api-response 700ms").body.details[0]
+
+
+# --- agents that report through the API ------------------------------------------------------
+
+def test_a_silent_agent_goes_down_once_and_recovers_on_its_next_heartbeat(started, engine, slack):
+    with Session(engine) as session:
+        agent = session.exec(select(Agent).where(Agent.key == "agent-c2")).one()
+        agent.heartbeat_interval_s = 300
+        session.add(agent)
+        session.commit()
+    scheduler.use(engine, WebClient(token="xoxb-test", base_url=slack.url), clock=lambda: started.now)
+    try:
+        started.advance(minutes=4)
+        scheduler.tick()
+        assert [a.event_name for a in alerts(engine)] == []
+        started.advance(minutes=2)
+        scheduler.tick()
+        scheduler.tick()
+        assert [a.event_name for a in alerts(engine)] == ["agent-down"]
+        assert [a.status for a in started("health --agents agent-c2").body.agents] == ["DOWN"]
+        with Session(engine) as session:
+            agent = session.exec(select(Agent).where(Agent.key == "agent-c2")).one()
+            assert record_heartbeat(session, agent, now=started.now) is True
+            session.commit()
+        assert [a.status for a in started("health --agents agent-c2").body.agents] == ["IDLE"]
+    finally:
+        scheduler._runtime = None
