@@ -30,6 +30,7 @@ from bot.delivery import Outlets, deliver_due, escalate
 from bot.metrics import SCHEDULER_JOBS
 from models import risk
 from models.agents import detect_silent
+from models.monitor import watch
 from bot.sync_post import post_prompt, post_summary, remind
 from models.lifecycle import calendar_of
 from models.store import session_scope
@@ -195,6 +196,7 @@ def tick() -> None:
         with session_scope(runtime.engine) as session:
             for plan in session.exec(select(Plan).where(Plan.status == "running")):
                 detect_silent(session, plan, now=now)
+                watch(session, plan, now)
                 risk.evaluate(session, plan, now)
         escalate(runtime.engine, _outlets(runtime), now)
         SCHEDULER_JOBS.labels("tick", "ok").inc()

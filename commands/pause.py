@@ -5,7 +5,7 @@ from commands.errors import CommandError, UsageError
 from commands.grammar import CommandSpec
 from commands.reply import Reply, message
 from commands.resolve import add_plan_option, resolve_plan, resolve_stream
-from models.lifecycle import StateError, pause_stream
+from models.lifecycle import StateError, pause_stream, raise_event
 
 
 def add_stream_arguments(parser) -> None:
@@ -39,6 +39,8 @@ def run(args, ctx: Context) -> Reply:
     except StateError as exc:
         raise CommandError(str(exc)) from None
     ctx.session.add(stream)
+    raise_event(ctx.session, plan, "stream-paused", now=ctx.now, source=ctx.front, actor=ctx.actor.id,
+                detail={"stream": stream.key, "reason": args.reason})
     why = f": {args.reason}" if args.reason else ""
     return message(f"Paused {stream.key}{why}. Its clocks are stopped until `resume {stream.key}`.",
                    announce=True, plan=plan.key)

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from models.alerts import alert_for_event, level_of
 from models.calendar import WorkCalendar
-from models.tables import Agent, CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
+from models.tables import Agent, Checkpoint, CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
 
 
 class StateError(ValueError):
@@ -89,6 +89,10 @@ def change_task(
             raise StateError(f"plan {plan.key} is {plan.status}: start it first (`start {plan.key}`)")
         if stream.status == "paused":
             raise StateError(f"stream {stream.key} is paused: resume it first (`resume {stream.key}`)")
+        gate = holding_gate(session, plan, task, now)
+        if gate is not None:
+            raise StateError(f"task {task.key} is held by checkpoint {gate.key} ({gate.name}): it is due and not "
+                             f"passed, and the task is planned after it. `validate --checkpoint {gate.key}` first")
     if action == "reopen" and task.after and task.after not in fired_actions(session, plan):
         target = "todo"
 
@@ -125,6 +129,22 @@ def change_task(
                                                  source="task", actor=actor))
         outcome = merge(outcome, _type_complete(session, plan, task, now=now, actor=actor))
     return outcome
+
+
+def holding_gate(session: Session, plan: Plan, task: Task, now: datetime) -> Checkpoint | None:
+    """With safety on, the blocker checkpoint that is due, not passed, and before this task's due time."""
+    safety = (plan.run_options or {}).get("safety") or (plan.spec.get("orchestration") or {}).get("safety")
+    if safety == "disabled" or plan.started_at is None:
+        return None
+    calendar = calendar_of(plan)
+    gates = session.exec(select(Checkpoint).where(
+        Checkpoint.plan_id == plan.id, Checkpoint.blocker.is_(True), Checkpoint.passed_at.is_(None),
+        Checkpoint.archived.is_(False)).order_by(Checkpoint.day)).all()
+    for gate in gates:
+        due = calendar.end_of_working_day(plan.started_at, gate.day)
+        if now >= due and task.planned_due_ws > calendar.working_seconds(plan.started_at, due):
+            return gate
+    return None
 
 
 def agent_clock(session: Session, plan: Plan, agent: Agent, now: datetime) -> int:

@@ -151,6 +151,7 @@ class Task(SQLModel, table=True):
     done_at: datetime | None = _when(default=None)
     done_count: int = 0
     rework_count: int = 0
+    delayed_at: datetime | None = _when(default=None)  # when task-delayed was raised for it
     reason: str | None = None
     archived: bool = False
 

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from bot import scheduler
 from bot.delivery import Outlets, deliver_due
 from models.agents import record_heartbeat
-from models.tables import Agent, Alert, AlertDelivery, Plan, Task
+from models.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
 from tests.conftest import LEAD
 from tests.fake_slack import FakeSlack
 from tests.outlets import Mailbox, SmsGateway
@@ -234,3 +234,32 @@ def test_a_silent_agent_goes_down_once_and_recovers_on_its_next_heartbeat(starte
         assert [a.status for a in started("health --agents agent-c2").body.agents] == ["IDLE"]
     finally:
         scheduler._runtime = None
+
+
+# --- what the tick notices on its own --------------------------------------------------------
+
+def test_the_tick_raises_day_complete_late_tasks_and_missed_gates_once(started, engine):
+    from models.monitor import watch
+    from tests.conftest import MONDAY_9AM_PARIS
+
+    def tick_at(when):
+        started.at(when)
+        with Session(engine) as session:
+            watch(session, session.exec(select(Plan)).one(), when)
+            session.commit()
+
+    tick_at(MONDAY_9AM_PARIS + timedelta(hours=8, minutes=1))  # Monday 17:01: day 1 closed, cp-1 due
+    tick_at(MONDAY_9AM_PARIS + timedelta(hours=8, minutes=2))  # again: nothing new
+    names = [a.event_name for a in alerts(engine)]
+    assert names.count("checkpoint-missed") == 1
+    with Session(engine) as session:
+        events = session.exec(select(Event.name).where(Event.name.like("day-%"))).all()
+    assert events == ["day-1-complete"]
+    # Wednesday 13:01: the 20h first tasks of five agents (T1, T9, T13, T17, T21) are past due;
+    # agent-a2's first task is 21h20m, due 14:20.
+    tick_at(MONDAY_9AM_PARIS + timedelta(days=2, hours=4, minutes=1))
+    delayed = [a for a in alerts(engine) if a.event_name == "task-delayed"]
+    assert len(delayed) == 1 and delayed[0].group_count == 5  # grouped into one alert
+    with Session(engine) as session:
+        days = session.exec(select(Event.name).where(Event.name.like("day-%")).order_by(Event.id)).all()
+    assert days == ["day-1-complete", "day-2-complete"]

@@ -269,3 +269,26 @@ def test_sync_on_the_evening_a_plan_starts_lists_no_gate_yet(loaded):
     assert prompt.checkpoints_due == [] and len(prompt.agents) == 6
     loaded.advance(days=1)  # Tuesday evening: day 1, when cp-1 falls due
     assert [cp.key for cp in loaded("sync").body.checkpoints_due] == ["cp-1"]
+
+
+def test_a_missed_blocker_gate_holds_the_tasks_planned_after_it(started, engine):
+    started.advance(hours=8, minutes=5)  # Monday 17:05: cp-1 (day 1) is due and not passed
+    started.advance(hours=16)  # Tuesday 09:05
+    message = refuses(started, engine, "task start T2")  # T2 is planned Wed-Thu: after cp-1
+    assert message.startswith("task T2 is held by checkpoint cp-1 (Database Schema Validation)")
+    assert "`validate --checkpoint cp-1` first" in message
+    assert "held by checkpoint cp-1" in refuses(started, engine, "task start T1")  # due Wednesday: after it
+    started("validate --checkpoint cp-1 --force --reason 'schema reviewed by hand'")
+    started("task start T1")  # the gate passed: nothing is held
+    started("task start T5")
+
+
+def test_without_safety_no_gate_holds_a_task(loaded, engine, tmp_path):
+    from tests.conftest import EXAMPLE_PLAN
+
+    unsafe = tmp_path / "unsafe.yml"
+    unsafe.write_text(EXAMPLE_PLAN.read_text().replace("  safety: enabled", "  safety: disabled"))
+    loaded(f"plan load {unsafe}")
+    loaded("start TR-ORCH-001")
+    loaded.advance(days=1, hours=1)
+    loaded("task start T2")

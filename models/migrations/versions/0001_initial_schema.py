@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 18:23:40.601824
+Create Date: 2026-11-24 18:26:05.899159
 """
 from alembic import op
 import sqlalchemy as sa
@@ -323,6 +323,7 @@ def upgrade() -> None:
     sa.Column('done_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('done_count', sa.Integer(), nullable=False),
     sa.Column('rework_count', sa.Integer(), nullable=False),
+    sa.Column('delayed_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('archived', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], ),
