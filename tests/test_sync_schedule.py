@@ -204,3 +204,28 @@ def test_the_end_of_day_summary_with_its_chart(jobs, slack):
     assert len(uploads) == 1 and uploads[0].raw.startswith(b"\x89PNG")  # the chart, as an image
     completed = slack.calls_to("files.completeUploadExternal")[0].body
     assert "TR-ORCH-001: planned vs actual, 2026-01-05" in dumps(completed)
+
+
+def test_plans_loaded_changed_or_stopped_are_picked_up_without_a_restart(jobs, engine, slack, tmp_path):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    background = BackgroundScheduler(timezone=timezone.utc)
+    background.start(paused=True)  # a real job store, but nothing runs
+    scheduler._scheduler = background
+    try:
+        scheduler.reconcile()
+        assert sorted(j.id for j in background.get_jobs()) == [
+            "sync:TR-ORCH-001:end-of-day", "sync:TR-ORCH-001:progress-check", "sync:TR-ORCH-001:standup"]
+        standup = background.get_job("sync:TR-ORCH-001:standup")
+        assert (standup.misfire_grace_time, standup.coalesce, standup.max_instances) == (900, True, 1)
+        changed = tmp_path / "changed.yml"
+        changed.write_text(EXAMPLE_PLAN.read_text().replace('  - time: "09:00"', '  - time: "09:30"'))
+        jobs(f"plan load {changed}")
+        scheduler.reconcile()
+        assert str(background.get_job("sync:TR-ORCH-001:standup").trigger).endswith("hour='9', minute='30']")
+        jobs("stop --reason 'no more syncs'")
+        scheduler.reconcile()
+        assert background.get_jobs() == []
+    finally:
+        background.shutdown(wait=False)
+        scheduler._scheduler = None
