@@ -2,13 +2,20 @@
 
 - Socket Mode when SLACK_APP_TOKEN is set (no public URL needed);
 - HTTP mode when SLACK_SIGNING_SECRET is set, or with --http: uvicorn serving
-  /slack/events, /healthz and /metrics;
+  /slack/events, /healthz, /metrics and the API (/api/v1);
 - else the console, a terminal session through the same Bolt app.
+
+With ORCHESTRATE_API_TOKEN set, the API for machines (/api/v1, see bot/api.py)
+is served in every mode: Socket Mode and the console have no web server of
+their own, so one runs beside them (/healthz, /metrics and the API) on
+--host/--port.
 """
 
 import argparse
 import logging
 import sys
+import threading
+import time
 
 from bot import scheduler
 from bot.settings import Settings, settings
@@ -21,8 +28,10 @@ def serve(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="orchestrate serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--http", action="store_true", help="HTTP mode even without SLACK_APP_TOKEN")
-    parser.add_argument("--host", default="0.0.0.0", help="HTTP mode: the address to listen on (0.0.0.0)")
-    parser.add_argument("--port", type=int, help="HTTP mode: the port (default: $PORT, else 3000)")
+    parser.add_argument("--host", default="0.0.0.0",
+                        help="the web server's address (HTTP mode, or the API in any mode): 0.0.0.0")
+    parser.add_argument("--port", type=int,
+                        help="the web server's port (HTTP mode, or the API in any mode): $PORT, else 3000")
     args = parser.parse_args(argv)
     config = settings()
     logging.getLogger().setLevel(logging.INFO)
@@ -30,11 +39,32 @@ def serve(argv: list[str]) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     engine = make_engine(config.database_url)
     ensure_schema(engine)
+    api_token = _api_token(config)
+    host, port = args.host, args.port or config.port
 
     if config.slack_app_token and not args.http:
-        return _socket_mode(engine, config)
+        return _with_api(engine, api_token, host, port, lambda: _socket_mode(engine, config))
     if config.slack_signing_secret or args.http:
-        return _http_mode(engine, config, args.host, args.port or config.port)
+        return _http_mode(engine, config, api_token, host, port)
+    return _with_api(engine, api_token, host, port, lambda: _console_mode(engine))
+
+
+def _api_token(config: Settings) -> str | None:
+    token = config.orchestrate_api_token.get_secret_value().strip() if config.orchestrate_api_token else ""
+    if token and len(token) < 16:
+        log.warning("ORCHESTRATE_API_TOKEN is short (%d characters): use a long random one, "
+                    "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`", len(token))
+    return token or None
+
+
+def _tokens(config: Settings, needed: str) -> str | None:
+    if config.slack_bot_token is None:
+        print(f"orchestrate serve: {needed} also needs SLACK_BOT_TOKEN (xoxb-…): see the README", file=sys.stderr)
+        return None
+    return config.slack_bot_token.get_secret_value()
+
+
+def _console_mode(engine) -> int:
     from bot.console import Console
 
     console = Console(engine, sys.stdin, sys.stdout)
@@ -43,13 +73,6 @@ def serve(argv: list[str]) -> int:
         return console.run()
     finally:
         scheduler.stop()
-
-
-def _tokens(config: Settings, needed: str) -> str | None:
-    if config.slack_bot_token is None:
-        print(f"orchestrate serve: {needed} also needs SLACK_BOT_TOKEN (xoxb-…): see the README", file=sys.stderr)
-        return None
-    return config.slack_bot_token.get_secret_value()
 
 
 def _socket_mode(engine, config: Settings) -> int:
@@ -70,7 +93,7 @@ def _socket_mode(engine, config: Settings) -> int:
     return 0
 
 
-def _http_mode(engine, config: Settings, host: str, port: int) -> int:
+def _http_mode(engine, config: Settings, api_token: str | None, host: str, port: int) -> int:
     import uvicorn
 
     from bot.app import build_app
@@ -87,7 +110,51 @@ def _http_mode(engine, config: Settings, host: str, port: int) -> int:
                     api_url=config.slack_api_url)
     scheduler.start(engine, app.client)
     try:
-        uvicorn.run(build_web(app, engine), host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(build_web(app, engine, api_token), host=host, port=port, log_level="info", access_log=False)
     finally:
         scheduler.stop()
     return 0
+
+
+def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> int:
+    """Run a mode without a web server of its own; with the API on, serve it beside the mode."""
+    if api_token is None:
+        return run_mode()
+    from bot.http import build_web
+
+    web = _WebThread(build_web(None, engine, api_token), host, port)
+    if not web.start():
+        print(f"orchestrate serve: the API could not listen on {host}:{port} (see above); "
+              "free the port, or choose another with --port or PORT", file=sys.stderr)
+        return 1
+    log.info("API on http://%s:%s/api/v1 (OpenAPI: /api/v1/openapi.json)", host, port)
+    try:
+        return run_mode()
+    finally:
+        web.stop()
+
+
+class _WebThread:
+    """The web app on uvicorn in a daemon thread (signals stay with the main thread's mode)."""
+
+    def __init__(self, app, host: str, port: int):
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                                    access_log=False))
+        self.thread = threading.Thread(target=self.server.run, name="orchestrate-web", daemon=True)
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Whether it is listening; False when it could not start (uvicorn logged why)."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                return False
+            time.sleep(0.02)
+        return True
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)

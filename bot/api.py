@@ -1,0 +1,366 @@
+"""The API for machines: CI reporting coverage, monitors reporting latency, agents reporting in.
+
+    POST  /api/v1/metrics                    metric NAME VALUE [--plan PLAN]
+    POST  /api/v1/events                     event NAME [--plan PLAN]
+    PATCH /api/v1/tasks/{id}                 task start|done|block|fail|reopen ID [--reason] [--plan]
+    POST  /api/v1/agents/{id}/heartbeat      an agent's heartbeat, up or down
+    GET   /api/v1/openapi.json               this API's OpenAPI document (/api/v1/docs: Swagger UI)
+
+Every request needs ``Authorization: Bearer $ORCHESTRATE_API_TOKEN``. The client
+acts as the operator (a lead on every plan), and its source in the audit log is
+``api``. Where a command exists the request *is* that command: it goes through
+the grammar and the dispatcher, so it is checked, run in one transaction and
+audited exactly as on the CLI. A heartbeat has no command; it is one
+transaction of its own, audited the same way.
+
+Answers are JSON: ``{"ok": true, "reply": …}`` (the command's reply), or
+``{"ok": false, "error": "…"}`` with a 4xx status that says which kind of
+problem it was. A refused request changes nothing.
+
+Without a token the API is off: every /api/v1 path answers 503 with how to
+turn it on.
+"""
+
+import hmac
+import logging
+import shlex
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
+from starlette.exceptions import HTTPException
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from commands.context import Actor, Context
+from commands.dispatch import InternalError, Invocation, execute
+from commands.errors import CommandError, PermissionDenied, UsageError
+from commands.reply import Reply, message
+from commands.resolve import resolve_agent, resolve_plan
+from models.agents import record_heartbeat
+from models.store import session_scope
+from models.tables import AuditEntry
+from models.types import utcnow
+from models.units import UnitError, parse_quantity
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+OPENAPI_URL = f"{PREFIX}/openapi.json"
+DOCS_URL = f"{PREFIX}/docs"
+MAX_BODY = 64 * 1024  # announced by Content-Length: refused with ErrorOut
+MAX_STREAMED_BODY = 1024 * 1024  # a body sent in chunks: Starlette's plain 413 beyond this
+
+ACTOR = Actor(id="api", name="api", source="api", operator=True)
+INVOCATION = Invocation(actor=ACTOR, front="api")
+
+OFF_MESSAGE = ("the API is off: set ORCHESTRATE_API_TOKEN (in the environment or .env) to a long random "
+               "secret and restart `orchestrate serve`; clients then send `Authorization: Bearer <token>`")
+
+# PATCH /tasks/{id} "status" -> the `task` action that gets it there.
+TASK_ACTIONS = {"in-progress": "start", "done": "done", "blocked": "block", "failed": "fail", "ready": "reopen"}
+
+
+# --- what goes in and out ---------------------------------------------------------
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    plan: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="plan id; default: the only running plan, else the only plan")
+
+
+class MetricIn(_In):
+    name: str = Field(min_length=1, max_length=100, examples=["test-coverage"])
+    value: str | float = Field(examples=["78%"],
+                               description="a number with an optional unit: 78%, 620ms, 1.5 hours, 3/day")
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _as_written(cls, value: Any) -> str:
+        """The command reads text: 0.62 and "0.62" are the same reading; true is none."""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError("give a number, or a string with its unit such as '78%' or '620ms'")
+        return str(value)
+
+
+class EventIn(_In):
+    name: str = Field(min_length=1, max_length=100, examples=["api-endpoints-ready"])
+
+
+class TaskPatch(_In):
+    status: Literal["in-progress", "done", "blocked", "failed", "ready"] = Field(
+        description="in-progress = task start, done, blocked = task block, failed = task fail, "
+                    "ready = task reopen")
+    reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class HeartbeatIn(_In):
+    status: Literal["up", "down"] = "up"
+
+
+class CommandOut(BaseModel):
+    ok: Literal[True] = True
+    reply: dict[str, Any] = Field(description="the command's reply: {body: {kind, text, details…}, announce, plan}")
+
+
+class HeartbeatOut(CommandOut):
+    agent: str
+    status: Literal["up", "down"]
+    recovered: bool = Field(description="the agent had been down and is up again")
+    last_seen_at: datetime
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    ok: Literal[False] = False
+    error: str
+    fields: list[FieldProblem] | None = Field(default=None, description="on 422: each field that was wrong")
+
+
+ERRORS = {
+    400: {"model": ErrorOut, "description": "bad input (the message says what would be right)"},
+    401: {"model": ErrorOut, "description": "no token, or not the right one"},
+    404: {"model": ErrorOut, "description": "unknown plan, task or agent"},
+    409: {"model": ErrorOut, "description": "refused in the current state (e.g. a task that is already done)"},
+    413: {"model": ErrorOut, "description": "the body is larger than 64 KiB"},
+    422: {"model": ErrorOut, "description": "the body does not have the right shape (the fields are named)"},
+    500: {"model": ErrorOut, "description": "a bug on our side: nothing was changed, and it is logged"},
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, headers: dict | None = None, fields: list | None = None):
+        super().__init__(error)
+        self.status, self.error, self.headers, self.fields = status, error, headers, fields
+
+
+def error_response(status: int, error: str, headers: dict | None = None, fields: list | None = None) -> JSONResponse:
+    body = ErrorOut(error=error, fields=fields).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+# --- authentication and error shapes, for the API's routes only -----------------------
+
+def _route_class(token: str) -> type[APIRoute]:
+    expected = token.encode()
+
+    class ApiRoute(APIRoute):
+        """Checks the token before anything else is read, and answers every problem as ErrorOut."""
+
+        def get_route_handler(self) -> Callable:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+                    why = "no bearer token" if not given.strip() else "that token is not the right one"
+                    return error_response(401, f"{why}: send `Authorization: Bearer <ORCHESTRATE_API_TOKEN>`",
+                                          headers={"WWW-Authenticate": "Bearer"})
+                if _length(request) > MAX_BODY:
+                    return error_response(413, f"the body is larger than {MAX_BODY // 1024} KiB")
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    problems = [FieldProblem(field=_field(e), message=_problem(e)) for e in exc.errors()]
+                    text = "; ".join(f"{p.field}: {p.message}" for p in problems) or "the request is not valid"
+                    return error_response(422, text, fields=[p.model_dump() for p in problems])
+                except ApiError as exc:
+                    return error_response(exc.status, exc.error, exc.headers, exc.fields)
+                except HTTPException as exc:  # FastAPI's own, e.g. a body it could not read
+                    return error_response(exc.status_code, str(exc.detail), exc.headers)
+                except Exception:  # a bug: logged, never shown
+                    log.exception("API request failed: %s %s", request.method, request.url.path)
+                    return error_response(500, "something went wrong on our side; it is logged")
+
+            return guarded
+
+    return ApiRoute
+
+
+def _length(request: Request) -> int:
+    try:
+        return int(request.headers.get("content-length") or 0)
+    except ValueError:
+        return 0
+
+
+def _field(error: dict) -> str:
+    where = [str(part) for part in error.get("loc", ())]
+    if error.get("type") == "json_invalid":
+        return "body"
+    if where and where[0] == "body":
+        where = where[1:]
+    return ".".join(where) or "body"
+
+
+def _problem(error: dict) -> str:
+    if error.get("type") == "json_invalid":
+        return f"not valid JSON: {(error.get('ctx') or {}).get('error', 'could not read it')}"
+    given = error.get("input")
+    if isinstance(given, bytes):  # a body FastAPI did not read as JSON
+        return "send a JSON object, with Content-Type: application/json"
+    text = error.get("msg", "is not valid").removeprefix("Value error, ")
+    if error.get("type") not in ("missing", "extra_forbidden") and isinstance(given, (str, int, float)):
+        text += f" (got {given!r})"
+    return text
+
+
+# --- running commands ------------------------------------------------------------------
+
+def _status_of(exc: CommandError) -> int:
+    if isinstance(exc, UsageError):
+        return 400
+    if isinstance(exc, PermissionDenied):
+        return 403
+    text = exc.message
+    if text.startswith("unknown ") or text.startswith("no plan is loaded"):
+        return 404
+    if " is ambiguous" in text or text.startswith("which plan?"):
+        return 400  # the request must name it exactly
+    return 409
+
+
+def _option(name: str, value: str | None) -> list[str]:
+    if value is None:
+        return []
+    return [f"--{name}={value}"] if value.startswith("-") else [f"--{name}", value]
+
+
+def _tokens(words: list[str], positionals: list[str], options: list[str]) -> list[str]:
+    """A command line that means exactly what the request says, whatever its values look like."""
+    for value in positionals:
+        if value in ("-h", "--help"):
+            raise ApiError(400, f"{value!r} is not a valid value here")
+    if any(value.startswith("-") for value in positionals):
+        return [*words, *options, "--", *positionals]
+    return [*words, *positionals, *options]
+
+
+def _plan(body: _In | None, query: str | None) -> str | None:
+    given = body.plan if body is not None else None
+    if given and query and given != query:
+        raise ApiError(400, f"plan given twice: {given!r} in the body, {query!r} in the query; give it once")
+    return given or query
+
+
+def _ok(reply: Reply, **extra: Any) -> dict:
+    return {"ok": True, "reply": reply.model_dump(mode="json"), **extra}
+
+
+def build_api(engine: Engine, token: str | None) -> APIRouter:
+    """The /api/v1 routes; with no token, routes that only say how to turn the API on."""
+    if not token:
+        return _api_off()
+    bearer = HTTPBearer(auto_error=False, scheme_name="ORCHESTRATE_API_TOKEN",
+                        description="`Authorization: Bearer <ORCHESTRATE_API_TOKEN>`")
+    router = APIRouter(prefix=PREFIX, route_class=_route_class(token), dependencies=[Depends(bearer)],
+                       responses=ERRORS, tags=["api"], max_body_size=MAX_STREAMED_BODY)
+    plan_query = Query(default=None, min_length=1, max_length=100,
+                       description="plan id (or in the body); default: the only running plan, else the only plan")
+
+    def run(tokens: list[str], bad_input: Callable[[], bool] = lambda: False):
+        try:
+            return execute(engine, tokens, INVOCATION)
+        except CommandError as exc:
+            raise ApiError(400 if bad_input() else _status_of(exc), exc.message) from None
+        except InternalError as exc:
+            raise ApiError(500, str(exc)) from None
+
+    @router.post("/metrics", status_code=201, response_model=CommandOut,
+                 summary="Report a metric reading (`metric NAME VALUE`)")
+    def report_metric(body: MetricIn, plan: str | None = plan_query) -> dict:
+        value = str(body.value)
+
+        def unreadable() -> bool:
+            try:
+                parse_quantity(value)
+                return False
+            except UnitError:
+                return True
+
+        tokens = _tokens(["metric"], [body.name, value], _option("plan", _plan(body, plan)))
+        return _ok(run(tokens, bad_input=unreadable))
+
+    @router.post("/events", status_code=201, response_model=CommandOut,
+                 summary="Raise an event (`event NAME`): readies the tasks waiting for what it triggers")
+    def raise_event(body: EventIn, plan: str | None = plan_query) -> dict:
+        return _ok(run(_tokens(["event"], [body.name], _option("plan", _plan(body, plan)))))
+
+    @router.patch("/tasks/{task_id}", response_model=CommandOut,
+                  summary="Change a task's status (`task start|done|block|fail|reopen`)")
+    def change_task(body: TaskPatch, task_id: str = Path(max_length=100, examples=["T1"]),
+                    plan: str | None = plan_query) -> dict:
+        options = _option("reason", body.reason) + _option("plan", _plan(body, plan))
+        return _ok(run(_tokens(["task", TASK_ACTIONS[body.status]], [task_id], options)))
+
+    @router.post("/agents/{agent_id}/heartbeat", status_code=201, response_model=HeartbeatOut,
+                 summary="An agent's heartbeat: up, or reporting itself down")
+    def heartbeat(agent_id: str = Path(max_length=100, examples=["agent-c2"]),
+                  body: HeartbeatIn | None = Body(default=None), plan: str | None = plan_query) -> dict:
+        status = body.status if body is not None else "up"
+        return _heartbeat(engine, agent_id, status, _plan(body, plan))
+
+    return router
+
+
+def _heartbeat(engine: Engine, agent_key: str, status: str, plan_name: str | None) -> dict:
+    """One transaction: the heartbeat and its audit entry; a refusal is audited on its own."""
+    now = utcnow()
+    command = shlex.join(["heartbeat", agent_key, status, *_option("plan", plan_name)])
+    plan_key = None
+    try:
+        with session_scope(engine) as session:
+            ctx = Context(session=session, actor=ACTOR, now=now, front="api")
+            plan = resolve_plan(ctx, plan_name)
+            plan_key = plan.key
+            agent = resolve_agent(ctx, plan, agent_key)
+            recovered = record_heartbeat(session, agent, now=now, status=status)
+            reply = message(f"{agent.key} is {status}" + (", recovered." if recovered else "."), plan=plan.key)
+            session.add(_audit(now, plan.key, command, "ok", reply.body.text))
+            answer = _ok(reply, agent=agent.key, status=status, recovered=recovered, last_seen_at=now)
+    except CommandError as exc:
+        _audit_alone(engine, _audit(now, plan_key, command, "refused", exc.message))
+        raise ApiError(_status_of(exc), exc.message) from None
+    except Exception as exc:
+        ref = _audit_alone(engine, _audit(now, plan_key, command, "error", type(exc).__name__))
+        log.exception("heartbeat failed (audit #%s): %s", ref, command)
+        raise ApiError(500, f"something went wrong on our side recording the heartbeat; nothing was changed. "
+                            f"It is logged as audit #{ref}.") from None
+    return answer
+
+
+def _audit(now: datetime, plan_key: str | None, command: str, outcome: str, text: str | None) -> AuditEntry:
+    return AuditEntry(at=now, plan_key=plan_key, actor=ACTOR.id, actor_name=ACTOR.name, source="api",
+                      command=command, outcome=outcome, message=(text or "")[:500] or None)
+
+
+def _audit_alone(engine: Engine, entry: AuditEntry) -> int | None:
+    try:
+        with Session(engine) as session:
+            session.add(entry)
+            session.commit()
+            return entry.id
+    except Exception:  # the audit must never turn a refusal into a crash
+        log.exception("could not write the audit entry for %r", entry.command)
+        return None
+
+
+def _api_off() -> APIRouter:
+    router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+    @router.api_route("/{anything:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def off(anything: str) -> JSONResponse:
+        return error_response(503, OFF_MESSAGE)
+
+    return router
