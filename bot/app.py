@@ -40,6 +40,10 @@ def build_app(
         request_verification_enabled=signing_secret is not None,
         token_verification_enabled=verify_token,
         raise_error_for_unhandled_request=False,
+        # Each listener's ack function runs in the request's own thread and answers Slack at
+        # once; its work runs after, as Bolt lazy functions (bot.respond.listen). Without this,
+        # acks waited for a free worker behind running dashboards.
+        process_before_response=True,
     )
     front = SlackFront(engine=engine, operators=operators)
     slash.register(app, front)
@@ -49,7 +53,8 @@ def build_app(
 
     @app.error
     def on_error(error, body, logger):
-        # Reaching here is a bug: log it; the person was already answered by the listener.
+        # Reaching here is a bug in an ack function (Slack gets a 500): log it. Failures of the
+        # lazy work are logged by bot.respond.lazy.
         logger.exception("unhandled error in a listener: %s", error)
 
     return app

@@ -3,18 +3,20 @@
 import logging
 
 from bot import blocks
-from bot.respond import SlackFront
+from bot.respond import SlackFront, listen
 
 log = logging.getLogger(__name__)
 HOME_BLOCK_LIMIT = 100
 
 
 def register(app, front: SlackFront) -> None:
-    @app.event("app_home_opened")
     def on_home_opened(event, client):
+        # Lazily, after the ack: the dashboards take longer than Slack waits for one.
         if event.get("tab", "home") != "home":
             return
         client.views_publish(user_id=event["user"], view={"type": "home", "blocks": home_blocks(front, event["user"])})
+
+    listen(app.event("app_home_opened"), on_home_opened)
 
 
 def home_blocks(front: SlackFront, user_id: str) -> list[dict]:

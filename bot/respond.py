@@ -4,6 +4,7 @@ Read-only answers go to the asker only (ephemeral); changes of state are
 announced in the channel with who did it; errors go to the asker only.
 """
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -17,6 +18,44 @@ from commands.errors import CommandError, PermissionDenied, UsageError
 from commands.reply import Reply
 
 log = logging.getLogger(__name__)
+
+
+# --- listeners: ack in the request, work after ---------------------------------------
+#
+# The App runs with process_before_response=True, so a listener's ack function runs in
+# the thread that answers Slack's HTTP request (or Socket Mode envelope), and its lazy
+# functions run afterwards on Bolt's executor. Slack wants the ack within 3 seconds, so
+# an ack function only reads the payload: no database, no Slack call, nothing slow.
+
+def ack_at_once(ack) -> None:
+    """The ack of a listener whose work is all lazy."""
+    ack()
+
+
+def lazy(work):
+    """``work`` as a Bolt lazy function; a failure is logged with its traceback.
+
+    Bolt logs a failed lazy function in one line, without the traceback, and never
+    calls the app's error handler: this keeps the traceback in the log. Bolt injects
+    the arguments ``work`` names (the same as a listener's, except ``ack``).
+    """
+
+    @functools.wraps(work)
+    def run_logged(*args, **kwargs):
+        try:
+            work(*args, **kwargs)
+        except Exception:
+            log.exception("Slack listener %s failed", getattr(work, "__qualname__", work))
+
+    return run_logged
+
+
+def listen(registration, work, ack=ack_at_once) -> None:
+    """Register ``ack`` (answers Slack at once) and ``work`` (lazily, after the ack).
+
+        listen(app.action("dashboard_refresh"), on_refresh)
+    """
+    registration(ack=ack, lazy=[lazy(work)])
 
 
 @dataclass(frozen=True)

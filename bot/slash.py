@@ -1,8 +1,8 @@
-"""The /orchestrate slash command: ack at once, then parse, run and answer."""
+"""The /orchestrate slash command: ack at once (in the request), then parse, run and answer (lazily)."""
 
 import shlex
 
-from bot.respond import SlackFront, answer, confirm_view
+from bot.respond import SlackFront, answer, confirm_view, listen
 from bot.sync_post import post_prompt
 from models.figures import SyncPrompt
 from models.types import utcnow
@@ -11,9 +11,8 @@ from commands.grammar import parse, tokenize
 
 
 def register(app, front: SlackFront) -> None:
-    @app.command("/orchestrate")
-    def on_orchestrate(ack, body, respond, client):
-        ack()  # Slack wants this within 3 seconds: nothing comes before it
+    def on_orchestrate(body, respond, client):
+        # Runs after the ack (see bot.respond.listen): Slack already has its answer.
         how = front.invocation({"id": body["user_id"], "username": body.get("user_name")},
                                {"id": body.get("channel_id"), "name": body.get("channel_name")})
         try:
@@ -37,6 +36,8 @@ def register(app, front: SlackFront) -> None:
                     response_type="ephemeral", replace_original=False)
             return
         answer(respond, reply, error, how)
+
+    listen(app.command("/orchestrate"), on_orchestrate)
 
 
 def confirmation_needed(tokens: list[str]) -> tuple[str, str, str | None] | None:

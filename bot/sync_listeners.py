@@ -1,10 +1,13 @@
-"""Answers to sync prompts: the Answer button's modal, and replies in the prompt's thread."""
+"""Answers to sync prompts: the Answer button's modal, and replies in the prompt's thread.
+
+Each listener acks at once in the request and does its work lazily (see bot.respond.listen).
+"""
 
 import json
 
 from sqlmodel import select
 
-from bot.respond import SlackFront
+from bot.respond import SlackFront, listen
 from bot.sync_post import refresh_prompt
 from models.store import session_scope
 from models.sync import first_time_seen, record_answer, slot_for_thread
@@ -23,9 +26,7 @@ OPEN = ("ready", "in-progress", "blocked")
 
 
 def register(app, front: SlackFront) -> None:
-    @app.action("sync_answer")
-    def on_answer_button(ack, body, action, client, respond):
-        ack()
+    def on_answer_button(body, action, client, respond):
         user = body["user"]["id"]
         with session_scope(front.engine) as session:
             slot = session.get(SyncSlot, int(action["value"]))
@@ -41,9 +42,9 @@ def register(app, front: SlackFront) -> None:
             view = answer_view(slot, agent, tasks, body.get("channel", {}).get("id"))
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
-    @app.view("sync_answer_submit")
-    def on_answer(ack, body, view, client):
-        ack()
+    listen(app.action("sync_answer"), on_answer_button)
+
+    def on_answer(body, view, client):
         context = json.loads(view["private_metadata"])
         values = {block: next(iter(fields.values())) for block, fields in view["state"]["values"].items()}
         answer = {key: (value.get("value") or "").strip() for key, value in values.items()
@@ -67,7 +68,8 @@ def register(app, front: SlackFront) -> None:
             front.run(["task", "block", blocked, "--reason", answer["blockers"], "--plan", plan_key], how)
         refresh_prompt(client, front.engine, context["slot"], now=now)
 
-    @app.event("message")
+    listen(app.view("sync_answer_submit"), on_answer)
+
     def on_message(event, body, client):
         if event.get("subtype") or event.get("bot_id") or event.get("thread_ts") in (None, event.get("ts")):
             return  # only people's replies in a thread count
@@ -85,6 +87,8 @@ def register(app, front: SlackFront) -> None:
             record_answer(session, slot, agent, {"reply": event.get("text", "")[:2000]}, now=now, source="thread")
             slot_id = slot.id
         refresh_prompt(client, front.engine, slot_id, now=now)
+
+    listen(app.event("message"), on_message)
 
 
 def answer_view(slot: SyncSlot, agent: Agent, tasks: list[tuple[str, str]], channel: str | None) -> dict:
