@@ -161,7 +161,9 @@ def _(body: Dashboard, *, offset: int = 0) -> list[Block]:
         for m in body.metrics:
             mark = {True: ":white_check_mark:", False: ":x:", None: "·"}[m.ok]
             target = f" (target {escape(m.target)})" if m.target else ""
-            lines.append(f"{mark} {escape(m.name)}: *{escape(m.display)}*{target}")
+            trend = {"up": " :arrow_upper_right:", "down": " :arrow_lower_right:", "flat": " :arrow_right:",
+                     None: ""}[m.trend]
+            lines.append(f"{mark} {escape(m.name)}: *{escape(m.display)}*{trend}{target}")
         blocks.append(_section("\n".join(lines)))
     blocks.append(ActionsBlock(elements=[_button("Refresh", "dashboard_refresh", body.plan)]))
     return blocks

@@ -97,7 +97,8 @@ def _(body: Dashboard) -> str:
     metrics = [f"{'Metric':<24}{'Target':<11}{'Current':<11}Status"]
     for m in body.metrics:
         mark = {True: "✓ met", False: "✗ missed", None: "—"}[m.ok]
-        metrics.append(f"{m.name.replace('-', ' ').title():<24}{m.target or '':<11}{m.display:<11}{mark}")
+        trend = {"up": " ↗", "down": " ↘", "flat": " →", None: ""}[m.trend]
+        metrics.append(f"{m.name.replace('-', ' ').title():<24}{m.target or '':<11}{m.display + trend:<11}{mark}")
     sections = [head] + ([banners] if banners else []) + [overall, streams or ["(no streams)"], counts, metrics]
     return _box(sections)
 

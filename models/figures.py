@@ -68,6 +68,8 @@ class MetricFigure(BaseModel):
     target: str | None
     ok: bool | None
     source: Literal["computed", "reported"]
+    previous: float | None = None  # at the close of the previous working day
+    trend: Literal["up", "down", "flat"] | None = None
 
 
 class CheckpointSummary(BaseModel):
@@ -218,7 +220,7 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         progress=done_est / total_est if total_est else 0.0,
         planned_progress=planned_est / total_est if total_est else 0.0,
         streams=streams, counts=counts,
-        metrics=plan_metrics(session, plan, w_now, totals),
+        metrics=plan_metrics(session, plan, w_now, totals, now),
         next_checkpoint=next_checkpoint(session, plan, calendar),
     )
 
@@ -326,12 +328,12 @@ def computed_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime)
     }
 
 
-def latest_readings(session: Session, plan: Plan) -> dict[str, Quantity]:
-    newest = (
-        select(func.max(MetricReading.id))
-        .where(MetricReading.plan_id == plan.id)
-        .group_by(MetricReading.name)
-    )
+def latest_readings(session: Session, plan: Plan, before: datetime | None = None) -> dict[str, Quantity]:
+    """The newest reading of each metric (taken before ``before``, when given)."""
+    newest = select(func.max(MetricReading.id)).where(MetricReading.plan_id == plan.id)
+    if before is not None:
+        newest = newest.where(MetricReading.at < before)
+    newest = newest.group_by(MetricReading.name)
     rows = session.exec(
         select(MetricReading.name, MetricReading.value, MetricReading.unit)
         .where(MetricReading.id.in_(newest))
@@ -339,10 +341,16 @@ def latest_readings(session: Session, plan: Plan) -> dict[str, Quantity]:
     return {name: Quantity(value, unit) for name, value, unit in rows}
 
 
-def plan_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime) -> list[MetricFigure]:
-    """Each target of the plan beside its current value, then any other reading."""
+def plan_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime, now: datetime) -> list[MetricFigure]:
+    """Each target of the plan beside its current value and its trend, then any other reading.
+
+    The trend compares with the value at the close of the previous working day: the
+    last reading before the current working day opened (computed metrics are
+    snapshotted when each working day closes, see models/monitor.py).
+    """
     computed = computed_metrics(session, plan, w_now, totals)
     readings = latest_readings(session, plan)
+    earlier = latest_readings(session, plan, before=current_day_opening(plan, now))
     targets: dict[str, str] = plan.spec.get("targets") or {}
     names = list(targets) + [m for m in COMPUTED_METRICS if m not in targets]
     names += [m for m in readings if m not in names]
@@ -355,13 +363,34 @@ def plan_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime) -> 
         else:
             value, source = readings.get(name), "reported"
         target = parse_target(targets[name]) if name in targets else None
+        previous = earlier.get(name)
         figures.append(MetricFigure(
             name=name, value=value.value if value else None, unit=value.unit if value else "",
             display=value.display() if value else "—",
             target=target.display() if target else None,
             ok=_meets(value, target), source=source,
+            previous=previous.value if previous else None, trend=_trend(value, previous),
         ))
     return figures
+
+
+def _trend(value: Quantity | None, previous: Quantity | None) -> str | None:
+    if value is None or previous is None or value.unit != previous.unit:
+        return None
+    if abs(value.value - previous.value) < 1e-9:
+        return "flat"
+    return "up" if value.value > previous.value else "down"
+
+
+def current_day_opening(plan: Plan, now: datetime) -> datetime:
+    """When the current (or, on a day off, the last) working day opened."""
+    calendar = calendar_of(plan)
+    day = calendar.local_date(now)
+    for _ in range(366):
+        if calendar.is_working_day(day):
+            return calendar.window(day)[0]
+        day -= timedelta(days=1)
+    return now
 
 
 def _meets(value: Quantity | None, target: Comparison | None) -> bool | None:

@@ -6,9 +6,9 @@ from datetime import datetime
 from sqlalchemy import Integer, bindparam, update
 from sqlmodel import Session, select
 
-from models.figures import _clock_of_stream
+from models.figures import _clock_of_stream, dashboard
 from models.lifecycle import calendar_of, plan_clock, raise_event
-from models.tables import Checkpoint, Event, Plan, Stream, Task
+from models.tables import Checkpoint, Event, MetricReading, Plan, Stream, Task
 
 LATE_BATCH = 100
 
@@ -71,8 +71,18 @@ def raise_checkpoint_missed(session: Session, plan: Plan, now: datetime) -> list
     return missed
 
 
+def snapshot_metrics(session: Session, plan: Plan, now: datetime) -> int:
+    """Keep the computed metrics as readings, so tomorrow's dashboard can show their trend."""
+    figures = [m for m in dashboard(session, plan, now).metrics if m.source == "computed" and m.value is not None]
+    for figure in figures:
+        session.add(MetricReading(plan_id=plan.id, name=figure.name, value=figure.value, unit=figure.unit, at=now,
+                                  source="snapshot", reported_by="calendar"))
+    return len(figures)
+
+
 def watch(session: Session, plan: Plan, now: datetime) -> None:
     if plan.status == "running":
-        raise_day_complete(session, plan, now)
+        if raise_day_complete(session, plan, now):
+            snapshot_metrics(session, plan, now)
         raise_task_delayed(session, plan, now)
         raise_checkpoint_missed(session, plan, now)

@@ -292,3 +292,27 @@ def test_without_safety_no_gate_holds_a_task(loaded, engine, tmp_path):
     loaded("start TR-ORCH-001")
     loaded.advance(days=1, hours=1)
     loaded("task start T2")
+
+
+def test_metrics_show_their_trend_since_the_previous_working_day(started, engine):
+    from models.monitor import watch
+    from models.tables import Plan as PlanRow
+
+    started("metric code-coverage 88%")
+    started("task start T1")
+    started.advance(hours=8, minutes=1)  # Monday 17:01: day 1 closes, computed metrics are kept
+    with Session(engine) as session:
+        watch(session, session.exec(select(PlanRow)).one(), started.now)
+        session.commit()
+    started.advance(hours=16)  # Tuesday 09:01
+    started("metric code-coverage 92%")
+    started("validate --checkpoint cp-1 --force --reason 'reviewed'")  # else the missed gate holds T5
+    started("task start T5")  # a second agent gets busy
+    started.advance(hours=4)
+    figures = {m.name: m for m in started("status").body.metrics}
+    assert (figures["code-coverage"].previous, figures["code-coverage"].trend) == (88.0, "up")
+    # Monday's close: a1 busy 8h of 6 agents x 8h = 16.7%. Tuesday 13:01: a1 12h + a2 4h of 6 x 12h = 22.2%.
+    assert figures["parallel-efficiency"].previous == pytest.approx(100 / 6, abs=0.1)
+    assert figures["parallel-efficiency"].value == pytest.approx(100 * 16 / 72, abs=0.1)
+    assert figures["parallel-efficiency"].trend == "up"
+    assert figures["rework-rate"].trend is None  # nothing done yet: no value either day
