@@ -5,7 +5,7 @@ from commands.errors import CommandError
 from commands.grammar import CommandSpec
 from commands.reply import Reply, message
 from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream
-from models.lifecycle import move_agent
+from models.lifecycle import move_agent, replan_queue
 from models.tables import Stream
 
 
@@ -16,7 +16,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args, ctx: Context) -> Reply:
-    """Move an agent to another stream; its open tasks stay its own and keep their place in its queue."""
+    """Move an agent to another stream; its open tasks stay its own and are re-planned from now."""
     plan = resolve_plan(ctx, args.plan)
     agent = resolve_agent(ctx, plan, args.agent)
     target = resolve_stream(ctx, plan, args.stream)
@@ -25,8 +25,9 @@ def run(args, ctx: Context) -> Reply:
         raise CommandError(f"{agent.key} is already in {target.key}")
     origin = ctx.session.get(Stream, agent.stream_id)
     move_agent(ctx.session, plan, agent, target, now=ctx.now)
+    replanned = replan_queue(ctx.session, plan, agent, now=ctx.now)
     return message(f"Moved {agent.key} ({agent.name}) from {origin.key} to {target.key}.",
-                   announce=True, plan=plan.key)
+                   f"{replanned} open task(s) of its queue re-planned from now", announce=True, plan=plan.key)
 
 
 SPECS = [CommandSpec("reallocate", run, add_arguments, privileged="yes")]

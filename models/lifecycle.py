@@ -173,6 +173,21 @@ def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, no
     session.add(agent)
 
 
+def replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) -> int:
+    """Re-plan an agent's tasks not yet started to run back to back from now (after a move)."""
+    from models.loader import reschedule  # the loader imports this module for task statuses
+
+    waiting = session.exec(select(Task).where(Task.agent_id == agent.id, Task.archived.is_(False),
+                                              Task.status.in_(("todo", "ready", "blocked")))).all()
+    w_now = plan_clock(plan, now)
+    for task in waiting:
+        task.not_before_ws = stream_clock(session.get(Stream, task.stream_id), w_now)
+        session.add(task)
+    session.flush()
+    reschedule(session, plan, agent_id=agent.id)
+    return len(waiting)
+
+
 def _why_not(task: Task, action: str, allowed_from: tuple[str, ...]) -> str:
     if task.status == "todo" and action == "start":
         waits = f"it waits for `{task.after}`" if task.after else "the plan has not started"

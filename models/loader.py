@@ -360,18 +360,21 @@ def _apply_triggers(session, plan, before, after) -> None:
     _archive_removed(session, rows, before, after)
 
 
-def reschedule(session: Session, plan: Plan) -> int:
-    """Lay each agent's tasks back to back in queue order; returns how many moved.
+def reschedule(session: Session, plan: Plan, agent_id: int | None = None) -> int:
+    """Lay each agent's tasks (or one agent's) back to back in queue order; returns how many moved.
 
     This reads one row per task, so it runs on loads and reassignments, never
     on the dashboard's path.
     """
-    rows = session.exec(
+    query = (
         select(Task.id, Task.agent_id, Task.estimate_ws, Task.not_before_ws,
                Task.planned_start_ws, Task.planned_due_ws)
         .where(Task.plan_id == plan.id, Task.archived.is_(False))
         .order_by(Task.agent_id, Task.position, Task.id)
-    ).all()
+    )
+    if agent_id is not None:
+        query = query.where(Task.agent_id == agent_id)
+    rows = session.exec(query).all()
     cursor: dict[int | None, int] = {}
     moved = []
     for task_id, agent_id, estimate, not_before, start, due in rows:

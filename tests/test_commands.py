@@ -316,3 +316,14 @@ def test_metrics_show_their_trend_since_the_previous_working_day(started, engine
     assert figures["parallel-efficiency"].value == pytest.approx(100 * 16 / 72, abs=0.1)
     assert figures["parallel-efficiency"].trend == "up"
     assert figures["rework-rate"].trend is None  # nothing done yet: no value either day
+
+
+def test_reallocate_re_plans_the_agents_open_tasks_from_now(started, engine):
+    started.advance(days=2)  # Wednesday 09:00: agent-c1's queue has not started
+    reply = started("reallocate --from agent-c1 --to stream-a-backend")
+    assert reply.body.details == ["4 open task(s) of its queue re-planned from now"]
+    with Session(engine) as session:
+        rows = session.exec(select(Task.key, Task.planned_start_ws, Task.planned_due_ws)
+                            .where(Task.key.in_(["T17", "T18"])).order_by(Task.id)).all()
+    # Two working days have passed (16h); T17 (20h) now runs 16h-36h, T18 after it.
+    assert rows == [("T17", 16 * 3600, 36 * 3600), ("T18", 36 * 3600, 56 * 3600)]
