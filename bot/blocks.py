@@ -58,15 +58,17 @@ def render(reply: Reply, *, offset: int = 0, actor_user: str | None = None) -> l
 
 
 def fallback_text(reply: Reply) -> str:
-    """The notification text that goes with the blocks."""
+    """The notification text that goes with the blocks (Slack parses it too: escaped like them)."""
     body = reply.body
     if isinstance(body, Dashboard):
-        return f"{body.plan}: {pct(body.progress)} done, {body.plan_status}"
-    if isinstance(body, Message):
-        return plain(body.text, 300)
-    if isinstance(body, Checklist):
-        return f"{body.checkpoint} {body.name}"
-    return plain(getattr(body, "title", None) or body.kind, 300)
+        text = f"{body.plan}: {pct(body.progress)} done, {body.plan_status}"
+    elif isinstance(body, Message):
+        text = plain(body.text, 300)
+    elif isinstance(body, Checklist):
+        text = f"{body.checkpoint} {body.name}"
+    else:
+        text = plain(getattr(body, "title", None) or body.kind, 300)
+    return escape(text)
 
 
 def _section(text: str, **kw) -> SectionBlock:

@@ -202,7 +202,7 @@ def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dic
 
 def _slack(client: WebClient, channel: str, alert: Alert, plan_key: str, update_ref: str | None,
            here: bool = False) -> str:
-    text = f"[{alert.level}] {plan_key}: {alert.text}"
+    text = escape(f"[{alert.level}] {plan_key}: {alert.text}")
     blocks = alert_blocks(alert, plan_key, here=here)
     try:
         if update_ref:
@@ -223,7 +223,7 @@ def _direct_messages(client: WebClient, alert: Alert, plan_key: str, leads: list
         raise Unconfigured("the plan names no leads (roles.leads) to message")
     for lead in leads:
         channel = client.conversations_open(users=lead)["channel"]["id"]
-        client.chat_postMessage(channel=channel, text=f"[{alert.level}] {plan_key}: {alert.text}",
+        client.chat_postMessage(channel=channel, text=escape(f"[{alert.level}] {plan_key}: {alert.text}"),
                                 blocks=alert_blocks(alert, plan_key))
     return None
 

@@ -11,16 +11,22 @@ the API's endpoints (plain ``def``: FastAPI runs them in the pool).
 import time
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from sqlalchemy import Engine, text
+from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 
 from bot import api
 from bot.metrics import LATENCY, REQUESTS
+from models.store import session_scope
+from models.sync import first_time_seen
+from models.types import utcnow
 
 ROUTES = ("/slack/events", "/healthz", "/metrics")
+MAX_SLACK_BODY = 1024 * 1024  # Slack's payloads are far smaller
 
 
 def _route_label(path: str) -> str:
@@ -30,7 +36,26 @@ def _route_label(path: str) -> str:
     return api.PREFIX if path.startswith(api.PREFIX + "/") else "other"
 
 
-def build_web(bolt: App | None, engine: Engine, api_token: str | None = None) -> FastAPI:
+def _refusal(status: int, error: str) -> Response:
+    return JSONResponse({"ok": False, "error": error}, status_code=status)
+
+
+def _signed(verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's signature, and a timestamp within five minutes; anything malformed is simply not."""
+    try:
+        return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+    except (ValueError, TypeError):
+        return False
+
+
+def _first_delivery(engine: Engine, signature: str) -> bool:
+    """A signed request acts once: a captured copy replayed within the five minutes does not."""
+    with session_scope(engine) as session:
+        return first_time_seen(session, f"sig:{signature}", now=utcnow())
+
+
+def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
+              signing_secret: str | None = None) -> FastAPI:
     web = FastAPI(title="orchestrate", version="1", description=api.__doc__,
                   openapi_url=api.OPENAPI_URL if api_token else None,
                   docs_url=api.DOCS_URL if api_token else None, redoc_url=None)
@@ -45,10 +70,26 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None) ->
         return response
 
     if bolt is not None:
+        verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
         @web.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
+            # Nothing is parsed, logged or stored before the request is known to be Slack's.
+            if int(request.headers.get("content-length") or 0) > MAX_SLACK_BODY:
+                return _refusal(413, "request too large")
             body = await request.body()
-            bolt_request = to_bolt_request(request, body)
+            if len(body) > MAX_SLACK_BODY:
+                return _refusal(413, "request too large")
+            if verifier is not None:
+                signature = request.headers.get("x-slack-signature", "")
+                if not _signed(verifier, body, request.headers.get("x-slack-request-timestamp", ""), signature):
+                    return _refusal(401, "invalid or missing Slack signature")
+                if not await run_in_threadpool(_first_delivery, engine, signature):
+                    return Response(status_code=200)  # a replay of a request already handled
+            try:
+                bolt_request = to_bolt_request(request, body)
+            except ValueError:
+                return _refusal(400, "the request body is not what Slack sends")
             return to_starlette_response(await run_in_threadpool(bolt.dispatch, bolt_request))
 
     @web.get("/healthz", tags=["health"], summary="Up, and the store answers")

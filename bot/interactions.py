@@ -10,8 +10,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlmodel import select
 
 from bot.blocks import escape
-from bot.respond import SlackFront, answer, confirm_view, listen
-from bot.slash import without_reason
+from bot.respond import SlackFront, answer, confirm_view, listen, without_reason
 from commands.grammar import tokenize
 from commands.validate import GateNotMet
 from models.store import session_scope

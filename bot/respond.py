@@ -6,6 +6,7 @@ announced in the channel with who did it; errors go to the asker only.
 
 import functools
 import json
+import shlex
 import logging
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from bot import blocks
 from commands.context import Actor
 from commands.dispatch import InternalError, Invocation, execute
 from commands.errors import CommandError, PermissionDenied, UsageError
+from commands.grammar import tokenize
 from commands.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,13 @@ def lazy(work):
     def run_logged(*args, **kwargs):
         try:
             work(*args, **kwargs)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            # A payload of an unexpected shape (an old message's button, a hand-made request):
+            # say so to the person, rather than nothing.
+            log.warning("Slack listener %s refused a payload: %s", getattr(work, "__qualname__", work), exc)
+            if "respond" in kwargs:
+                kwargs["respond"](text=":warning: this button or form is out of date; use `/orchestrate` instead",
+                                  response_type="ephemeral", replace_original=False)
         except Exception:
             log.exception("Slack listener %s failed", getattr(work, "__qualname__", work))
 
@@ -107,18 +116,40 @@ def answer(respond, reply: Reply | None, error: str | None, how: Invocation, *, 
     respond(text=blocks.fallback_text(reply), blocks=rendered, response_type=kind, replace_original=replace)
 
 
+def without_reason(tokens: list[str]) -> list[str]:
+    """The command without its --reason (the modal's reason replaces it)."""
+    kept, skip = [], False
+    for token in tokens:
+        if skip:
+            skip = False
+            continue
+        if token == "--reason":
+            skip = True
+            continue
+        if token.startswith("--reason="):
+            continue
+        kept.append(token)
+    return kept
+
+
 def confirm_view(text: str, reason: str | None, context: dict, *, title: str, prompt: str) -> dict:
-    """A modal that asks for the reason, and so for confirmation, before a risky command runs."""
-    metadata = json.dumps({**context, "text": text})
+    """A modal that asks for the reason, and so for confirmation, before a risky command runs.
+
+    The command travels in the modal's metadata without its reason: the modal asks for that
+    (pre-filled with what was typed, up to the input's 500 characters).
+    """
+    command = shlex.join(without_reason(tokenize(text)))
+    reason = (reason or "")[:500] or None
+    metadata = json.dumps({**context, "text": command})
     return {
         "type": "modal",
         "callback_id": "confirm_command",
-        "private_metadata": metadata[:3000],
+        "private_metadata": metadata,
         "title": {"type": "plain_text", "text": title[:24]},
         "submit": {"type": "plain_text", "text": "Confirm"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{prompt}\n`{blocks.escape(text)}`"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{prompt}\n`{blocks.escape(command)[:2500]}`"}},
             {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Reason"},
              "element": {"type": "plain_text_input", "action_id": "value", "max_length": 500,
                          **({"initial_value": reason} if reason else {})}},

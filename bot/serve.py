@@ -36,7 +36,7 @@ def serve(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     config = settings()
     logging.getLogger().setLevel(logging.INFO)
-    for chatty in ("alembic", "apscheduler"):
+    for chatty in ("alembic", "apscheduler", "slack_bolt"):  # Bolt would log refused requests' bodies
         logging.getLogger(chatty).setLevel(logging.WARNING)
     engine = make_engine(config.database_url)
     ensure_schema(engine)
@@ -123,7 +123,8 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     scheduler.start(engine, app.client)
     settle_heap()
     try:
-        uvicorn.run(build_web(app, engine, api_token), host=host, port=port, log_level="info", access_log=False)
+        web = build_web(app, engine, api_token, signing_secret=config.slack_signing_secret.get_secret_value())
+        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
     finally:
         scheduler.stop()
     return 0

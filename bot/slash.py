@@ -52,19 +52,3 @@ def confirmation_needed(tokens: list[str]) -> tuple[str, str, str | None] | None
     if getattr(args, "force", False):
         return "Force the gate", ":warning: This passes the checkpoint with criteria unmet.", args.reason
     return None
-
-
-def without_reason(tokens: list[str]) -> list[str]:
-    """The command without its --reason (the modal's reason replaces it)."""
-    kept, skip = [], False
-    for token in tokens:
-        if skip:
-            skip = False
-            continue
-        if token == "--reason":
-            skip = True
-            continue
-        if token.startswith("--reason="):
-            continue
-        kept.append(token)
-    return kept

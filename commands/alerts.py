@@ -1,11 +1,13 @@
 """alerts, ack, resolve: alerts and their state."""
 
+import re
+
 from sqlalchemy import func
 from sqlmodel import select
 
 from commands.context import Context
 from commands.errors import CommandError, UsageError
-from commands.grammar import CommandSpec
+from commands.grammar import CommandSpec, count
 from commands.reply import Reply, Table, message
 from commands.resolve import add_plan_option, resolve_plan
 from models.tables import Alert, AlertDelivery
@@ -13,7 +15,7 @@ from models.tables import Alert, AlertDelivery
 
 def add_list_arguments(parser) -> None:
     parser.add_argument("--open", action="store_true", help="only alerts not yet resolved")
-    parser.add_argument("--limit", type=int, default=50, metavar="N")
+    parser.add_argument("--limit", type=count(1, 1000), default=50, metavar="N")
     add_plan_option(parser)
 
 
@@ -29,7 +31,7 @@ def run_list(args, ctx: Context) -> Reply:
     if args.open:
         where.append(Alert.status != "resolved")
     total = ctx.session.exec(select(func.count()).select_from(Alert).where(*where)).one()
-    rows = ctx.session.exec(select(Alert).where(*where).order_by(Alert.id.desc()).limit(max(args.limit, 1))).all()
+    rows = ctx.session.exec(select(Alert).where(*where).order_by(Alert.id.desc()).limit(args.limit)).all()
     pending = _undelivered(ctx, [a.id for a in rows])
     return Reply(body=Table(
         title=f"Alerts of {plan.key}", columns=["#", "Level", "Event", "State", "Raised", "Count", "By", "Not sent"],
@@ -53,7 +55,7 @@ def _undelivered(ctx: Context, alert_ids: list[int]) -> dict[int, str]:
 def _alert(ctx: Context, args) -> tuple:
     plan = resolve_plan(ctx, args.plan)
     text = args.alert.lstrip("#")
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]{1,12}", text):
         raise UsageError(f"{args.alert!r} is not an alert number: `alerts` lists them (e.g. #12)")
     alert = ctx.session.get(Alert, int(text))
     if alert is None or alert.plan_id != plan.id:
@@ -64,6 +66,7 @@ def _alert(ctx: Context, args) -> tuple:
 def run_ack(args, ctx: Context) -> Reply:
     """Acknowledge an alert: it stops being re-sent to the leads."""
     plan, alert = _alert(ctx, args)
+    ctx.require_member(plan, "acknowledge an alert")
     if alert.status != "open":
         raise CommandError(f"alert #{alert.id} is already {alert.status}"
                            + (f" (by {alert.acked_by})" if alert.acked_by else ""))
@@ -76,6 +79,7 @@ def run_ack(args, ctx: Context) -> Reply:
 def run_resolve(args, ctx: Context) -> Reply:
     """Resolve an alert."""
     plan, alert = _alert(ctx, args)
+    ctx.require_member(plan, "resolve an alert")
     if alert.status == "resolved":
         raise CommandError(f"alert #{alert.id} is already resolved (by {alert.resolved_by})")
     alert.status, alert.resolved_at, alert.resolved_by = "resolved", ctx.now, ctx.actor.id

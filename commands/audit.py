@@ -5,20 +5,18 @@ from sqlmodel import select
 
 from commands.context import Context
 from commands.errors import UsageError
-from commands.grammar import CommandSpec
+from commands.grammar import CommandSpec, count
 from commands.reply import Reply, Table
 from models.tables import AuditEntry
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--limit", type=int, default=20, metavar="N", help="the last N entries (20)")
+    parser.add_argument("--limit", type=count(1, 1000), default=20, metavar="N", help="the last N entries (20)")
     parser.add_argument("--plan", metavar="PLAN", help="only this plan's entries")
 
 
 def run(args, ctx: Context) -> Reply:
     """Show the audit log: who ran what, when, from where, and the outcome (refusals included)."""
-    if args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     where = [AuditEntry.plan_key == args.plan] if args.plan else []
     total = ctx.session.exec(select(func.count()).select_from(AuditEntry).where(*where)).one()
     rows = ctx.session.exec(

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from commands.errors import PermissionDenied
 from models.tables import Agent, Plan
@@ -50,6 +50,19 @@ class Context:
             leads = tuple((plan.spec.get("roles") or {}).get("leads") or [])
             who = ", ".join(leads) if leads else "nobody yet: add roles.leads to the plan file"
             raise PermissionDenied(f"only a lead of {plan.key} may {what}; leads: {who}", leads)
+
+    def require_member(self, plan: Plan, what: str) -> None:
+        """Leads and the plan's agents (by their Slack user) may; anyone else only reads."""
+        self.permission_checked = True
+        if self.actor.is_lead(plan):
+            return
+        if self.actor.slack_user and self.session.exec(
+            select(Agent.id).where(Agent.plan_id == plan.id, Agent.slack_user == self.actor.slack_user)
+        ).first():
+            return
+        leads = tuple((plan.spec.get("roles") or {}).get("leads") or [])
+        raise PermissionDenied(f"only the leads and agents of {plan.key} may {what}; you can read its state. "
+                               f"Leads: {', '.join(leads) or 'none yet'}", leads)
 
     def require_lead_or_owner(self, plan: Plan, agent: Agent | None, what: str) -> None:
         """Agents may act on their own tasks; anyone else needs to be a lead."""

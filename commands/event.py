@@ -23,6 +23,7 @@ def run(args, ctx: Context) -> Reply:
     if not NAME.match(name):
         raise UsageError(f"{args.name!r} is not an event name: use letters, digits and dashes, e.g. api-endpoints-ready")
     plan = resolve_plan(ctx, args.plan)
+    ctx.require_member(plan, "raise an event")
     outcome = raise_event(ctx.session, plan, name, now=ctx.now, source=ctx.front, actor=ctx.actor.id)
     return message(f"Event {name} raised.", *outcome.notes, announce=True, plan=plan.key)
 

@@ -9,6 +9,7 @@ docstrings and argument specs, so it cannot drift from what they accept.
 
 import argparse
 import difflib
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,18 @@ def _friendlier(message: str) -> str:
     if message.startswith("unrecognized arguments:"):
         return message.replace("unrecognized arguments:", "unexpected", 1)
     return message
+
+
+def count(low: int, high: int):
+    """An argparse type: a whole number from low to high (what the store and Slack can take)."""
+
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from {low} to {high}")
+        return int(text)
+
+    parse.__name__ = "number"
+    return parse
 
 
 def prog_name(front: str) -> str:

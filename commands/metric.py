@@ -30,6 +30,7 @@ def run(args, ctx: Context) -> Reply:
     except UnitError as exc:
         raise CommandError(str(exc)) from None
     plan = resolve_plan(ctx, args.plan)
+    ctx.require_member(plan, "report a metric")
     ctx.session.add(MetricReading(plan_id=plan.id, name=name, value=value.value, unit=value.unit, at=ctx.now,
                                   source=ctx.front, reported_by=ctx.actor.id))
     ctx.session.flush()

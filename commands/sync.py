@@ -23,6 +23,7 @@ def run(args, ctx: Context) -> Reply:
     answers count towards health like a scheduled sync's. The CLI prints it.
     """
     plan = resolve_plan(ctx, args.plan)
+    ctx.require_member(plan, "post a sync prompt")
     if args.checkpoint:
         checkpoint = resolve_checkpoint(ctx, plan, args.checkpoint)
         return Reply(body=checklist(ctx.session, plan, checkpoint), announce=True, plan=plan.key)

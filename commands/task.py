@@ -5,7 +5,7 @@ from sqlmodel import select
 
 from commands.context import Context
 from commands.errors import CommandError, UsageError
-from commands.grammar import CommandSpec
+from commands.grammar import CommandSpec, count
 from commands.reply import Reply, Table, message
 from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
 from models.delegation import choose_agent
@@ -23,7 +23,8 @@ def add_arguments(parser) -> None:
     listing.add_argument("--stream", metavar="S")
     listing.add_argument("--agent", metavar="A")
     listing.add_argument("--status", choices=TASK_STATUSES, metavar="X", help=" | ".join(TASK_STATUSES))
-    listing.add_argument("--limit", type=int, default=LIST_LIMIT, metavar="N", help=f"at most N rows ({LIST_LIMIT})")
+    listing.add_argument("--limit", type=count(1, 5000), default=LIST_LIMIT, metavar="N",
+                         help=f"at most N rows ({LIST_LIMIT})")
     add_plan_option(listing)
     for action in TASK_ACTIONS:
         change = actions.add_parser(action, help=f"{action} a task")
@@ -54,8 +55,6 @@ def run(args, ctx: Context) -> Reply:
 
 
 def _list(args, ctx: Context, plan) -> Reply:
-    if args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     where = [Task.plan_id == plan.id, Task.archived.is_(False)]
     if args.stream:
         where.append(Task.stream_id == resolve_stream(ctx, plan, args.stream).id)

@@ -44,6 +44,8 @@ def run(args, ctx: Context) -> Reply:
         raise UsageError("--reason goes with --force: `validate --checkpoint CP --force --reason TEXT`")
     if args.force:
         ctx.require_lead(plan, "force a checkpoint")
+    else:
+        ctx.require_member(plan, "tick or pass a checkpoint")
     if checkpoint.passed_at is not None:
         how = f"forced ({checkpoint.force_reason})" if checkpoint.forced else "passed"
         raise CommandError(f"{checkpoint.key} was already {how} by {checkpoint.passed_by} "

@@ -497,6 +497,7 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     agents = []
     for (_id, key, name, slack_user, down, last_seen, interval, stream, stream_status,
          task_key, task_title, task_status, todo, touched, asked, answered, beats) in session.exec(query):
+        asked, answered, beats = int(asked), int(answered), int(beats)  # PostgreSQL sums are Decimal
         expected_beats = int(window_s // interval) if interval else 0
         expected = asked + expected_beats
         health = round(100.0 * (answered + min(beats, expected_beats)) / expected, 1) if expected else None
