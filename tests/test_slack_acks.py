@@ -141,30 +141,44 @@ def test_the_acknowledge_button_acknowledges_as_the_clicker_and_replaces_the_mes
     assert "Traceback" not in server.output()
 
 
-def test_anyone_may_acknowledge_or_resolve_and_a_refusal_goes_only_to_the_clicker(server, slack, store):  # noqa: F811
-    # `ack` and `resolve` are not privileged commands: a non-lead may use them, by button as by command.
+def test_agents_may_acknowledge_or_resolve_strangers_may_not(server, slack, store):  # noqa: F811
+    # `ack` and `resolve` are not privileged: any participant (an agent here) may use them; others only read.
+    from sqlmodel import Session, select
+
+    from models.tables import Agent
+
+    with Session(store[1]) as session:
+        agent = session.exec(select(Agent).where(Agent.key == "agent-c2")).one()
+        agent.slack_user = "U0AGENTC2"
+        session.add(agent)
+        session.commit()
     text = "Agent dev-2 has been silent for 2h"
     first, second = add_alert(store[1], text), add_alert(store[1], text)
-    click(server, "alert_ack", first, slack.response_url("n1"), alert_message(first, text), user="U0NOBODY01")
+    click(server, "alert_ack", first, slack.response_url("n0"), alert_message(first, text), user="U0NOBODY01")
+    stranger = body_of(slack.wait_for("response:n0", timeout=10)[0])
+    assert stranger["response_type"] == "ephemeral" and "only the leads and agents" in stranger["text"]
+    assert alert_row(store[1], first).status == "open"
+
+    click(server, "alert_ack", first, slack.response_url("n1"), alert_message(first, text), user="U0AGENTC2")
     acked = body_of(slack.wait_for("response:n1", timeout=10)[0])
-    assert acked["replace_original"] is True and "Acknowledged by <@U0NOBODY01>" in texts(acked["blocks"])
+    assert acked["replace_original"] is True and "Acknowledged by <@U0AGENTC2>" in texts(acked["blocks"])
     assert (alert_row(store[1], first).status, alert_row(store[1], first).acked_by) == (
-        "acknowledged", "slack:U0NOBODY01")
+        "acknowledged", "slack:U0AGENTC2")
 
     # Resolving an open alert straight away acknowledges it too.
-    click(server, "alert_resolve", second, slack.response_url("n2"), alert_message(second, text), user="U0NOBODY01")
+    click(server, "alert_resolve", second, slack.response_url("n2"), alert_message(second, text), user="U0AGENTC2")
     resolved = body_of(slack.wait_for("response:n2", timeout=10)[0])
-    assert resolved["replace_original"] is True and "Resolved by <@U0NOBODY01>" in texts(resolved["blocks"])
+    assert resolved["replace_original"] is True and "Resolved by <@U0AGENTC2>" in texts(resolved["blocks"])
     assert buttons(resolved["blocks"]) == []
     row = alert_row(store[1], second)
-    assert (row.status, row.resolved_by, row.acked_by) == ("resolved", "slack:U0NOBODY01", "slack:U0NOBODY01")
+    assert (row.status, row.resolved_by, row.acked_by) == ("resolved", "slack:U0AGENTC2", "slack:U0AGENTC2")
 
     # Clicking Acknowledge on a message left behind: refused, privately, and nothing changes.
     click(server, "alert_ack", second, slack.response_url("n3"), alert_message(second, text), user="U0LEAD0001")
     refusal = body_of(slack.wait_for("response:n3", timeout=10)[0])
     assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False
     assert f"alert #{second} is already resolved" in refusal["text"]
-    assert alert_row(store[1], second).resolved_by == "slack:U0NOBODY01"
+    assert alert_row(store[1], second).resolved_by == "slack:U0AGENTC2"
 
     # An unknown alert number is refused the same way.
     click(server, "alert_ack", 999, slack.response_url("n4"), alert_message(999, text))
