@@ -35,7 +35,7 @@ def run(args, ctx: Context) -> Reply:
     stream = resolve_stream(ctx, plan, name)
     ctx.require_lead(plan, "pause a stream")
     try:
-        pause_stream(stream, plan, now=ctx.now, reason=args.reason)
+        pause_stream(ctx.session, stream, plan, now=ctx.now, reason=args.reason)
     except StateError as exc:
         raise CommandError(str(exc)) from None
     ctx.session.add(stream)

@@ -16,7 +16,7 @@ def run(args, ctx: Context) -> Reply:
     stream = resolve_stream(ctx, plan, name)
     ctx.require_lead(plan, "resume a stream")
     try:
-        resume_stream(stream, plan, now=ctx.now)
+        resume_stream(ctx.session, stream, plan, now=ctx.now)
     except StateError as exc:
         raise CommandError(str(exc)) from None
     ctx.session.add(stream)

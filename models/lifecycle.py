@@ -29,6 +29,20 @@ class Outcome:
     events: list[str] = field(default_factory=list)
 
 
+# --- one change of a plan at a time ---------------------------------------------
+
+def lock_plan(session: Session, plan: Plan) -> None:
+    """Take the plan's row lock for the rest of the transaction, then re-read the plan.
+
+    Every change of a plan's state takes it first, so replicas sharing one PostgreSQL
+    apply changes of one plan in a single order: a check made after the lock (is the
+    task ready? is the stream active?) still holds when the change is written.
+    SQLite has no row locks; it allows one writer at a time anyway.
+    """
+    session.exec(select(Plan.id).where(Plan.id == plan.id).with_for_update()).one()
+    session.refresh(plan)
+
+
 # --- clocks ----------------------------------------------------------------
 
 def calendar_of(plan: Plan) -> WorkCalendar:
@@ -81,7 +95,10 @@ def change_task(
     reason: str | None = None,
 ) -> Outcome:
     allowed_from, target = TASK_ACTIONS[action]
+    lock_plan(session, plan)
+    session.refresh(task)  # as it is now that this transaction holds the plan
     stream = session.get(Stream, task.stream_id)
+    session.refresh(stream)
     if task.status not in allowed_from:
         raise StateError(_why_not(task, action, allowed_from))
     if action == "start":
@@ -153,6 +170,7 @@ def agent_clock(session: Session, plan: Plan, agent: Agent, now: datetime) -> in
 
 def _count_busy(session: Session, plan: Plan, agent: Agent, change: int, now: datetime) -> None:
     """Start the agent's busy clock at its first task in progress; stop it when none is left."""
+    session.refresh(agent)  # under the plan's lock: no other change of its counters is under way
     clock = agent_clock(session, plan, agent, now)
     if agent.in_progress == 0 and change > 0:
         agent.busy_since_ws = clock
@@ -165,6 +183,8 @@ def _count_busy(session: Session, plan: Plan, agent: Agent, change: int, now: da
 
 def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, now: datetime) -> None:
     """Move an agent to another stream, carrying its busy clock over to the new stream's clock."""
+    lock_plan(session, plan)
+    session.refresh(agent)
     if agent.busy_since_ws is not None:
         agent.busy_ws += max(agent_clock(session, plan, agent, now) - agent.busy_since_ws, 0)
     agent.stream_id = stream.id
@@ -230,6 +250,7 @@ def raise_event(
     risk triggers it sets off."""
     from models import risk  # risk reads the figures, which read this module's clocks
 
+    lock_plan(session, plan)  # alerts are grouped per plan and event: one at a time
     event = Event(plan_id=plan.id, name=name, level=level_of(name, level), at=now, source=source,
                   actor=actor, detail=detail or {})
     session.add(event)
@@ -270,15 +291,19 @@ def _ready_waiting(session: Session, plan: Plan, action: str, *, now: datetime) 
 
 # --- streams -----------------------------------------------------------------
 
-def pause_stream(stream: Stream, plan: Plan, *, now: datetime, reason: str | None = None,
+def pause_stream(session: Session, stream: Stream, plan: Plan, *, now: datetime, reason: str | None = None,
                  by_stop: bool = False) -> None:
+    lock_plan(session, plan)
+    session.refresh(stream)
     if stream.status == "paused":
         raise StateError(f"stream {stream.key} is already paused: `resume {stream.key}` to resume it")
     stream.status, stream.paused_at, stream.pause_reason = "paused", now, reason
     stream.paused_since_ws, stream.paused_by_stop = plan_clock(plan, now), by_stop
 
 
-def resume_stream(stream: Stream, plan: Plan, *, now: datetime) -> None:
+def resume_stream(session: Session, stream: Stream, plan: Plan, *, now: datetime) -> None:
+    lock_plan(session, plan)
+    session.refresh(stream)
     if stream.status != "paused":
         raise StateError(f"stream {stream.key} is not paused: `pause {stream.key}` to pause it")
     if plan.status == "stopped":
@@ -292,6 +317,7 @@ def resume_stream(stream: Stream, plan: Plan, *, now: datetime) -> None:
 
 def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict) -> str:
     """Start a draft plan or resume a stopped one; returns what happened."""
+    lock_plan(session, plan)
     if plan.status == "running":
         raise StateError(f"plan {plan.key} is already running (`status {plan.key}` shows it)")
     plan.run_options = {**plan.run_options, **options}
@@ -308,7 +334,7 @@ def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict) ->
     plan.status, plan.stopped_at, plan.stop_reason, plan.emergency = "running", None, None, False
     for stream in _streams(session, plan):
         if stream.status == "paused" and stream.paused_by_stop:
-            resume_stream(stream, plan, now=now)
+            resume_stream(session, stream, plan, now=now)
             session.add(stream)
     session.add(plan)
     return "resumed"
@@ -316,12 +342,13 @@ def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict) ->
 
 def stop_plan(session: Session, plan: Plan, *, now: datetime, reason: str, emergency: bool) -> int:
     """Stop a running plan, halting every active stream; returns how many halted."""
+    lock_plan(session, plan)
     if plan.status != "running":
         raise StateError(f"plan {plan.key} is {plan.status}, not running: nothing to stop")
     halted = 0
     for stream in _streams(session, plan):
         if stream.status == "active":
-            pause_stream(stream, plan, now=now, reason=f"plan stopped: {reason}", by_stop=True)
+            pause_stream(session, stream, plan, now=now, reason=f"plan stopped: {reason}", by_stop=True)
             session.add(stream)
             halted += 1
     plan.status, plan.stopped_at, plan.stop_reason, plan.emergency = "stopped", now, reason, emergency

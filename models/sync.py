@@ -24,6 +24,8 @@ from models.tables import Agent, Plan, ProcessedEvent, Stream, SyncAnswer, SyncS
 from models.units import parse_duration
 
 SUMMARY_ENTRY = "end-of-day"
+# A claim not posted within this long belongs to a process that died: another may take it over.
+CLAIM_LEASE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,32 @@ def catch_up(plan: Plan, entry: SyncEntry, now: datetime) -> str:
 
 def claim_slot(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
                status: str = "claimed") -> SyncSlot | None:
-    """The slot's row if this caller is the first to claim it, else None."""
+    """The slot's row if this caller is the first to claim it (or takes over a dead claim), else None."""
     slot = SyncSlot(plan_id=plan.id, entry=entry.type, local_date=day.isoformat(), due_at=due_at(plan, entry, day),
-                    duration_s=entry.duration_s, status=status, claimed_by=by)
+                    duration_s=entry.duration_s, status=status, claimed_by=by, claimed_at=now)
     try:
         with session.begin_nested():
             session.add(slot)
     except IntegrityError:
-        return None
+        return _take_over(session, plan, entry.type, day, now=now, by=by)
     return slot
+
+
+def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: datetime, by: str) -> SyncSlot | None:
+    """A claim left unposted for longer than the lease passes to this caller (one caller wins)."""
+    where = (SyncSlot.plan_id == plan.id, SyncSlot.entry == entry, SyncSlot.local_date == day.isoformat())
+    taken = session.exec(update(SyncSlot).where(*where, SyncSlot.status == "claimed",
+                                                SyncSlot.claimed_at < now - CLAIM_LEASE)
+                         .values(claimed_by=by, claimed_at=now)).rowcount
+    return session.exec(select(SyncSlot).where(*where)).one() if taken == 1 else None
+
+
+def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:
+    """(plan id, entry) of scheduled slots claimed, never posted, past the lease, still within their sync."""
+    rows = session.exec(select(SyncSlot).where(SyncSlot.status == "claimed",
+                                               SyncSlot.claimed_at < now - CLAIM_LEASE)).all()
+    return [(s.plan_id, s.entry) for s in rows
+            if "@" not in s.entry and now < s.due_at + timedelta(seconds=s.duration_s)]
 
 
 def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: datetime, by: str) -> SyncSlot:
@@ -98,7 +117,7 @@ def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: dateti
     entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
     duration = entry.duration_s if entry else 15 * 60
     slot = SyncSlot(plan_id=plan.id, entry=f"{sync_type}@{now:%H%M%S%f}", local_date=calendar_of(plan).local_date(now)
-                    .isoformat(), due_at=now, duration_s=duration, status="claimed", claimed_by=by)
+                    .isoformat(), due_at=now, duration_s=duration, status="claimed", claimed_by=by, claimed_at=now)
     session.add(slot)
     session.flush()
     return slot
@@ -111,8 +130,10 @@ def ask(session: Session, plan: Plan, slot: SyncSlot, entry_type: str, required:
     asked = required_agents(monitor, list(required))
     ids = dict(session.exec(select(Agent.key, Agent.id).where(
         Agent.plan_id == plan.id, Agent.key.in_([a.key for a in asked]))).all())
+    already = set(session.exec(select(SyncAnswer.agent_id).where(SyncAnswer.slot_id == slot.id)).all())
     for agent in asked:
-        session.add(SyncAnswer(slot_id=slot.id, agent_id=ids[agent.key], asked_at=now, answered_at=None))
+        if ids[agent.key] not in already:  # a slot taken over from a dead claim was asked already
+            session.add(SyncAnswer(slot_id=slot.id, agent_id=ids[agent.key], asked_at=now, answered_at=None))
     session.flush()
     return SyncPrompt(plan=plan.key, sync_type=entry_type, agents=asked,
                       checkpoints_due=checkpoints_due_on(session, plan, now), slot_id=slot.id)

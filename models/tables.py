@@ -232,6 +232,7 @@ class SyncSlot(SQLModel, table=True):
     duration_s: int = 0
     status: str = Field(default="claimed", max_length=20)  # claimed | posted | missed
     claimed_by: str | None = None
+    claimed_at: datetime | None = _when(default=None)
     posted_at: datetime | None = _when(default=None)
     channel: str | None = None
     message_ts: str | None = None

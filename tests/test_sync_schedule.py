@@ -229,3 +229,20 @@ def test_plans_loaded_changed_or_stopped_are_picked_up_without_a_restart(jobs, e
     finally:
         background.shutdown(wait=False)
         scheduler._scheduler = None
+
+
+def test_a_claim_left_unposted_by_a_dead_process_is_taken_over(jobs, slack, engine):
+    from models.sync import claim_slot, scheduled_entries
+
+    jobs.at(paris(2026, 1, 5, 9, 0))
+    with Session(engine) as session:  # a process claims the standup, then dies before posting
+        plan = session.exec(select(Plan)).one()
+        entry = [e for e in scheduled_entries(plan) if e.type == "standup"][0]
+        assert claim_slot(session, plan, entry, jobs.now.astimezone(PARIS).date(), now=jobs.now, by="dead:1")
+        session.commit()
+    scheduler.run_slot("TR-ORCH-001", "standup")
+    assert prompts(slack) == []  # within the lease, the claim is respected
+    jobs.advance(minutes=3)
+    scheduler.tick()
+    scheduler.tick()
+    assert [p["text"] for p in prompts(slack)] == ["Sync: standup (TR-ORCH-001)"]  # once

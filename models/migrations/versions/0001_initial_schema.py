@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 18:26:05.899159
+Create Date: 2026-11-24 19:15:04.940532
 """
 from alembic import op
 import sqlalchemy as sa
@@ -163,6 +163,7 @@ def upgrade() -> None:
     sa.Column('duration_s', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('claimed_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('posted_at', models.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('message_ts', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
