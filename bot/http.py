@@ -8,6 +8,7 @@ request never holds up the event loop (and with it every other ack). So do
 the API's endpoints (plain ``def``: FastAPI runs them in the pool).
 """
 
+import threading
 import time
 
 from fastapi import FastAPI, Request, Response
@@ -21,9 +22,6 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import api
 from bot.metrics import LATENCY, REQUESTS
-from models.store import session_scope
-from models.sync import first_time_seen
-from models.types import utcnow
 
 ROUTES = ("/slack/events", "/healthz", "/metrics")
 MAX_SLACK_BODY = 1024 * 1024  # Slack's payloads are far smaller
@@ -48,10 +46,29 @@ def _signed(verifier: SignatureVerifier, body: bytes, timestamp: str, signature:
         return False
 
 
-def _first_delivery(engine: Engine, signature: str) -> bool:
-    """A signed request acts once: a captured copy replayed within the five minutes does not."""
-    with session_scope(engine) as session:
-        return first_time_seen(session, f"sig:{signature}", now=utcnow())
+class RecentSignatures:
+    """Signatures seen in the last five minutes (Slack's window), in this process.
+
+    Kept in memory so the check costs nothing before the ack: a replay sent to
+    another replica behind the load balancer is not caught (SECURITY.md).
+    """
+
+    WINDOW_S = 300.0
+
+    def __init__(self):
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, signature: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > 10_000:  # forget what is past the window
+                self._seen = {s: t for s, t in self._seen.items() if now - t < self.WINDOW_S}
+            seen = self._seen.get(signature)
+            if seen is not None and now - seen < self.WINDOW_S:
+                return False
+            self._seen[signature] = now
+            return True
 
 
 def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
@@ -71,6 +88,7 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
 
     if bolt is not None:
         verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        recent = RecentSignatures()
 
         @web.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
@@ -84,7 +102,7 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
                 signature = request.headers.get("x-slack-signature", "")
                 if not _signed(verifier, body, request.headers.get("x-slack-request-timestamp", ""), signature):
                     return _refusal(401, "invalid or missing Slack signature")
-                if not await run_in_threadpool(_first_delivery, engine, signature):
+                if not recent.first_time(signature):
                     return Response(status_code=200)  # a replay of a request already handled
             try:
                 bolt_request = to_bolt_request(request, body)

@@ -36,7 +36,7 @@ from models.lifecycle import calendar_of
 from models.store import session_scope
 from models.sync import (
     SUMMARY_ENTRY, SyncEntry, ask, catch_up, claim_reminder, claim_slot, day_summary, reminders_due,
-    scheduled_entries, stale_claims,
+    forget_old_events, scheduled_entries, stale_claims,
 )
 from models.tables import Plan
 from models.types import utcnow
@@ -192,6 +192,7 @@ def tick() -> None:
         with session_scope(runtime.engine) as session:
             due = [slot.id for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
             orphans = [(session.get(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
+            forget_old_events(session, now)
         for slot_id in due:
             remind(runtime.client, runtime.engine, slot_id)
         for plan_key, entry_type in orphans:  # claimed by a process that died before posting

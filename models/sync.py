@@ -195,6 +195,13 @@ def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
     return True
 
 
+def forget_old_events(session: Session, now: datetime) -> int:
+    """Slack retries within minutes: event ids a day old need not be kept."""
+    from sqlalchemy import delete
+
+    return session.exec(delete(ProcessedEvent).where(ProcessedEvent.at < now - timedelta(days=1))).rowcount
+
+
 def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
     return session.exec(select(SyncSlot).where(SyncSlot.channel == channel,
                                                SyncSlot.message_ts == thread_ts)).first()
