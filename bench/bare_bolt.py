@@ -3,10 +3,11 @@
 It runs on the very stack of `orchestrate serve --http`: `bot.http.build_web`
 (FastAPI with the same metrics middleware, Bolt's sync App dispatched with
 starlette's run_in_threadpool) on `uvicorn.run` with the same options, the
-same logging set-up, and a Bolt App with the same middleware chain (request
-signature check, single-team authorization; auth.test is asked once, of
-SLACK_API_URL, and cached). Only the listener differs: it calls ack() and
-returns. /healthz answers from an in-memory SQLite engine (no store).
+same logging set-up, and a Bolt App configured as orchestrate's
+(`bot.app.build_app`): the same middleware chain (request signature check,
+single-team authorization; auth.test is asked once, of SLACK_API_URL, and
+cached) and process_before_response, so the ack is sent from the request's
+thread. Only the listener differs: it calls ack() and returns. /healthz answers from an in-memory SQLite engine (no store).
 
     python bench/bare_bolt.py --port 3001 [--host 127.0.0.1]
 
@@ -36,6 +37,9 @@ def build_bare(signing_secret: str, token: str, api_url: str) -> App:
         signing_secret=signing_secret,
         token_verification_enabled=False,
         raise_error_for_unhandled_request=False,
+        # As bot.app.build_app: the ack runs in the request's own thread, not behind Bolt's
+        # 10 ms poll for an ack from a listener on the worker pool.
+        process_before_response=True,
     )
 
     @app.command("/orchestrate")

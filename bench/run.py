@@ -7,6 +7,12 @@ side: the example plan (6 agents, 24 tasks) and a generated large plan
 (60 streams, 600 agents, 24,000 tasks). The number of SQL statements a read
 command runs must not depend on the plan's size, so it is counted at both.
 
+Then, each in its own module and beside a bare baseline measured in the same run:
+- bench/http_bench.py: `status`, `health` and `pause` over HTTP against a bare
+  Bolt app, at 1 and 16 senders, on both plans; `serve`'s resident memory;
+- bench/fanout.py: 200 plans' sync prompts due at one minute;
+- bench/alerts_bench.py: 1,000 alerts delivered to 10 Slack channels.
+
 Prints the figures and writes bench/RESULTS.md. This is a script, not a test:
 a missed target is reported, never raised.
 """
@@ -31,6 +37,7 @@ from sqlalchemy import bindparam, event, insert, update  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from bench.generate import PLAN_ID as LARGE_PLAN_ID, write_plan  # noqa: E402
+from bench.report import Row, ms, pair_ms, print_rows, table, verdict  # noqa: E402
 from commands.context import Actor  # noqa: E402
 from commands.dispatch import Invocation, execute  # noqa: E402
 from models.calendar import WorkCalendar  # noqa: E402
@@ -50,7 +57,8 @@ START = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
 ELAPSED = 0.30  # the dashboard is read 30% of the way through the plan
 
 LOAD_TARGET_S = 10.0
-STATUS_TARGET_MS = 50.0
+STATUS_P99_TARGET_MS = 100.0  # the issue's p99 target; over HTTP in bench/http_bench.py, here in-process
+STATUS_STATEMENTS_TARGET = 10
 STATUS_WARMUP, STATUS_RUNS = 5, 50
 HEALTH_RUNS = 20
 
@@ -376,33 +384,32 @@ def _describe(board) -> str:
 
 # --- report ---------------------------------------------------------------------------
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def report_rows(small: Figures, large: Figures) -> list[tuple[str, str, str, str]]:
-    """(figure, measured, target, PASS/MISS or info)."""
+def report_rows(small: Figures, large: Figures) -> list[Row]:
+    """The in-process figures; a bare Bolt app has no plan or store, so there is no baseline here."""
     p50, p99 = statistics.median(large.status_ms), percentile(large.status_ms, 99)
     rows = [
-        ("plan load, large plan", f"{large.load_s:.2f} s", f"≤ {LOAD_TARGET_S:g} s", verdict(large.load_s <= LOAD_TARGET_S)),
-        ("plan load, example plan", f"{small.load_s * 1000:.0f} ms", "—", "info"),
-        ("status p50, large plan", f"{p50:.1f} ms", f"≤ {STATUS_TARGET_MS:g} ms", verdict(p50 <= STATUS_TARGET_MS)),
-        ("status p99, large plan", f"{p99:.1f} ms", f"≤ {STATUS_TARGET_MS:g} ms", verdict(p99 <= STATUS_TARGET_MS)),
-        ("status p50 / p99, example plan",
-         f"{statistics.median(small.status_ms):.1f} / {percentile(small.status_ms, 99):.1f} ms", "—", "info"),
-        ("health --agents all p50, large plan", f"{statistics.median(large.health_ms):.1f} ms", "—", "info"),
-        ("health --agents all p50, example plan", f"{statistics.median(small.health_ms):.1f} ms", "—", "info"),
+        Row("plan load, large plan", f"{large.load_s:.2f} s", f"≤ {LOAD_TARGET_S:g} s",
+            verdict(large.load_s <= LOAD_TARGET_S)),
+        Row("plan load, example plan", f"{small.load_s * 1000:.0f} ms"),
+        Row("status in-process p50 / p99, large plan", pair_ms(p50, p99), f"p99 < {STATUS_P99_TARGET_MS:g} ms",
+            verdict(p99 < STATUS_P99_TARGET_MS)),
+        Row("status in-process p50 / p99, example plan",
+            pair_ms(statistics.median(small.status_ms), percentile(small.status_ms, 99))),
+        Row("health --agents all in-process p50, large plan", ms(statistics.median(large.health_ms))),
+        Row("health --agents all in-process p50, example plan", ms(statistics.median(small.health_ms))),
     ]
     for command in small.statements:
         a, b = small.statements[command], large.statements[command]
-        target = "same at both sizes" if command == "status" else "same at both sizes (informational)"
-        status = verdict(a == b) if command == "status" else ("info" if a == b else "info: grows")
-        rows.append((f"SQL statements: {command} (example → large)", f"{a} → {b}", target, status))
+        if command == "status":
+            target, ok = f"same at both sizes, ≤ {STATUS_STATEMENTS_TARGET}", a == b and b <= STATUS_STATEMENTS_TARGET
+        else:
+            target, ok = "same at both sizes", a == b
+        rows.append(Row(f"SQL statements: {command} (example → large)", f"{a} → {b}", target, verdict(ok)))
     return rows
 
 
-def write_results(rows, small: Figures, large: Figures, plan_bytes: int, total_s: float,
-                  notes: list[str] = ()) -> None:
+def write_results(rows: list[Row], small: Figures, large: Figures, plan_bytes: int, total_s: float,
+                  notes: list[str] = (), load: tuple[float, float] = (float("nan"), float("nan"))) -> None:
     lines = [
         "# Benchmark results",
         "",
@@ -412,48 +419,63 @@ def write_results(rows, small: Figures, large: Figures, plan_bytes: int, total_s
         f"- CPUs: {os.cpu_count()}",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
         f"- Platform: {platform.platform()}",
-        f"- Store: SQLite file, schema by Alembic; every command through `commands.dispatch.execute`",
+        "- Store: SQLite file, schema by Alembic; every command through `commands.dispatch.execute`",
         f"- Large plan: {large.tasks} tasks (generated, {plan_bytes / 1e6:.1f} MB of YAML); "
         f"example plan: {small.tasks} tasks",
         f"- Read {ELAPSED:.0%} of the way through each plan: large — {large.dashboard}; "
         f"example — {small.dashboard}",
-        f"- status: {STATUS_WARMUP} warm-up runs, then {STATUS_RUNS} timed; health: 2 + {HEALTH_RUNS}",
+        f"- In-process status: {STATUS_WARMUP} warm-up runs, then {STATUS_RUNS} timed; health: 2 + {HEALTH_RUNS}; "
+        f"statements counted with SQLAlchemy's before_cursor_execute event, after the warm-up",
         *notes,
-        f"- Whole run: {total_s:.0f} s",
+        f"- Whole run: {total_s:.0f} s; load average (1 min) {load[0]:.2f} when it began, {load[1]:.2f} when it "
+        f"ended (other work on the machine shows in the figures)",
+        "- Where a target is missed, bench/HISTORY.md has the profile, the cause and the fix",
         "",
-        "| Figure | Measured | Target | Result |",
-        "| --- | --- | --- | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+        "## Targets",
+        "",
+        *table([r for r in rows if r.result in ("PASS", "MISS")]),
+        "",
+        "## All figures",
+        "",
+        *table(rows),
         "",
     ]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
 
 
-def print_rows(rows) -> None:
-    width = max(len(r[0]) for r in rows)
-    for name, measured, target, result in rows:
-        print(f"  {name:<{width}}  {measured:>14}  {target:<38} {result}")
+def guarded(name: str, module, measure, directory: Path) -> tuple[list[Row], list[str]]:
+    """Rows and notes of one part of the benchmark: ``measure(directory)``, then the module's
+    ``report_rows(figures)`` and ``notes()``.
 
-
-def measure_over_http(plan_file: Path, directory: Path) -> tuple[list, list[str]]:
-    """`/orchestrate status` over HTTP next to a bare Bolt app (bench/http_bench.py): rows and notes.
-
-    A failure of the servers is reported as a MISS row, so the in-process figures are still written.
+    A failure is reported as a MISS row, so the other figures are still written.
     """
-    from bench import http_bench  # imported here: http_bench imports this module
-
     try:
-        figures = http_bench.measure_http(EXAMPLE_PLAN, plan_file, directory)
+        figures = measure(directory)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         import traceback
 
         traceback.print_exc()
-        return [("HTTP benchmark", f"failed: {type(exc).__name__}: {str(exc)[:200]}", "runs", "MISS")], []
-    return http_bench.report_rows(figures), http_bench.notes()
+        return [Row(name, f"failed: {type(exc).__name__}: {str(exc)[:200]}", "runs", "MISS")], []
+    return module.report_rows(figures), module.notes()
+
+
+def other_parts(plan_file: Path, directory: Path) -> tuple[list[Row], list[str]]:
+    """HTTP against a bare Bolt app, scheduler fan-out, alert delivery (their own modules)."""
+    from bench import alerts_bench, fanout, http_bench  # imported here: they import this module
+
+    rows, notes = [], []
+    for name, module, measure in (
+        ("HTTP benchmark", http_bench, lambda d: http_bench.measure_http(EXAMPLE_PLAN, plan_file, d)),
+        ("Scheduler fan-out", fanout, fanout.measure_fanout),
+        ("Alert delivery", alerts_bench, alerts_bench.measure_alerts),
+    ):
+        more_rows, more_notes = guarded(name, module, measure, directory)
+        rows, notes = rows + more_rows, notes + more_notes
+    return rows, notes
 
 
 def main() -> int:
-    began = time.perf_counter()
+    began, load_before = time.perf_counter(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="orchestrate-bench-") as tmp:
         tmp = Path(tmp)
         (tmp / "example").mkdir()
@@ -466,11 +488,12 @@ def main() -> int:
         print(f"large plan measured: {large.dashboard}")
         plan_bytes = plan_file.stat().st_size
         rows = report_rows(small, large)
-        http_rows, notes = measure_over_http(plan_file, tmp)
-    rows += http_rows
+        more_rows, notes = other_parts(plan_file, tmp)
+    rows += more_rows
     print()
     print_rows(rows)
-    write_results(rows, small, large, plan_bytes, time.perf_counter() - began, notes)
+    write_results(rows, small, large, plan_bytes, time.perf_counter() - began, notes,
+                  (load_before, os.getloadavg()[0]))
     print(f"\nwrote {RESULTS.relative_to(ROOT)} ({time.perf_counter() - began:.0f} s in all)")
     return 0
 
