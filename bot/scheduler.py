@@ -31,14 +31,15 @@ from bot.metrics import SCHEDULER_JOBS
 from models import risk
 from models.agents import detect_silent
 from models.monitor import watch
-from bot.sync_post import post_prompt, post_summary, remind
+from bot.sync_post import find_posted_prompt, post_prompt, post_summary, remind
 from models.lifecycle import calendar_of
 from models.store import session_scope
 from models.sync import (
-    SUMMARY_ENTRY, SyncEntry, ask, catch_up, claim_reminder, claim_slot, day_summary, reminders_due,
+    SUMMARY_ENTRY, SyncEntry, ask, asked_before, catch_up, claim_reminder, claim_slot, day_summary, reminders_due,
     forget_old_events, scheduled_entries, stale_claims,
 )
-from models.tables import Plan
+from models.sync import mark_posted
+from models.tables import Plan, SyncSlot
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -173,8 +174,14 @@ def run_slot(plan_key: str, entry_type: str) -> None:
                 SCHEDULER_JOBS.labels("sync", "already-claimed").inc()
                 return
             channel = plan.channel
+            taken_over = asked_before(session, slot)
             prompt = ask(session, plan, slot, entry.type, entry.required, now=now)
             summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
+        found = find_posted_prompt(runtime.client, channel, prompt.slot_id) if taken_over else None
+        if found is not None:  # the process that died had posted it: record it, do not post twice
+            with session_scope(runtime.engine) as session:
+                mark_posted(session, session.get(SyncSlot, prompt.slot_id), channel=found[0], ts=found[1], now=now)
+            return
         post_prompt(runtime.client, runtime.engine, prompt, channel, now=now)
         if summary is not None:
             post_summary(runtime.client, summary, channel)

@@ -26,6 +26,20 @@ def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: 
     return response["ts"]
 
 
+def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[str, str] | None:
+    """(channel, ts) of a slot's prompt already in the channel: its Answer button carries the slot id."""
+    try:
+        response = client.conversations_history(channel=channel, limit=100)
+    except Exception:  # cannot look: better a second prompt than none
+        return None
+    for message in response.get("messages", []):
+        for block in message.get("blocks", []):
+            if any(e.get("action_id") == "sync_answer" and e.get("value") == str(slot_id)
+                   for e in block.get("elements", [])):
+                return response.get("channel") or channel, message["ts"]
+    return None
+
+
 def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: datetime) -> None:
     """Show who has answered, and what, under the prompt."""
     with session_scope(engine) as session:

@@ -7,6 +7,7 @@ prompt asks gets a ``SyncAnswer`` row with no answer yet: answering fills it,
 and the rows still empty are what reminders, health and the summary count.
 """
 
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -25,7 +26,7 @@ from models.units import parse_duration
 
 SUMMARY_ENTRY = "end-of-day"
 # A claim not posted within this long belongs to a process that died: another may take it over.
-CLAIM_LEASE = timedelta(minutes=2)
+CLAIM_LEASE = timedelta(seconds=float(os.environ.get("ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS", "120")))
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,12 @@ def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: date
                                                 SyncSlot.claimed_at < now - CLAIM_LEASE)
                          .values(claimed_by=by, claimed_at=now)).rowcount
     return session.exec(select(SyncSlot).where(*where)).one() if taken == 1 else None
+
+
+def asked_before(session: Session, slot: SyncSlot) -> bool:
+    """Whether an earlier claimant of this slot got as far as asking (and so may have posted)."""
+    return session.exec(select(SyncAnswer.id).where(SyncAnswer.slot_id == slot.id,
+                                                    SyncAnswer.asked_at < slot.claimed_at)).first() is not None
 
 
 def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:

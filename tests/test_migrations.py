@@ -1,54 +1,70 @@
-"""Schema migrations: from empty to head on SQLite and PostgreSQL, matching the models."""
-
-import uuid
+"""Schema migrations: from empty, and from every revision, to head on SQLite and PostgreSQL, matching the models."""
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from models.store import current_revision, ensure_schema, head_revision, make_engine, upgrade
+from models.store import MIGRATIONS, alembic_config, current_revision, ensure_schema, head_revision, make_engine, upgrade
+from tests import pg
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_database():
-    """A fresh database on the local PostgreSQL, or a skip saying how to get one."""
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            name = f"orch_{uuid.uuid4().hex[:12]}"
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means: not here
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({type(exc).__name__}); start it with "
-                    "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`")
-    return admin, name
+# Every revision, oldest first: a store may have been left at any of them by an older release.
+REVISIONS = [script.revision for script in reversed(list(ScriptDirectory(str(MIGRATIONS)).walk_revisions()))]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_store(request, tmp_path):
+    """A store with no table at all (not even Alembic's)."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
         yield engine
         engine.dispose()
         return
-    admin, name = _postgres_database()
-    engine = make_engine(POSTGRES.rsplit("/", 1)[0] + f"/{name}")
-    yield engine
-    engine.dispose()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    reason = pg.unreachable()
+    if reason:
+        pytest.skip(reason)
+    name = pg.create_database()
+    engine = make_engine(pg.url(name))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        pg.drop_database(name)
+
+
+def differences_from_the_models(engine) -> list:
+    with engine.connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+
+
+def upgrade_to(engine, revision: str) -> None:
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_the_revisions_form_one_line_ending_at_head():
+    assert REVISIONS and REVISIONS[-1] == head_revision()
+    assert len(ScriptDirectory(str(MIGRATIONS)).get_heads()) == 1
 
 
 def test_an_empty_store_is_brought_to_head_and_matches_the_models(empty_store):
     assert current_revision(empty_store) is None
     ensure_schema(empty_store)
     assert current_revision(empty_store) == head_revision()
-    with empty_store.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    assert differences == []
+    assert differences_from_the_models(empty_store) == []
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_a_store_at_any_revision_is_brought_to_head_and_matches_the_models(empty_store, revision):
+    upgrade_to(empty_store, revision)
+    assert current_revision(empty_store) == revision
+    assert upgrade(empty_store) == (revision, head_revision())
+    assert current_revision(empty_store) == head_revision()
+    assert differences_from_the_models(empty_store) == []
 
 
 def test_upgrading_twice_is_harmless(empty_store):

@@ -246,3 +246,23 @@ def test_a_claim_left_unposted_by_a_dead_process_is_taken_over(jobs, slack, engi
     scheduler.tick()
     scheduler.tick()
     assert [p["text"] for p in prompts(slack)] == ["Sync: standup (TR-ORCH-001)"]  # once
+
+
+def test_a_taken_over_slot_whose_prompt_was_posted_is_not_posted_twice(jobs, slack, engine):
+    from bot.blocks import render_body_dicts
+    from models.sync import ask, claim_slot, scheduled_entries
+
+    jobs.at(paris(2026, 1, 5, 9, 0))
+    with Session(engine) as session:  # a process claims, asks, posts... and dies before recording it
+        plan = session.exec(select(Plan)).one()
+        entry = [e for e in scheduled_entries(plan) if e.type == "standup"][0]
+        slot = claim_slot(session, plan, entry, jobs.now.astimezone(PARIS).date(), now=jobs.now, by="dead:1")
+        prompt = ask(session, plan, slot, "standup", entry.required, now=jobs.now)
+        session.commit()
+    WebClient(token="xoxb-test", base_url=slack.url).chat_postMessage(
+        channel="#tr-orchestration", text="Sync: standup (TR-ORCH-001)", blocks=render_body_dicts(prompt))
+    jobs.advance(minutes=3)
+    scheduler.tick()
+    assert len(prompts(slack)) == 1  # found in the channel, recorded, not posted again
+    with Session(engine) as session:
+        assert session.exec(select(SyncSlot.status)).one() == "posted"
