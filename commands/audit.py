@@ -2,9 +2,8 @@
 
 from sqlalchemy import func
 from sqlmodel import select
-
 from commands.context import Context
-from commands.errors import UsageError
+
 from commands.grammar import CommandSpec, count
 from commands.reply import Reply, Table
 from models.tables import AuditEntry

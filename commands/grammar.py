@@ -80,6 +80,17 @@ def count(low: int, high: int):
     return parse
 
 
+_SLUG = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+
+
+def slug(text: str, what: str, example: str) -> str:
+    """A metric or event name: lower case letters, digits and dashes; a UsageError says so."""
+    name = text.lower()
+    if not _SLUG.match(name):
+        raise UsageError(f"{text!r} is not {what}: use letters, digits and dashes, e.g. {example}")
+    return name
+
+
 def prog_name(front: str) -> str:
     return "/orchestrate" if front == "slack" else "orchestrate"
 

@@ -1,18 +1,13 @@
 """metric: report a metric reading."""
 
-import re
-
 from commands.context import Context
-from commands.errors import CommandError, UsageError
-from commands.grammar import CommandSpec
+from commands.errors import CommandError
+from commands.grammar import CommandSpec, slug
 from commands.reply import Reply, message
 from commands.resolve import add_plan_option, resolve_plan
 from models.risk import evaluate
 from models.tables import MetricReading
 from models.units import UnitError, parse_quantity, parse_target
-
-NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("name", metavar="NAME", help="e.g. test-coverage, api-response")
@@ -22,9 +17,7 @@ def add_arguments(parser) -> None:
 
 def run(args, ctx: Context) -> Reply:
     """Report a metric: `metric test-coverage 78%`, `metric api-response 620ms`."""
-    name = args.name.lower()
-    if not NAME.match(name):
-        raise UsageError(f"{args.name!r} is not a metric name: use letters, digits and dashes, e.g. test-coverage")
+    name = slug(args.name, "a metric name", "test-coverage")
     try:
         value = parse_quantity(args.value)
     except UnitError as exc:
