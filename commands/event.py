@@ -6,6 +6,7 @@ from commands.reply import Reply, message
 from commands.resolve import add_plan_option, resolve_plan
 from models.lifecycle import raise_event
 
+
 def add_arguments(parser) -> None:
     parser.add_argument("name", metavar="NAME", help="e.g. api-endpoints-ready, critical-bug-found")
     add_plan_option(parser)
