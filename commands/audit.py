@@ -9,7 +9,6 @@ from commands.reply import Reply, Table
 from models.tables import AuditEntry
 
 
-
 def add_arguments(parser) -> None:
     parser.add_argument("--limit", type=count(1, 1000), default=20, metavar="N", help="the last N entries (20)")
     parser.add_argument("--plan", metavar="PLAN", help="only this plan's entries")
