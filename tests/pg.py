@@ -1,10 +1,7 @@
 """Fresh PostgreSQL databases for tests, on the local server.
 
-    reason = pg.unreachable()          # None, or why (and how to start the server)
-    name = pg.create_database()        # an empty database with a unique name
-    engine = make_engine(pg.url(name))
-    ...
-    pg.drop_database(name)
+    with pg.empty_database() as (name, engine):   # skips the test where there is no server
+        ...                                        # an empty database, dropped afterwards
 
 Tests that need the models' tables use ``Templates``: the tables are created once
 per test session in a template database, and each test gets its own copy of it
@@ -21,7 +18,11 @@ import os
 import queue
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
+
+import pytest
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -70,6 +71,23 @@ def create_database(template: str | None = None) -> str:
 def drop_database(name: str) -> None:
     with _admin().connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def empty_database() -> Iterator[tuple[str, object]]:
+    """(name, engine) of a new, empty database, dropped afterwards; skips the test without a server."""
+    from models.store import make_engine
+
+    reason = unreachable()
+    if reason:
+        pytest.skip(reason)
+    name = create_database()
+    engine = make_engine(url(name))
+    try:
+        yield name, engine
+    finally:
+        engine.dispose()
+        drop_database(name)
 
 
 class _Dropper:

@@ -22,16 +22,8 @@ def empty_store(request, tmp_path):
         yield engine
         engine.dispose()
         return
-    reason = pg.unreachable()
-    if reason:
-        pytest.skip(reason)
-    name = pg.create_database()
-    engine = make_engine(pg.url(name))
-    try:
+    with pg.empty_database() as (_, engine):
         yield engine
-    finally:
-        engine.dispose()
-        pg.drop_database(name)
 
 
 def differences_from_the_models(engine) -> list:

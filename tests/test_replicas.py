@@ -628,29 +628,20 @@ def test_the_others_logged_no_traceback(killed):
 
 @replicas_on_postgresql
 def test_three_replicas_started_together_on_an_empty_database_all_come_up(tmp_path):
-    reason = pg.unreachable()
-    if reason:
-        pytest.skip(reason)
-    name = pg.create_database()
-    engine = make_engine(pg.url(name))
-    try:
-        with FakeSlack() as slack:
-            replicas = start_replicas(tmp_path, slack, name)
-            try:
-                problems = []
-                for replica in replicas:
-                    try:
-                        replica.wait_healthy(timeout=30)
-                    except AssertionError as exc:
-                        errors = [line for line in str(exc).splitlines() if "Error:" in line]
-                        problems.append(errors[-1][:300] if errors else str(exc)[-500:])
-            finally:
-                stop_all(replicas)
+    with pg.empty_database() as (name, engine), FakeSlack() as slack:
+        replicas = start_replicas(tmp_path, slack, name)
+        try:
+            problems = []
+            for replica in replicas:
+                try:
+                    replica.wait_healthy(timeout=30)
+                except AssertionError as exc:
+                    errors = [line for line in str(exc).splitlines() if "Error:" in line]
+                    problems.append(errors[-1][:300] if errors else str(exc)[-500:])
+        finally:
+            stop_all(replicas)
         assert problems == []
         assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
-        pg.drop_database(name)
 
 
 # =================================================================================================
