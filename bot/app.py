@@ -41,8 +41,8 @@ def build_app(
         token_verification_enabled=verify_token,
         raise_error_for_unhandled_request=False,
         # Each listener's ack function runs in the request's own thread and answers Slack at
-        # once; its work runs after, as Bolt lazy functions (bot.respond.listen). Without this,
-        # acks waited for a free worker behind running dashboards.
+        # once; its work runs after, on the listener executor (bot.respond.listen). Without
+        # this, acks waited for a free worker behind running dashboards.
         process_before_response=True,
     )
     front = SlackFront(engine=engine, operators=operators)
@@ -54,7 +54,7 @@ def build_app(
     @app.error
     def on_error(error, body, logger):
         # Reaching here is a bug in an ack function (Slack gets a 500): log it. Failures of the
-        # lazy work are logged by bot.respond.lazy.
+        # work after the ack are logged by bot.respond.logged.
         logger.exception("unhandled error in a listener: %s", error)
 
     return app

@@ -8,20 +8,26 @@ request never holds up the event loop (and with it every other ack). So do
 the API's endpoints (plain ``def``: FastAPI runs them in the pool).
 """
 
+import logging
 import threading
 import time
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from slack_sdk.signature import SignatureVerifier
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from bot import api
 from bot.metrics import LATENCY, REQUESTS
+from bot.respond import holding_work, start_held
+
+log = logging.getLogger(__name__)
 
 ROUTES = ("/slack/events", "/healthz", "/metrics")
 MAX_SLACK_BODY = 1024 * 1024  # Slack's payloads are far smaller
@@ -71,6 +77,11 @@ class RecentSignatures:
             return True
 
 
+def _dispatch_holding_work(bolt: App, request: BoltRequest) -> tuple[BoltResponse, list]:
+    with holding_work() as held:
+        return bolt.dispatch(request), held
+
+
 def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
               signing_secret: str | None = None) -> FastAPI:
     web = FastAPI(title="orchestrate", version="1", description=api.__doc__,
@@ -108,15 +119,25 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
                 bolt_request = to_bolt_request(request, body)
             except ValueError:
                 return _refusal(400, "the request body is not what Slack sends")
-            return to_starlette_response(await run_in_threadpool(bolt.dispatch, bolt_request))
+            bolt_response, held = await run_in_threadpool(_dispatch_holding_work, bolt, bolt_request)
+            response = to_starlette_response(bolt_response)
+            # The listeners' work starts once the ack is on the wire, not while it is written.
+            response.background = BackgroundTask(start_held, held)
+            return response
 
-    @web.get("/healthz", tags=["health"], summary="Up, and the store answers")
-    async def healthz() -> dict:
+    @web.get("/healthz", tags=["health"], summary="Up, and the store answers",
+             responses={503: {"description": "the store does not answer"}})
+    async def healthz() -> Response:
         def check():
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        await run_in_threadpool(check)
-        return {"ok": True}
+        try:
+            await run_in_threadpool(check)
+        except SQLAlchemyError as exc:
+            # Expected while the database restarts: one line, not a traceback per probe of the load balancer.
+            log.warning("health check: the store does not answer (%s)", type(getattr(exc, "orig", None) or exc).__name__)
+            return _refusal(503, "the store does not answer")
+        return JSONResponse({"ok": True})
 
     @web.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

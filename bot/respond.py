@@ -5,11 +5,16 @@ announced in the channel with who did it; errors go to the asker only.
 """
 
 import functools
+import inspect
 import json
-import shlex
 import logging
+import shlex
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
+from slack_bolt.kwargs_injection.args import Args
 from sqlalchemy import Engine
 
 from bot import blocks
@@ -25,32 +30,49 @@ log = logging.getLogger(__name__)
 # --- listeners: ack in the request, work after ---------------------------------------
 #
 # The App runs with process_before_response=True, so a listener's ack function runs in
-# the thread that answers Slack's HTTP request (or Socket Mode envelope), and its lazy
-# functions run afterwards on Bolt's executor. Slack wants the ack within 3 seconds, so
-# an ack function only reads the payload: no database, no Slack call, nothing slow.
+# the thread that answers Slack's HTTP request (or Socket Mode envelope). Slack wants the
+# ack within 3 seconds, so an ack function only reads the payload: no database, no Slack
+# call, nothing slow. The work goes to the App's listener executor, and while an HTTP
+# request is being answered it is held until the response has been sent (bot.http): started
+# earlier, it competed for the GIL with the ack it follows. Bolt's own lazy listeners start
+# at once and deep-copy the request first, which is why they are not used.
+
+_held_work: ContextVar[list | None] = ContextVar("held_work", default=None)
+
 
 def ack_at_once(ack) -> None:
-    """The ack of a listener whose work is all lazy."""
+    """The ack of a listener whose work all comes after."""
     ack()
 
 
-def lazy(work):
-    """``work`` as a Bolt lazy function; a failure is logged with its traceback.
+@contextmanager
+def holding_work() -> Iterator[list[Callable[[], object]]]:
+    """Within: listeners' work is kept in the yielded list (each item starts it) instead of starting."""
+    held: list[Callable[[], object]] = []
+    token = _held_work.set(held)
+    try:
+        yield held
+    finally:
+        _held_work.reset(token)
 
-    Bolt logs a failed lazy function in one line, without the traceback, and never
-    calls the app's error handler: this keeps the traceback in the log. Bolt injects
-    the arguments ``work`` names (the same as a listener's, except ``ack``).
-    """
+
+def start_held(held: list[Callable[[], object]]) -> None:
+    for start in held:
+        start()
+
+
+def logged(work):
+    """``work`` with its failures logged, traceback included, and said to the person when it was their payload."""
 
     @functools.wraps(work)
-    def run_logged(*args, **kwargs):
+    def run_logged(**kwargs):
         try:
-            work(*args, **kwargs)
+            work(**kwargs)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             # A payload of an unexpected shape (an old message's button, a hand-made request):
             # say so to the person, rather than nothing.
             log.warning("Slack listener %s refused a payload: %s", getattr(work, "__qualname__", work), exc)
-            if "respond" in kwargs:
+            if kwargs.get("respond") is not None:
                 kwargs["respond"](text=":warning: this button or form is out of date; use `/orchestrate` instead",
                                   response_type="ephemeral", replace_original=False)
         except Exception:
@@ -59,12 +81,32 @@ def lazy(work):
     return run_logged
 
 
+def _injected(function) -> Callable[[Args], dict]:
+    """What Bolt would inject into ``function``: the arguments it names, taken from a listener's Args."""
+    names = tuple(inspect.signature(function).parameters)
+    return lambda args: {name: getattr(args, name) for name in names}
+
+
 def listen(registration, work, ack=ack_at_once) -> None:
-    """Register ``ack`` (answers Slack at once) and ``work`` (lazily, after the ack).
+    """Register ``ack`` (answers Slack at once) and ``work`` (after the ack).
 
         listen(app.action("dashboard_refresh"), on_refresh)
+
+    Both name the arguments they want, as Bolt listeners do.
     """
-    registration(ack=ack, lazy=[lazy(work)])
+    ack_args, work_args, run = _injected(ack), _injected(work), logged(work)
+
+    def listener(args: Args) -> None:
+        ack(**ack_args(args))
+        executor = args.context.listener_runner.listener_executor
+        kwargs = work_args(args)
+        held = _held_work.get()
+        if held is None:
+            executor.submit(run, **kwargs)
+        else:
+            held.append(functools.partial(executor.submit, run, **kwargs))
+
+    registration(listener)
 
 
 @dataclass(frozen=True)
