@@ -41,7 +41,10 @@ from bench.report import Row, ms, pair_ms, print_rows, table, verdict  # noqa: E
 from commands.context import Actor  # noqa: E402
 from commands.dispatch import Invocation, execute  # noqa: E402
 from models.calendar import WorkCalendar  # noqa: E402
+from models import risk  # noqa: E402
+from models.balance import balance  # noqa: E402
 from models.lifecycle import calendar_of, plan_clock  # noqa: E402
+from models.monitor import watch  # noqa: E402
 from models.store import make_engine, upgrade  # noqa: E402
 from models.tables import (  # noqa: E402
     Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task, TaskEvent,
@@ -61,6 +64,7 @@ STATUS_P99_TARGET_MS = 100.0  # the issue's p99 target; over HTTP in bench/http_
 STATUS_STATEMENTS_TARGET = 10
 STATUS_WARMUP, STATUS_RUNS = 5, 50
 HEALTH_RUNS = 20
+TICK_RUNS = 10
 
 
 # --- running commands ---------------------------------------------------------
@@ -348,6 +352,8 @@ class Figures:
     status_ms: list[float] = field(default_factory=list)
     health_ms: list[float] = field(default_factory=list)
     statements: dict[str, int] = field(default_factory=dict)
+    tick_ms: list[float] = field(default_factory=list)
+    tick_statements: int = 0
     dashboard: str = ""
 
 
@@ -370,9 +376,26 @@ def measure(name: str, plan_file: Path, plan_key: str, directory: Path) -> Figur
             "pause": count_statements(store, ["pause", first_stream, "--plan", plan_key]),
             "resume": count_statements(store, ["resume", first_stream, "--plan", plan_key]),
         }
+        figures.tick_ms, figures.tick_statements = plan_tick(store)
     finally:
         store.engine.dispose()
     return figures
+
+
+def plan_tick(store: Store) -> tuple[list[float], int]:
+    """The scheduler tick's work for one plan (monitor, risk triggers, load balancing), rolled back
+    each time so every run finds the same state; (times after one warm-up, statements of the last)."""
+    times: list[float] = []
+    for _ in range(TICK_RUNS + 1):
+        with Session(store.engine) as session, counting_statements(store.engine) as seen:
+            plan = session.exec(select(Plan).where(Plan.key == store.plan_key)).one()
+            started = time.perf_counter()
+            watch(session, plan, store.now)
+            risk.evaluate(session, plan, store.now)
+            balance(session, plan, store.now)
+            times.append((time.perf_counter() - started) * 1000)
+            session.rollback()
+    return times[1:], len(seen)
 
 
 def _describe(board) -> str:
@@ -405,6 +428,10 @@ def report_rows(small: Figures, large: Figures) -> list[Row]:
         else:
             target, ok = "same at both sizes", a == b
         rows.append(Row(f"SQL statements: {command} (example → large)", f"{a} → {b}", target, verdict(ok)))
+    rows.append(Row("scheduler tick per plan (monitor, risk triggers, load balancing) p50, example → large",
+                    f"{statistics.median(small.tick_ms):.0f} → {statistics.median(large.tick_ms):.0f} ms"))
+    rows.append(Row("SQL statements: scheduler tick per plan (example → large)",
+                    f"{small.tick_statements} → {large.tick_statements}"))
     return rows
 
 

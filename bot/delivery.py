@@ -9,6 +9,7 @@ errors) are retried with exponential backoff.
 """
 
 import json
+import re
 import logging
 import os
 import smtplib
@@ -27,7 +28,7 @@ from sqlmodel import select
 
 from bot.blocks import escape
 from bot.metrics import ALERTS_DELIVERED
-from models.alerts import CHANNEL_HERE, LEADS, escalations_due
+from models.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due
 from models.store import session_scope
 from models.tables import Alert, AlertDelivery, Plan
 from models.units import parse_duration
@@ -149,10 +150,10 @@ def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = 
     target = (spec.get("destinations") or {}).get(destination)
     if destination == LEADS:
         return _direct_messages(outlets.client, alert, plan_key, (spec.get("roles") or {}).get("leads") or [])
-    if destination == CHANNEL_HERE:
+    if destination in (CHANNEL_HERE, PLAN_CHANNEL):
         if not plan_channel:
             raise Unconfigured("the plan has no channel: set `channel:` in the plan file")
-        return _slack(outlets.client, plan_channel, alert, plan_key, update_ref, here=True)
+        return _slack(outlets.client, plan_channel, alert, plan_key, update_ref, here=destination == CHANNEL_HERE)
     if target is None and (destination.startswith("#") or destination[:1] in ("C", "G")):
         target = {"slack": destination}
     if target is None:
@@ -170,7 +171,7 @@ def already_posted(client: WebClient, snapshot, destination: str) -> str | None:
     """The ref of this alert's message if it is already in its Slack channel's recent history."""
     alert, _, plan_channel, spec = snapshot
     target = (spec.get("destinations") or {}).get(destination) or {}
-    channel = target.get("slack") or (plan_channel if destination == CHANNEL_HERE else None) or (
+    channel = target.get("slack") or (plan_channel if destination in (CHANNEL_HERE, PLAN_CHANNEL) else None) or (
         destination if destination.startswith("#") else None)
     if not channel:
         return None  # email, SMS and direct messages cannot be looked up: at least once
@@ -185,6 +186,9 @@ def already_posted(client: WebClient, snapshot, destination: str) -> str | None:
     return None
 
 
+MOVE_KEY = re.compile(r"(M\d+) · ")  # how models.balance starts a move's announcement
+
+
 def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dict]:
     count = f" ×{alert.group_count}" if alert.group_count > 1 else ""
     head = ("<!here> " if here else "") + f"{LEVEL_EMOJI.get(alert.level, '')} *{alert.level.upper()}*{count} · {plan_key}"
@@ -196,6 +200,13 @@ def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dic
              "value": str(alert.id), "style": "primary"},
             {"type": "button", "text": {"type": "plain_text", "text": "Resolve"}, "action_id": "alert_resolve",
              "value": str(alert.id)},
+        ]})
+    move = MOVE_KEY.match(alert.text) if alert.event_name == "load-balancing" else None
+    if move:  # a lead undoes a move, or applies a proposal, from the announcement
+        proposal = "Proposed:" in alert.text
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Apply" if proposal else "Undo"},
+             "action_id": "move_apply" if proposal else "move_undo", "value": f"{plan_key}|{move.group(1)}"},
         ]})
     return blocks
 

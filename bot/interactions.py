@@ -127,6 +127,18 @@ def register(app, front: SlackFront) -> None:
     listen(app.action("alert_ack"), alert_button("ack"))
     listen(app.action("alert_resolve"), alert_button("resolve"))
 
+    def move_button(verb: str):
+        """Undo / Apply on a load-balancing announcement: `moves undo|apply M1`, as the clicker (a lead)."""
+
+        def on_move_click(body, action, respond):
+            plan_key, move_key = action["value"].split("|", 1)
+            run_and_answer(body, respond, ["moves", verb, move_key, "--plan", plan_key])
+
+        return on_move_click
+
+    listen(app.action("move_undo"), move_button("undo"))
+    listen(app.action("move_apply"), move_button("apply"))
+
 
 def confirmed_reason(view: dict) -> str:
     """The reason typed in the confirmation modal ("" when none)."""

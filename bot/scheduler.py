@@ -30,13 +30,14 @@ from bot.delivery import Outlets, deliver_due, escalate
 from bot.metrics import SCHEDULER_JOBS
 from models import risk
 from models.agents import detect_silent
+from models.balance import balance
 from models.monitor import watch
 from bot.sync_post import find_posted_prompt, post_prompt, post_summary, remind
 from models.lifecycle import calendar_of
 from models.store import session_scope
 from models.sync import (
-    SUMMARY_ENTRY, SyncEntry, ask, asked_before, catch_up, claim_reminder, claim_slot, day_summary, reminders_due,
-    forget_old_events, scheduled_entries, stale_claims,
+    SUMMARY_ENTRY, SyncEntry, ask, catch_up, check_claim_lease, claim, claim_reminder, claim_slot, day_summary,
+    forget_old_events, hold_claim, reminders_due, scheduled_entries, stale_claims,
 )
 from models.sync import mark_posted
 from models.tables import Plan, SyncSlot
@@ -77,6 +78,10 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
     global _scheduler
     from bot.settings import settings
 
+    try:  # the sync claims' lease must outlast a post in flight (models/sync.py)
+        check_claim_lease(client.timeout)
+    except ValueError as exc:
+        raise SystemExit(f"orchestrate serve: {exc}") from None
     config = settings()
     use(engine, client, clock=clock,
         smtp_url=config.smtp_url.get_secret_value() if config.smtp_url else None,
@@ -169,18 +174,27 @@ def run_slot(plan_key: str, entry_type: str) -> None:
             entry = next((e for e in scheduled_entries(plan) if e.type == entry_type), None)
             if entry is None:
                 return
-            slot = claim_slot(session, plan, entry, day, now=now, by=runtime.name)
-            if slot is None:
+            claimed = claim(session, plan, entry, day, now=now, by=runtime.name)
+            if claimed is None:
                 SCHEDULER_JOBS.labels("sync", "already-claimed").inc()
                 return
             channel = plan.channel
-            taken_over = asked_before(session, slot)
-            prompt = ask(session, plan, slot, entry.type, entry.required, now=now)
+            prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now)
             summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
-        found = find_posted_prompt(runtime.client, channel, prompt.slot_id) if taken_over else None
+        # Taken over from a claimer that died: the claim was left alone for the lease since its holder
+        # last sent (hold_claim), longer than a post can be in flight, so its prompt is in the channel
+        # now if it ever will be.
+        found = find_posted_prompt(runtime.client, channel, prompt.slot_id) if claimed.taken_over else None
         if found is not None:  # the process that died had posted it: record it, do not post twice
             with session_scope(runtime.engine) as session:
                 mark_posted(session, session.get(SyncSlot, prompt.slot_id), channel=found[0], ts=found[1], now=now)
+            return
+        with session_scope(runtime.engine) as session:  # the lease counts from the post being sent
+            held = hold_claim(session, prompt.slot_id, by=runtime.name, now=runtime.clock())
+        if not held:  # slower than the lease: another process has taken the slot over, and posts it
+            SCHEDULER_JOBS.labels("sync", "taken-over").inc()
+            log.warning("the %s sync of %s was taken over by another process before this one posted it",
+                        entry_type, plan_key)
             return
         post_prompt(runtime.client, runtime.engine, prompt, channel, now=now)
         if summary is not None:
@@ -192,7 +206,7 @@ def run_slot(plan_key: str, entry_type: str) -> None:
 
 
 def tick() -> None:
-    """Every minute: reminders, risk triggers, silent agents, escalation of unacknowledged alerts."""
+    """Every minute: reminders, risk triggers, load balancing, silent agents, escalation of unacknowledged alerts."""
     runtime = _require_runtime()
     now = runtime.clock()
     try:
@@ -209,6 +223,7 @@ def tick() -> None:
                 detect_silent(session, plan, now=now)
                 watch(session, plan, now)
                 risk.evaluate(session, plan, now)
+                balance(session, plan, now)
         escalate(runtime.engine, _outlets(runtime), now)
         SCHEDULER_JOBS.labels("tick", "ok").inc()
     except Exception:

@@ -9,6 +9,7 @@ from commands.grammar import CommandSpec
 from commands.reply import Reply, Table, message
 from commands.resolve import resolve_plan
 from models.loader import assign_task_ids, diff_documents, load_plan, stored_document
+from models.schedule import describe_path, plan_critical_path
 from models.planfile import PlanFileError, read_plan_file
 from models.tables import Agent, Checkpoint, Plan, Stream, Task
 
@@ -61,15 +62,17 @@ def run(args, ctx: Context) -> Reply:
             raise PermissionDenied("only the bot's operator (CLI, or the API's token) may load a new plan")
     result = load_plan(ctx.session, doc, now=ctx.now, source_path=args.file)
     ctx.plan = result.plan
-    warnings = [] if doc.roles.leads else [
+    notes = [] if doc.roles.leads else [
         "warning: the plan names no leads (roles.leads), so no privileged command is allowed from Slack"]
+    if result.critical_path is not None:  # None: nothing changed
+        notes.append(describe_path(ctx.session, result.plan, result.critical_path))
     if result.created:
         return message(f"Loaded {doc.id} ({result.plan.title}) from {args.file}: {_census(ctx, result.plan)}.",
-                       *warnings, plan=doc.id)
+                       *notes, plan=doc.id)
     if not result.changes:
-        return message(f"{doc.id} is up to date with {args.file}; nothing changed.", *warnings, plan=doc.id)
+        return message(f"{doc.id} is up to date with {args.file}; nothing changed.", *notes, plan=doc.id)
     return message(f"Updated {doc.id} from {args.file}: {len(result.changes)} change(s); run state kept.",
-                   *(c.describe() for c in result.changes), *warnings, plan=doc.id)
+                   *(c.describe() for c in result.changes), *notes, plan=doc.id)
 
 
 def _census(ctx: Context, plan: Plan) -> str:
@@ -105,6 +108,7 @@ def _show(ctx: Context, plan: Plan) -> Reply:
         f"sync schedule: {', '.join(e['time'] + ' ' + e['type'] for e in spec.get('sync-schedule') or []) or '(none)'}",
         f"risk triggers: {len(spec.get('risk-triggers') or [])}; alert routes: {len(spec.get('alerts') or [])}; "
         f"delegation rules: {len(spec.get('delegation-matrix') or [])}",
+        describe_path(ctx.session, plan, plan_critical_path(ctx.session, plan)),
         f"source: {plan.source_path or '(unknown)'}; loaded {plan.loaded_at:%Y-%m-%d %H:%M} UTC, "
         f"updated {plan.updated_at:%Y-%m-%d %H:%M} UTC",
     ]

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from commands.context import Context
 from commands.errors import CommandError
-from models.tables import Agent, Checkpoint, Plan, Stream, Task
+from models.tables import Agent, Checkpoint, Move, Plan, Stream, Task
 
 _SHOWN = 10
 
@@ -88,3 +88,7 @@ def resolve_task(ctx: Context, plan: Plan, name: str) -> Task:
 def add_plan_option(parser) -> None:
     parser.add_argument("--plan", metavar="PLAN",
                         help="the plan (default: the channel's plan, else the only running plan)")
+
+
+def resolve_move(ctx: Context, plan: Plan, name: str) -> Move:
+    return _pick(ctx, Move, "move", name.upper(), Move.plan_id == plan.id)

@@ -9,7 +9,9 @@ from commands.grammar import CommandSpec, count
 from commands.reply import Reply, Table, message
 from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
 from models.delegation import choose_agent
-from models.lifecycle import TASK_ACTIONS, StateError, change_task, initial_status, plan_clock, stream_clock
+from models.lifecycle import (
+    TASK_ACTIONS, StateError, change_task, initial_status, plan_clock, reassign_task, stream_clock,
+)
 from models.tables import TASK_STATUSES, Agent, Stream, Task
 from models.units import UnitError, format_work, parse_duration
 from models.lifecycle import calendar_of
@@ -31,6 +33,10 @@ def add_arguments(parser) -> None:
         change.add_argument("task", metavar="TASK", help="task id (T1) or unique prefix")
         change.add_argument("--reason", metavar="TEXT")
         add_plan_option(change)
+    assign = actions.add_parser("assign", help="give a task not yet started to an agent (lead)")
+    assign.add_argument("task", metavar="TASK", help="task id (T1) or unique prefix")
+    assign.add_argument("--agent", metavar="A", help="the agent (default: the delegation matrix's choice)")
+    add_plan_option(assign)
     add = actions.add_parser("add", help="add a task; the delegation matrix assigns it")
     add.add_argument("title", metavar="TITLE")
     add.add_argument("--type", required=True, metavar="TYPE", help="a task type of the delegation matrix")
@@ -41,16 +47,18 @@ def add_arguments(parser) -> None:
 
 
 def run(args, ctx: Context) -> Reply:
-    """Tasks: `task list`, `task start|done|block|fail|reopen TASK`, `task add "TITLE" --type TYPE`.
+    """Tasks: `task list`, `task start|done|block|fail|reopen TASK`, `task add "TITLE" --type TYPE`, `task assign TASK`.
 
-    Agents may change their own tasks; changing another's, and adding tasks,
-    is for leads. A task reopened after done counts as rework.
+    Agents may change their own tasks; changing another's, adding and assigning
+    tasks is for leads. A task reopened after done counts as rework.
     """
     plan = resolve_plan(ctx, args.plan)
     if args.action == "list":
         return _list(args, ctx, plan)
     if args.action == "add":
         return _add(args, ctx, plan)
+    if args.action == "assign":
+        return _assign(args, ctx, plan)
     return _change(args, ctx, plan)
 
 
@@ -130,6 +138,30 @@ def _add(args, ctx: Context, plan) -> Reply:
     owner = f"{agent.key} ({why})" if agent else f"nobody yet ({why})"
     return message(f"Added {task.key} {title!r} to {stream.key}, assigned to {owner}; "
                    f"estimate {format_work(estimate, calendar.day_s)}.", announce=True, plan=plan.key)
+
+
+def _assign(args, ctx: Context, plan) -> Reply:
+    task = resolve_task(ctx, plan, args.task)
+    ctx.require_lead(plan, "assign a task")
+    if args.agent:
+        agent, why = resolve_agent(ctx, plan, args.agent), "named"
+    elif not task.type:
+        raise CommandError(f"{task.key} has no type for the delegation matrix: name the agent with --agent")
+    else:
+        try:
+            agent, why = choose_agent(ctx.session, plan, task.type, ctx.now)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if agent is None:
+            raise CommandError(f"the matrix names nobody for {task.key} ({why}): name the agent with --agent")
+    if agent.id == task.agent_id:
+        raise CommandError(f"{task.key} is already {agent.key}'s")
+    try:
+        reassign_task(ctx.session, plan, task, agent, now=ctx.now)
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+    return message(f"{task.key} {task.title!r} is now {agent.key}'s ({why}); planned from now, last in its queue.",
+                   announce=True, plan=plan.key)
 
 
 def _mean_estimate(ctx: Context, plan, agent) -> int | None:

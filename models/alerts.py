@@ -29,6 +29,7 @@ SEVERITY_LEVELS = {"low": "info", "medium": "warning", "high": "warning", "criti
 # Destinations that are not in a plan's `destinations` section.
 LEADS = "leads"  # a direct message to each lead
 CHANNEL_HERE = "channel-here"  # the plan's channel, with @here
+PLAN_CHANNEL = "plan-channel"  # the plan's channel, without @here (announcements)
 
 
 def level_of(name: str, given: str | None = None) -> str:
@@ -46,19 +47,32 @@ def route(plan: Plan, name: str, level: str) -> list[str]:
     return destinations
 
 
+def _slack_channel_of(plan: Plan):
+    """destination → the Slack channel it posts in, if it is one (a route may already reach the plan's channel)."""
+    targets = plan.spec.get("destinations") or {}
+    return lambda d: (targets.get(d) or {}).get("slack") or (d if d.startswith("#") else None)
+
+
 def describe(name: str, detail: dict) -> str:
-    """One line for people: the event and what it concerns."""
+    """One line for people: the event and what it concerns (or the ``message`` it carries)."""
+    if detail.get("message"):
+        return str(detail["message"])
     parts = [f"{k}: {v}" for k, v in detail.items() if v not in (None, "", [], {})]
     return f"{name}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def alert_for_event(session: Session, plan: Plan, event: Event, *, now: datetime,
-                    extra_destinations: tuple[str, ...] = ()) -> Alert | None:
-    """Raise (or group into) an alert for an event just stored; None when no route takes it."""
-    destinations = route(plan, event.name, event.level) + [d for d in extra_destinations]
+                    extra_destinations: tuple[str, ...] = (), grouped: bool = True) -> Alert | None:
+    """Raise (or group into) an alert for an event just stored; None when no route takes it.
+
+    ``grouped=False`` for events each worth its own message (a load-balancing move).
+    """
+    routed = route(plan, event.name, event.level)
+    destinations = routed + [d for d in extra_destinations
+                             if not (d == PLAN_CHANNEL and plan.channel in map(_slack_channel_of(plan), routed))]
     if not destinations:
         return None
-    recent = session.exec(
+    recent = None if not grouped else session.exec(
         select(Alert).where(Alert.plan_id == plan.id, Alert.event_name == event.name, Alert.status != "resolved",
                             Alert.last_seen_at >= now - GROUP_WINDOW)
         .order_by(Alert.id.desc())

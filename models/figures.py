@@ -122,7 +122,7 @@ class TaskTime:
         self.dones += dones
 
 
-def _clock_of_stream(w):
+def clock_of_stream(w):
     """SQL: the stream clock (working seconds) given the plan clock ``w``."""
     return case(
         (Stream.status == "paused", func.coalesce(Stream.paused_since_ws, 0) - Stream.paused_ws),
@@ -147,7 +147,7 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     calendar = calendar_of(plan)
     w_now = plan_clock(plan, now, calendar)
     w = bindparam("w", w_now, type_=Integer)
-    clock = _clock_of_stream(w)
+    clock = clock_of_stream(w)
     into_task = clock - Task.planned_start_ws
     planned_part = case(
         (into_task >= Task.estimate_ws, Task.estimate_ws),
@@ -261,14 +261,14 @@ COMPUTED_METRICS = (
 )
 
 
-def _busy_per_agent(plan: Plan, w):
+def busy_per_agent(plan: Plan, w):
     """Per agent: its busy time and the time it had, both on its stream's clock.
 
     Busy time is the agent's busy clock (running while it has any task in
     progress, counted once however many); the time it had leaves out its
     stream's pauses. One row per agent, and no task is read.
     """
-    clock = _clock_of_stream(w)
+    clock = clock_of_stream(w)
     busy_now = case((Agent.busy_since_ws.is_not(None), clock - Agent.busy_since_ws), else_=0)
     return (
         select(Agent.id.label("agent_id"), (Agent.busy_ws + busy_now).label("busy"), clock.label("available"))
@@ -277,7 +277,7 @@ def _busy_per_agent(plan: Plan, w):
     )
 
 
-def _utilization(per_agent):
+def utilization_of(per_agent):
     """busy ÷ available per agent, at most 1; NULL when it had no time yet."""
     return case(
         (per_agent.c.available > 0,
@@ -289,25 +289,25 @@ def _utilization(per_agent):
 
 def max_agent_utilization(session: Session, plan: Plan, now: datetime) -> float | None:
     """The busiest agent's utilization in %, for the agent-utilization trigger."""
-    per_agent = _busy_per_agent(plan, bindparam("w", plan_clock(plan, now), type_=Integer)).subquery()
-    value = session.exec(select(func.max(_utilization(per_agent))).select_from(per_agent)).one()
+    per_agent = busy_per_agent(plan, bindparam("w", plan_clock(plan, now), type_=Integer)).subquery()
+    value = session.exec(select(func.max(utilization_of(per_agent))).select_from(per_agent)).one()
     return round(100.0 * value, 1) if value is not None else None
 
 
 def agent_utilization(session: Session, plan: Plan, agent_id: int, w_now: int) -> float | None:
     """One agent's utilization in % (None before it had any working time)."""
-    per_agent = _busy_per_agent(plan, bindparam("w", w_now, type_=Integer)).where(Agent.id == agent_id).subquery()
-    value = session.exec(select(_utilization(per_agent)).select_from(per_agent)).first()
+    per_agent = busy_per_agent(plan, bindparam("w", w_now, type_=Integer)).where(Agent.id == agent_id).subquery()
+    value = session.exec(select(utilization_of(per_agent)).select_from(per_agent)).first()
     return round(100.0 * value, 1) if value is not None else None
 
 
 def computed_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime) -> dict[str, float | None]:
     """The seed's execution-efficiency figures, in % (None before there is time to measure)."""
     w = bindparam("w", w_now, type_=Integer)
-    per_agent = _busy_per_agent(plan, w).subquery()
+    per_agent = busy_per_agent(plan, w).subquery()
     capped = case((per_agent.c.busy > w, w), else_=per_agent.c.busy)
     agents, busy, mean_util = session.exec(
-        select(func.count(), func.coalesce(func.sum(capped), 0), func.avg(_utilization(per_agent)))
+        select(func.count(), func.coalesce(func.sum(capped), 0), func.avg(utilization_of(per_agent)))
         .select_from(per_agent)
     ).one()
 
@@ -451,9 +451,10 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     # The current task: the oldest in progress, else the next ready one.
     rank = func.row_number().over(
         partition_by=Task.agent_id,
-        # The oldest in progress first; then ready ones in queue order.
+        # The oldest in progress first; then ready ones by priority (load balancing raises it), in queue order.
         order_by=(case((Task.status == "in-progress", 0), else_=1),
-                  case((Task.status == "in-progress", Task.started_at), else_=None), Task.position, Task.id),
+                  case((Task.status == "in-progress", Task.started_at), else_=None), Task.priority.desc(),
+                  Task.position, Task.id),
     )
     ranked = (
         select(Task.agent_id, Task.key, Task.title, Task.status, rank.label("rank"))

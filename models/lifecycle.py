@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from models.alerts import alert_for_event, level_of
 from models.calendar import WorkCalendar
-from models.tables import Agent, Checkpoint, CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
+from models.tables import Agent, AuditEntry, Checkpoint, CoordinationFiring, Event, Plan, Stream, Task, TaskEvent
 
 
 class StateError(ValueError):
@@ -196,6 +196,7 @@ def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, no
 def replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) -> int:
     """Re-plan an agent's tasks not yet started to run back to back from now (after a move)."""
     from models.loader import reschedule  # the loader imports this module for task statuses
+    from models.schedule import mark_critical_path
 
     waiting = session.exec(select(Task).where(Task.agent_id == agent.id, Task.archived.is_(False),
                                               Task.status.in_(("todo", "ready", "blocked")))).all()
@@ -205,7 +206,39 @@ def replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) -
         session.add(task)
     session.flush()
     reschedule(session, plan, agent_id=agent.id)
+    mark_critical_path(session, plan)
     return len(waiting)
+
+
+def reassign_task(session: Session, plan: Plan, task: Task, agent: Agent, *, now: datetime,
+                  position: int | None = None) -> None:
+    """Give a task not yet started to another agent: last in its queue (or at ``position``),
+    not planned before now; both agents' queues are re-planned."""
+    from models.loader import reschedule
+    from models.schedule import mark_critical_path
+
+    lock_plan(session, plan)
+    session.refresh(task)
+    if task.status not in ("todo", "ready"):
+        raise StateError(f"task {task.key} is {task.status}: only a task not yet started changes hands")
+    previous = task.agent_id
+    if position is None:
+        last = session.exec(select(func.max(Task.position)).where(Task.agent_id == agent.id)).one()
+        position = (last or 0) + 1
+    task.agent_id, task.position = agent.id, position
+    task.not_before_ws = stream_clock(session.get(Stream, task.stream_id), plan_clock(plan, now))
+    session.add(task)
+    session.flush()
+    for agent_id in {agent.id, previous} - {None}:
+        reschedule(session, plan, agent_id=agent_id)
+    mark_critical_path(session, plan)
+
+
+def audit_automatic(session: Session, plan: Plan, *, actor: str, command: str, message: str,
+                    now: datetime) -> None:
+    """An audit entry for a move the bot made by itself (no person, no front end)."""
+    session.add(AuditEntry(at=now, plan_key=plan.key, actor=actor, actor_name=actor, source="scheduler",
+                           command=command, outcome="ok", message=message[:500]))
 
 
 def _why_not(task: Task, action: str, allowed_from: tuple[str, ...]) -> str:
@@ -245,6 +278,7 @@ def merge(first: Outcome, second: Outcome) -> Outcome:
 def raise_event(
     session: Session, plan: Plan, name: str, *, now: datetime, source: str, actor: str | None,
     level: str | None = None, detail: dict | None = None, destinations: tuple[str, ...] = (),
+    grouped: bool = True,
 ) -> Outcome:
     """Store an event with its alert (same transaction); fire the coordination actions and
     risk triggers it sets off."""
@@ -255,7 +289,7 @@ def raise_event(
                   actor=actor, detail=detail or {})
     session.add(event)
     session.flush()
-    alert_for_event(session, plan, event, now=now, extra_destinations=destinations)
+    alert_for_event(session, plan, event, now=now, extra_destinations=destinations, grouped=grouped)
     outcome = Outcome(events=[name])
     for group, rules in (plan.spec.get("coordination") or {}).items():
         for rule in rules:

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from models.calendar import WorkCalendar
 from models.lifecycle import initial_status
 from models.planfile import PlanFile
+from models.schedule import CriticalPath, mark_critical_path
 from models.tables import Agent, Checkpoint, Criterion, Plan, PlanDocument, RiskTrigger, Stream, Task
 from models.units import parse_duration
 
@@ -39,6 +40,7 @@ class LoadResult:
     plan: Plan
     created: bool
     changes: list[Change] = field(default_factory=list)
+    critical_path: CriticalPath | None = None
 
 
 # --- what the file says, entity by entity ---------------------------------
@@ -234,7 +236,7 @@ def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: st
     _apply_triggers(session, plan, before["risk-trigger"], after["risk-trigger"])
     session.flush()
     reschedule(session, plan)
-    return LoadResult(plan, created=created, changes=changes)
+    return LoadResult(plan, created=created, changes=changes, critical_path=mark_critical_path(session, plan))
 
 
 def _rows_by_key(session: Session, model, plan: Plan) -> dict:

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Integer, bindparam, update
 from sqlmodel import Session, select
 
-from models.figures import _clock_of_stream, dashboard
+from models.figures import clock_of_stream, dashboard
 from models.lifecycle import calendar_of, plan_clock, raise_event
 from models.tables import Checkpoint, Event, MetricReading, Plan, Stream, Task
 
@@ -39,7 +39,7 @@ def raise_day_complete(session: Session, plan: Plan, now: datetime) -> list[str]
 
 def raise_task_delayed(session: Session, plan: Plan, now: datetime) -> list[str]:
     """`task-delayed` for each unfinished task that went past its planned due time, once."""
-    clock = _clock_of_stream(bindparam("w", plan_clock(plan, now), type_=Integer))
+    clock = clock_of_stream(bindparam("w", plan_clock(plan, now), type_=Integer))
     late = session.exec(
         select(Task.id, Task.key, Task.title).join(Stream, Stream.id == Task.stream_id)
         .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status != "done",

@@ -182,9 +182,24 @@ class DelegationRow(Section):
     auto_delegate: bool = True
 
 
+# What each load-balancing action acts on (models/balance.py): the condition it must be paired with.
+LOAD_BALANCING = {"redistribute-tasks": "agent-utilization", "allocate-backup-agent": "stream-delay",
+                  "prioritize-unblocking": "blocking-detected", "reallocate-resources": "critical-path-at-risk"}
+
+
 class LoadBalancingRule(Section):
     when: ConditionText
-    then: str
+    then: Literal["redistribute-tasks", "allocate-backup-agent", "prioritize-unblocking", "reallocate-resources"]
+
+    @model_validator(mode="after")
+    def _paired(self):
+        condition = parse_condition(self.when)
+        wanted = LOAD_BALANCING[self.then]
+        if (condition.metric or condition.event) != wanted:
+            pairs = "; ".join(f"{action} with '{what}{' > …' if what.endswith(('utilization', 'delay')) else ''}'"
+                              for action, what in LOAD_BALANCING.items())
+            raise ValueError(f"{self.then} acts on '{wanted}', not on {self.when!r}. Pairs: {pairs}")
+        return self
 
 
 class AlertRoute(Section):

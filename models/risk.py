@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from models.alerts import CHANNEL_HERE, LEADS, SEVERITY_LEVELS
 from models.figures import dashboard, latest_readings, max_agent_utilization
-from models.lifecycle import Outcome, fire_action, merge, raise_event
+from models.lifecycle import Outcome, audit_automatic, fire_action, merge, raise_event
 from models.tables import Agent, Plan, RiskTrigger, Stream, Task
 from models.units import Quantity, parse_condition
 
@@ -103,6 +103,8 @@ def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, val
                           level=level, detail={"value": value, "action": trigger.action},
                           destinations=destinations)
     outcome.notes[:0] = [f"risk trigger fired: {trigger.condition} (now {value}) → {trigger.action}", *notes]
+    audit_automatic(session, plan, actor="risk-engine", command=f"risk trigger: {trigger.condition} → {trigger.action}",
+                    message="; ".join(outcome.notes), now=now)
     return outcome
 
 

@@ -152,6 +152,8 @@ class Task(SQLModel, table=True):
     done_count: int = 0
     rework_count: int = 0
     delayed_at: datetime | None = _when(default=None)  # when task-delayed was raised for it
+    # On the plan's critical path (models/schedule.py): queue order and `after:` waits.
+    critical: bool = False
     reason: str | None = None
     archived: bool = False
 
@@ -357,6 +359,37 @@ class AlertDelivery(SQLModel, table=True):
     sent_at: datetime | None = _when(default=None)
     last_error: str | None = None
     external_ref: str | None = None
+
+
+class Move(SQLModel, table=True):
+    """A load-balancing move: made by a rule (``applied``), or only proposed to the leads.
+
+    What it changed is kept so that a lead can undo it; a task a rule has moved
+    once, or whose move was undone, is not moved by a rule again.
+    """
+
+    __tablename__ = "moves"
+    __table_args__ = (UniqueConstraint("plan_id", "key"), Index("ix_moves_plan_status", "plan_id", "status"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    key: str = Field(max_length=20)  # M1, M2… per plan
+    rule: str = Field(max_length=50)  # the load-balancing action that made it
+    status: str = Field(max_length=20)  # applied | proposed (until a lead applies it) | undone
+    task_id: int | None = Field(default=None, foreign_key="tasks.id")
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")  # the agent moved (reallocations)
+    from_agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    to_agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    from_stream_id: int | None = Field(default=None, foreign_key="streams.id")
+    to_stream_id: int | None = Field(default=None, foreign_key="streams.id")
+    old_position: int | None = None  # the task's place in its first agent's queue
+    old_priority: int | None = None
+    new_priority: int | None = None
+    command: str | None = None  # for a proposal: the command that applies it
+    why: str
+    made_at: datetime = _when(default_factory=utcnow)
+    undone_at: datetime | None = _when(default=None)
+    undone_by: str | None = Field(default=None, max_length=100)
 
 
 class AuditEntry(SQLModel, table=True):

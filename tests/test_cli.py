@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from models.store import head_revision
+
 from tests.conftest import EXAMPLE_PLAN
 
 pytestmark = pytest.mark.cli
@@ -101,8 +103,8 @@ def test_the_store_is_created_and_upgraded_by_itself(tmp_path):
     result = orchestrate(tmp_path, "db", "current")
     assert result.stdout.strip().startswith("store at revision (empty)")
     assert orchestrate(tmp_path, "plan", "list").returncode == 0  # upgrades on its own
-    assert "store at revision 0001" in orchestrate(tmp_path, "db", "current").stdout
-    assert orchestrate(tmp_path, "db", "upgrade").stdout.strip() == "store already at 0001"
+    assert f"store at revision {head_revision()}" in orchestrate(tmp_path, "db", "current").stdout
+    assert orchestrate(tmp_path, "db", "upgrade").stdout.strip() == f"store already at {head_revision()}"
     assert (tmp_path / "orchestrate.db").exists()
 
 

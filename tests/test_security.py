@@ -847,7 +847,7 @@ def test_fuzz_slash_command_texts_from_a_stranger(roles, fuzz_watch, text):
 
 
 KNOWN_ACTIONS = ("stream_pause", "stream_resume", "dashboard_refresh", "criterion_tick", "checkpoint_pass",
-                 "page_more", "alert_ack", "alert_resolve", "sync_answer")
+                 "page_more", "alert_ack", "alert_resolve", "sync_answer", "move_undo", "move_apply")
 part = st.one_of(st.sampled_from(OBJECT_NAMES), st.text(max_size=20).filter(avoids_pinned_defects))
 small_int = st.integers(min_value=0, max_value=10**6)
 
@@ -865,6 +865,7 @@ action_values = {
     "alert_ack": st.one_of(small_int.map(str), small_int.map(lambda n: f"#{n}"), part),
     "alert_resolve": st.one_of(small_int.map(str), part),
     "sync_answer": small_int.map(str),
+    "move_undo": joined(2), "move_apply": joined(2),
 }
 known_click = st.sampled_from(KNOWN_ACTIONS).flatmap(
     lambda action_id: action_values[action_id].map(lambda value: ("click", action_id, value)))
