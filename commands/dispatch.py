@@ -68,9 +68,10 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             session.rollback()
             ref = _audit_alone(engine, how, parsed.text, None, "error", type(exc).__name__, now)
             log.exception("command failed (audit #%s): %s", ref, parsed.text)
+            where = (f"It is logged as audit #{ref}." if ref is not None
+                     else "The store did not take the audit entry either; the server's log has it.")
             raise InternalError(
-                f"something went wrong on our side running `{parsed.spec.name}`; nothing was changed. "
-                f"It is logged as audit #{ref}."
+                f"something went wrong on our side running `{parsed.spec.name}`; nothing was changed. {where}"
             ) from exc
 
 

@@ -27,6 +27,29 @@ from models.units import parse_duration
 SUMMARY_ENTRY = "end-of-day"
 # A claim not posted within this long belongs to a process that died: another may take it over.
 CLAIM_LEASE = timedelta(seconds=float(os.environ.get("ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS", "120")))
+# What the lease must exceed the Slack client's request timeout by. A post its claimer had sent may land
+# until that timeout, even if the claimer died meanwhile (Slack goes on with a request it has); the margin
+# covers clocks that disagree a little (one replica stamps a claim, another judges it) and a slow Slack.
+CLAIM_LEASE_MARGIN = timedelta(seconds=15)
+
+
+def check_claim_lease(request_timeout_s: float, lease: timedelta | None = None) -> None:
+    """Raise ValueError unless the lease outlasts any post its holder can have in flight.
+
+    A process takes a stale claim over by looking for the dead holder's prompt in the channel, and posts
+    only if it is not there. That look is right only once the holder's post has landed or failed: a post
+    is sent just after its claim is stamped (``hold_claim``) and is over within the Slack client's request
+    timeout, so the lease must be longer than that timeout, by a margin.
+    """
+    lease = CLAIM_LEASE if lease is None else lease
+    least = timedelta(seconds=request_timeout_s) + CLAIM_LEASE_MARGIN
+    if lease < least:
+        raise ValueError(
+            f"ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS is {lease.total_seconds():g}: it must be at least "
+            f"{least.total_seconds():g} (the Slack client's request timeout, {request_timeout_s:g} s, plus "
+            f"{CLAIM_LEASE_MARGIN.total_seconds():g} s), or a replica taking over the sync slot of one that "
+            f"died while posting its prompt could look for it in the channel before it lands, and post it "
+            f"a second time. Unset it (default 120) or raise it.")
 
 
 @dataclass(frozen=True)
@@ -83,17 +106,31 @@ def catch_up(plan: Plan, entry: SyncEntry, now: datetime) -> str:
     return "post" if now - due < timedelta(seconds=entry.duration_s) else "missed"
 
 
-def claim_slot(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
-               status: str = "claimed") -> SyncSlot | None:
-    """The slot's row if this caller is the first to claim it (or takes over a dead claim), else None."""
+@dataclass(frozen=True)
+class Claim:
+    slot: SyncSlot
+    taken_over: bool  # from a claimer that died: its prompt may be in the channel already
+
+
+def claim(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
+          status: str = "claimed") -> Claim | None:
+    """The slot, if this caller is the first to claim it or takes over a dead claim; else None."""
     slot = SyncSlot(plan_id=plan.id, entry=entry.type, local_date=day.isoformat(), due_at=due_at(plan, entry, day),
                     duration_s=entry.duration_s, status=status, claimed_by=by, claimed_at=now)
     try:
         with session.begin_nested():
             session.add(slot)
     except IntegrityError:
-        return _take_over(session, plan, entry.type, day, now=now, by=by)
-    return slot
+        taken = _take_over(session, plan, entry.type, day, now=now, by=by)
+        return Claim(taken, taken_over=True) if taken is not None else None
+    return Claim(slot, taken_over=False)
+
+
+def claim_slot(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
+               status: str = "claimed") -> SyncSlot | None:
+    """The slot's row if this caller is the first to claim it (or takes over a dead claim), else None."""
+    claimed = claim(session, plan, entry, day, now=now, by=by, status=status)
+    return claimed.slot if claimed is not None else None
 
 
 def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: datetime, by: str) -> SyncSlot | None:
@@ -105,10 +142,12 @@ def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: date
     return session.exec(select(SyncSlot).where(*where)).one() if taken == 1 else None
 
 
-def asked_before(session: Session, slot: SyncSlot) -> bool:
-    """Whether an earlier claimant of this slot got as far as asking (and so may have posted)."""
-    return session.exec(select(SyncAnswer.id).where(SyncAnswer.slot_id == slot.id,
-                                                    SyncAnswer.asked_at < slot.claimed_at)).first() is not None
+def hold_claim(session: Session, slot_id: int, *, by: str, now: datetime) -> bool:
+    """Right before posting a claimed slot's prompt: whether ``by`` still holds the claim, which then
+    counts from ``now``. A holder slower than its lease may have been taken over: then it must not post."""
+    return session.exec(update(SyncSlot).where(SyncSlot.id == slot_id, SyncSlot.status == "claimed",
+                                               SyncSlot.claimed_by == by)
+                        .values(claimed_at=now)).rowcount == 1
 
 
 def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:

@@ -159,3 +159,168 @@ class Templates:
                 self._dropper.failures.append(f"{self._template}: {exc}")
             self._template = None
         return self._dropper.failures
+
+
+# --- a server of the test's own ---------------------------------------------------------------------
+
+class Server:
+    """A PostgreSQL server of one test's own, to stop and restart at will.
+
+        with pg.Server() as server:            # skips the test where it cannot run one
+            name = server.create_database()
+            engine = make_engine(server.url(name))
+            server.restart()                   # a real restart, as an operator's `pg_ctl restart`
+
+    Restarting the shared server (``ADMIN_URL``) would break every other run using it at that
+    moment (another checkout's suite, a CI job), so this runs a throwaway one: ``initdb`` in a
+    temporary directory, on a free port of 127.0.0.1, trust authentication, user ``postgres``.
+    It needs the server's programs (``initdb``, ``pg_ctl``): found with ``pg_config --bindir``,
+    under /usr/lib/postgresql, or at ``ORCHESTRATE_TEST_PG_BINDIR``. PostgreSQL refuses to run
+    as root: as root, it runs as the ``postgres`` user (``runuser``).
+    """
+
+    def __init__(self) -> None:
+        self.directory: str | None = None
+        self.port: int | None = None
+
+    # - finding what it needs
+
+    @staticmethod
+    def _bindir() -> str | None:
+        import glob
+        import shutil
+        import subprocess
+
+        candidates = [os.environ.get("ORCHESTRATE_TEST_PG_BINDIR", "")]
+        if shutil.which("pg_config"):
+            try:
+                candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                                 timeout=10).stdout.strip())
+            except (OSError, subprocess.SubprocessError):
+                pass
+        candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2])
+                             if p.split("/")[-2].isdigit() else 0, reverse=True)
+        for candidate in candidates:
+            if candidate and all(os.access(os.path.join(candidate, p), os.X_OK) for p in ("initdb", "pg_ctl")):
+                return candidate
+        return None
+
+    @staticmethod
+    def _runner() -> tuple[list[str], tuple[int, int] | None] | str:
+        """(command prefix, (uid, gid) to own the files) to run the server's programs; or why we cannot."""
+        import pwd
+        import shutil
+
+        if os.geteuid() != 0:
+            return [], None
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root with no `postgres` user to run the server as (PostgreSQL refuses root)"
+        if not shutil.which("runuser"):
+            return "running as root without `runuser` to run the server as `postgres` (PostgreSQL refuses root)"
+        return ["runuser", "-u", "postgres", "--"], (user.pw_uid, user.pw_gid)
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """None when a server of the test's own can run here; else a skip reason saying what is missing."""
+        if cls._bindir() is None:
+            return ("no PostgreSQL server programs (initdb, pg_ctl) found: install the server (Debian: "
+                    "`apt-get install postgresql`), or point ORCHESTRATE_TEST_PG_BINDIR at their directory")
+        runner = cls._runner()
+        return runner if isinstance(runner, str) else None
+
+    # - running it
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        import subprocess
+
+        prefix, _ = self._runner()
+        result = subprocess.run([*prefix, os.path.join(self._bindir(), args[0]), *args[1:]], capture_output=True,
+                                text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
+                               f"\n{self.log()}")
+
+    @property
+    def data(self) -> str:
+        return os.path.join(self.directory, "data")
+
+    def log(self) -> str:
+        path = os.path.join(self.directory or "", "server.log")
+        return open(path, encoding="utf-8", errors="replace").read()[-3000:] if os.path.exists(path) else ""
+
+    def __enter__(self) -> "Server":
+        import tempfile
+
+        from tests.serve_process import free_port
+
+        reason = self.unavailable()
+        if reason:
+            pytest.skip(reason)
+        _, owner = self._runner()
+        self.directory = tempfile.mkdtemp(prefix="orch-pg-")
+        if owner is not None:
+            os.chown(self.directory, *owner)
+        self.port = free_port()
+        try:
+            self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
+                      "--no-instructions")
+            self.start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import shutil
+
+        if self.directory is None:
+            return
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            try:
+                self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+            except Exception:  # noqa: BLE001 - best effort: the directory goes anyway
+                pass
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory = None
+
+    def _starting(self) -> list[str]:
+        # The server writes to its log file, never to our pipes (else reading them would never end).
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.directory}"
+        return ["-D", self.data, "-l", os.path.join(self.directory, "server.log"), "-o", options, "-w", "-t", "30"]
+
+    def start(self) -> None:
+        """Start it, and return once it accepts connections."""
+        self._run("pg_ctl", *self._starting(), "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop it (``fast``: roll back open transactions and close every connection, as a restart does)."""
+        self._run("pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart`: stop (closing every connection) and start again; returns once it accepts."""
+        self._run("pg_ctl", *self._starting(), "-m", mode, "restart")
+
+    def running(self) -> bool:
+        import subprocess
+
+        prefix, _ = self._runner()
+        return subprocess.run([*prefix, os.path.join(self._bindir(), "pg_ctl"), "-D", self.data, "status"],
+                              capture_output=True, timeout=10).returncode == 0
+
+    # - using it
+
+    def url(self, database: str = "postgres", **query: str) -> str:
+        return make_url(f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}").update_query_dict(
+            query).render_as_string(hide_password=False)
+
+    def create_database(self) -> str:
+        name = f"{PREFIX}{uuid.uuid4().hex[:16]}"
+        engine = create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            engine.dispose()
+        return name

@@ -31,12 +31,14 @@ from typing import Callable
 
 import pytest
 import yaml
+from slack_sdk import WebClient
 from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from commands.dispatch import execute
 from models.store import current_revision, head_revision, make_engine, upgrade
+from models.sync import CLAIM_LEASE_MARGIN
 from models.tables import (
     Agent, Alert, AlertDelivery, AuditEntry, Event, Plan, Stream, SyncAnswer, SyncSlot, Task, TaskEvent,
 )
@@ -447,7 +449,10 @@ KILL_PLAN, KILL_CHANNEL, KILL_ALERTS = "RC-KIL", "C0RCKILL1", ("C0RCKILLA", "C0R
 KILL_TYPES = ["standup"]
 IN_FLIGHT = 45
 PROMPT_DELAY = 5.0  # Slack's answer to a prompt post: the window in which its replica is killed
-LEASE_S = 3  # the leases of deliveries and sync claims in this scenario
+LEASE_S = 3  # the deliveries' lease in this scenario
+# The sync claims' lease: the shortest `serve` accepts, the Slack client's request timeout plus the margin
+# (models/sync.py check_claim_lease). The victim's post, sent at its claim, lands PROMPT_DELAY later.
+SYNC_LEASE_S = WebClient().timeout + CLAIM_LEASE_MARGIN.total_seconds()
 
 
 class KillScenario(threading.Thread):
@@ -480,9 +485,10 @@ class KillScenario(threading.Thread):
             (lambda m, b: m == "chat.postMessage" and b.get("channel") in KILL_ALERTS, 0.1),
         ]
         # Short leases, so that work a dead replica held passes to the others within the test: the
-        # deliveries' lease is a setting; the sync claims' should be one too (a 3 s lease is no problem for
-        # the others here: the victim is dead, and the survivors' posts take less than that).
-        self.env = {"ORCHESTRATE_DELIVERY_LEASE_SECONDS": str(LEASE_S), "ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": str(LEASE_S)}
+        # deliveries' can be 3 s (the survivors' posts take less than that); the sync claims' cannot be
+        # shorter than a post may be in flight, the Slack client's timeout and a margin (45 s).
+        self.env = {"ORCHESTRATE_DELIVERY_LEASE_SECONDS": str(LEASE_S),
+                    "ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": f"{SYNC_LEASE_S:g}"}
         self.replicas = start_replicas(directory, self.slack, self.name_, env=self.env)
         self.flight: list[tuple[str, int | None]] = []
         self.victim = self.victim_index = self.slot_id = None
@@ -537,8 +543,8 @@ class KillScenario(threading.Thread):
         finally:
             sender.join(timeout=60)
         # Restarted, as an orchestrator would, once the victim's claim is past its lease: its catch-up at
-        # start-up may take the slot over.
-        time.sleep(max(claimed_at + LEASE_S + 0.5 - time.monotonic(), 0))
+        # start-up may take the slot over (or a survivor's tick does).
+        time.sleep(max(claimed_at + SYNC_LEASE_S + 0.5 - time.monotonic(), 0))
         replacement = ServeProcess(self.directory, self.slack.url, pg.url(self.name_), extra_env=self.env)
         self.replicas.append(replacement)
         replacement.wait_healthy(timeout=30)
@@ -596,13 +602,10 @@ def test_after_a_kill_each_command_happened_whole_or_not_at_all(killed):
 
 
 @replicas_on_postgresql
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "open race: the victim is killed while its chat.postMessage is still in flight (the stand-in delays it); "
-    "the replica taking the stale claim over looks in the channel history (bot/sync_post.py "
-    "find_posted_prompt) before that post lands, finds nothing, and posts a second prompt. A fix needs a "
-    "post that can be recognised later (e.g. claim -> record an intent with a client-side id, and look it "
-    "up again after a delay) — noted for the scale-out issue"))
 def test_after_a_kill_no_slot_is_left_claimed_but_unposted(killed):
+    """The victim died with its prompt's post in flight: Slack still got it, and it lands a few seconds
+    later. The replica that takes the claim over after its lease finds it in the channel, and records it
+    instead of posting a second one."""
     def settled():
         with Session(killed.engine) as session:
             return all(s.status == "posted" for s in session.exec(select(SyncSlot)))
@@ -615,6 +618,9 @@ def test_after_a_kill_no_slot_is_left_claimed_but_unposted(killed):
         slots = session.exec(select(SyncSlot)).all()
     assert {s.entry: s.status for s in slots} == {t: "posted" for t in KILL_TYPES}
     assert all(s.message_ts for s in slots)
+    # Recorded by the replica that took the claim over, from the channel: the victim died before it could.
+    taker = next(s.claimed_by for s in slots if s.id == killed.slot_id)
+    assert taker.rsplit(":", 1)[1] != str(killed.victim.process.pid)
 
 
 @replicas_on_postgresql
@@ -706,3 +712,78 @@ def test_a_slot_taken_over_from_a_dead_claim_is_not_posted_twice(started, engine
         slot = session.get(SyncSlot, slot_id)
     assert slot.status == "posted" and slot.message_ts  # taken over
     assert len(prompts) == 1  # and not posted twice
+
+
+def test_serve_refuses_a_sync_claim_lease_shorter_than_a_post_may_be_in_flight(tmp_path):
+    """A lease shorter than the Slack client's timeout (30 s) plus the margin would let a replica look for a
+    dead one's prompt before it lands: `serve` says so and does not start."""
+    with FakeSlack() as slack:
+        replica = ServeProcess(tmp_path, slack.url, f"sqlite:///{tmp_path / 'store.db'}",
+                               extra_env={"ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": "30"})
+        try:
+            assert replica.process.wait(timeout=30) == 1
+        finally:
+            replica.stop()
+    assert "ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS is 30: it must be at least 45" in replica.output()
+    assert "Traceback" not in replica.output()
+
+
+def test_a_taken_over_slot_whose_prompt_asked_nobody_is_not_posted_twice(started, engine):
+    """The 13:00 progress check asks the active agents: nobody, this early. The dead claimer posted it all
+    the same; the replica that takes it over finds it in the channel rather than posting a second one."""
+    from slack_sdk import WebClient
+
+    import models.sync
+    from bot import scheduler
+    from bot.blocks import render_body_dicts
+    from models.lifecycle import calendar_of
+    from models.sync import ask, claim_slot, scheduled_entries
+
+    started.advance(hours=4)
+    with FakeSlack() as slack:
+        client = WebClient(token="xoxb-test", base_url=slack.url)
+        with Session(engine) as session:  # the dead replica's work, its post included
+            plan = session.exec(select(Plan).where(Plan.key == "TR-ORCH-001")).one()
+            entry = next(e for e in scheduled_entries(plan) if e.type == "progress-check")
+            slot = claim_slot(session, plan, entry, calendar_of(plan).local_date(started.now), now=started.now,
+                              by="dead:1")
+            prompt = ask(session, plan, slot, entry.type, entry.required, now=started.now)
+            channel = plan.channel
+            session.commit()
+        assert prompt.agents == []
+        client.chat_postMessage(channel=channel, text="Sync: progress-check (TR-ORCH-001)",
+                                blocks=render_body_dicts(prompt))
+        scheduler.use(engine, client, clock=lambda: started.now)
+        try:
+            started.advance(seconds=models.sync.CLAIM_LEASE.total_seconds() + 30)
+            scheduler.tick()
+            scheduler.tick()
+        finally:
+            scheduler._runtime = None
+        prompts = [c for c in slack.calls_to("chat.postMessage") if str(c.body.get("text", "")).startswith("Sync: ")]
+    with Session(engine) as session:
+        assert session.get(SyncSlot, prompt.slot_id).status == "posted"
+    assert len(prompts) == 1
+
+
+def test_a_claimer_slower_than_its_lease_does_not_post_once_taken_over(started, engine):
+    """Right before posting, the claimer checks that the claim is still its own (and restarts its lease)."""
+    from models.lifecycle import calendar_of
+    from models.sync import CLAIM_LEASE, claim, hold_claim, scheduled_entries
+
+    with Session(engine) as session:
+        plan = session.exec(select(Plan).where(Plan.key == "TR-ORCH-001")).one()
+        entry = next(e for e in scheduled_entries(plan) if e.type == "standup")
+        day = calendar_of(plan).local_date(started.now)
+        first = claim(session, plan, entry, day, now=started.now, by="slow:1")
+        session.commit()
+        assert first is not None and not first.taken_over
+        assert claim(session, plan, entry, day, now=started.now + CLAIM_LEASE / 2, by="other:2") is None
+        assert hold_claim(session, first.slot.id, by="slow:1", now=started.now + CLAIM_LEASE / 2)  # restarts it
+        assert claim(session, plan, entry, day, now=started.now + CLAIM_LEASE, by="other:2") is None
+        later = started.now + CLAIM_LEASE * 2
+        second = claim(session, plan, entry, day, now=later, by="other:2")
+        session.commit()
+        assert second is not None and second.taken_over
+        assert not hold_claim(session, first.slot.id, by="slow:1", now=later)  # no longer its own: no post
+        assert hold_claim(session, first.slot.id, by="other:2", now=later)
