@@ -95,8 +95,9 @@ def _undo(ctx: Context, plan, move: Move) -> str:
         if task.agent_id != move.to_agent_id:
             raise CommandError(f"{task.key} has changed hands since {move.key}: it is no longer the move's to undo")
         giver = ctx.session.get(Agent, move.from_agent_id)
-        reassign_task(ctx.session, plan, task, giver, now=ctx.now, position=move.old_position)
-        done = f"{task.key} is back with {giver.key}"
+        reassign_task(ctx.session, plan, task, giver, now=ctx.now, position=move.old_position,
+                      not_before_ws=move.old_not_before_ws)
+        done = f"{task.key} is back with {giver.key}, at its place and planned window"
     move.status, move.undone_at, move.undone_by = "undone", ctx.now, ctx.actor.name
     ctx.session.add(move)
     return f"Undid {move.key} ({move.rule}): {done}."

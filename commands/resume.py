@@ -6,7 +6,7 @@ from commands.grammar import CommandSpec
 from commands.pause import add_stream_arguments, stream_name
 from commands.reply import Reply, message
 from commands.resolve import resolve_plan, resolve_stream
-from models.lifecycle import StateError, resume_stream
+from models.lifecycle import StateError, raise_event, resume_stream
 
 
 def run(args, ctx: Context) -> Reply:
@@ -20,6 +20,8 @@ def run(args, ctx: Context) -> Reply:
     except StateError as exc:
         raise CommandError(str(exc)) from None
     ctx.session.add(stream)
+    raise_event(ctx.session, plan, "stream-resumed", now=ctx.now, source=ctx.front, actor=ctx.actor.id,
+                detail={"stream": stream.key})
     return message(f"Resumed {stream.key}.", announce=True, plan=plan.key)
 
 

@@ -12,6 +12,7 @@ from models.delegation import choose_agent
 from models.lifecycle import (
     TASK_ACTIONS, StateError, change_task, initial_status, plan_clock, reassign_task, stream_clock,
 )
+from models.schedule import mark_critical_path
 from models.tables import TASK_STATUSES, Agent, Stream, Task
 from models.units import UnitError, format_work, parse_duration
 from models.lifecycle import calendar_of
@@ -135,6 +136,8 @@ def _add(args, ctx: Context, plan) -> Reply:
         not_before_ws=now_clock, planned_start_ws=start, planned_due_ws=start + estimate, since_ws=now_clock,
     )
     ctx.session.add(task)
+    ctx.session.flush()
+    mark_critical_path(ctx.session, plan)  # a longer queue may move the plan's end
     owner = f"{agent.key} ({why})" if agent else f"nobody yet ({why})"
     return message(f"Added {task.key} {title!r} to {stream.key}, assigned to {owner}; "
                    f"estimate {format_work(estimate, calendar.day_s)}.", announce=True, plan=plan.key)

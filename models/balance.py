@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, bindparam, func
+from sqlalchemy import Integer, bindparam, func, update
 from sqlmodel import Session, select
 
 from models.alerts import PLAN_CHANNEL
@@ -101,7 +101,7 @@ def _redistribute(session: Session, plan: Plan, condition: Condition, now: datet
         receiver = _receiver(plan, loads, task, giver, limit)
         if receiver is None:
             continue
-        why = (f"{giver.agent.key} is at {giver.utilization:.0f}% utilization ({rule_text(condition)}); "
+        why = (f"{giver.agent.key} is at {giver.utilization:g}% utilization ({rule_text(condition)}); "
                f"{receiver.agent.key} has the least open work ({_hours(receiver.open_ws)})")
         notes.append(_move_task(session, plan, task, giver, receiver, "redistribute-tasks", why, now))
     return notes
@@ -207,10 +207,10 @@ def _propose_reallocation(session: Session, plan: Plan, condition: Condition, no
             continue
         if session.exec(select(Move.id).where(Move.plan_id == plan.id, Move.task_id == task.id,
                                               Move.rule == "reallocate-resources")).first():
-            return []  # proposed once for this task; the leads have it
+            continue  # proposed once for this task; the leads have it
         helper = _spare_agent(session, plan, loads, task)
         if helper is None:
-            return []
+            continue
         stream = session.get(Stream, task.stream_id)
         command = f"reallocate --from {helper.agent.key} --to {stream.key}"
         why = (f"critical path at risk: {task.key} {task.title!r} {risk}, and the plan's end moves with it; "
@@ -309,12 +309,26 @@ def _queued_behind_other_work(session: Session, task: Task, raises_it) -> bool:
 def _move_task(session: Session, plan: Plan, task: Task, giver: Load, receiver: Load, rule: str, why: str,
                now: datetime) -> str:
     move = _record(session, plan, rule, why, now, task_id=task.id, from_agent_id=giver.agent.id,
-                   to_agent_id=receiver.agent.id, old_position=task.position)
-    reassign_task(session, plan, task, receiver.agent, now=now)
+                   to_agent_id=receiver.agent.id, old_position=task.position, old_not_before_ws=task.not_before_ws)
+    reassign_task(session, plan, task, receiver.agent, now=now, position=_ahead_of_waiting(session, receiver.agent))
     giver.open_ws -= task.estimate_ws
     receiver.open_ws += task.estimate_ws
     return _announce(session, plan, move, f"{task.key} {task.title!r} moved from {giver.agent.key} to "
                                           f"{receiver.agent.key}: {why}", now)
+
+
+def _ahead_of_waiting(session: Session, agent: Agent) -> int | None:
+    """The place for a task handed to ``agent``: before its tasks that wait for an action not yet
+    fired (it can work on the task meanwhile), else the end of its queue (None)."""
+    first_waiting = session.exec(
+        select(func.min(Task.position)).where(Task.agent_id == agent.id, Task.archived.is_(False),
+                                              Task.status == "todo", Task.after.is_not(None))
+    ).one()
+    if first_waiting is None:
+        return None
+    session.exec(update(Task).where(Task.agent_id == agent.id, Task.position >= first_waiting)
+                 .values(position=Task.position + 1))
+    return first_waiting
 
 
 def _record(session: Session, plan: Plan, rule: str, why: str, now: datetime, *, status: str = "applied",

@@ -211,9 +211,9 @@ def replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) -
 
 
 def reassign_task(session: Session, plan: Plan, task: Task, agent: Agent, *, now: datetime,
-                  position: int | None = None) -> None:
+                  position: int | None = None, not_before_ws: int | None = None) -> None:
     """Give a task not yet started to another agent: last in its queue (or at ``position``),
-    not planned before now; both agents' queues are re-planned."""
+    not planned before now (or ``not_before_ws``, an undo's); both agents' queues are re-planned."""
     from models.loader import reschedule
     from models.schedule import mark_critical_path
 
@@ -226,7 +226,8 @@ def reassign_task(session: Session, plan: Plan, task: Task, agent: Agent, *, now
         last = session.exec(select(func.max(Task.position)).where(Task.agent_id == agent.id)).one()
         position = (last or 0) + 1
     task.agent_id, task.position = agent.id, position
-    task.not_before_ws = stream_clock(session.get(Stream, task.stream_id), plan_clock(plan, now))
+    task.not_before_ws = (not_before_ws if not_before_ws is not None
+                          else stream_clock(session.get(Stream, task.stream_id), plan_clock(plan, now)))
     session.add(task)
     session.flush()
     for agent_id in {agent.id, previous} - {None}:

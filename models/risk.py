@@ -111,6 +111,7 @@ def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, val
 def _add_review_task(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime) -> str:
     """A review task in the plan's most critical stream, for its least loaded agent."""
     from models.lifecycle import initial_status, plan_clock, stream_clock
+    from models.schedule import mark_critical_path
 
     rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     streams = session.exec(select(Stream).where(Stream.plan_id == plan.id, Stream.archived.is_(False))).all()
@@ -133,4 +134,6 @@ def _add_review_task(session: Session, plan: Plan, trigger: RiskTrigger, now: da
                      origin="command", status=initial_status(session, plan, None), position=10_000 + count,
                      not_before_ws=clock, planned_start_ws=clock, planned_due_ws=clock + estimate, since_ws=clock,
                      priority=1))
+    session.flush()
+    mark_critical_path(session, plan)
     return f"added {key} 'Performance review' to {stream.key}" + (f" for {agent.key}" if agent else "")

@@ -382,7 +382,8 @@ class Move(SQLModel, table=True):
     to_agent_id: int | None = Field(default=None, foreign_key="agents.id")
     from_stream_id: int | None = Field(default=None, foreign_key="streams.id")
     to_stream_id: int | None = Field(default=None, foreign_key="streams.id")
-    old_position: int | None = None  # the task's place in its first agent's queue
+    old_position: int | None = None  # the task's place in its first agent's queue, and
+    old_not_before_ws: int | None = None  # its earliest start there: an undo restores both
     old_priority: int | None = None
     new_priority: int | None = None
     command: str | None = None  # for a proposal: the command that applies it

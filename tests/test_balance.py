@@ -119,6 +119,30 @@ def test_an_overloaded_agent_hands_its_last_queued_task_to_the_least_loaded(over
     assert audit.command == "load-balancing redistribute-tasks (M1)" and audit.source == "scheduler"
 
 
+def planned(run, key: str) -> tuple[float, float]:
+    """A task's planned window, in working hours from the start."""
+    with Session(run.engine) as session:
+        task = session.exec(select(Task).where(Task.key == key)).one()
+    return task.planned_start_ws / 3600, task.planned_due_ws / 3600
+
+
+def test_a_moved_task_goes_ahead_of_the_receivers_waiting_work(tmp_path, run, ticking):
+    agents = {"alpha": {"name": "Alpha", "stream": "main",
+                        "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h"))},
+              "beta": {"name": "Beta", "stream": "main",
+                       "tasks": [{"title": "B1", "estimate": "4h", "type": "Build", "after": "go-beta"}]}}
+    rules = [{"when": "agent-utilization > 90%", "then": "redistribute-tasks"}]
+    run(f"plan load {plan_file(tmp_path, agents, rules=rules, coordination={'main': [{'trigger': 'design-signed', 'action': 'go-beta'}]})}")
+    run("start LB-1")
+    run("task start T1")
+    run.advance(hours=1)
+    ticking()
+    # beta: open 4h (B1, waiting for go-beta, which waits for an event raised by hand); 4h + 4h < alpha's 16h → A4 moves, and
+    # goes before B1: it runs from now (1h) to 5h; B1 follows, 5h–9h.
+    assert owners(run)["T4"] == "beta"
+    assert planned(run, "T4") == (1, 5) and planned(run, "T5") == (5, 9)
+
+
 def test_a_move_is_planned_from_now_at_the_end_of_the_receivers_queue(overloaded, run):
     overloaded()
     with Session(run.engine) as session:
@@ -145,6 +169,7 @@ def test_a_lead_undoes_a_move_and_the_rule_leaves_that_task_alone(overloaded, ru
     reply = run("moves undo M1 --plan LB-1", actor=LEAD)
     assert reply.announce and "Undid M1 (redistribute-tasks): T4 is back with alpha" in reply.body.text
     assert owners(run)["T4"] == "alpha"
+    assert planned(run, "T4") == (12, 16)  # its place and window before the move: after A1–A3
     run.advance(minutes=1)
     overloaded()
     assert owners(run)["T4"] == "alpha"  # moved once, undone: never moved again by a rule

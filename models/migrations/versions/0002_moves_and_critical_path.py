@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('from_stream_id', sa.Integer(), nullable=True),
     sa.Column('to_stream_id', sa.Integer(), nullable=True),
     sa.Column('old_position', sa.Integer(), nullable=True),
+    sa.Column('old_not_before_ws', sa.Integer(), nullable=True),
     sa.Column('old_priority', sa.Integer(), nullable=True),
     sa.Column('new_priority', sa.Integer(), nullable=True),
     sa.Column('command', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
