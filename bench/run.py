@@ -352,6 +352,7 @@ class Figures:
     status_ms: list[float] = field(default_factory=list)
     health_ms: list[float] = field(default_factory=list)
     statements: dict[str, int] = field(default_factory=dict)
+    catch_up_tick: tuple[float, int] = (0.0, 0)  # ms, statements
     tick_ms: list[float] = field(default_factory=list)
     tick_statements: int = 0
     dashboard: str = ""
@@ -376,17 +377,23 @@ def measure(name: str, plan_file: Path, plan_key: str, directory: Path) -> Figur
             "pause": count_statements(store, ["pause", first_stream, "--plan", plan_key]),
             "resume": count_statements(store, ["resume", first_stream, "--plan", plan_key]),
         }
-        figures.tick_ms, figures.tick_statements = plan_tick(store)
+        figures.catch_up_tick = plan_tick(store, keep=True)
+        times, figures.tick_statements = plan_tick(store, runs=TICK_RUNS)
+        figures.tick_ms = times
     finally:
         store.engine.dispose()
     return figures
 
 
-def plan_tick(store: Store) -> tuple[list[float], int]:
-    """The scheduler tick's work for one plan (monitor, risk triggers, load balancing), rolled back
-    each time so every run finds the same state; (times after one warm-up, statements of the last)."""
+def plan_tick(store: Store, *, runs: int = 1, keep: bool = False):
+    """The scheduler tick's work for one plan (monitor, risk triggers, load balancing).
+
+    ``keep``: one tick, committed: the first after the plan was moved along, which raises every
+    event due (late tasks, missed gates) and returns (ms, statements). Otherwise ``runs`` ticks
+    after that one, each rolled back so every run finds the same state: (times, statements of one).
+    """
     times: list[float] = []
-    for _ in range(TICK_RUNS + 1):
+    for _ in range(runs):
         with Session(store.engine) as session, counting_statements(store.engine) as seen:
             plan = session.exec(select(Plan).where(Plan.key == store.plan_key)).one()
             started = time.perf_counter()
@@ -394,8 +401,8 @@ def plan_tick(store: Store) -> tuple[list[float], int]:
             risk.evaluate(session, plan, store.now)
             balance(session, plan, store.now)
             times.append((time.perf_counter() - started) * 1000)
-            session.rollback()
-    return times[1:], len(seen)
+            session.commit() if keep else session.rollback()
+    return (times[0], len(seen)) if keep else (times, len(seen))
 
 
 def _describe(board) -> str:
@@ -428,9 +435,12 @@ def report_rows(small: Figures, large: Figures) -> list[Row]:
         else:
             target, ok = "same at both sizes", a == b
         rows.append(Row(f"SQL statements: {command} (example → large)", f"{a} → {b}", target, verdict(ok)))
-    rows.append(Row("scheduler tick per plan (monitor, risk triggers, load balancing) p50, example → large",
-                    f"{statistics.median(small.tick_ms):.0f} → {statistics.median(large.tick_ms):.0f} ms"))
-    rows.append(Row("SQL statements: scheduler tick per plan (example → large)",
+    rows.append(Row("scheduler tick per plan (monitor, risk triggers, load balancing), the first after 30%, "
+                    "which raises every event due: time, statements (example → large)",
+                    f"{small.catch_up_tick[0]:.0f} → {large.catch_up_tick[0]:.0f} ms, "
+                    f"{small.catch_up_tick[1]} → {large.catch_up_tick[1]}"))
+    rows.append(Row("scheduler tick per plan, the ticks after it: p50, statements (example → large)",
+                    f"{statistics.median(small.tick_ms):.0f} → {statistics.median(large.tick_ms):.0f} ms, "
                     f"{small.tick_statements} → {large.tick_statements}"))
     return rows
 

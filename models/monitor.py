@@ -11,6 +11,7 @@ from models.lifecycle import calendar_of, plan_clock, raise_event
 from models.tables import Checkpoint, Event, MetricReading, Plan, Stream, Task
 
 LATE_BATCH = 100
+NAMED = 10  # late tasks named in one task-delayed alert
 
 
 def completed_days(plan: Plan, now: datetime) -> int:
@@ -38,7 +39,9 @@ def raise_day_complete(session: Session, plan: Plan, now: datetime) -> list[str]
 
 
 def raise_task_delayed(session: Session, plan: Plan, now: datetime) -> list[str]:
-    """`task-delayed` for each unfinished task that went past its planned due time, once."""
+    """`task-delayed` once for the unfinished tasks that went past their planned due time since the
+    last tick (each task once): one event naming them, not one per task, so a plan that falls
+    behind all at once costs one alert and a handful of statements, and the alert names them all."""
     clock = clock_of_stream(bindparam("w", plan_clock(plan, now), type_=Integer))
     late = session.exec(
         select(Task.id, Task.key, Task.title).join(Stream, Stream.id == Task.stream_id)
@@ -46,10 +49,17 @@ def raise_task_delayed(session: Session, plan: Plan, now: datetime) -> list[str]
                Task.delayed_at.is_(None), clock > Task.planned_due_ws)
         .order_by(Task.planned_due_ws).limit(LATE_BATCH)
     ).all()
-    for task_id, key, title in late:
-        session.exec(update(Task).where(Task.id == task_id).values(delayed_at=now))
-        raise_event(session, plan, "task-delayed", now=now, source="monitor", actor="schedule",
-                    detail={"task": key, "title": title})
+    if not late:
+        return []
+    session.exec(update(Task).where(Task.id.in_([task_id for task_id, _, _ in late])).values(delayed_at=now))
+    if len(late) == 1:
+        [(_, key, title)] = late
+        detail = {"task": key, "title": title}
+    else:
+        keys = [key for _, key, _ in late]
+        shown = ", ".join(keys[:NAMED]) + (f" and {len(keys) - NAMED} more" if len(keys) > NAMED else "")
+        detail = {"tasks": shown}
+    raise_event(session, plan, "task-delayed", now=now, source="monitor", actor="schedule", detail=detail)
     return [key for _, key, _ in late]
 
 

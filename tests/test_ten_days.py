@@ -73,6 +73,7 @@ hand in the comments from docs/semantics.md and shared/domain.md.
 """
 
 import json
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -84,7 +85,7 @@ from bot import scheduler
 from commands.errors import CommandError, PermissionDenied
 from models.agents import record_heartbeat
 from models.store import make_engine
-from models.tables import Agent
+from models.tables import Agent, Task
 from tests import pg
 from tests.conftest import EXAMPLE_PLAN, LEAD, OPERATOR, STORES, STRANGER, Runner
 from tests.fake_slack import FakeSlack
@@ -1266,3 +1267,15 @@ def test_final_moves_announcements_and_audit(world):
     got = owners(world)
     assert (got["T22"], got["T24"], got["T25"], got["T26"]) == ("agent-c2", "agent-c2", "agent-c1", "agent-c1")
     assert world.slack.errors == []  # every message was valid Block Kit
+
+
+def test_every_task_that_fell_late_is_named_in_the_warning_channel(world):
+    """Tasks falling late at the same tick share one alert, which names each of them."""
+    world.play_until(paris(16, 17))
+    named = set()
+    for post in posts(world, "#dev"):
+        if match := re.search(r"task-delayed \(tasks?: ([^;)]+)", post):
+            named |= set(match.group(1).split(", "))
+    with Session(world.engine) as session:
+        late = set(session.exec(select(Task.key).where(Task.delayed_at.is_not(None))).all())
+    assert len(late) >= 8 and named == late
