@@ -4,7 +4,7 @@ import logging
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 
 from bot import home, interactions, slash, sync_listeners
@@ -13,11 +13,23 @@ from bot.respond import SlackFront
 log = logging.getLogger(__name__)
 
 
+class RetryUnlessPosted(ConnectionErrorRetryHandler):
+    """The SDK's retry of a lost connection, except for calls that post: Slack may already have
+    done what a lost answer hides, and a blind second try would post twice. Their callers look
+    in the channel before posting again (bot/delivery.py, bot/sync_post.py)."""
+
+    POSTING = ("chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage", "files.completeUploadExternal")
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if request.url.rstrip("/").rsplit("/", 1)[-1] in self.POSTING:
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
 def web_client(token: str, api_url: str) -> WebClient:
-    client = WebClient(token=token, base_url=api_url)
     # Slack's 429s are retried by the SDK, honouring Retry-After, not by a loop of ours.
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
-    return client
+    return WebClient(token=token, base_url=api_url,
+                     retry_handlers=[RetryUnlessPosted(), RateLimitErrorRetryHandler(max_retry_count=3)])
 
 
 def build_app(

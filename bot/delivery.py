@@ -8,6 +8,7 @@ Failures (Slack 429 with its Retry-After, 5xx, timeouts, SMTP or webhook
 errors) are retried with exponential backoff.
 """
 
+import http.client
 import json
 import re
 import logging
@@ -60,6 +61,11 @@ class Outlets:
     sms_url: str | None = None
 
 
+# A request whose answer never came: it may have been done. The retry looks before sending again.
+CONNECTION_LOST = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException)
+IN_DOUBT = "in doubt: "
+
+
 def deliver_due(engine: Engine, outlets: Outlets, clock: Callable[[], datetime]) -> int:
     """Send what is due, one row at a time, at most BATCH rows; returns how many were sent.
 
@@ -103,9 +109,9 @@ def _deliver_one(engine: Engine, outlets: Outlets, delivery_id: int, now: dateti
         snapshot = (Alert(**alert.model_dump()), plan.key, plan.channel, plan.spec)
     destination, status, ref, attempts = job
     try:
-        if attempts > 1 and status == "pending" and job_error is None:
-            # Claimed again with no failure recorded: the process that held it may have died
-            # after posting. Look before posting twice.
+        if attempts > 1 and status == "pending" and (job_error is None or job_error.startswith(IN_DOUBT)):
+            # Claimed again with no failure recorded (the process that held it may have died after
+            # posting), or after a connection lost before Slack answered: look before posting twice.
             found = already_posted(outlets.client, snapshot, destination)
             if found:
                 return _finish(engine, delivery_id, "sent", ref=found, now=now)
@@ -116,7 +122,8 @@ def _deliver_one(engine: Engine, outlets: Outlets, delivery_id: int, now: dateti
         return _retry(engine, delivery_id, attempts, now, str(exc), exc.after)
     except Exception as exc:  # any other failure: retried, and logged for the operator
         log.warning("alert delivery %s to %s failed: %s", delivery_id, destination, exc)
-        return _retry(engine, delivery_id, attempts, now, f"{type(exc).__name__}: {exc}", None)
+        doubt = IN_DOUBT if isinstance(exc, CONNECTION_LOST) else ""
+        return _retry(engine, delivery_id, attempts, now, f"{doubt}{type(exc).__name__}: {exc}", None)
     ALERTS_DELIVERED.labels(destination).inc()
     return _finish(engine, delivery_id, "sent", ref=new_ref or ref, now=now)
 

@@ -91,6 +91,7 @@ class FakeSlack:
         self._calls: list[Call] = []
         self._errors: list[str] = []
         self._failures: dict[str, list[_Failure]] = {}
+        self._lost: dict[str, int] = {}  # method -> how many answers to lose
         self._counter = 0  # for ts, view ids and file ids; never reset, so they stay unique
         self._uploads: dict[str, str] = {}  # file_id -> filename
         self._channels: dict[str, list[dict]] = {}  # channel -> messages posted, for conversations.history
@@ -193,6 +194,12 @@ class FakeSlack:
         with self._cond:
             self._failures.setdefault(method, []).extend(_Failure(status, retry_after) for _ in range(times))
 
+    def lose_answer_next(self, method: str, times: int = 1) -> None:
+        """Do the next `times` calls to `method` (a post lands in the channel), then drop the
+        connection without answering: the caller cannot know whether Slack has it."""
+        with self._cond:
+            self._lost[method] = self._lost.get(method, 0) + times
+
     # ------------------------------------------------------------ internals
 
     def _matching(self, method: str, include_failed: bool) -> list[Call]:
@@ -209,6 +216,13 @@ class FakeSlack:
         with self._cond:
             self._calls.append(call)
             self._cond.notify_all()
+
+    def _take_loss(self, method: str) -> bool:
+        with self._cond:
+            if self._lost.get(method):
+                self._lost[method] -= 1
+                return True
+            return False
 
     def _take_failure(self, method: str) -> _Failure | None:
         with self._cond:
@@ -516,7 +530,12 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
             # Upload URLs receive the raw file bytes, not a form.
             is_upload = self.path.startswith("/upload/")
             body = {"length": len(raw)} if is_upload else _decode_body(raw, headers.get("content-type", ""), query)
-            self._send(slack.handle(self.path, body, headers, raw))
+            method = _route(self.path)[1]
+            reply = slack.handle(self.path, body, headers, raw)
+            if slack._take_loss(method):
+                self.close_connection = True  # the work is done; the answer never leaves
+                return
+            self._send(reply)
 
         def _send(self, reply: _Reply) -> None:
             is_text = isinstance(reply.payload, str)

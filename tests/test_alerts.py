@@ -8,6 +8,7 @@ from slack_sdk import WebClient
 from sqlmodel import Session, select
 
 from bot import scheduler
+from bot.app import web_client
 from bot.delivery import Outlets, deliver_due
 from models.agents import record_heartbeat
 from models.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
@@ -263,3 +264,19 @@ def test_the_tick_raises_day_complete_late_tasks_and_missed_gates_once(started, 
     with Session(engine) as session:
         days = session.exec(select(Event.name).where(Event.name.like("day-%")).order_by(Event.id)).all()
     assert days == ["day-1-complete", "day-2-complete"]
+
+
+def test_a_post_whose_answer_was_lost_is_not_posted_again(started, engine, slack, mailbox, sms):
+    """Slack did the post but the connection dropped before its answer: neither the SDK's retry nor
+    ours may post it again; the retry finds it in the channel and records it."""
+    outlets = Outlets(client=web_client("xoxb-test", slack.url), smtp_url=mailbox.url, sms_url=sms.url)
+    slack.lose_answer_next("chat.postMessage")
+    started("event critical-bug")
+    deliver_until_quiet(engine, outlets, started, rounds=4)
+    urgent = [c for c in slack.calls_to("chat.postMessage") if c.body["channel"] == "#urgent"]
+    assert len(urgent) == 1
+    [alert] = alerts(engine)
+    assert deliveries(engine, alert.id) == {"slack-urgent": "sent", "email": "sent", "sms": "sent"}
+    with Session(engine) as session:
+        urgent_row = session.exec(select(AlertDelivery).where(AlertDelivery.destination == "slack-urgent")).one()
+    assert urgent_row.attempts == 2 and urgent_row.external_ref.startswith("#urgent|")

@@ -261,3 +261,13 @@ def test_unknown_paths_are_recorded_and_404(fake_slack):
     assert err.value.code == 404
     err.value.close()
     assert fake_slack.calls[0].method == "http:/nowhere"
+
+
+def test_a_lost_answer_leaves_the_post_done_and_the_caller_without_an_answer(fake_slack):
+    client = WebClient(token="xoxb-test", base_url=fake_slack.url, retry_handlers=[])
+    fake_slack.lose_answer_next("chat.postMessage")
+    with pytest.raises(Exception) as lost:
+        client.chat_postMessage(channel="#general", text="hello")
+    assert not isinstance(lost.value, SlackApiError)  # no answer at all, not an error answer
+    assert [m["text"] for m in client.conversations_history(channel="#general")["messages"]] == ["hello"]
+    client.chat_postMessage(channel="#general", text="again")  # only the next one was lost
