@@ -1,6 +1,7 @@
 """Builds the Bolt App: one per process (and a fresh one per test); nothing registers at import."""
 
 import logging
+import os
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -11,6 +12,10 @@ from bot import home, interactions, slash, sync_listeners
 from bot.respond import SlackFront
 
 log = logging.getLogger(__name__)
+
+
+# How long a Slack call may take; the sync claims' lease must outlast it (models/sync.py).
+SLACK_TIMEOUT_S = int(os.environ.get("ORCHESTRATE_SLACK_TIMEOUT_SECONDS", "30"))
 
 
 class RetryUnlessPosted(ConnectionErrorRetryHandler):
@@ -28,7 +33,7 @@ class RetryUnlessPosted(ConnectionErrorRetryHandler):
 
 def web_client(token: str, api_url: str) -> WebClient:
     # Slack's 429s are retried by the SDK, honouring Retry-After, not by a loop of ours.
-    return WebClient(token=token, base_url=api_url,
+    return WebClient(token=token, base_url=api_url, timeout=SLACK_TIMEOUT_S,
                      retry_handlers=[RetryUnlessPosted(), RateLimitErrorRetryHandler(max_retry_count=3)])
 
 

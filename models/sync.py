@@ -46,7 +46,8 @@ def check_claim_lease(request_timeout_s: float, lease: timedelta | None = None) 
     if lease < least:
         raise ValueError(
             f"ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS is {lease.total_seconds():g}: it must be at least "
-            f"{least.total_seconds():g} (the Slack client's request timeout, {request_timeout_s:g} s, plus "
+            f"{least.total_seconds():g} (the Slack client's request timeout, ORCHESTRATE_SLACK_TIMEOUT_SECONDS, "
+            f"{request_timeout_s:g} s, plus "
             f"{CLAIM_LEASE_MARGIN.total_seconds():g} s), or a replica taking over the sync slot of one that "
             f"died while posting its prompt could look for it in the channel before it lands, and post it "
             f"a second time. Unset it (default 120) or raise it.")

@@ -452,7 +452,8 @@ PROMPT_DELAY = 5.0  # Slack's answer to a prompt post: the window in which its r
 LEASE_S = 3  # the deliveries' lease in this scenario
 # The sync claims' lease: the shortest `serve` accepts, the Slack client's request timeout plus the margin
 # (models/sync.py check_claim_lease). The victim's post, sent at its claim, lands PROMPT_DELAY later.
-SYNC_LEASE_S = WebClient().timeout + CLAIM_LEASE_MARGIN.total_seconds()
+SLACK_TIMEOUT_S = 10  # the replicas' Slack client timeout here: longer than any delayed post below
+SYNC_LEASE_S = SLACK_TIMEOUT_S + CLAIM_LEASE_MARGIN.total_seconds()
 
 
 class KillScenario(threading.Thread):
@@ -486,8 +487,9 @@ class KillScenario(threading.Thread):
         ]
         # Short leases, so that work a dead replica held passes to the others within the test: the
         # deliveries' can be 3 s (the survivors' posts take less than that); the sync claims' cannot be
-        # shorter than a post may be in flight, the Slack client's timeout and a margin (45 s).
+        # shorter than a post may be in flight, the Slack client's timeout (10 s here) and a margin: 25 s.
         self.env = {"ORCHESTRATE_DELIVERY_LEASE_SECONDS": str(LEASE_S),
+                    "ORCHESTRATE_SLACK_TIMEOUT_SECONDS": str(SLACK_TIMEOUT_S),
                     "ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": f"{SYNC_LEASE_S:g}"}
         self.replicas = start_replicas(directory, self.slack, self.name_, env=self.env)
         self.flight: list[tuple[str, int | None]] = []
