@@ -1,9 +1,12 @@
 """End to end over real sockets: `serve` in HTTP mode, a local stand-in for Slack, signed requests."""
 
 import json
+import socket
 import time
+from urllib.parse import urlencode
 
 import pytest
+from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
 from commands.context import Actor
@@ -12,7 +15,7 @@ from models.store import make_engine, upgrade
 from models.tables import AuditEntry, Stream
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
-from tests.serve_process import ServeProcess, block_action
+from tests.serve_process import SIGNING_SECRET, ServeProcess, block_action
 
 OPERATOR = Invocation(actor=Actor(id="cli:setup", name="setup", source="cli", operator=True))
 
@@ -192,3 +195,24 @@ def test_health_and_metrics_are_served(server, slack):
     assert 'orchestrate_http_requests_total{route="/slack/events",status="200"}' in text
     assert "orchestrate_http_request_seconds_bucket" in text
     assert server.get("/healthz") == (200, '{"ok":true}')
+
+
+def test_a_command_whose_ack_nobody_reads_still_runs(server, slack):
+    """The work waits for the ack to be sent (bot.http); a caller gone before it must not lose it."""
+    for n in range(5):
+        body = urlencode({
+            "token": "legacy", "team_id": "T0TEST", "team_domain": "test", "channel_id": "C0TRORCH1",
+            "channel_name": "tr-orchestration", "user_id": "U0LEAD0001", "user_name": "lead",
+            "command": "/orchestrate", "text": "status", "api_app_id": "A0TEST",
+            "response_url": slack.response_url(f"gone{n}"), "trigger_id": "1337.42.abcd"})
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
+        request = ("POST /slack/events HTTP/1.1\r\nHost: localhost\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\n"
+                   f"X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n{body}")
+        with socket.create_connection(("127.0.0.1", server.port)) as connection:
+            connection.sendall(request.encode())  # and hang up without reading the ack
+    for n in range(5):
+        answer = body_of(slack.wait_for(f"response:gone{n}", timeout=10)[0])
+        assert answer["response_type"] == "ephemeral" and "TR-ORCH-001" in answer["text"]
