@@ -219,16 +219,34 @@ def tick() -> None:
         for plan_key, entry_type in orphans:  # claimed by a process that died before posting
             run_slot(plan_key, entry_type)
         with session_scope(runtime.engine) as session:
-            for plan in session.exec(select(Plan).where(Plan.status == "running")):
-                detect_silent(session, plan, now=now)
-                watch(session, plan, now)
-                risk.evaluate(session, plan, now)
-                balance(session, plan, now)
+            running = session.exec(select(Plan.id, Plan.key).where(Plan.status == "running")).all()
+        for plan_id, plan_key in running:
+            for step in (_monitor, balance):
+                _plan_step(runtime, step, plan_id, plan_key, now)
         escalate(runtime.engine, _outlets(runtime), now)
         SCHEDULER_JOBS.labels("tick", "ok").inc()
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()
         log.exception("the scheduler tick failed")
+
+
+def _monitor(session, plan: Plan, now: datetime) -> None:
+    detect_silent(session, plan, now=now)
+    watch(session, plan, now)
+    risk.evaluate(session, plan, now)
+
+
+def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetime) -> None:
+    """One step of the tick for one plan, in a transaction of its own: a failure (logged) neither
+    undoes nor stops the other plans' monitoring, nor a plan's monitoring its load balancing's."""
+    try:
+        with session_scope(runtime.engine) as session:
+            plan = session.get(Plan, plan_id)
+            if plan is not None and plan.status == "running":
+                step(session, plan, now)
+    except Exception:
+        SCHEDULER_JOBS.labels("tick", "error").inc()
+        log.exception("the tick's %s of plan %s failed", step.__name__.lstrip("_"), plan_key)
 
 
 def deliver() -> None:

@@ -16,8 +16,8 @@ from bot import scheduler
 from commands.errors import CommandError, PermissionDenied
 from models.balance import balance
 from models.store import make_engine, upgrade
-from models.tables import AuditEntry, Move, Plan, Task
-from tests.conftest import LEAD, MONDAY_9AM_PARIS, STRANGER, Runner
+from models.tables import AuditEntry, Event, Move, Plan, Task
+from tests.conftest import EXAMPLE_PLAN, LEAD, MONDAY_9AM_PARIS, STRANGER, Runner
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess, block_action
 
@@ -379,3 +379,25 @@ def test_an_announcement_is_posted_once_where_a_route_already_reaches_the_plan_c
     run.advance(hours=1)
     ticking()
     assert [c.body["channel"] for c in slack.calls_to("chat.postMessage")] == [CHANNEL]
+
+
+def test_a_plan_the_tick_fails_on_does_not_stop_the_others(tmp_path, run, ticking, caplog):
+    agents = {"alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"))},
+              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))}}
+    run(f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}")
+    run(f"plan load {EXAMPLE_PLAN}")
+    run("start LB-1")
+    run("start TR-ORCH-001")
+    with Session(run.engine) as session:  # a rule the code cannot read (a store edited by hand, say)
+        plan = session.exec(select(Plan).where(Plan.key == "LB-1")).one()
+        plan.spec = {**plan.spec, "load-balancing": [{"when": "agent-utilization >> 90", "then": "redistribute-tasks"}]}
+        session.add(plan)
+        session.commit()
+    run.advance(hours=8, minutes=1)  # Monday 17:01: day 1 is complete for both plans
+    ticking()
+    with Session(run.engine) as session:
+        days = session.exec(select(Plan.key).join(Event, Event.plan_id == Plan.id)
+                            .where(Event.name == "day-1-complete")).all()
+    assert days == ["TR-ORCH-001"]  # LB-1's tick failed (logged, with the plan's name); the other went on
+    assert "the tick's monitor of plan LB-1 failed" in caplog.text
+    assert "the tick's balance of plan LB-1 failed" in caplog.text
