@@ -135,7 +135,8 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
             await run_in_threadpool(check)
         except SQLAlchemyError as exc:
             # Expected while the database restarts: one line, not a traceback per probe of the load balancer.
-            log.warning("health check: the store does not answer (%s)", type(getattr(exc, "orig", None) or exc).__name__)
+            cause = getattr(exc, "orig", None) or exc
+            log.warning("health check: the store does not answer (%s)", type(cause).__name__)
             return _refusal(503, "the store does not answer")
         return JSONResponse({"ok": True})
 

@@ -46,7 +46,8 @@ def run(args, ctx: Context) -> Reply:
         text = _undo(ctx, plan, move) if args.action == "undo" else _apply(ctx, plan, move)
     except StateError as exc:
         raise CommandError(str(exc)) from None
-    return message(text, f"by {ctx.actor.name}: {move.why}", announce=True, plan=plan.key)
+    return message(text, f"by {ctx.actor.name}; the move was made because {move.why}",
+                   announce=True, plan=plan.key)
 
 
 def _list(ctx: Context, plan, limit: int) -> Reply:

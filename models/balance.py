@@ -16,8 +16,9 @@ Each rule pairs a condition with one of four actions:
 A task is moved by a rule at most once (never again once a lead undid it;
 and after an undo, that rule leaves that agent's queue alone), only when it
 helps (the receiver ends up with less open work than the giver had), and only
-to an agent who is not DOWN or PAUSED and is under the utilization limit. Each move is announced in the plan channel, written to the
-audit log, and kept in ``moves`` so a lead can undo it (``moves undo M1``).
+to an agent who is not DOWN or PAUSED and is under the utilization limit.
+Each move is announced in the plan channel, written to the audit log, and
+kept in ``moves`` so a lead can undo it (``moves undo M1``).
 """
 
 import functools

@@ -1,7 +1,5 @@
 """One grammar: the seed's lines, help generated from the commands, and no input that crashes it."""
 
-import shlex
-
 import pytest
 from hypothesis import given, settings, strategies as st
 

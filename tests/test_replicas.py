@@ -31,7 +31,6 @@ from typing import Callable
 
 import pytest
 import yaml
-from slack_sdk import WebClient
 from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select

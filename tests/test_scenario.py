@@ -56,7 +56,7 @@ Every expected value below is worked out by hand from these lines and the defini
 shared/domain.md (with the choices of docs/semantics.md where the domain is silent).
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
