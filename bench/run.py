@@ -38,13 +38,11 @@ from sqlmodel import Session, select  # noqa: E402
 
 from bench.generate import PLAN_ID as LARGE_PLAN_ID, write_plan  # noqa: E402
 from bench.report import Row, ms, pair_ms, print_rows, table, verdict  # noqa: E402
+from bot.scheduler import PLAN_STEPS  # noqa: E402
 from commands.context import Actor  # noqa: E402
 from commands.dispatch import Invocation, execute  # noqa: E402
 from models.calendar import WorkCalendar  # noqa: E402
-from models import risk  # noqa: E402
-from models.balance import balance  # noqa: E402
 from models.lifecycle import calendar_of, plan_clock  # noqa: E402
-from models.monitor import watch  # noqa: E402
 from models.store import make_engine, upgrade  # noqa: E402
 from models.tables import (  # noqa: E402
     Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task, TaskEvent,
@@ -386,7 +384,7 @@ def measure(name: str, plan_file: Path, plan_key: str, directory: Path) -> Figur
 
 
 def plan_tick(store: Store, *, runs: int = 1, keep: bool = False):
-    """The scheduler tick's work for one plan (monitor, risk triggers, load balancing).
+    """The scheduler tick's work for one plan (its PLAN_STEPS: monitoring, risk triggers, load balancing).
 
     ``keep``: one tick, committed: the first after the plan was moved along, which raises every
     event due (late tasks, missed gates) and returns (ms, statements). Otherwise ``runs`` ticks
@@ -397,9 +395,8 @@ def plan_tick(store: Store, *, runs: int = 1, keep: bool = False):
         with Session(store.engine) as session, counting_statements(store.engine) as seen:
             plan = session.exec(select(Plan).where(Plan.key == store.plan_key)).one()
             started = time.perf_counter()
-            watch(session, plan, store.now)
-            risk.evaluate(session, plan, store.now)
-            balance(session, plan, store.now)
+            for step in PLAN_STEPS:
+                step(session, plan, store.now)
             times.append((time.perf_counter() - started) * 1000)
             session.commit() if keep else session.rollback()
     return (times[0], len(seen)) if keep else (times, len(seen))

@@ -29,7 +29,7 @@ from sqlmodel import select
 
 from bot.blocks import escape
 from bot.metrics import ALERTS_DELIVERED
-from models.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due
+from models.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due, slack_channel
 from models.store import session_scope
 from models.tables import Alert, AlertDelivery, Plan
 from models.units import parse_duration
@@ -154,19 +154,16 @@ def _retry(engine, delivery_id, attempts, now, error, after) -> int:
 
 def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = None) -> str | None:
     alert, plan_key, plan_channel, spec = snapshot
-    target = (spec.get("destinations") or {}).get(destination)
     if destination == LEADS:
         return _direct_messages(outlets.client, alert, plan_key, (spec.get("roles") or {}).get("leads") or [])
-    if destination in (CHANNEL_HERE, PLAN_CHANNEL):
-        if not plan_channel:
-            raise Unconfigured("the plan has no channel: set `channel:` in the plan file")
-        return _slack(outlets.client, plan_channel, alert, plan_key, update_ref, here=destination == CHANNEL_HERE)
-    if target is None and (destination.startswith("#") or destination[:1] in ("C", "G")):
-        target = {"slack": destination}
+    if destination in (CHANNEL_HERE, PLAN_CHANNEL) and not plan_channel:
+        raise Unconfigured("the plan has no channel: set `channel:` in the plan file")
+    channel = slack_channel(spec, plan_channel, destination)
+    if channel:
+        return _slack(outlets.client, channel, alert, plan_key, update_ref, here=destination == CHANNEL_HERE)
+    target = (spec.get("destinations") or {}).get(destination)
     if target is None:
         raise Unconfigured(f"no destination {destination!r} in the plan's destinations")
-    if target.get("slack"):
-        return _slack(outlets.client, target["slack"], alert, plan_key, update_ref)
     if update_ref is not None:
         return update_ref  # a repeat is shown by updating Slack messages; email and SMS are not sent again
     if target.get("email"):
@@ -177,9 +174,7 @@ def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = 
 def already_posted(client: WebClient, snapshot, destination: str) -> str | None:
     """The ref of this alert's message if it is already in its Slack channel's recent history."""
     alert, _, plan_channel, spec = snapshot
-    target = (spec.get("destinations") or {}).get(destination) or {}
-    channel = target.get("slack") or (plan_channel if destination in (CHANNEL_HERE, PLAN_CHANNEL) else None) or (
-        destination if destination.startswith("#") else None)
+    channel = slack_channel(spec, plan_channel, destination)
     if not channel:
         return None  # email, SMS and direct messages cannot be looked up: at least once
     try:

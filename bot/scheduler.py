@@ -221,7 +221,7 @@ def tick() -> None:
         with session_scope(runtime.engine) as session:
             running = session.exec(select(Plan.id, Plan.key).where(Plan.status == "running")).all()
         for plan_id, plan_key in running:
-            for step in (_monitor, balance):
+            for step in PLAN_STEPS:
                 _plan_step(runtime, step, plan_id, plan_key, now)
         escalate(runtime.engine, _outlets(runtime), now)
         SCHEDULER_JOBS.labels("tick", "ok").inc()
@@ -230,10 +230,14 @@ def tick() -> None:
         log.exception("the scheduler tick failed")
 
 
-def _monitor(session, plan: Plan, now: datetime) -> None:
+def monitor(session, plan: Plan, now: datetime) -> None:
     detect_silent(session, plan, now=now)
     watch(session, plan, now)
     risk.evaluate(session, plan, now)
+
+
+# What the tick does for each running plan, each step in a transaction of its own.
+PLAN_STEPS = (monitor, balance)
 
 
 def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetime) -> None:
@@ -246,7 +250,7 @@ def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetim
                 step(session, plan, now)
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()
-        log.exception("the tick's %s of plan %s failed", step.__name__.lstrip("_"), plan_key)
+        log.exception("the tick's %s of plan %s failed", step.__name__, plan_key)
 
 
 def deliver() -> None:

@@ -10,7 +10,7 @@ from commands.errors import CommandError
 from commands.grammar import CommandSpec, count
 from commands.reply import Reply, Table, message
 from commands.resolve import add_plan_option, resolve_move, resolve_plan
-from models.lifecycle import StateError, move_agent, reassign_task, replan_queue
+from models.lifecycle import StateError, move_agent, reassign_task
 from models.tables import Agent, Move, Stream, Task
 
 LIST_LIMIT = 20
@@ -86,7 +86,6 @@ def _undo(ctx: Context, plan, move: Move) -> str:
             raise CommandError(f"{agent.key} has moved since {move.key}: reallocate it by hand")
         back = ctx.session.get(Stream, move.from_stream_id)
         move_agent(ctx.session, plan, agent, back, now=ctx.now)
-        replan_queue(ctx.session, plan, agent, now=ctx.now)
         done = f"{agent.key} is back in {back.key}"
     elif move.new_priority is not None:
         task.priority = move.old_priority
@@ -108,10 +107,7 @@ def _apply(ctx: Context, plan, move: Move) -> str:
     if move.status != "proposed":
         raise CommandError(f"{move.key} is not a proposal (it is {move.status}): `moves undo {move.key}` undoes it")
     agent, target = ctx.session.get(Agent, move.agent_id), ctx.session.get(Stream, move.to_stream_id)
-    if agent.stream_id == target.id:
-        raise CommandError(f"{agent.key} is already in {target.key}")
-    move_agent(ctx.session, plan, agent, target, now=ctx.now)
-    replanned = replan_queue(ctx.session, plan, agent, now=ctx.now)
+    replanned = move_agent(ctx.session, plan, agent, target, now=ctx.now)  # refuses if it is there already
     move.status = "applied"
     ctx.session.add(move)
     return f"Applied {move.key}: `{move.command}` ({replanned} open task(s) of {agent.key} re-planned from now)."

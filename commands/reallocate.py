@@ -5,7 +5,7 @@ from commands.errors import CommandError
 from commands.grammar import CommandSpec
 from commands.reply import Reply, message
 from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream
-from models.lifecycle import move_agent, replan_queue
+from models.lifecycle import StateError, move_agent
 from models.tables import Stream
 
 
@@ -21,11 +21,11 @@ def run(args, ctx: Context) -> Reply:
     agent = resolve_agent(ctx, plan, args.agent)
     target = resolve_stream(ctx, plan, args.stream)
     ctx.require_lead(plan, "reallocate an agent")
-    if agent.stream_id == target.id:
-        raise CommandError(f"{agent.key} is already in {target.key}")
     origin = ctx.session.get(Stream, agent.stream_id)
-    move_agent(ctx.session, plan, agent, target, now=ctx.now)
-    replanned = replan_queue(ctx.session, plan, agent, now=ctx.now)
+    try:
+        replanned = move_agent(ctx.session, plan, agent, target, now=ctx.now)
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
     return message(f"Moved {agent.key} ({agent.name}) from {origin.key} to {target.key}.",
                    f"{replanned} open task(s) of its queue re-planned from now", announce=True, plan=plan.key)
 

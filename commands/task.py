@@ -106,13 +106,7 @@ def _add(args, ctx: Context, plan) -> Reply:
     if not title:
         raise UsageError('give the task a title: task add "Write the migration" --type Database')
     stream = resolve_stream(ctx, plan, args.stream) if args.stream else None
-    if args.agent:
-        agent, why = resolve_agent(ctx, plan, args.agent), "named in the command"
-    else:
-        try:
-            agent, why = choose_agent(ctx.session, plan, args.type, ctx.now)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+    agent, why = _delegate(ctx, plan, args.agent, args.type)
     if agent is None and stream is None:
         raise CommandError(f"{why}; name its stream with --stream so it can wait there")
     stream = stream or ctx.session.get(Stream, agent.stream_id)
@@ -146,17 +140,11 @@ def _add(args, ctx: Context, plan) -> Reply:
 def _assign(args, ctx: Context, plan) -> Reply:
     task = resolve_task(ctx, plan, args.task)
     ctx.require_lead(plan, "assign a task")
-    if args.agent:
-        agent, why = resolve_agent(ctx, plan, args.agent), "named"
-    elif not task.type:
+    if not args.agent and not task.type:
         raise CommandError(f"{task.key} has no type for the delegation matrix: name the agent with --agent")
-    else:
-        try:
-            agent, why = choose_agent(ctx.session, plan, task.type, ctx.now)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        if agent is None:
-            raise CommandError(f"the matrix names nobody for {task.key} ({why}): name the agent with --agent")
+    agent, why = _delegate(ctx, plan, args.agent, task.type)
+    if agent is None:
+        raise CommandError(f"the matrix names nobody for {task.key} ({why}): name the agent with --agent")
     if agent.id == task.agent_id:
         raise CommandError(f"{task.key} is already {agent.key}'s")
     try:
@@ -165,6 +153,16 @@ def _assign(args, ctx: Context, plan) -> Reply:
         raise CommandError(str(exc)) from None
     return message(f"{task.key} {task.title!r} is now {agent.key}'s ({why}); planned from now, last in its queue.",
                    announce=True, plan=plan.key)
+
+
+def _delegate(ctx: Context, plan, agent_name: str | None, task_type: str):
+    """(agent, why): the one named with --agent, else the delegation matrix's choice for the type."""
+    if agent_name:
+        return resolve_agent(ctx, plan, agent_name), "named in the command"
+    try:
+        return choose_agent(ctx.session, plan, task_type, ctx.now)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _mean_estimate(ctx: Context, plan, agent) -> int | None:

@@ -47,10 +47,15 @@ def route(plan: Plan, name: str, level: str) -> list[str]:
     return destinations
 
 
-def _slack_channel_of(plan: Plan):
-    """destination → the Slack channel it posts in, if it is one (a route may already reach the plan's channel)."""
-    targets = plan.spec.get("destinations") or {}
-    return lambda d: (targets.get(d) or {}).get("slack") or (d if d.startswith("#") else None)
+def slack_channel(spec: dict, plan_channel: str | None, destination: str) -> str | None:
+    """The Slack channel a destination posts in: a name from `destinations`, a channel given as is
+    (`#name`, `C…`), or the plan's own; None for email, SMS, the leads' direct messages, unknown names."""
+    if destination in (CHANNEL_HERE, PLAN_CHANNEL):
+        return plan_channel
+    target = (spec.get("destinations") or {}).get(destination)
+    if target is not None:
+        return target.get("slack")
+    return destination if destination.startswith("#") or destination[:1] in ("C", "G") else None
 
 
 def describe(name: str, detail: dict) -> str:
@@ -68,8 +73,9 @@ def alert_for_event(session: Session, plan: Plan, event: Event, *, now: datetime
     ``grouped=False`` for events each worth its own message (a load-balancing move).
     """
     routed = route(plan, event.name, event.level)
-    destinations = routed + [d for d in extra_destinations
-                             if not (d == PLAN_CHANNEL and plan.channel in map(_slack_channel_of(plan), routed))]
+    # The plan's channel once, where a route already posts there.
+    in_plan_channel = any(slack_channel(plan.spec, plan.channel, d) == plan.channel for d in routed)
+    destinations = routed + [d for d in extra_destinations if not (d == PLAN_CHANNEL and in_plan_channel)]
     if not destinations:
         return None
     recent = None if not grouped else session.exec(

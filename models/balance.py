@@ -196,6 +196,8 @@ def _propose_reallocation(session: Session, plan: Plan, condition: Condition, no
         .order_by(Task.planned_due_ws)
     ).all()
     loads = team() if at_risk else Team([])
+    proposed = set(session.exec(select(Move.task_id).where(Move.plan_id == plan.id,
+                                                            Move.rule == "reallocate-resources")).all())
     for task, late_s in at_risk:
         owner = loads.get(task.agent_id)
         if task.status == "blocked":
@@ -206,8 +208,7 @@ def _propose_reallocation(session: Session, plan: Plan, condition: Condition, no
             risk = f"is {format_duration(late_s)} late"
         else:
             continue
-        if session.exec(select(Move.id).where(Move.plan_id == plan.id, Move.task_id == task.id,
-                                              Move.rule == "reallocate-resources")).first():
+        if task.id in proposed:
             continue  # proposed once for this task; the leads have it
         helper = _spare_agent(session, plan, loads, task)
         if helper is None:

@@ -181,19 +181,23 @@ def _count_busy(session: Session, plan: Plan, agent: Agent, change: int, now: da
     session.add(agent)
 
 
-def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, now: datetime) -> None:
-    """Move an agent to another stream, carrying its busy clock over to the new stream's clock."""
+def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, now: datetime) -> int:
+    """Move an agent to another stream, carrying its busy clock over to the new stream's clock;
+    its open tasks stay its own and are re-planned from now. Returns how many were re-planned."""
     lock_plan(session, plan)
     session.refresh(agent)
+    if agent.stream_id == stream.id:
+        raise StateError(f"{agent.key} is already in {stream.key}")
     if agent.busy_since_ws is not None:
         agent.busy_ws += max(agent_clock(session, plan, agent, now) - agent.busy_since_ws, 0)
     agent.stream_id = stream.id
     if agent.busy_since_ws is not None:
         agent.busy_since_ws = stream_clock(stream, plan_clock(plan, now))
     session.add(agent)
+    return _replan_queue(session, plan, agent, now=now)
 
 
-def replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) -> int:
+def _replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) -> int:
     """Re-plan an agent's tasks not yet started to run back to back from now (after a move)."""
     from models.loader import reschedule  # the loader imports this module for task statuses
     from models.schedule import mark_critical_path
