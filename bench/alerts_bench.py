@@ -42,8 +42,8 @@ from bench.slack import BenchSlack  # noqa: E402
 from bot.app import web_client  # noqa: E402
 from bot.delivery import BATCH, Outlets, deliver_due  # noqa: E402
 from bot.scheduler import DELIVER_SECONDS  # noqa: E402
-from models.tables import Alert, AlertDelivery  # noqa: E402
-from models.types import utcnow  # noqa: E402
+from models.db.tables import Alert, AlertDelivery  # noqa: E402
+from models.db.types import utcnow  # noqa: E402
 from tests.serve_process import BOT_TOKEN  # noqa: E402
 
 PLAN_KEY = "ALERTS-001"

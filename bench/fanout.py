@@ -40,7 +40,7 @@ from bench.run import open_store  # noqa: E402
 from bench.slack import BenchSlack  # noqa: E402
 from bot import scheduler  # noqa: E402
 from bot.app import web_client  # noqa: E402
-from models.tables import SyncSlot  # noqa: E402
+from models.db.tables import SyncSlot  # noqa: E402
 from tests.serve_process import BOT_TOKEN  # noqa: E402
 
 PLANS = 200

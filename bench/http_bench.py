@@ -63,8 +63,8 @@ from sqlmodel import Session, select  # noqa: E402
 from bench.report import Row, pair_ms, ratio, verdict  # noqa: E402
 from bench.run import ELAPSED, open_store, percentile, play_forward  # noqa: E402
 from bench.slack import BenchSlack  # noqa: E402
-from models.lifecycle import calendar_of  # noqa: E402
-from models.tables import Plan, Stream  # noqa: E402
+from models.plan.settings import calendar_of, settings_of  # noqa: E402
+from models.db.tables import Plan, Stream  # noqa: E402
 from tests.serve_process import BOT_TOKEN, SIGNING_SECRET, ServeProcess, free_port  # noqa: E402
 
 BARE_BOLT = ROOT / "bench" / "bare_bolt.py"
@@ -196,7 +196,7 @@ def build_store(directory: Path, plan_file: Path, plan_key: str) -> tuple[str, l
         with Session(store.engine) as session:
             plan = session.exec(select(Plan).where(Plan.key == plan_key)).one()
             calendar = calendar_of(plan)
-            span = ELAPSED * plan.spec["duration-days"] * calendar.day_s
+            span = ELAPSED * settings_of(plan).duration_days * calendar.day_s
         store.now = calendar.subtract_working(datetime.now(timezone.utc), span)
         play_forward(store)  # starts at store.now, reads at about now; pauses the last stream
         with Session(store.engine) as session:

@@ -1,7 +1,7 @@
 """The core's benchmark: plan load, dashboard latency, statements per command.
 
 Run with `make bench` (from the repository root). Everything goes through the
-real command path (`commands.dispatch.execute`), on a fresh SQLite file whose
+real command path (`commands.core.dispatch.execute`), on a fresh SQLite file whose
 schema Alembic creates, as the CLI does. Two stores are measured side by
 side: the example plan (6 agents, 24 tasks) and a generated large plan
 (60 streams, 600 agents, 24,000 tasks). The number of SQL statements a read
@@ -38,13 +38,13 @@ from sqlmodel import Session, select  # noqa: E402
 
 from bench.generate import PLAN_ID as LARGE_PLAN_ID, write_plan  # noqa: E402
 from bench.report import Row, ms, pair_ms, print_rows, table, verdict  # noqa: E402
-from bot.scheduler import PLAN_STEPS  # noqa: E402
-from commands.context import Actor  # noqa: E402
-from commands.dispatch import Invocation, execute  # noqa: E402
-from models.calendar import WorkCalendar  # noqa: E402
-from models.lifecycle import calendar_of, plan_clock  # noqa: E402
-from models.store import make_engine, upgrade  # noqa: E402
-from models.tables import (  # noqa: E402
+from models.rules.tick import PLAN_STEPS, run_step  # noqa: E402
+from commands.core.context import Actor  # noqa: E402
+from commands.core.dispatch import Invocation, execute  # noqa: E402
+from models.time.calendar import WorkCalendar  # noqa: E402
+from models.plan.settings import calendar_of, plan_clock, settings_of  # noqa: E402
+from models.db.store import make_engine, upgrade  # noqa: E402
+from models.db.tables import (  # noqa: E402
     Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task, TaskEvent,
 )
 
@@ -152,7 +152,7 @@ def reading_time(engine, plan_key: str, start: datetime = START) -> datetime:
     with Session(engine) as session:
         plan = session.exec(select(Plan).where(Plan.key == plan_key)).one()
         calendar = calendar_of(plan)
-        return calendar.add_working(start, ELAPSED * plan.spec["duration-days"] * calendar.day_s)
+        return calendar.add_working(start, ELAPSED * settings_of(plan).duration_days * calendar.day_s)
 
 
 @dataclass
@@ -169,7 +169,7 @@ def move_tasks(engine, plan_key: str, now: datetime, seed: int = 11) -> dict[str
 
     Each stream goes at its own pace (some ahead, some behind); each agent
     finishes its queue back to back, then has one task in progress, blocked,
-    or none (idle). Rows stay consistent with models/lifecycle.py: status,
+    or none (idle). Rows stay consistent with models/state/: status,
     since_ws, active/blocked time, done/rework counts, timestamps, and one
     task_events row per change. Waiting (`todo`) tasks are left alone.
     """
@@ -177,7 +177,7 @@ def move_tasks(engine, plan_key: str, now: datetime, seed: int = 11) -> dict[str
     with Session(engine) as session:
         plan = session.exec(select(Plan).where(Plan.key == plan_key)).one()
         calendar = calendar_of(plan)
-        w_now = plan_clock(plan, now, calendar)
+        w_now = plan_clock(plan, now)
         clock = WorkTime(calendar, plan.started_at)
         pace = {sid: rng.uniform(0.75, 1.2) for sid in session.exec(select(Stream.id).where(Stream.plan_id == plan.id))}
         rows = session.exec(
@@ -253,7 +253,7 @@ def _record(moves: Moves, task, status: str, *, since: int, active: int, blocked
 
 def _write_moves(session: Session, moves: Moves) -> None:
     table = Task.__table__
-    if moves.updates:  # one executemany, as models.loader.reschedule does
+    if moves.updates:  # one executemany, as models.plan.schedule.reschedule does
         session.connection().execute(
             update(table).where(table.c.id == bindparam("task_id")).values(
                 status=bindparam("new_status"), since_ws=bindparam("since"), active_ws=bindparam("active"),
@@ -396,7 +396,7 @@ def plan_tick(store: Store, *, runs: int = 1, keep: bool = False):
             plan = session.exec(select(Plan).where(Plan.key == store.plan_key)).one()
             started = time.perf_counter()
             for step in PLAN_STEPS:
-                step(session, plan, store.now)
+                run_step(session, step, plan, store.now)
             times.append((time.perf_counter() - started) * 1000)
             session.commit() if keep else session.rollback()
     return (times[0], len(seen)) if keep else (times, len(seen))
@@ -453,7 +453,7 @@ def write_results(rows: list[Row], small: Figures, large: Figures, plan_bytes: i
         f"- CPUs: {os.cpu_count()}",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
         f"- Platform: {platform.platform()}",
-        "- Store: SQLite file, schema by Alembic; every command through `commands.dispatch.execute`",
+        "- Store: SQLite file, schema by Alembic; every command through `commands.core.dispatch.execute`",
         f"- Large plan: {large.tasks} tasks (generated, {plan_bytes / 1e6:.1f} MB of YAML); "
         f"example plan: {small.tasks} tasks",
         f"- Read {ELAPSED:.0%} of the way through each plan: large — {large.dashboard}; "

@@ -38,16 +38,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from commands.context import Actor, Context
-from commands.dispatch import InternalError, Invocation, execute
-from commands.errors import CommandError, PermissionDenied, UsageError
-from commands.reply import Reply, message
-from commands.resolve import resolve_agent, resolve_plan
-from models.agents import record_heartbeat
-from models.store import session_scope
-from models.tables import AuditEntry
-from models.types import utcnow
-from models.units import UnitError, parse_quantity
+from commands.core.context import Actor, Context
+from commands.core.dispatch import InternalError, Invocation, execute
+from commands.core.errors import CommandError, PermissionDenied, UsageError
+from models.views.reply import Reply, message
+from commands.core.lookup import resolve_agent, resolve_plan
+from models.rules.heartbeats import record_heartbeat
+from models.db.store import session_scope
+from models.db.tables import AuditEntry
+from models.db.types import utcnow
+from models.time.units import UnitError, parse_quantity
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from bot.respond import SlackFront
 log = logging.getLogger(__name__)
 
 
-# How long a Slack call may take; the sync claims' lease must outlast it (models/sync.py).
+# How long a Slack call may take; the sync claims' lease must outlast it (models/rules/sync.py).
 SLACK_TIMEOUT_S = int(os.environ.get("ORCHESTRATE_SLACK_TIMEOUT_SECONDS", "30"))
 
 

@@ -16,10 +16,12 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.text import bar, pct
-from commands.reply import Checklist, HelpText, Message, Reply, Table
-from models.figures import AgentMonitor, Dashboard, SyncPrompt
-from models.sync import DaySummary
-from models.units import format_duration
+from models.views.reply import Checklist, HelpText, Message, Reply, Table
+from models.views.agents import AgentMonitor
+from models.views.dashboard import Dashboard
+from models.views.sync import SyncPrompt
+from models.views.sync import DaySummary
+from models.time.units import format_duration
 
 SECTION_LIMIT = 3000
 STREAMS_PER_PAGE = 20

@@ -11,10 +11,10 @@ import json
 import logging
 import sys
 
-from commands.context import Actor
-from commands.dispatch import InternalError, Invocation, execute
-from commands.errors import CommandError, UsageError
-from commands.grammar import parse
+from commands.core.context import Actor
+from commands.core.dispatch import InternalError, Invocation, execute
+from commands.core.errors import CommandError, UsageError
+from commands.core.registry import parse
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return _db(argv[1:])
 
     from bot.settings import settings
-    from models.store import ensure_schema, make_engine
+    from models.db.store import ensure_schema, make_engine
 
     try:
         if not assume_yes and sys.stdin.isatty():
@@ -94,7 +94,7 @@ def _confirm(argv: list[str]) -> list[str]:
 
 def _db(args: list[str]) -> int:
     from bot.settings import settings
-    from models.store import current_revision, head_revision, make_engine, upgrade
+    from models.db.store import current_revision, head_revision, make_engine, upgrade
 
     if args not in (["upgrade"], ["current"]):
         print("usage: orchestrate db upgrade | orchestrate db current", file=sys.stderr)

@@ -29,10 +29,10 @@ from sqlmodel import select
 
 from bot.blocks import escape
 from bot.metrics import ALERTS_DELIVERED
-from models.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due, slack_channel
-from models.store import session_scope
-from models.tables import Alert, AlertDelivery, Plan
-from models.units import parse_duration
+from models.state.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due, slack_channel
+from models.db.store import session_scope
+from models.db.tables import Alert, AlertDelivery, Plan
+from models.plan.settings import settings_of
 
 log = logging.getLogger(__name__)
 # How long a claimed row is left to its worker before another may take it (a worker that died).
@@ -106,7 +106,7 @@ def _deliver_one(engine: Engine, outlets: Outlets, delivery_id: int, now: dateti
         plan = session.get(Plan, alert.plan_id)
         job = (delivery.destination, delivery.status, delivery.external_ref, delivery.attempts)
         job_error = delivery.last_error
-        snapshot = (Alert(**alert.model_dump()), plan.key, plan.channel, plan.spec)
+        snapshot = (Alert(**alert.model_dump()), plan.key, plan.channel, settings_of(plan))
     destination, status, ref, attempts = job
     try:
         if attempts > 1 and status == "pending" and (job_error is None or job_error.startswith(IN_DOUBT)):
@@ -153,28 +153,28 @@ def _retry(engine, delivery_id, attempts, now, error, after) -> int:
 # --- the destinations -------------------------------------------------------------
 
 def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = None) -> str | None:
-    alert, plan_key, plan_channel, spec = snapshot
+    alert, plan_key, plan_channel, settings = snapshot
     if destination == LEADS:
-        return _direct_messages(outlets.client, alert, plan_key, (spec.get("roles") or {}).get("leads") or [])
+        return _direct_messages(outlets.client, alert, plan_key, settings.leads)
     if destination in (CHANNEL_HERE, PLAN_CHANNEL) and not plan_channel:
         raise Unconfigured("the plan has no channel: set `channel:` in the plan file")
-    channel = slack_channel(spec, plan_channel, destination)
+    channel = slack_channel(settings, plan_channel, destination)
     if channel:
         return _slack(outlets.client, channel, alert, plan_key, update_ref, here=destination == CHANNEL_HERE)
-    target = (spec.get("destinations") or {}).get(destination)
+    target = settings.destinations.get(destination)
     if target is None:
         raise Unconfigured(f"no destination {destination!r} in the plan's destinations")
     if update_ref is not None:
         return update_ref  # a repeat is shown by updating Slack messages; email and SMS are not sent again
-    if target.get("email"):
-        return _email(outlets.smtp_url, target["email"], alert, plan_key)
-    return _sms(outlets.sms_url, target["sms"], alert, plan_key)
+    if target.email:
+        return _email(outlets.smtp_url, target.email, alert, plan_key)
+    return _sms(outlets.sms_url, target.sms, alert, plan_key)
 
 
 def already_posted(client: WebClient, snapshot, destination: str) -> str | None:
     """The ref of this alert's message if it is already in its Slack channel's recent history."""
-    alert, _, plan_channel, spec = snapshot
-    channel = slack_channel(spec, plan_channel, destination)
+    alert, _, plan_channel, settings = snapshot
+    channel = slack_channel(settings, plan_channel, destination)
     if not channel:
         return None  # email, SMS and direct messages cannot be looked up: at least once
     try:
@@ -284,15 +284,15 @@ def escalate(engine: Engine, outlets: Outlets, now: datetime) -> int:
     with session_scope(engine) as session:
         rounds = []
         for plan in session.exec(select(Plan).where(Plan.status != "draft")):
-            after = timedelta(seconds=parse_duration(plan.spec.get("escalate-after", "15min")))
-            limit = int(plan.spec.get("escalate-limit", 4))
+            settings = settings_of(plan)
+            after, limit = timedelta(seconds=settings.escalate_after_s), settings.escalate_limit
             for alert in escalations_due(session, plan, now, after, limit):
                 claimed = session.exec(update(Alert).where(Alert.id == alert.id, Alert.status == "open",
                                                            Alert.escalations == alert.escalations)
                                        .values(escalations=Alert.escalations + 1)).rowcount
                 if claimed:
                     reminder = Alert(**{**alert.model_dump(), "text": f"still unacknowledged: {alert.text}"})
-                    rounds.append((reminder, plan.key, (plan.spec.get("roles") or {}).get("leads") or []))
+                    rounds.append((reminder, plan.key, settings.leads))
     for alert, plan_key, leads in rounds:
         try:
             _direct_messages(outlets.client, alert, plan_key, leads)

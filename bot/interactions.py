@@ -11,11 +11,11 @@ from sqlmodel import select
 
 from bot.blocks import escape
 from bot.respond import SlackFront, answer, confirm_view, listen, without_reason
-from commands.grammar import tokenize
+from commands.core.grammar import tokenize
 from commands.validate import GateNotMet
-from models.store import session_scope
-from models.tables import Alert, Plan
-from models.types import utcnow
+from models.db.store import session_scope
+from models.db.tables import Alert, Plan
+from models.db.types import utcnow
 
 REASON_REQUIRED = {"reason": "Say why: it is recorded with your name."}
 

@@ -18,11 +18,11 @@ from slack_bolt.kwargs_injection.args import Args
 from sqlalchemy import Engine
 
 from bot import blocks
-from commands.context import Actor
-from commands.dispatch import InternalError, Invocation, execute
-from commands.errors import CommandError, PermissionDenied, UsageError
-from commands.grammar import tokenize
-from commands.reply import Reply
+from commands.core.context import Actor
+from commands.core.dispatch import InternalError, Invocation, execute
+from commands.core.errors import CommandError, PermissionDenied, UsageError
+from commands.core.grammar import tokenize
+from models.views.reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class SlackFront:
         channel = channel or {}
         channel_id = channel.get("id")
         names = tuple(n for n in (channel_id, f"#{channel['name']}" if channel.get("name") else None) if n)
-        return Invocation(actor=actor, front="slack", channel=channel_id, channel_names=names)
+        return Invocation(actor=actor, front="slack", channel=channel_id, channel_names=names, reads_files=False)
 
     def run(self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = ()) -> tuple[Reply | None, str | None]:
         """(reply, None) when it ran; (None, the message for the user) when it did not.

@@ -28,20 +28,15 @@ from sqlmodel import select
 
 from bot.delivery import Outlets, deliver_due, escalate
 from bot.metrics import SCHEDULER_JOBS
-from models import risk
-from models.agents import detect_silent
-from models.balance import balance
-from models.monitor import watch
 from bot.sync_post import find_posted_prompt, post_prompt, post_summary, remind
-from models.lifecycle import calendar_of
-from models.store import session_scope
-from models.sync import (
-    SUMMARY_ENTRY, SyncEntry, ask, catch_up, check_claim_lease, claim, claim_reminder, claim_slot, day_summary,
-    forget_old_events, hold_claim, reminders_due, scheduled_entries, stale_claims,
-)
-from models.sync import mark_posted
-from models.tables import Plan, SyncSlot
-from models.types import utcnow
+from models.plan.settings import calendar_of, settings_of
+from models.db.store import session_scope
+from models.rules.tick import PLAN_STEPS, run_step
+from models.rules.sync import SUMMARY_ENTRY, SyncEntry, ask, catch_up, check_claim_lease, claim, claim_reminder, claim_slot, forget_old_events, hold_claim, reminders_due, scheduled_entries, stale_claims
+from models.views.sync import day_summary
+from models.rules.sync import mark_posted
+from models.db.tables import Plan, SyncSlot
+from models.db.types import utcnow
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
@@ -78,7 +73,7 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
     global _scheduler
     from bot.settings import settings
 
-    try:  # the sync claims' lease must outlast a post in flight (models/sync.py)
+    try:  # the sync claims' lease must outlast a post in flight (models/rules/sync.py)
         check_claim_lease(client.timeout)
     except ValueError as exc:
         raise SystemExit(f"orchestrate serve: {exc}") from None
@@ -107,7 +102,7 @@ def stop() -> None:
 def sync_trigger(plan: Plan, entry: SyncEntry) -> CronTrigger:
     """Fires at the entry's local time on the plan's working days, in the plan's zone."""
     hour, minute = entry.time.split(":")
-    days = ",".join(plan.spec.get("working-days") or ["mon", "tue", "wed", "thu", "fri"])
+    days = ",".join(settings_of(plan).working_days)
     return CronTrigger(day_of_week=days, hour=int(hour), minute=int(minute), timezone=calendar_of(plan).zone)
 
 
@@ -122,7 +117,7 @@ def reconcile() -> None:
     with session_scope(runtime.engine) as session:
         for plan in session.exec(select(Plan).where(Plan.status == "running")):
             for entry in scheduled_entries(plan):
-                fingerprint = (entry, tuple(plan.spec.get("working-days") or ()), plan.timezone)
+                fingerprint = (entry, tuple(settings_of(plan).working_days), plan.timezone)
                 wanted[job_id(plan.key, entry.type)] = fingerprint
                 if runtime.fingerprints.get(job_id(plan.key, entry.type)) != fingerprint and _scheduler:
                     _scheduler.add_job(
@@ -230,16 +225,6 @@ def tick() -> None:
         log.exception("the scheduler tick failed")
 
 
-def monitor(session, plan: Plan, now: datetime) -> None:
-    detect_silent(session, plan, now=now)
-    watch(session, plan, now)
-    risk.evaluate(session, plan, now)
-
-
-# What the tick does for each running plan, each step in a transaction of its own.
-PLAN_STEPS = (monitor, balance)
-
-
 def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetime) -> None:
     """One step of the tick for one plan, in a transaction of its own: a failure (logged) neither
     undoes nor stops the other plans' monitoring, nor a plan's monitoring its load balancing's."""
@@ -247,7 +232,7 @@ def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetim
         with session_scope(runtime.engine) as session:
             plan = session.get(Plan, plan_id)
             if plan is not None and plan.status == "running":
-                step(session, plan, now)
+                run_step(session, step, plan, now)
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()
         log.exception("the tick's %s of plan %s failed", step.__name__, plan_key)

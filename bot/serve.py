@@ -20,7 +20,7 @@ import time
 
 from bot import scheduler
 from bot.settings import Settings, settings
-from models.store import ensure_schema, make_engine
+from models.db.store import ensure_schema, make_engine
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,11 @@ import shlex
 
 from bot.respond import SlackFront, answer, confirm_view, listen
 from bot.sync_post import post_prompt
-from models.figures import SyncPrompt
-from models.types import utcnow
-from commands.errors import UsageError
-from commands.grammar import parse, tokenize
+from models.views.sync import SyncPrompt
+from models.db.types import utcnow
+from commands.core.errors import UsageError
+from commands.core.grammar import tokenize
+from commands.core.registry import parse
 
 
 def register(app, front: SlackFront) -> None:

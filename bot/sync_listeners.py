@@ -9,10 +9,10 @@ from sqlmodel import select
 
 from bot.respond import SlackFront, listen
 from bot.sync_post import refresh_prompt
-from models.store import session_scope
-from models.sync import first_time_seen, record_answer, slot_for_thread
-from models.tables import Agent, Plan, SyncSlot, Task
-from models.types import utcnow
+from models.db.store import session_scope
+from models.rules.sync import first_time_seen, record_answer, slot_for_thread
+from models.db.tables import Agent, Plan, SyncSlot, Task
+from models.db.types import utcnow
 
 QUESTIONS = {
     "standup": [("yesterday", "What did you do yesterday?"), ("today", "What will you do today?"),

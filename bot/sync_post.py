@@ -8,10 +8,11 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot import blocks
-from models.figures import SyncPrompt
-from models.store import session_scope
-from models.sync import DaySummary, mark_posted, prompt_for_slot, unanswered
-from models.tables import Plan, SyncSlot
+from models.views.sync import SyncPrompt
+from models.db.store import session_scope
+from models.rules.sync import mark_posted
+from models.views.sync import DaySummary, prompt_for_slot, unanswered
+from models.db.tables import Plan, SyncSlot
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,11 @@
 
 from functools import singledispatch
 
-from commands.reply import Checklist, HelpText, Message, Reply, Table
-from models.figures import AgentMonitor, Dashboard, SyncPrompt
-from models.units import format_duration
+from models.views.reply import Checklist, HelpText, Message, Reply, Table
+from models.views.agents import AgentMonitor
+from models.views.dashboard import Dashboard
+from models.views.sync import SyncPrompt
+from models.time.units import format_duration
 
 WIDTH = 64  # inside the box
 

@@ -2,11 +2,11 @@
 
 from sqlalchemy import func
 from sqlmodel import select
-from commands.context import Context
+from commands.core.context import Context
 
-from commands.grammar import CommandSpec, count
-from commands.reply import Reply, Table
-from models.tables import AuditEntry
+from commands.core.grammar import CommandSpec, count
+from models.views.reply import Reply, Table
+from models.db.tables import AuditEntry
 
 
 def add_arguments(parser) -> None:

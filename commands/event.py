@@ -1,10 +1,10 @@
 """event: raise an event."""
 
-from commands.context import Context
-from commands.grammar import CommandSpec, slug
-from commands.reply import Reply, message
-from commands.resolve import add_plan_option, resolve_plan
-from models.lifecycle import raise_event
+from commands.core.context import Context
+from commands.core.grammar import CommandSpec, slug
+from models.views.reply import Reply, message
+from commands.core.lookup import add_plan_option, resolve_plan
+from models.state.events import raise_event
 
 
 def add_arguments(parser) -> None:

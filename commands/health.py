@@ -1,10 +1,10 @@
 """health: the agent status monitor."""
 
-from commands.context import Context
-from commands.grammar import CommandSpec
-from commands.reply import Reply
-from commands.resolve import add_plan_option, resolve_agent, resolve_plan
-from models.figures import agent_monitor
+from commands.core.context import Context
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply
+from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan
+from models.views.agents import agent_monitor
 
 
 def add_arguments(parser) -> None:

@@ -1,9 +1,9 @@
 """help: usage, generated from the commands themselves."""
 
-from commands.context import Context
-from commands.errors import UsageError
-from commands.grammar import CommandSpec, prog_name, specs, subparser
-from commands.reply import HelpText, Reply
+from commands.core.context import Context
+from commands.core.errors import UsageError
+from commands.core.grammar import CommandSpec
+from models.views.reply import HelpText, Reply
 
 
 def add_arguments(parser) -> None:
@@ -12,17 +12,18 @@ def add_arguments(parser) -> None:
 
 def run(args, ctx: Context) -> Reply:
     """Show usage: all subcommands, or one in detail."""
-    known = specs(ctx.front)
+    grammar = ctx.grammar
+    known = grammar.specs
     if args.topic:
         name = args.topic[0]
         if name not in known:
-            raise UsageError(f"no subcommand {name!r}: `{prog_name(ctx.front)} help` lists them")
+            raise UsageError(f"no subcommand {name!r}: `{grammar.prog} help` lists them")
         spec = known[name]
-        text = subparser(ctx.front, spec.name).format_help().strip()
+        text = grammar.subparser(spec.name).format_help().strip()
         if spec.privileged != "no":
             text += f"\n\nPrivileged (leads only): {spec.privileged}"
         return Reply(body=HelpText(text=text))
-    lines = [f"Usage: {prog_name(ctx.front)} SUBCOMMAND [ARGS]   (`help SUBCOMMAND` for details)", ""]
+    lines = [f"Usage: {grammar.prog} SUBCOMMAND [ARGS]   (`help SUBCOMMAND` for details)", ""]
     seen = set()
     for spec in known.values():
         if spec.name in seen:

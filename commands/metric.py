@@ -1,13 +1,14 @@
 """metric: report a metric reading."""
 
-from commands.context import Context
-from commands.errors import CommandError
-from commands.grammar import CommandSpec, slug
-from commands.reply import Reply, message
-from commands.resolve import add_plan_option, resolve_plan
-from models.risk import evaluate
-from models.tables import MetricReading
-from models.units import UnitError, parse_quantity, parse_target
+from commands.core.context import Context
+from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec, slug
+from models.views.reply import Reply, message
+from commands.core.lookup import add_plan_option, resolve_plan
+from models.plan.settings import settings_of
+from models.rules.risk import evaluate
+from models.db.tables import MetricReading
+from models.time.units import UnitError, parse_quantity, parse_target
 
 def add_arguments(parser) -> None:
     parser.add_argument("name", metavar="NAME", help="e.g. test-coverage, api-response")
@@ -27,7 +28,7 @@ def run(args, ctx: Context) -> Reply:
     ctx.session.add(MetricReading(plan_id=plan.id, name=name, value=value.value, unit=value.unit, at=ctx.now,
                                   source=ctx.front, reported_by=ctx.actor.id))
     ctx.session.flush()
-    target = (plan.spec.get("targets") or {}).get(name)
+    target = settings_of(plan).targets.get(name)
     verdict = ""
     if target:
         comparison = parse_target(target)

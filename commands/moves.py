@@ -5,13 +5,14 @@ import argparse
 from sqlalchemy import func
 from sqlmodel import select
 
-from commands.context import Context
-from commands.errors import CommandError
-from commands.grammar import CommandSpec, count
-from commands.reply import Reply, Table, message
-from commands.resolve import add_plan_option, resolve_move, resolve_plan
-from models.lifecycle import StateError, move_agent, reassign_task
-from models.tables import Agent, Move, Stream, Task
+from commands.core.context import Context
+from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec, count
+from models.views.reply import Reply, Table, message
+from commands.core.lookup import add_plan_option, resolve_move, resolve_plan
+from models.state.outcome import StateError
+from models.state.tasks import move_agent, reassign_task
+from models.db.tables import Agent, Move, Stream, Task
 
 LIST_LIMIT = 20
 

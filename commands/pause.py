@@ -1,11 +1,13 @@
 """pause: pause a stream."""
 
-from commands.context import Context
-from commands.errors import CommandError, UsageError
-from commands.grammar import CommandSpec
-from commands.reply import Reply, message
-from commands.resolve import add_plan_option, resolve_plan, resolve_stream
-from models.lifecycle import StateError, pause_stream, raise_event
+from commands.core.context import Context
+from commands.core.errors import CommandError, UsageError
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply, message
+from commands.core.lookup import add_plan_option, resolve_plan, resolve_stream
+from models.state.events import raise_event
+from models.state.outcome import StateError
+from models.state.streams import pause_stream
 
 
 def add_stream_arguments(parser) -> None:

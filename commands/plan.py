@@ -3,15 +3,16 @@
 from sqlalchemy import func
 from sqlmodel import select
 
-from commands.context import Context
-from commands.errors import CommandError, PermissionDenied
-from commands.grammar import CommandSpec
-from commands.reply import Reply, Table, message
-from commands.resolve import resolve_plan
-from models.loader import assign_task_ids, diff_documents, load_plan, stored_document
-from models.schedule import describe_path, plan_critical_path
-from models.planfile import PlanFileError, read_plan_file
-from models.tables import Agent, Checkpoint, Plan, Stream, Task
+from commands.core.context import Context
+from commands.core.errors import CommandError, PermissionDenied
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply, Table, message
+from commands.core.lookup import resolve_plan
+from models.plan.loader import assign_task_ids, diff_documents, load_plan, stored_document
+from models.plan.schedule import describe_path, plan_critical_path
+from models.plan.schema import PlanFileError, read_plan_file
+from models.db.tables import Agent, Checkpoint, Plan, RiskTrigger, Stream, Task
+from models.plan.settings import settings_of
 
 
 def add_arguments(parser) -> None:
@@ -37,7 +38,7 @@ def run(args, ctx: Context) -> Reply:
         return _list(ctx, mine=args.mine)
     if args.action == "show":
         return _show(ctx, resolve_plan(ctx, args.plan))
-    if ctx.front == "slack":
+    if not ctx.reads_files:
         raise CommandError(f"`plan {args.action}` reads a file on the bot's machine: run it from the CLI or the API")
     try:
         doc = read_plan_file(args.file)
@@ -88,7 +89,7 @@ def _list(ctx: Context, mine: bool = False) -> Reply:
     if mine and not ctx.actor.operator:
         user = ctx.actor.slack_user
         working = set(ctx.session.exec(select(Agent.plan_id).where(Agent.slack_user == user)).all())
-        plans = [p for p in plans if p.id in working or user in ((p.spec.get("roles") or {}).get("leads") or [])]
+        plans = [p for p in plans if p.id in working or user in settings_of(p).leads]
     return Reply(body=Table(
         title="Plans", columns=["Plan", "Title", "Status", "Channel", "Started (UTC)"],
         rows=[[p.key, p.title, p.status, p.channel or "", f"{p.started_at:%Y-%m-%d %H:%M}" if p.started_at else ""]
@@ -98,16 +99,18 @@ def _list(ctx: Context, mine: bool = False) -> Reply:
 
 
 def _show(ctx: Context, plan: Plan) -> Reply:
-    spec = plan.spec
+    settings = settings_of(plan)
+    triggers = ctx.session.exec(select(func.count()).select_from(RiskTrigger)
+                                .where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))).one()
     details = [
         f"status: {plan.status}" + (f" (stopped: {plan.stop_reason})" if plan.stop_reason else ""),
         f"make-up: {_census(ctx, plan)}",
-        f"time zone: {plan.timezone}; working days {', '.join(spec.get('working-days', []))}, "
-        f"hours {'–'.join(spec.get('working-hours', []))}; {spec.get('duration-days')} working days",
-        f"channel: {plan.channel or '(none)'}; leads: {', '.join((spec.get('roles') or {}).get('leads') or []) or '(none)'}",
-        f"sync schedule: {', '.join(e['time'] + ' ' + e['type'] for e in spec.get('sync-schedule') or []) or '(none)'}",
-        f"risk triggers: {len(spec.get('risk-triggers') or [])}; alert routes: {len(spec.get('alerts') or [])}; "
-        f"delegation rules: {len(spec.get('delegation-matrix') or [])}",
+        f"time zone: {plan.timezone}; working days {', '.join(settings.working_days)}, "
+        f"hours {'–'.join(settings.working_hours)}; {settings.duration_days} working days",
+        f"channel: {plan.channel or '(none)'}; leads: {', '.join(settings.leads) or '(none)'}",
+        f"sync schedule: {', '.join(e.time + ' ' + e.type for e in settings.sync_schedule) or '(none)'}",
+        f"risk triggers: {triggers}; alert routes: {len(settings.alerts)}; "
+        f"delegation rules: {len(settings.delegation_matrix)}",
         describe_path(ctx.session, plan, plan_critical_path(ctx.session, plan)),
         f"source: {plan.source_path or '(unknown)'}; loaded {plan.loaded_at:%Y-%m-%d %H:%M} UTC, "
         f"updated {plan.updated_at:%Y-%m-%d %H:%M} UTC",

@@ -1,12 +1,13 @@
 """reallocate: move an agent to another stream."""
 
-from commands.context import Context
-from commands.errors import CommandError
-from commands.grammar import CommandSpec
-from commands.reply import Reply, message
-from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream
-from models.lifecycle import StateError, move_agent
-from models.tables import Stream
+from commands.core.context import Context
+from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply, message
+from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_stream
+from models.state.outcome import StateError
+from models.state.tasks import move_agent
+from models.db.tables import Stream
 
 
 def add_arguments(parser) -> None:

@@ -1,94 +1,24 @@
-"""Naming things: by id or unique prefix, never ambiguously.
+"""resolve: resolve an alert."""
 
-``stream-b`` names ``stream-b-frontend`` when no other stream starts with it;
-an ambiguous or unknown name is an error that lists the candidates. Lookups
-are SQL (exact, then prefix with a limit), so naming one task among tens of
-thousands reads a handful of rows.
-"""
-
-from sqlalchemy import func
-from sqlmodel import select
-
-from commands.context import Context
-from commands.errors import CommandError
-from models.tables import Agent, Checkpoint, Move, Plan, Stream, Task
-
-_SHOWN = 10
+from commands.core.context import Context
+from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec
+from commands.core.lookup import add_alert_arguments, resolve_alert
+from models.views.reply import Reply, message
 
 
-def _pick(ctx: Context, model, what: str, name: str, *scope):
-    base = select(model).where(*scope)
-    if hasattr(model, "archived"):
-        base = base.where(model.archived.is_(False))
-    exact = ctx.session.exec(base.where(model.key == name)).first()
-    if exact is not None:
-        return exact
-    lowered = name.lower()
-    matches = ctx.session.exec(
-        base.where(func.lower(model.key).startswith(lowered, autoescape=True))
-        .order_by(model.key).limit(_SHOWN + 1)
-    ).all()
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        listed = _listing([m.key for m in matches])
-        raise CommandError(f"{what} {name!r} is ambiguous: it could be {listed}; type more of the id")
-    known = ctx.session.exec(select(model.key).where(*scope).order_by(model.key).limit(_SHOWN + 1)).all()
-    listed = _listing(list(known)) if known else "none yet"
-    raise CommandError(f"unknown {what} {name!r}; known: {listed}")
+def run(args, ctx: Context) -> Reply:
+    """Resolve an alert."""
+    plan, alert = resolve_alert(ctx, args.plan, args.alert)
+    ctx.require_member(plan, "resolve an alert")
+    if alert.status == "resolved":
+        raise CommandError(f"alert #{alert.id} is already resolved (by {alert.resolved_by})")
+    alert.status, alert.resolved_at, alert.resolved_by = "resolved", ctx.now, ctx.actor.id
+    if alert.acked_at is None:
+        alert.acked_at, alert.acked_by = ctx.now, ctx.actor.id
+    ctx.session.add(alert)
+    return message(f"Alert #{alert.id} ({alert.event_name}) resolved by {ctx.actor.name}.",
+                   announce=True, plan=plan.key)
 
 
-def _listing(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN])
-    return shown + (", …" if len(keys) > _SHOWN else "")
-
-
-def resolve_plan(ctx: Context, name: str | None) -> Plan:
-    """The named plan; else the one bound to this channel; else the only running (or only) plan."""
-    if name:
-        plan = _pick(ctx, Plan, "plan", name)
-    else:
-        plan = _implicit_plan(ctx)
-    ctx.plan = plan
-    return plan
-
-
-def _implicit_plan(ctx: Context) -> Plan:
-    if ctx.channel_names:
-        bound = ctx.session.exec(select(Plan).where(Plan.channel.in_(ctx.channel_names))).all()
-        if len(bound) == 1:
-            return bound[0]
-    for where in (Plan.status == "running", Plan.id.is_not(None)):
-        found = ctx.session.exec(select(Plan).where(where).order_by(Plan.key).limit(_SHOWN + 1)).all()
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            raise CommandError(
-                f"which plan? name it with --plan (plans: {_listing([p.key for p in found])})"
-            )
-    raise CommandError("no plan is loaded yet: `orchestrate plan load FILE` loads one")
-
-
-def resolve_stream(ctx: Context, plan: Plan, name: str) -> Stream:
-    return _pick(ctx, Stream, "stream", name, Stream.plan_id == plan.id)
-
-
-def resolve_agent(ctx: Context, plan: Plan, name: str) -> Agent:
-    return _pick(ctx, Agent, "agent", name, Agent.plan_id == plan.id)
-
-
-def resolve_checkpoint(ctx: Context, plan: Plan, name: str) -> Checkpoint:
-    return _pick(ctx, Checkpoint, "checkpoint", name, Checkpoint.plan_id == plan.id)
-
-
-def resolve_task(ctx: Context, plan: Plan, name: str) -> Task:
-    return _pick(ctx, Task, "task", name, Task.plan_id == plan.id)
-
-
-def add_plan_option(parser) -> None:
-    parser.add_argument("--plan", metavar="PLAN",
-                        help="the plan (default: the channel's plan, else the only running plan)")
-
-
-def resolve_move(ctx: Context, plan: Plan, name: str) -> Move:
-    return _pick(ctx, Move, "move", name.upper(), Move.plan_id == plan.id)
+SPECS = [CommandSpec("resolve", run, add_alert_arguments)]

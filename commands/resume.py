@@ -1,12 +1,14 @@
 """resume: resume a paused stream."""
 
-from commands.context import Context
-from commands.errors import CommandError
-from commands.grammar import CommandSpec
+from commands.core.context import Context
+from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec
 from commands.pause import add_stream_arguments, stream_name
-from commands.reply import Reply, message
-from commands.resolve import resolve_plan, resolve_stream
-from models.lifecycle import StateError, raise_event, resume_stream
+from models.views.reply import Reply, message
+from commands.core.lookup import resolve_plan, resolve_stream
+from models.state.events import raise_event
+from models.state.outcome import StateError
+from models.state.streams import resume_stream
 
 
 def run(args, ctx: Context) -> Reply:

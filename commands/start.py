@@ -1,11 +1,13 @@
-"""start / execute: begin a plan's run, or resume a stopped one."""
+"""start: begin a plan's run, or resume a stopped one."""
 
-from commands.context import Context
-from commands.grammar import CommandSpec
-from commands.reply import Reply, message
-from commands.resolve import resolve_plan
-from commands.errors import CommandError
-from models.lifecycle import StateError, start_plan
+from commands.core.context import Context
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply, message
+from commands.core.lookup import resolve_plan
+from commands.core.errors import CommandError
+from models.plan.settings import settings_of
+from models.state.outcome import StateError
+from models.state.plans import start_plan
 
 
 def add_arguments(parser) -> None:
@@ -17,11 +19,6 @@ def add_arguments(parser) -> None:
                         help="safety on: blocker checkpoints hold the tasks due after them")
 
 
-def add_execute_arguments(parser) -> None:
-    parser.add_argument("plan", nargs="?", metavar="PLAN", help="the plan id (default: the only plan)")
-    parser.add_argument("--start-now", action="store_true", help="start at once (the default; kept for scripts)")
-
-
 def run(args, ctx: Context) -> Reply:
     """Start a plan, or resume a stopped one.
 
@@ -31,11 +28,11 @@ def run(args, ctx: Context) -> Reply:
     """
     plan = resolve_plan(ctx, args.plan)
     ctx.require_lead(plan, "start a plan")
-    settings = plan.spec.get("orchestration") or {}
+    settings = settings_of(plan).orchestration
     options = {
-        "mode": "parallel" if getattr(args, "parallel", False) else settings.get("mode", "parallel"),
-        "monitoring": "continuous" if getattr(args, "monitor", False) else settings.get("monitoring", "continuous"),
-        "safety": "enabled" if getattr(args, "safe", False) else settings.get("safety", "enabled"),
+        "mode": "parallel" if getattr(args, "parallel", False) else settings.mode,
+        "monitoring": "continuous" if getattr(args, "monitor", False) else settings.monitoring,
+        "safety": "enabled" if getattr(args, "safe", False) else settings.safety,
     }
     try:
         what = start_plan(ctx.session, plan, now=ctx.now, options=options)
@@ -49,12 +46,4 @@ def run(args, ctx: Context) -> Reply:
     )
 
 
-def run_execute(args, ctx: Context) -> Reply:
-    """Start a plan now (the same as `start`)."""
-    return run(args, ctx)
-
-
-SPECS = [
-    CommandSpec("start", run, add_arguments, privileged="yes"),
-    CommandSpec("execute", run_execute, add_execute_arguments, privileged="yes"),
-]
+SPECS = [CommandSpec("start", run, add_arguments, privileged="yes")]

@@ -1,11 +1,13 @@
 """stop: halt the plan."""
 
-from commands.context import Context
-from commands.errors import CommandError
-from commands.grammar import CommandSpec
-from commands.reply import Reply, message
-from commands.resolve import add_plan_option, resolve_plan
-from models.lifecycle import StateError, raise_event, stop_plan
+from commands.core.context import Context
+from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply, message
+from commands.core.lookup import add_plan_option, resolve_plan
+from models.state.events import raise_event
+from models.state.outcome import StateError
+from models.state.plans import stop_plan
 
 
 def add_arguments(parser) -> None:

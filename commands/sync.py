@@ -1,12 +1,13 @@
 """sync: post a sync prompt now, or a checkpoint's checklist."""
 
-from commands.checkpoints import checklist
-from commands.context import Context
-from commands.errors import CommandError
-from commands.grammar import CommandSpec
-from commands.reply import Reply
-from commands.resolve import add_plan_option, resolve_checkpoint, resolve_plan
-from models.sync import ask, open_adhoc_slot
+from models.views.checkpoints import checklist
+from commands.core.context import Context
+from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply
+from commands.core.lookup import add_plan_option, resolve_checkpoint, resolve_plan
+from models.plan.settings import settings_of
+from models.rules.sync import ask, open_adhoc_slot
 
 
 def add_arguments(parser) -> None:
@@ -29,8 +30,8 @@ def run(args, ctx: Context) -> Reply:
         return Reply(body=checklist(ctx.session, plan, checkpoint), announce=True, plan=plan.key)
     if plan.status != "running":
         raise CommandError(f"plan {plan.key} is {plan.status}: prompts are for a running plan")
-    entry = next((e for e in plan.spec.get("sync-schedule") or [] if e["type"] == args.sync_type), None)
-    required = entry["required"] if entry else ["all-agents"]
+    entry = settings_of(plan).sync_entry(args.sync_type)
+    required = entry.required if entry else ["all-agents"]
     slot = open_adhoc_slot(ctx.session, plan, args.sync_type, now=ctx.now, by=ctx.actor.id)
     prompt = ask(ctx.session, plan, slot, args.sync_type, required, now=ctx.now)
     return Reply(body=prompt, announce=True, plan=plan.key)

@@ -3,19 +3,21 @@
 from sqlalchemy import func
 from sqlmodel import select
 
-from commands.context import Context
-from commands.errors import CommandError, UsageError
-from commands.grammar import CommandSpec, count
-from commands.reply import Reply, Table, message
-from commands.resolve import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
-from models.delegation import choose_agent
-from models.lifecycle import (
-    TASK_ACTIONS, StateError, change_task, initial_status, plan_clock, reassign_task, stream_clock,
-)
-from models.schedule import mark_critical_path
-from models.tables import TASK_STATUSES, Agent, Stream, Task
-from models.units import UnitError, format_work, parse_duration
-from models.lifecycle import calendar_of
+from commands.core.context import Context
+from commands.core.errors import CommandError, UsageError
+from commands.core.grammar import CommandSpec, count
+from models.views.reply import Reply, Table, message
+from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
+from models.rules.delegation import choose_agent
+from models.plan.coordination import initial_status
+from models.plan.settings import plan_clock
+from models.state.outcome import StateError
+from models.state.tasks import TASK_ACTIONS, change_task, reassign_task
+from models.time.clocks import stream_clock
+from models.plan.schedule import mark_critical_path
+from models.db.tables import TASK_STATUSES, Agent, Stream, Task
+from models.time.units import UnitError, format_work, parse_duration
+from models.plan.settings import calendar_of
 
 LIST_LIMIT = 50
 
@@ -117,7 +119,7 @@ def _add(args, ctx: Context, plan) -> Reply:
         raise CommandError(f"--estimate: {exc}") from None
     if estimate is None:
         estimate = _mean_estimate(ctx, plan, agent) or calendar.day_s
-    now_clock = stream_clock(stream, plan_clock(plan, ctx.now, calendar))
+    now_clock = stream_clock(stream, plan_clock(plan, ctx.now))
     queue_end, last_position = ctx.session.exec(
         select(func.max(Task.planned_due_ws), func.max(Task.position))
         .where(Task.agent_id == (agent.id if agent else None), Task.archived.is_(False))

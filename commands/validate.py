@@ -1,12 +1,12 @@
 """validate: tick a checkpoint's criteria, and pass the gate."""
 
-from commands.checkpoints import checklist, criteria_of
-from commands.context import Context
-from commands.errors import CommandError, UsageError
-from commands.grammar import CommandSpec
-from commands.reply import Reply
-from commands.resolve import add_plan_option, resolve_checkpoint, resolve_plan
-from models.lifecycle import raise_event
+from models.views.checkpoints import checklist, criteria_of
+from commands.core.context import Context
+from commands.core.errors import CommandError, UsageError
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply
+from commands.core.lookup import add_plan_option, resolve_checkpoint, resolve_plan
+from models.state.events import raise_event
 
 NO_REASON = "(no reason given)"
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import SQLModel
 
-from commands.context import Actor
-from commands.dispatch import Invocation, execute
-from commands.grammar import tokenize
-from models.store import make_engine
+from commands.core.context import Actor
+from commands.core.dispatch import Invocation, execute
+from commands.core.grammar import tokenize
+from models.db.store import make_engine
 from tests import pg
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -76,7 +76,7 @@ def drop_database(name: str) -> None:
 @contextmanager
 def empty_database() -> Iterator[tuple[str, object]]:
     """(name, engine) of a new, empty database, dropped afterwards; skips the test without a server."""
-    from models.store import make_engine
+    from models.db.store import make_engine
 
     reason = unreachable()
     if reason:
@@ -131,7 +131,7 @@ class Templates:
             if self._template is None:
                 from sqlmodel import SQLModel
 
-                from models.store import make_engine
+                from models.db.store import make_engine
 
                 name = create_database()
                 engine = make_engine(url(name))

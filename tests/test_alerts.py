@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from bot import scheduler
 from bot.app import web_client
 from bot.delivery import Outlets, deliver_due
-from models.agents import record_heartbeat
-from models.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
+from models.rules.heartbeats import record_heartbeat
+from models.db.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
 from tests.conftest import LEAD
 from tests.fake_slack import FakeSlack
 from tests.outlets import Mailbox, SmsGateway
@@ -240,7 +240,7 @@ def test_a_silent_agent_goes_down_once_and_recovers_on_its_next_heartbeat(starte
 # --- what the tick notices on its own --------------------------------------------------------
 
 def test_the_tick_raises_day_complete_late_tasks_and_missed_gates_once(started, engine):
-    from models.monitor import watch
+    from models.rules.monitor import watch
     from tests.conftest import MONDAY_9AM_PARIS
 
     def tick_at(when):

@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 from sqlmodel import Session, func, select
 
-from commands.dispatch import execute
-from models.tables import Agent, AuditEntry, MetricReading, Task, TaskEvent
+from commands.core.dispatch import execute
+from models.db.tables import Agent, AuditEntry, MetricReading, Task, TaskEvent
 from tests.serve_process import ORCHESTRATE, ServeProcess, free_port
 from tests.test_slack_http import OPERATOR, slack, store  # noqa: F401  (fixtures)
 

@@ -13,10 +13,10 @@ from slack_sdk import WebClient
 from sqlmodel import Session, select
 
 from bot import scheduler
-from commands.errors import CommandError, PermissionDenied
-from models.balance import balance
-from models.store import make_engine, upgrade
-from models.tables import AuditEntry, Event, Move, Plan, Task
+from commands.core.errors import CommandError, PermissionDenied
+from models.rules.balance import balance
+from models.db.store import make_engine, upgrade
+from models.db.tables import AuditEntry, Event, Move, Plan, Task
 from tests.conftest import EXAMPLE_PLAN, LEAD, MONDAY_9AM_PARIS, STRANGER, Runner
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess, block_action

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models.store import head_revision
+from models.db.store import head_revision
 
 from tests.conftest import EXAMPLE_PLAN
 

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
-from commands.context import Actor
-from commands.errors import CommandError, PermissionDenied, UsageError
-from models.tables import Agent, Alert, AuditEntry, Stream, Task
+from commands.core.context import Actor
+from commands.core.errors import CommandError, PermissionDenied, UsageError
+from models.db.tables import Agent, Alert, AuditEntry, Stream, Task
 from tests.conftest import LEAD, STRANGER
 
 AGENT_B2 = Actor(id="slack:U0AGENTB2", name="b2", source="slack", slack_user="U0AGENTB2")
@@ -51,8 +51,8 @@ def test_ambiguous_and_unknown_names_list_the_candidates(started, engine):
 
 
 def test_a_plan_bound_to_a_channel_needs_no_id(started, engine):
-    from commands.dispatch import Invocation, execute
-    from commands.grammar import tokenize
+    from commands.core.dispatch import Invocation, execute
+    from commands.core.grammar import tokenize
 
     reply = execute(engine, tokenize("status"), Invocation(LEAD, "slack", "C123", ("C123", "#tr-orchestration")),
                     now=started.now)
@@ -298,8 +298,8 @@ def test_without_safety_no_gate_holds_a_task(loaded, engine, tmp_path):
 
 
 def test_metrics_show_their_trend_since_the_previous_working_day(started, engine):
-    from models.monitor import watch
-    from models.tables import Plan as PlanRow
+    from models.rules.monitor import watch
+    from models.db.tables import Plan as PlanRow
 
     started("metric code-coverage 88%")
     started("task start T1")

@@ -5,8 +5,8 @@ import json
 import re
 import time
 
-from commands.dispatch import execute
-from models.store import make_engine, upgrade
+from commands.core.dispatch import execute
+from models.db.store import make_engine, upgrade
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess

@@ -3,8 +3,9 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from commands.errors import UsageError
-from commands.grammar import parse, specs, tokenize
+from commands.core.errors import UsageError
+from commands.core.grammar import tokenize
+from commands.core.registry import grammar, parse
 
 SEED_LINES = [
     "start TR-ORCH-001 --parallel --monitor --safe",
@@ -33,7 +34,7 @@ def test_the_same_words_parse_the_same_from_cli_and_slack():
 
 
 def test_every_subcommand_of_commands_md_exists():
-    names = set(specs("cli"))
+    names = set(grammar("cli").specs)
     assert {"start", "execute", "status", "dashboard", "health", "sync", "pause", "resume", "reallocate",
             "validate", "stop", "task", "metric", "event", "alerts", "ack", "resolve", "plan", "audit",
             "help"} <= names

@@ -2,7 +2,7 @@
 
 from sqlmodel import Session, select
 
-from models.tables import Agent, AuditEntry, Plan, Stream, Task
+from models.db.tables import Agent, AuditEntry, Plan, Stream, Task
 from tests.conftest import EXAMPLE_PLAN
 
 

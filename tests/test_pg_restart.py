@@ -29,8 +29,8 @@ import psycopg
 import pytest
 from sqlmodel import Session, select
 
-from models.store import make_engine, upgrade
-from models.tables import Alert, AlertDelivery, AuditEntry, Event, Plan, Stream, Task
+from models.db.store import make_engine, upgrade
+from models.db.tables import Alert, AlertDelivery, AuditEntry, Event, Plan, Stream, Task
 from tests import pg
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
@@ -41,13 +41,13 @@ from tests.test_replicas import (
 from tests.test_slack_http import body_of, texts
 
 PLAN, CHANNEL, ALERTS = "RS-PGR", "C0RSPGR01", "C0RSPGRAL"
-POOL_LIMIT = 10  # models/store.py make_engine: pool_size=5 + max_overflow=5
+POOL_LIMIT = 10  # models/db/store.py make_engine: pool_size=5 + max_overflow=5
 BURST = 60  # status commands from 24 threads (a replica works on 5 commands at a time)...
 API_BURST = 240  # ... and API calls from 60 threads at the same time (the web server's pool has 40 threads)
 PACE = 0.05  # seconds between two commands of the steady stream
 DOWN_S = 1.0  # how long the server stays down: commands keep arriving meanwhile
 
-# How a command that fails inside tells its user (commands/dispatch.py).
+# How a command that fails inside tells its user (commands/core/dispatch.py).
 FAILED = re.compile(r"something went wrong on our side running `\w+`; nothing was changed")
 # What a lost or refused connection raises, as the replicas' logs show it (tracebacks, chains included).
 CONNECTION_LOST = {"psycopg.OperationalError", "psycopg.errors.AdminShutdown", "sqlalchemy.exc.OperationalError",
@@ -338,7 +338,7 @@ def test_the_replicas_logged_nothing_but_the_lost_connections_of_the_commands_th
     failed = {f"event probe-{n}" for n, answer in restarted.probes.items() if answer and FAILED.search(answer)}
     logged, raised = set(), collections.Counter()
     for log in restarted.logs:
-        logged |= set(re.findall(r"^ERROR commands\.dispatch: command failed \(audit #\w+\): (.+)$", log, re.M))
+        logged |= set(re.findall(r"^ERROR commands\.core\.dispatch: command failed \(audit #\w+\): (.+)$", log, re.M))
         raised.update(name for name in re.findall(r"^([A-Za-z_][\w.]*): ", log, re.M) if name not in LEVELS)
     assert logged == failed
     assert set(raised) <= CONNECTION_LOST, raised

@@ -2,8 +2,8 @@
 
 import pytest
 
-from commands.errors import CommandError
-from models.planfile import PlanFileError, read_plan_file, read_plan_text
+from commands.core.errors import CommandError
+from models.plan.schema import PlanFileError, read_plan_file, read_plan_text
 from tests.conftest import EXAMPLE_PLAN, SHARED_PLAN
 
 MINIMAL = """

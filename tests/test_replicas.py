@@ -35,10 +35,10 @@ from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from commands.dispatch import execute
-from models.store import current_revision, head_revision, make_engine, upgrade
-from models.sync import CLAIM_LEASE_MARGIN
-from models.tables import (
+from commands.core.dispatch import execute
+from models.db.store import current_revision, head_revision, make_engine, upgrade
+from models.rules.sync import CLAIM_LEASE_MARGIN
+from models.db.tables import (
     Agent, Alert, AlertDelivery, AuditEntry, Event, Plan, Stream, SyncAnswer, SyncSlot, Task, TaskEvent,
 )
 from tests import pg
@@ -450,7 +450,7 @@ IN_FLIGHT = 45
 PROMPT_DELAY = 5.0  # Slack's answer to a prompt post: the window in which its replica is killed
 LEASE_S = 3  # the deliveries' lease in this scenario
 # The sync claims' lease: the shortest `serve` accepts, the Slack client's request timeout plus the margin
-# (models/sync.py check_claim_lease). The victim's post, sent at its claim, lands PROMPT_DELAY later.
+# (models/rules/sync.py check_claim_lease). The victim's post, sent at its claim, lands PROMPT_DELAY later.
 SLACK_TIMEOUT_S = 10  # the replicas' Slack client timeout here: longer than any delayed post below
 SYNC_LEASE_S = SLACK_TIMEOUT_S + CLAIM_LEASE_MARGIN.total_seconds()
 
@@ -679,11 +679,11 @@ def test_a_slot_taken_over_from_a_dead_claim_is_not_posted_twice(started, engine
     the one that takes the stale claim over finds the prompt in the channel instead of posting it again."""
     from slack_sdk import WebClient
 
-    import models.sync
+    import models.rules.sync
     from bot import scheduler
     from bot.sync_post import post_prompt
-    from models.lifecycle import calendar_of
-    from models.sync import ask, claim_slot, scheduled_entries
+    from models.plan.settings import calendar_of
+    from models.rules.sync import ask, claim_slot, scheduled_entries
 
     with FakeSlack() as slack:
         client = WebClient(token="xoxb-test", base_url=slack.url)
@@ -703,7 +703,7 @@ def test_a_slot_taken_over_from_a_dead_claim_is_not_posted_twice(started, engine
 
         scheduler.use(engine, client, clock=lambda: started.now)
         try:
-            started.advance(seconds=getattr(models.sync, "CLAIM_LEASE", timedelta(minutes=2)).total_seconds() + 60)
+            started.advance(seconds=getattr(models.rules.sync, "CLAIM_LEASE", timedelta(minutes=2)).total_seconds() + 60)
             scheduler.tick()
             scheduler.tick()
         finally:
@@ -734,11 +734,11 @@ def test_a_taken_over_slot_whose_prompt_asked_nobody_is_not_posted_twice(started
     the same; the replica that takes it over finds it in the channel rather than posting a second one."""
     from slack_sdk import WebClient
 
-    import models.sync
+    import models.rules.sync
     from bot import scheduler
     from bot.blocks import render_body_dicts
-    from models.lifecycle import calendar_of
-    from models.sync import ask, claim_slot, scheduled_entries
+    from models.plan.settings import calendar_of
+    from models.rules.sync import ask, claim_slot, scheduled_entries
 
     started.advance(hours=4)
     with FakeSlack() as slack:
@@ -756,7 +756,7 @@ def test_a_taken_over_slot_whose_prompt_asked_nobody_is_not_posted_twice(started
                                 blocks=render_body_dicts(prompt))
         scheduler.use(engine, client, clock=lambda: started.now)
         try:
-            started.advance(seconds=models.sync.CLAIM_LEASE.total_seconds() + 30)
+            started.advance(seconds=models.rules.sync.CLAIM_LEASE.total_seconds() + 30)
             scheduler.tick()
             scheduler.tick()
         finally:
@@ -769,8 +769,8 @@ def test_a_taken_over_slot_whose_prompt_asked_nobody_is_not_posted_twice(started
 
 def test_a_claimer_slower_than_its_lease_does_not_post_once_taken_over(started, engine):
     """Right before posting, the claimer checks that the claim is still its own (and restarts its lease)."""
-    from models.lifecycle import calendar_of
-    from models.sync import CLAIM_LEASE, claim, hold_claim, scheduled_entries
+    from models.plan.settings import calendar_of
+    from models.rules.sync import CLAIM_LEASE, claim, hold_claim, scheduled_entries
 
     with Session(engine) as session:
         plan = session.exec(select(Plan).where(Plan.key == "TR-ORCH-001")).one()

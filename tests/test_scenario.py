@@ -61,7 +61,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commands.errors import CommandError
+from commands.core.errors import CommandError
 
 PARIS = ZoneInfo("Europe/Paris")
 H = 3600  # seconds in an hour

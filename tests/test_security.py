@@ -42,12 +42,13 @@ from sqlalchemy import text as sql
 from sqlmodel import Session, SQLModel, select
 
 from bot import scheduler
-from commands.context import Actor
-from commands.dispatch import Invocation, execute
-from commands.errors import CommandError
-from commands.grammar import specs, subparser, tokenize
-from models.store import make_engine, upgrade
-from models.tables import AlertDelivery, AuditEntry, MetricReading, ProcessedEvent, Stream, SyncAnswer
+from commands.core.context import Actor
+from commands.core.dispatch import Invocation, execute
+from commands.core.errors import CommandError
+from commands.core.grammar import tokenize
+from commands.core.registry import grammar
+from models.db.store import make_engine, upgrade
+from models.db.tables import AlertDelivery, AuditEntry, MetricReading, ProcessedEvent, Stream, SyncAnswer
 from tests.conftest import ROOT
 from tests.conftest import STRANGER as STRANGER_ACTOR
 from tests.fake_slack import FakeSlack
@@ -707,8 +708,8 @@ def test_a_stranger_can_only_read(run, tmp_path, line):
 def grammar_words() -> list[str]:
     """Every subcommand, action and flag the Slack grammar knows."""
     words: set[str] = set()
-    for name in specs("slack"):
-        stack = [subparser("slack", name)]
+    for name in grammar("slack").specs:
+        stack = [grammar("slack").subparser(name)]
         words.add(name)
         while stack:
             parser = stack.pop()
@@ -726,7 +727,7 @@ OBJECT_NAMES = ["SEC-LED", "SEC-NOLEADS", "TR-ORCH-001", "stream-x", "stream-y",
                 "/etc/passwd", "../../x.yml", "<!channel>", "<@U0LEAD0001>", "<https://evil.example|x>",
                 "'", '"', "\\", "--", "“", "”", "é", "\u00a0", "&amp;", "*bold*", "`code`"]
 WORDS = grammar_words() + OBJECT_NAMES
-SUBCOMMANDS = sorted(specs("slack"))
+SUBCOMMANDS = sorted(grammar("slack").specs)
 
 
 def avoids_pinned_defects(text: str) -> bool:
@@ -746,7 +747,7 @@ value = st.one_of(st.sampled_from(OBJECT_NAMES), texts)
 
 def grammar_guided(name: str):
     """A command line the grammar nearly accepts: the subcommand, its action, its own flags with values."""
-    parser = subparser("slack", name)
+    parser = grammar("slack").subparser(name)
     actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     choices = sorted(actions[0].choices) if actions else [None]
 

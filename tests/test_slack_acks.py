@@ -9,7 +9,7 @@ import time
 
 from sqlmodel import Session, select
 
-from models.tables import Alert, AuditEntry, Plan, Stream
+from models.db.tables import Alert, AuditEntry, Plan, Stream
 from tests.serve_process import block_action
 from tests.test_slack_http import body_of, buttons, server, slack, store, texts  # noqa: F401  (fixtures)
 
@@ -145,7 +145,7 @@ def test_agents_may_acknowledge_or_resolve_strangers_may_not(server, slack, stor
     # `ack` and `resolve` are not privileged: any participant (an agent here) may use them; others only read.
     from sqlmodel import Session, select
 
-    from models.tables import Agent
+    from models.db.tables import Agent
 
     with Session(store[1]) as session:
         agent = session.exec(select(Agent).where(Agent.key == "agent-c2")).one()

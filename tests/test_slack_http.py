@@ -9,10 +9,10 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
-from commands.context import Actor
-from commands.dispatch import Invocation, execute
-from models.store import make_engine, upgrade
-from models.tables import AuditEntry, Stream
+from commands.core.context import Actor
+from commands.core.dispatch import Invocation, execute
+from models.db.store import make_engine, upgrade
+from models.db.tables import AuditEntry, Stream
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 from tests.serve_process import SIGNING_SECRET, ServeProcess, block_action

@@ -8,9 +8,9 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from commands.dispatch import execute
-from models.store import make_engine, upgrade
-from models.tables import SyncAnswer, SyncSlot, Task
+from commands.core.dispatch import execute
+from models.db.store import make_engine, upgrade
+from models.db.tables import SyncAnswer, SyncSlot, Task
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess, block_action
 from tests.test_slack_http import OPERATOR

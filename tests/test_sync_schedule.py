@@ -9,8 +9,8 @@ from slack_sdk import WebClient
 from sqlmodel import Session, select
 
 from bot import scheduler
-from models.sync import SyncEntry
-from models.tables import Agent, Plan, SyncAnswer, SyncSlot
+from models.rules.sync import SyncEntry
+from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 
@@ -232,7 +232,7 @@ def test_plans_loaded_changed_or_stopped_are_picked_up_without_a_restart(jobs, e
 
 
 def test_a_claim_left_unposted_by_a_dead_process_is_taken_over(jobs, slack, engine):
-    from models.sync import claim_slot, scheduled_entries
+    from models.rules.sync import claim_slot, scheduled_entries
 
     jobs.at(paris(2026, 1, 5, 9, 0))
     with Session(engine) as session:  # a process claims the standup, then dies before posting
@@ -250,7 +250,7 @@ def test_a_claim_left_unposted_by_a_dead_process_is_taken_over(jobs, slack, engi
 
 def test_a_taken_over_slot_whose_prompt_was_posted_is_not_posted_twice(jobs, slack, engine):
     from bot.blocks import render_body_dicts
-    from models.sync import ask, claim_slot, scheduled_entries
+    from models.rules.sync import ask, claim_slot, scheduled_entries
 
     jobs.at(paris(2026, 1, 5, 9, 0))
     with Session(engine) as session:  # a process claims, asks, posts... and dies before recording it

@@ -82,10 +82,10 @@ from slack_sdk import WebClient
 from sqlmodel import Session, SQLModel, select
 
 from bot import scheduler
-from commands.errors import CommandError, PermissionDenied
-from models.agents import record_heartbeat
-from models.store import make_engine
-from models.tables import Agent, Task
+from commands.core.errors import CommandError, PermissionDenied
+from models.rules.heartbeats import record_heartbeat
+from models.db.store import make_engine
+from models.db.tables import Agent, Task
 from tests import pg
 from tests.conftest import EXAMPLE_PLAN, LEAD, OPERATOR, STORES, STRANGER, Runner
 from tests.fake_slack import FakeSlack

@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.calendar import WorkCalendar
-from models.units import (
+from models.time.calendar import WorkCalendar
+from models.time.units import (
     Quantity, UnitError, format_duration, parse_condition, parse_duration, parse_quantity, parse_target,
 )
 

@@ -1,0 +1,25 @@
+"""Every subcommand, in the order `help` lists them, and the grammar of each front end built from them."""
+
+from functools import cache
+
+from commands import (
+    ack, alerts, audit, event, execute, health, help, metric, moves, pause, plan, reallocate, resolve, resume,
+    start, status, stop, sync, task, unblock_deployment, validate,
+)
+from commands.core.grammar import Grammar, Parsed
+
+SPECS = [
+    *start.SPECS, *execute.SPECS, *status.SPECS, *health.SPECS, *sync.SPECS, *pause.SPECS, *resume.SPECS,
+    *reallocate.SPECS, *moves.SPECS, *validate.SPECS, *stop.SPECS, *task.SPECS, *metric.SPECS, *event.SPECS,
+    *alerts.SPECS, *ack.SPECS, *resolve.SPECS, *unblock_deployment.SPECS, *plan.SPECS, *audit.SPECS, *help.SPECS,
+]
+
+
+@cache
+def grammar(front: str = "cli") -> Grammar:
+    return Grammar(SPECS, front)
+
+
+def parse(tokens: list[str], front: str = "cli") -> Parsed:
+    """Tokens → a Parsed command of ``front``'s grammar; anything else is a UsageError."""
+    return grammar(front).parse(tokens)

@@ -1,0 +1,21 @@
+"""status / dashboard: progress, streams, counts, elapsed and ETA, metrics against targets."""
+
+from commands.core.context import Context
+from commands.core.grammar import CommandSpec
+from models.views.reply import Reply
+from commands.core.lookup import resolve_plan
+from models.views.dashboard import dashboard
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("plan", nargs="?", metavar="PLAN",
+                        help="the plan id (default: the channel's plan, else the only running plan)")
+
+
+def run(args, ctx: Context) -> Reply:
+    """Show the dashboard: progress, streams, task counts, elapsed/ETA, metrics against targets."""
+    plan = resolve_plan(ctx, args.plan)
+    return Reply(body=dashboard(ctx.session, plan, ctx.now), plan=plan.key)
+
+
+SPECS = [CommandSpec("status", run, add_arguments, aliases=("dashboard",))]

@@ -1,0 +1,408 @@
+"""The store: one SQLModel table per thing the bot keeps.
+
+Times a person reads are UTC datetimes. Times the figures add up are
+*working seconds* (suffix ``_ws``): seconds of working time on a stream's clock,
+counted from the plan's start in the plan's working days and hours, with the
+time the stream was paused left out. Keeping them as plain integers lets the
+dashboard aggregate lateness, busy time and planned progress in SQL on any
+engine (see ``models/time/clocks.py`` and ``models/views/dashboard.py``).
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.db.types import UTCDateTime, utcnow
+
+# Task statuses, in the order the dashboard lists them.
+TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "done", "failed")
+OPEN_TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "failed")
+
+
+def _when(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _json(default_factory=dict) -> Any:
+    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
+
+
+class Plan(SQLModel, table=True):
+    __tablename__ = "plans"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=100)
+    title: str
+    status: str = Field(default="draft", max_length=20)  # draft | running | stopped
+    timezone: str = Field(default="UTC", max_length=64)
+    channel: str | None = Field(default=None, max_length=100)
+    # The plan's settings as last loaded (the document without its tasks,
+    # dumped by alias): what commands read. The whole document is in plan_documents.
+    spec: dict = _json()
+    source_path: str | None = None
+    # start/execute flags of the current run: parallel, monitor, safe.
+    run_options: dict = _json()
+    started_at: datetime | None = _when(default=None)
+    stopped_at: datetime | None = _when(default=None)
+    stop_reason: str | None = None
+    emergency: bool = False
+    deployment_blocked: str | None = None  # why, while deployment is blocked
+    loaded_at: datetime = _when(default_factory=utcnow)
+    updated_at: datetime = _when(default_factory=utcnow)
+
+
+class PlanDocument(SQLModel, table=True):
+    """The whole plan document as last loaded, tasks and their ids included.
+
+    Kept apart from ``Plan.spec`` so that commands never decode tens of
+    thousands of tasks: only reloads and diffs read it.
+    """
+
+    __tablename__ = "plan_documents"
+
+    plan_id: int = Field(foreign_key="plans.id", primary_key=True)
+    document: dict = _json()
+
+
+class Stream(SQLModel, table=True):
+    __tablename__ = "streams"
+    __table_args__ = (UniqueConstraint("plan_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id", index=True)
+    key: str = Field(max_length=100)
+    type: str | None = Field(default=None, max_length=50)
+    priority: str = Field(default="medium", max_length=20)
+    position: int = 0
+    status: str = Field(default="active", max_length=20)  # active | paused
+    # A stream paused by `stop` (rather than by a person) resumes with the plan.
+    paused_by_stop: bool = False
+    pause_reason: str | None = None
+    paused_at: datetime | None = _when(default=None)
+    # Plan working clock when the current pause began, and total paused so far.
+    paused_since_ws: int | None = None
+    paused_ws: int = 0
+    archived: bool = False
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("plan_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id", index=True)
+    stream_id: int = Field(foreign_key="streams.id", index=True)
+    key: str = Field(max_length=100)
+    name: str
+    position: int = 0
+    slack_user: str | None = Field(default=None, max_length=50, index=True)
+    skills: list = _json(list)
+    # Agents that report through the API are expected every this many seconds.
+    heartbeat_interval_s: int | None = None
+    last_seen_at: datetime | None = _when(default=None)
+    reported_down: bool = False
+    down_since: datetime | None = _when(default=None)  # when agent-down was raised
+    # The agent's busy clock: busy while it has at least one task in progress,
+    # once however many, counted on its stream's clock (pauses left out).
+    in_progress: int = 0
+    busy_ws: int = 0
+    busy_since_ws: int | None = None
+    api_token_hash: str | None = None
+    archived: bool = False
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "key"),
+        Index("ix_tasks_plan_status", "plan_id", "status"),
+        Index("ix_tasks_agent_status", "agent_id", "status"),
+        Index("ix_tasks_stream", "stream_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    stream_id: int = Field(foreign_key="streams.id")
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    key: str = Field(max_length=100)
+    title: str
+    type: str | None = Field(default=None, max_length=50)
+    estimate_ws: int
+    status: str = Field(default="todo", max_length=20)
+    # Queue order among the agent's tasks (file order, then added order).
+    position: int = 0
+    priority: int = 0
+    after: str | None = Field(default=None, max_length=100)
+    signals: str | None = Field(default=None, max_length=100)
+    origin: str = Field(default="file", max_length=10)  # file | command
+    # Planned window on the stream clock: tasks of an agent run back to back.
+    planned_start_ws: int = 0
+    planned_due_ws: int = 0
+    # A task added mid-plan is not planned to start before it was added.
+    not_before_ws: int = 0
+    # Stream clock at the last status change, and time accumulated per status.
+    since_ws: int = 0
+    active_ws: int = 0
+    blocked_ws: int = 0
+    status_changed_at: datetime | None = _when(default=None)
+    started_at: datetime | None = _when(default=None)
+    done_at: datetime | None = _when(default=None)
+    done_count: int = 0
+    rework_count: int = 0
+    delayed_at: datetime | None = _when(default=None)  # when task-delayed was raised for it
+    # On the plan's critical path (models/plan/schedule.py): queue order and `after:` waits.
+    critical: bool = False
+    reason: str | None = None
+    archived: bool = False
+
+
+class TaskEvent(SQLModel, table=True):
+    """A task's status history: one row per change."""
+
+    __tablename__ = "task_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    at: datetime = _when(default_factory=utcnow)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    actor: str = Field(max_length=100)
+    reason: str | None = None
+
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+    __table_args__ = (UniqueConstraint("plan_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id", index=True)
+    key: str = Field(max_length=100)
+    name: str
+    day: int
+    blocker: bool = False
+    position: int = 0
+    passed_at: datetime | None = _when(default=None)
+    passed_by: str | None = None
+    forced: bool = False
+    force_reason: str | None = None
+    missed_at: datetime | None = _when(default=None)
+    archived: bool = False
+
+
+class Criterion(SQLModel, table=True):
+    __tablename__ = "criteria"
+    __table_args__ = (UniqueConstraint("checkpoint_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkpoint_id: int = Field(foreign_key="checkpoints.id", index=True)
+    position: int
+    text: str
+    metric: str | None = None  # a condition such as "code-coverage >= 90%"
+    met_at: datetime | None = _when(default=None)
+    met_by: str | None = None
+
+
+class RiskTrigger(SQLModel, table=True):
+    __tablename__ = "risk_triggers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id", index=True)
+    position: int
+    condition: str
+    action: str
+    severity: str = Field(default="medium", max_length=20)
+    repeat_s: int | None = None
+    firing: bool = False
+    last_fired_at: datetime | None = _when(default=None)
+    fire_count: int = 0
+    archived: bool = False
+
+
+class SyncSlot(SQLModel, table=True):
+    """One sync prompt: a (plan, sync entry, local date) claimed once."""
+
+    __tablename__ = "sync_slots"
+    __table_args__ = (UniqueConstraint("plan_id", "entry", "local_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id", index=True)
+    entry: str = Field(max_length=100)  # the sync entry: its type, or "adhoc-…"
+    local_date: str = Field(max_length=10)
+    due_at: datetime = _when()
+    duration_s: int = 0
+    status: str = Field(default="claimed", max_length=20)  # claimed | posted | missed
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _when(default=None)
+    posted_at: datetime | None = _when(default=None)
+    channel: str | None = None
+    message_ts: str | None = None
+    reminded_at: datetime | None = _when(default=None)
+
+
+class SyncAnswer(SQLModel, table=True):
+    """One row per agent a prompt asks; ``answered_at`` is set when they answer.
+
+    Rows for the unanswered are what health and reminders count.
+    """
+
+    __tablename__ = "sync_answers"
+    __table_args__ = (UniqueConstraint("slot_id", "agent_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int = Field(foreign_key="sync_slots.id", index=True)
+    agent_id: int = Field(foreign_key="agents.id", index=True)
+    asked_at: datetime = _when(default_factory=utcnow)
+    answered_at: datetime | None = _when(default=None)
+    answer: dict = _json()
+    source: str = Field(default="slack", max_length=20)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Slack event ids already acted on: Slack retries an event up to three times."""
+
+    __tablename__ = "processed_events"
+
+    event_id: str = Field(primary_key=True, max_length=100)
+    at: datetime = _when(default_factory=utcnow)
+
+
+class Heartbeat(SQLModel, table=True):
+    __tablename__ = "heartbeats"
+    __table_args__ = (Index("ix_heartbeats_agent_at", "agent_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agents.id")
+    at: datetime = _when(default_factory=utcnow)
+    status: str = Field(default="up", max_length=20)
+
+
+class MetricReading(SQLModel, table=True):
+    __tablename__ = "metric_readings"
+    __table_args__ = (Index("ix_metric_readings_plan_name_at", "plan_id", "name", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    name: str = Field(max_length=100)
+    value: float
+    unit: str = Field(default="", max_length=10)  # "", "%", "s", "/day"
+    at: datetime = _when(default_factory=utcnow)
+    source: str = Field(default="cli", max_length=20)
+    reported_by: str | None = None
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_plan_at", "plan_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    name: str = Field(max_length=100)
+    level: str = Field(default="info", max_length=20)  # info | warning | critical
+    at: datetime = _when(default_factory=utcnow)
+    source: str = Field(default="cli", max_length=20)
+    actor: str | None = None
+    detail: dict = _json()
+
+
+class CoordinationFiring(SQLModel, table=True):
+    """A coordination action fires once per plan: this row is that once."""
+
+    __tablename__ = "coordination_firings"
+    __table_args__ = (UniqueConstraint("plan_id", "action"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    action: str = Field(max_length=100)
+    trigger: str = Field(max_length=100)
+    fired_at: datetime = _when(default_factory=utcnow)
+    event_id: int | None = Field(default=None, foreign_key="events.id")
+
+
+class Alert(SQLModel, table=True):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_plan_status", "plan_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    event_id: int | None = Field(default=None, foreign_key="events.id")
+    event_name: str = Field(max_length=100)
+    level: str = Field(max_length=20)
+    text: str
+    status: str = Field(default="open", max_length=20)  # open | acknowledged | resolved
+    created_at: datetime = _when(default_factory=utcnow)
+    last_seen_at: datetime = _when(default_factory=utcnow)
+    group_count: int = 1
+    acked_at: datetime | None = _when(default=None)
+    acked_by: str | None = None
+    resolved_at: datetime | None = _when(default=None)
+    resolved_by: str | None = None
+    escalations: int = 0
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One row per alert and destination: sent at least once, never twice."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "destination"),
+        Index("ix_alert_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id")
+    destination: str = Field(max_length=100)
+    status: str = Field(default="pending", max_length=20)  # pending | sent | failed | unconfigured
+    attempts: int = 0
+    next_attempt_at: datetime = _when(default_factory=utcnow)
+    sent_at: datetime | None = _when(default=None)
+    last_error: str | None = None
+    external_ref: str | None = None
+
+
+class Move(SQLModel, table=True):
+    """A load-balancing move: made by a rule (``applied``), or only proposed to the leads.
+
+    What it changed is kept so that a lead can undo it; a task a rule has moved
+    once, or whose move was undone, is not moved by a rule again.
+    """
+
+    __tablename__ = "moves"
+    __table_args__ = (UniqueConstraint("plan_id", "key"), Index("ix_moves_plan_status", "plan_id", "status"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    key: str = Field(max_length=20)  # M1, M2… per plan
+    rule: str = Field(max_length=50)  # the load-balancing action that made it
+    status: str = Field(max_length=20)  # applied | proposed (until a lead applies it) | undone
+    task_id: int | None = Field(default=None, foreign_key="tasks.id")
+    agent_id: int | None = Field(default=None, foreign_key="agents.id")  # the agent moved (reallocations)
+    from_agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    to_agent_id: int | None = Field(default=None, foreign_key="agents.id")
+    from_stream_id: int | None = Field(default=None, foreign_key="streams.id")
+    to_stream_id: int | None = Field(default=None, foreign_key="streams.id")
+    old_position: int | None = None  # the task's place in its first agent's queue, and
+    old_not_before_ws: int | None = None  # its earliest start there: an undo restores both
+    old_priority: int | None = None
+    new_priority: int | None = None
+    command: str | None = None  # for a proposal: the command that applies it
+    why: str
+    made_at: datetime = _when(default_factory=utcnow)
+    undone_at: datetime | None = _when(default=None)
+    undone_by: str | None = Field(default=None, max_length=100)
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(default_factory=utcnow)
+    plan_key: str | None = Field(default=None, max_length=100)
+    actor: str = Field(max_length=100)
+    actor_name: str | None = None
+    source: str = Field(max_length=20)  # cli | slack | api | scheduler
+    command: str
+    outcome: str = Field(max_length=20)  # ok | refused | usage | error
+    message: str | None = None

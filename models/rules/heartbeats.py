@@ -1,0 +1,48 @@
+"""Agents that report through the API: heartbeats, and being down."""
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from models.state.events import raise_event
+from models.db.tables import Agent, Heartbeat, Plan
+
+
+def record_heartbeat(session: Session, agent: Agent, *, now: datetime, status: str = "up") -> bool:
+    """Store a heartbeat; ``status`` "down" reports the agent down. Returns whether it recovered."""
+    if status not in ("up", "down"):
+        raise ValueError(f"status must be up or down, not {status!r}")
+    plan = session.get(Plan, agent.plan_id)
+    session.add(Heartbeat(agent_id=agent.id, at=now, status=status))
+    agent.last_seen_at, agent.reported_down = now, status == "down"
+    recovered = status == "up" and agent.down_since is not None
+    if status == "down" and agent.down_since is None:
+        _down(session, plan, agent, now, "reported down")
+    elif recovered:
+        agent.down_since = None
+        raise_event(session, plan, "agent-recovered", now=now, source="api", actor=agent.key,
+                    detail={"agent": agent.key})
+    session.add(agent)
+    return recovered
+
+
+def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
+    """Agents silent for longer than their heartbeat interval become DOWN: agent-down, once."""
+    if plan.status != "running":
+        return []
+    gone = []
+    for agent in session.exec(select(Agent).where(Agent.plan_id == plan.id, Agent.archived.is_(False),
+                                                  Agent.heartbeat_interval_s.is_not(None),
+                                                  Agent.down_since.is_(None))):
+        silent_since = agent.last_seen_at or plan.started_at
+        if now - silent_since > timedelta(seconds=agent.heartbeat_interval_s):
+            _down(session, plan, agent, now, f"no heartbeat since {silent_since:%H:%M} UTC")
+            gone.append(agent.key)
+    return gone
+
+
+def _down(session: Session, plan: Plan, agent: Agent, now: datetime, why: str) -> None:
+    agent.down_since = now
+    session.add(agent)
+    raise_event(session, plan, "agent-down", now=now, source="monitor", actor=agent.key,
+                detail={"agent": agent.key, "why": why})

@@ -1,0 +1,143 @@
+"""Risk triggers: conditions on metrics and events, and the actions they take.
+
+A metric condition (``task-delay > 4 hours``) fires when it turns true, not
+again while it stays true (unless the trigger has ``repeat:``), and re-arms
+when it turns false. A bare event name fires each time the event is raised.
+Conditions are evaluated on every metric reading, every event, and on the
+scheduler's one-minute tick.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from models.db.tables import Agent, Plan, RiskTrigger, Stream, Task
+from models.plan.coordination import initial_status
+from models.plan.schedule import mark_critical_path
+from models.plan.settings import plan_clock
+from models.state.alerts import CHANNEL_HERE, LEADS, SEVERITY_LEVELS
+from models.state.audit import audit_automatic
+from models.state.events import fire_action, raise_event
+from models.state.outcome import Outcome, merge
+from models.time.clocks import stream_clock
+from models.time.units import Quantity, parse_condition
+from models.views.dashboard import dashboard
+from models.views.metrics import latest_readings, max_agent_utilization
+
+BUILT_IN = ("task-delay", "stream-delay", "agent-utilization")
+
+
+def metric_values(session: Session, plan: Plan, now: datetime) -> dict[str, Quantity]:
+    """What metric conditions are held against: the built-ins and the latest readings."""
+    values = dict(latest_readings(session, plan))
+    board = dashboard(session, plan, now)
+    lateness = [s.lateness_s for s in board.streams if s.lateness_s is not None]
+    worst = max(lateness, default=None)
+    if worst is not None:
+        # A stream's delay is its worst task's lateness, as the dashboard's status reads it.
+        values["task-delay"] = values["stream-delay"] = Quantity(max(worst, 0), "s")
+    utilization = max_agent_utilization(session, plan, now)
+    if utilization is not None:
+        values["agent-utilization"] = Quantity(utilization, "%")
+    return values
+
+
+def evaluate(session: Session, plan: Plan, now: datetime, only: set[str] | None = None) -> Outcome:
+    """Hold every metric trigger (or those on the ``only`` metrics) against the current values."""
+    if plan.status != "running":
+        return Outcome()
+    triggers = _triggers(session, plan)
+    wanted = [(t, c) for t, c in triggers if c.metric and (only is None or c.metric in only)]
+    if not wanted:
+        return Outcome()
+    values = metric_values(session, plan, now)
+    outcome = Outcome()
+    for trigger, condition in wanted:
+        value = values.get(condition.metric)
+        comparable = value is not None and value.unit in (condition.comparison.threshold.unit, "")
+        holds = comparable and condition.comparison.holds(value)
+        if holds and (not trigger.firing or _repeat_due(trigger, now)):
+            outcome = merge(outcome, _fire(session, plan, trigger, now, value.display()))
+        elif not holds and trigger.firing:
+            trigger.firing = False  # re-armed: it fires again when the condition next turns true
+            session.add(trigger)
+            if trigger.action == "block-deployment" and (plan.deployment_blocked or "").startswith(trigger.condition):
+                plan.deployment_blocked = None
+                session.add(plan)
+                outcome.notes.append(f"deployment unblocked: {trigger.condition} no longer holds")
+    return outcome
+
+
+def on_event(session: Session, plan: Plan, name: str, now: datetime) -> Outcome:
+    """Bare-event triggers fire each time their event is raised."""
+    outcome = Outcome()
+    for trigger, condition in _triggers(session, plan):
+        if condition.event == name:
+            outcome = merge(outcome, _fire(session, plan, trigger, now, name))
+    return outcome
+
+
+def _triggers(session: Session, plan: Plan):
+    rows = session.exec(select(RiskTrigger).where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))
+                        .order_by(RiskTrigger.position)).all()
+    return [(t, parse_condition(t.condition)) for t in rows]
+
+
+def _repeat_due(trigger: RiskTrigger, now: datetime) -> bool:
+    return bool(trigger.repeat_s and trigger.last_fired_at
+                and now - trigger.last_fired_at >= timedelta(seconds=trigger.repeat_s))
+
+
+def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, value: str) -> Outcome:
+    trigger.firing, trigger.last_fired_at, trigger.fire_count = True, now, trigger.fire_count + 1
+    session.add(trigger)
+    level, destinations, notes = SEVERITY_LEVELS[trigger.severity], (), []
+    if trigger.action == "escalate-to-lead":
+        destinations = (LEADS,)
+    elif trigger.action == "block-deployment":
+        plan.deployment_blocked = f"{trigger.condition} (now {value})"
+        session.add(plan)
+        notes.append(f"DEPLOYMENT BLOCKED: {trigger.condition}")
+    elif trigger.action == "performance-review":
+        notes.append(_add_review_task(session, plan, trigger, now))
+    elif trigger.action == "all-hands-alert":
+        level, destinations = "critical", (CHANNEL_HERE,)
+    else:  # any other action is a coordination action of the plan
+        note = fire_action(session, plan, trigger.action, trigger=trigger.condition, group="risk-trigger", now=now)
+        notes += [note] if note else []
+    outcome = raise_event(session, plan, f"risk:{trigger.condition}", now=now, source="risk", actor="risk-engine",
+                          level=level, detail={"value": value, "action": trigger.action},
+                          destinations=destinations)
+    outcome.notes[:0] = [f"risk trigger fired: {trigger.condition} (now {value}) → {trigger.action}", *notes]
+    audit_automatic(session, plan, actor="risk-engine", command=f"risk trigger: {trigger.condition} → {trigger.action}",
+                    message="; ".join(outcome.notes), now=now)
+    return outcome
+
+
+def _add_review_task(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime) -> str:
+    """A review task in the plan's most critical stream, for its least loaded agent."""
+    rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    streams = session.exec(select(Stream).where(Stream.plan_id == plan.id, Stream.archived.is_(False))).all()
+    stream = min(streams, key=lambda s: (rank.get(s.priority, 9), s.position))
+    open_tasks = func.count(Task.id)
+    agent = session.exec(
+        select(Agent).outerjoin(Task, (Task.agent_id == Agent.id) & Task.status.in_(("ready", "in-progress")))
+        .where(Agent.stream_id == stream.id, Agent.archived.is_(False))
+        .group_by(Agent.id).order_by(open_tasks, Agent.position)
+    ).first()
+    count = session.exec(select(func.count()).select_from(Task).where(Task.plan_id == plan.id)).one()
+    key = f"T{count + 1}"
+    while session.exec(select(Task.id).where(Task.plan_id == plan.id, Task.key == key)).first():
+        count += 1
+        key = f"T{count + 1}"
+    clock = stream_clock(stream, plan_clock(plan, now))
+    estimate = 4 * 3600
+    session.add(Task(plan_id=plan.id, stream_id=stream.id, agent_id=agent.id if agent else None, key=key,
+                     title=f"Performance review: {trigger.condition}", type="Review", estimate_ws=estimate,
+                     origin="command", status=initial_status(session, plan, None), position=10_000 + count,
+                     not_before_ws=clock, planned_start_ws=clock, planned_due_ws=clock + estimate, since_ws=clock,
+                     priority=1))
+    session.flush()
+    mark_critical_path(session, plan)
+    return f"added {key} 'Performance review' to {stream.key}" + (f" for {agent.key}" if agent else "")

@@ -1,0 +1,239 @@
+"""The sync schedule: slots claimed exactly once, answers, reminders, the day's summary.
+
+A slot is one (plan, sync entry, local date). Whatever process posts it first
+claims it by inserting its row under a unique constraint; every other process
+(or a restarted one) sees the row and leaves the slot alone. Each agent a
+prompt asks gets a ``SyncAnswer`` row with no answer yet: answering fills it,
+and the rows still empty are what reminders, health and the summary count.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot
+from models.plan.settings import calendar_of, settings_of
+from models.views.agents import agent_monitor
+from models.views.checkpoints import checkpoints_due_on
+from models.views.sync import SyncPrompt, required_agents
+
+SUMMARY_ENTRY = "end-of-day"
+# A claim not posted within this long belongs to a process that died: another may take it over.
+CLAIM_LEASE = timedelta(seconds=float(os.environ.get("ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS", "120")))
+# What the lease must exceed the Slack client's request timeout by. A post its claimer had sent may land
+# until that timeout, even if the claimer died meanwhile (Slack goes on with a request it has); the margin
+# covers clocks that disagree a little (one replica stamps a claim, another judges it) and a slow Slack.
+CLAIM_LEASE_MARGIN = timedelta(seconds=15)
+
+
+def check_claim_lease(request_timeout_s: float, lease: timedelta | None = None) -> None:
+    """Raise ValueError unless the lease outlasts any post its holder can have in flight.
+
+    A process takes a stale claim over by looking for the dead holder's prompt in the channel, and posts
+    only if it is not there. That look is right only once the holder's post has landed or failed: a post
+    is sent just after its claim is stamped (``hold_claim``) and is over within the Slack client's request
+    timeout, so the lease must be longer than that timeout, by a margin.
+    """
+    lease = CLAIM_LEASE if lease is None else lease
+    least = timedelta(seconds=request_timeout_s) + CLAIM_LEASE_MARGIN
+    if lease < least:
+        raise ValueError(
+            f"ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS is {lease.total_seconds():g}: it must be at least "
+            f"{least.total_seconds():g} (the Slack client's request timeout, ORCHESTRATE_SLACK_TIMEOUT_SECONDS, "
+            f"{request_timeout_s:g} s, plus "
+            f"{CLAIM_LEASE_MARGIN.total_seconds():g} s), or a replica taking over the sync slot of one that "
+            f"died while posting its prompt could look for it in the channel before it lands, and post it "
+            f"a second time. Unset it (default 120) or raise it.")
+
+
+@dataclass(frozen=True)
+class SyncEntry:
+    type: str
+    time: str  # HH:MM, local to the plan
+    duration_s: int
+    required: tuple[str, ...]
+
+    @property
+    def reminder_after(self) -> timedelta:
+        return timedelta(seconds=self.duration_s / 2)
+
+
+def sync_entries(plan: Plan) -> list[SyncEntry]:
+    return [SyncEntry(e.type, e.time, e.duration_s, tuple(e.required)) for e in settings_of(plan).sync_schedule]
+
+
+def summary_entry(plan: Plan) -> SyncEntry:
+    """The plan's end-of-day sync, or a summary at closing time when it has none."""
+    for entry in sync_entries(plan):
+        if entry.type == SUMMARY_ENTRY:
+            return entry
+    closes = settings_of(plan).working_hours[1]
+    return SyncEntry(SUMMARY_ENTRY, closes, 15 * 60, ("all-agents",))
+
+
+def scheduled_entries(plan: Plan) -> list[SyncEntry]:
+    """The entries that post on their own: the plan's, plus the summary when it has no end-of-day."""
+    entries = sync_entries(plan)
+    if not any(e.type == SUMMARY_ENTRY for e in entries):
+        entries.append(summary_entry(plan))
+    return entries
+
+
+def due_at(plan: Plan, entry: SyncEntry, day: date) -> datetime:
+    zone = calendar_of(plan).zone
+    return datetime.combine(day, time.fromisoformat(entry.time), zone)
+
+
+def catch_up(plan: Plan, entry: SyncEntry, now: datetime) -> str:
+    """What to do with today's slot at start-up: ``post`` (missed by less than its
+    duration), ``missed`` (by more), ``wait`` (still to come) or ``none`` (no slot today)."""
+    calendar = calendar_of(plan)
+    today = calendar.local_date(now)
+    if plan.status != "running" or not calendar.is_working_day(today):
+        return "none"
+    due = due_at(plan, entry, today)
+    if now < due:
+        return "wait"
+    return "post" if now - due < timedelta(seconds=entry.duration_s) else "missed"
+
+
+@dataclass(frozen=True)
+class Claim:
+    slot: SyncSlot
+    taken_over: bool  # from a claimer that died: its prompt may be in the channel already
+
+
+def claim(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
+          status: str = "claimed") -> Claim | None:
+    """The slot, if this caller is the first to claim it or takes over a dead claim; else None."""
+    slot = SyncSlot(plan_id=plan.id, entry=entry.type, local_date=day.isoformat(), due_at=due_at(plan, entry, day),
+                    duration_s=entry.duration_s, status=status, claimed_by=by, claimed_at=now)
+    try:
+        with session.begin_nested():
+            session.add(slot)
+    except IntegrityError:
+        taken = _take_over(session, plan, entry.type, day, now=now, by=by)
+        return Claim(taken, taken_over=True) if taken is not None else None
+    return Claim(slot, taken_over=False)
+
+
+def claim_slot(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
+               status: str = "claimed") -> SyncSlot | None:
+    """The slot's row if this caller is the first to claim it (or takes over a dead claim), else None."""
+    claimed = claim(session, plan, entry, day, now=now, by=by, status=status)
+    return claimed.slot if claimed is not None else None
+
+
+def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: datetime, by: str) -> SyncSlot | None:
+    """A claim left unposted for longer than the lease passes to this caller (one caller wins)."""
+    where = (SyncSlot.plan_id == plan.id, SyncSlot.entry == entry, SyncSlot.local_date == day.isoformat())
+    taken = session.exec(update(SyncSlot).where(*where, SyncSlot.status == "claimed",
+                                                SyncSlot.claimed_at < now - CLAIM_LEASE)
+                         .values(claimed_by=by, claimed_at=now)).rowcount
+    return session.exec(select(SyncSlot).where(*where)).one() if taken == 1 else None
+
+
+def hold_claim(session: Session, slot_id: int, *, by: str, now: datetime) -> bool:
+    """Right before posting a claimed slot's prompt: whether ``by`` still holds the claim, which then
+    counts from ``now``. A holder slower than its lease may have been taken over: then it must not post."""
+    return session.exec(update(SyncSlot).where(SyncSlot.id == slot_id, SyncSlot.status == "claimed",
+                                               SyncSlot.claimed_by == by)
+                        .values(claimed_at=now)).rowcount == 1
+
+
+def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:
+    """(plan id, entry) of scheduled slots claimed, never posted, past the lease, still within their sync."""
+    rows = session.exec(select(SyncSlot).where(SyncSlot.status == "claimed",
+                                               SyncSlot.claimed_at < now - CLAIM_LEASE)).all()
+    return [(s.plan_id, s.entry) for s in rows
+            if "@" not in s.entry and now < s.due_at + timedelta(seconds=s.duration_s)]
+
+
+def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: datetime, by: str) -> SyncSlot:
+    """An on-demand prompt gets its own slot, so answers and reminders work the same."""
+    entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
+    duration = entry.duration_s if entry else 15 * 60
+    slot = SyncSlot(plan_id=plan.id, entry=f"{sync_type}@{now:%H%M%S%f}", local_date=calendar_of(plan).local_date(now)
+                    .isoformat(), due_at=now, duration_s=duration, status="claimed", claimed_by=by, claimed_at=now)
+    session.add(slot)
+    session.flush()
+    return slot
+
+
+def ask(session: Session, plan: Plan, slot: SyncSlot, entry_type: str, required: tuple[str, ...] | list[str],
+        *, now: datetime) -> SyncPrompt:
+    """The prompt for a slot; records whom it asks (never a paused stream's agents)."""
+    monitor = agent_monitor(session, plan, now)
+    asked = required_agents(monitor, list(required))
+    ids = dict(session.exec(select(Agent.key, Agent.id).where(
+        Agent.plan_id == plan.id, Agent.key.in_([a.key for a in asked]))).all())
+    already = set(session.exec(select(SyncAnswer.agent_id).where(SyncAnswer.slot_id == slot.id)).all())
+    for agent in asked:
+        if ids[agent.key] not in already:  # a slot taken over from a dead claim was asked already
+            session.add(SyncAnswer(slot_id=slot.id, agent_id=ids[agent.key], asked_at=now, answered_at=None))
+    session.flush()
+    return SyncPrompt(plan=plan.key, sync_type=entry_type, agents=asked,
+                      checkpoints_due=checkpoints_due_on(session, plan, now), slot_id=slot.id)
+
+
+def mark_posted(session: Session, slot: SyncSlot, *, channel: str | None, ts: str | None, now: datetime) -> None:
+    slot.status, slot.channel, slot.message_ts, slot.posted_at = "posted", channel, ts, now
+    session.add(slot)
+
+
+# --- answers -------------------------------------------------------------------------
+
+def record_answer(session: Session, slot: SyncSlot, agent: Agent, answer: dict, *, now: datetime,
+                  source: str) -> bool:
+    """Store an agent's answer (the last one wins); returns whether it was its first."""
+    row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id,
+                                                SyncAnswer.agent_id == agent.id)).first()
+    if row is None:  # not asked (say, a paused stream's agent), but answers are welcome
+        row = SyncAnswer(slot_id=slot.id, agent_id=agent.id, asked_at=now)
+    first = row.answered_at is None
+    row.answered_at, row.answer, row.source = now, answer, source
+    session.add(row)
+    return first
+
+
+def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
+    """Slack retries an event up to three times: the first delivery acts, the others do not."""
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(event_id=event_id, at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_old_events(session: Session, now: datetime) -> int:
+    """Slack retries within minutes: event ids a day old need not be kept."""
+    return session.exec(delete(ProcessedEvent).where(ProcessedEvent.at < now - timedelta(days=1))).rowcount
+
+
+def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
+    return session.exec(select(SyncSlot).where(SyncSlot.channel == channel,
+                                               SyncSlot.message_ts == thread_ts)).first()
+
+
+# --- reminders -------------------------------------------------------------------------
+
+def reminders_due(session: Session, now: datetime) -> list[SyncSlot]:
+    """Posted slots half-way through their duration, not yet reminded, not yet over."""
+    candidates = session.exec(
+        select(SyncSlot).where(SyncSlot.status == "posted", SyncSlot.reminded_at.is_(None),
+                               SyncSlot.due_at <= now)
+    ).all()
+    return [s for s in candidates
+            if s.due_at + timedelta(seconds=s.duration_s / 2) <= now < s.due_at + timedelta(seconds=s.duration_s)]
+
+
+def claim_reminder(session: Session, slot: SyncSlot, *, now: datetime) -> bool:
+    """One process sends a slot's reminders: the one whose update finds it unreminded."""
+    result = session.exec(update(SyncSlot).where(SyncSlot.id == slot.id, SyncSlot.reminded_at.is_(None))
+                          .values(reminded_at=now))
+    return result.rowcount == 1

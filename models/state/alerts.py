@@ -1,0 +1,112 @@
+"""Alerts: every event has a level; the plan's `alerts` routes send it to destinations.
+
+An event listed in a route goes by that route; one listed nowhere goes by the
+route of its level. The alert and one delivery row per destination are
+written in the same transaction as the event, so nothing raised is lost; the
+delivery worker (bot/delivery.py) sends each row at least once. The same event
+repeating within the group window updates one alert's count instead of
+raising another.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from models.db.tables import Alert, AlertDelivery, Event, Plan
+from models.plan.schema import PlanSettings
+from models.plan.settings import settings_of
+
+GROUP_WINDOW = timedelta(minutes=5)
+LEVELS = ("info", "warning", "critical")
+
+# The level of each event the bot itself raises; any other event is info.
+EVENT_LEVELS = {
+    "task-complete": "info", "checkpoint-passed": "info", "stream-paused": "info", "stream-resumed": "info",
+    "task-delayed": "warning", "task-blocked": "warning", "test-failed": "warning", "plan-stopped": "warning",
+    "checkpoint-missed": "critical", "agent-down": "critical", "critical-bug": "critical",
+    "critical-bug-found": "critical", "deployment-failed": "critical",
+}
+SEVERITY_LEVELS = {"low": "info", "medium": "warning", "high": "warning", "critical": "critical"}
+
+# Destinations that are not in a plan's `destinations` section.
+LEADS = "leads"  # a direct message to each lead
+CHANNEL_HERE = "channel-here"  # the plan's channel, with @here
+PLAN_CHANNEL = "plan-channel"  # the plan's channel, without @here (announcements)
+
+
+def level_of(name: str, given: str | None = None) -> str:
+    return given or EVENT_LEVELS.get(name, "info")
+
+
+def route(plan: Plan, name: str, level: str) -> list[str]:
+    """The destinations of an event: its route if one lists it, else its level's route."""
+    routes = settings_of(plan).alerts
+    listed = [r for r in routes if name in r.events]
+    chosen = listed or [r for r in routes if r.level == level]
+    destinations: list[str] = []
+    for r in chosen:
+        destinations += [c for c in r.channel if c not in destinations]
+    return destinations
+
+
+def slack_channel(settings: PlanSettings, plan_channel: str | None, destination: str) -> str | None:
+    """The Slack channel a destination posts in: a name from `destinations`, a channel given as is
+    (`#name`, `C…`), or the plan's own; None for email, SMS, the leads' direct messages, unknown names."""
+    if destination in (CHANNEL_HERE, PLAN_CHANNEL):
+        return plan_channel
+    target = settings.destinations.get(destination)
+    if target is not None:
+        return target.slack
+    return destination if destination.startswith("#") or destination[:1] in ("C", "G") else None
+
+
+def describe(name: str, detail: dict) -> str:
+    """One line for people: the event and what it concerns (or the ``message`` it carries)."""
+    if detail.get("message"):
+        return str(detail["message"])
+    parts = [f"{k}: {v}" for k, v in detail.items() if v not in (None, "", [], {})]
+    return f"{name}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def alert_for_event(session: Session, plan: Plan, event: Event, *, now: datetime,
+                    extra_destinations: tuple[str, ...] = (), grouped: bool = True) -> Alert | None:
+    """Raise (or group into) an alert for an event just stored; None when no route takes it.
+
+    ``grouped=False`` for events each worth its own message (a load-balancing move).
+    """
+    routed = route(plan, event.name, event.level)
+    # The plan's channel once, where a route already posts there.
+    in_plan_channel = any(slack_channel(settings_of(plan), plan.channel, d) == plan.channel for d in routed)
+    destinations = routed + [d for d in extra_destinations if not (d == PLAN_CHANNEL and in_plan_channel)]
+    if not destinations:
+        return None
+    recent = None if not grouped else session.exec(
+        select(Alert).where(Alert.plan_id == plan.id, Alert.event_name == event.name, Alert.status != "resolved",
+                            Alert.last_seen_at >= now - GROUP_WINDOW)
+        .order_by(Alert.id.desc())
+    ).first()
+    if recent is not None:
+        recent.group_count += 1
+        recent.last_seen_at, recent.text = now, describe(event.name, event.detail)
+        session.add(recent)
+        # A Slack message already sent shows the new count; other kinds are not sent again.
+        for delivery in session.exec(select(AlertDelivery).where(AlertDelivery.alert_id == recent.id,
+                                                                  AlertDelivery.status == "sent",
+                                                                  AlertDelivery.external_ref.is_not(None))):
+            delivery.status, delivery.next_attempt_at = "update", now
+            session.add(delivery)
+        return recent
+    alert = Alert(plan_id=plan.id, event_id=event.id, event_name=event.name, level=event.level,
+                  text=describe(event.name, event.detail), created_at=now, last_seen_at=now)
+    session.add(alert)
+    session.flush()
+    for destination in dict.fromkeys(destinations):
+        session.add(AlertDelivery(alert_id=alert.id, destination=destination, next_attempt_at=now))
+    return alert
+
+
+def escalations_due(session: Session, plan: Plan, now: datetime, after: timedelta, limit: int) -> list[Alert]:
+    """A plan's critical alerts nobody acknowledged, due for another round of direct messages."""
+    rows = session.exec(select(Alert).where(Alert.plan_id == plan.id, Alert.level == "critical",
+                                            Alert.status == "open", Alert.escalations < limit)).all()
+    return [a for a in rows if now - a.created_at >= after * (a.escalations + 1)]

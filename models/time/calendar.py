@@ -1,0 +1,145 @@
+"""Working time: a plan's working days and hours in its own time zone.
+
+Every figure that speaks of delay, busy time or schedule counts working time,
+so a task due at Friday 17:00 and still open on Monday 09:30 is 30 minutes
+late, not 64 hours. Local wall times are resolved with zoneinfo on each date,
+so the working day stays 09:00–17:00 local across daylight-saving changes.
+"""
+
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timedelta
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# A span longer than this is certainly a mistake (a clock far in the future).
+_MAX_DAYS = 366 * 20
+
+
+class WorkCalendar:
+    def __init__(
+        self,
+        timezone: str = "UTC",
+        working_days: Iterable[str] = WEEKDAYS[:5],
+        working_hours: tuple[str, str] = ("09:00", "17:00"),
+        holidays: Iterable[date] = (),
+        holiday_calendar: str | None = None,
+    ):
+        self.zone = ZoneInfo(timezone)
+        self.weekdays = {WEEKDAYS.index(d) for d in working_days}
+        self.opens = time.fromisoformat(working_hours[0])
+        self.closes = time.fromisoformat(working_hours[1])
+        self.holidays = set(holidays)
+        self.holiday_calendar = holiday_calendar
+
+    @property
+    def day_s(self) -> int:
+        """Length of one working day in seconds (what ``1d`` means in an estimate)."""
+        opens = datetime.combine(date(2000, 1, 3), self.opens)
+        closes = datetime.combine(date(2000, 1, 3), self.closes)
+        return int((closes - opens).total_seconds())
+
+    @cached_property
+    def _public_holidays(self):
+        if not self.holiday_calendar:
+            return {}
+        import holidays  # only plans that name a calendar pay for the import
+
+        return holidays.country_holidays(self.holiday_calendar)
+
+    def is_working_day(self, day: date) -> bool:
+        return (
+            day.weekday() in self.weekdays
+            and day not in self.holidays
+            and day not in self._public_holidays
+        )
+
+    def window(self, day: date) -> tuple[datetime, datetime]:
+        """The working hours of a local date, as aware datetimes."""
+        return (
+            datetime.combine(day, self.opens, self.zone),
+            datetime.combine(day, self.closes, self.zone),
+        )
+
+    def local_date(self, instant: datetime) -> date:
+        return instant.astimezone(self.zone).date()
+
+    def _days_from(self, day: date, step: int = 1) -> Iterator[date]:
+        for offset in range(_MAX_DAYS):
+            yield day + timedelta(days=offset * step)
+
+    def working_seconds(self, start: datetime, end: datetime) -> int:
+        """Working seconds in ``[start, end)``; zero when end is not after start."""
+        if end <= start:
+            return 0
+        total = 0.0
+        last = self.local_date(end)
+        for day in self._days_from(self.local_date(start)):
+            if day > last:
+                break
+            if not self.is_working_day(day):
+                continue
+            opens, closes = self.window(day)
+            lo, hi = max(opens, start), min(closes, end)
+            if hi > lo:
+                total += (hi - lo).total_seconds()
+        return int(total)
+
+    def add_working(self, start: datetime, seconds: float) -> datetime:
+        """The instant ``seconds`` of working time after ``start``."""
+        remaining = float(seconds)
+        for day in self._days_from(self.local_date(start)):
+            if not self.is_working_day(day):
+                continue
+            opens, closes = self.window(day)
+            lo = max(opens, start)
+            if lo >= closes:
+                continue
+            available = (closes - lo).total_seconds()
+            if remaining <= available:
+                return lo + timedelta(seconds=remaining)
+            remaining -= available
+        raise ValueError("no working time within twenty years: check working-days and holidays")
+
+    def subtract_working(self, end: datetime, seconds: float) -> datetime:
+        """The instant ``seconds`` of working time before ``end``."""
+        remaining = float(seconds)
+        for day in self._days_from(self.local_date(end), step=-1):
+            if not self.is_working_day(day):
+                continue
+            opens, closes = self.window(day)
+            hi = min(closes, end)
+            if hi <= opens:
+                continue
+            available = (hi - opens).total_seconds()
+            if remaining <= available:
+                return hi - timedelta(seconds=remaining)
+            remaining -= available
+        raise ValueError("no working time within twenty years: check working-days and holidays")
+
+    def working_day_number(self, start: datetime, day: date) -> int:
+        """1 for the plan's first working day, 2 for the next, … (0 before it)."""
+        first = self.nth_working_day(start, 1)
+        return sum(1 for d in self._span(first, day) if self.is_working_day(d))
+
+    def nth_working_day(self, start: datetime, n: int) -> date:
+        """Working day ``n`` of a plan started at ``start``; a start after closing time counts from the next."""
+        if n < 1:
+            raise ValueError(f"working days are numbered from 1, not {n}")
+        count = 0
+        for day in self._days_from(self.local_date(start)):
+            if self.is_working_day(day) and start < self.window(day)[1]:
+                count += 1
+                if count == n:
+                    return day
+        raise ValueError("no working day within twenty years: check working-days and holidays")
+
+    def end_of_working_day(self, start: datetime, n: int) -> datetime:
+        """When working day ``n`` of a plan started at ``start`` closes."""
+        return self.window(self.nth_working_day(start, n))[1]
+
+    def _span(self, first: date, last: date) -> Iterator[date]:
+        day = first
+        while day <= last:
+            yield day
+            day += timedelta(days=1)

@@ -1,0 +1,72 @@
+"""What a command answers: a Reply holding one body. Front ends render the body; none of this knows them.
+
+Every body is a ``Body`` with a ``kind``; the figures' bodies (dashboard, agent monitor,
+sync prompt, day summary) live beside the views that compute them.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, SerializeAsAny
+
+
+class Body(BaseModel):
+    """What a command answers; each front end renders it in its own way."""
+
+    kind: str
+
+
+
+class Reply(BaseModel):
+    body: SerializeAsAny[Body]
+    # A change of state: front ends announce it where the team sees it (the
+    # plan's channel in Slack), naming who did it. Reads go to the asker only.
+    announce: bool = False
+    plan: str | None = None
+
+    def with_notes(self, notes: list[str]) -> "Reply":
+        """The reply with what the rules did in reaction (a risk trigger fired) added to its details."""
+        if not notes or not isinstance(self.body, Message):
+            return self
+        return self.model_copy(update={"body": self.body.model_copy(update={"details": self.body.details + notes})})
+
+
+class Message(Body):
+    kind: Literal["message"] = "message"
+    text: str
+    details: list[str] = []
+
+
+class Table(Body):
+    """Rows of a listing; ``total`` counts them all when only some are shown."""
+
+    kind: Literal["table"] = "table"
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    total: int
+    empty: str = "nothing to show"
+
+
+class Checklist(Body):
+    kind: Literal["checklist"] = "checklist"
+    plan: str
+    checkpoint: str
+    name: str
+    day: int
+    due: str | None
+    blocker: bool
+    passed: bool
+    passed_by: str | None
+    forced: bool
+    force_reason: str | None
+    criteria: list[tuple[int, str, bool, str | None]]  # number, text, met, by whom
+    note: str | None = None
+
+
+class HelpText(Body):
+    kind: Literal["help"] = "help"
+    text: str
+
+
+def message(text: str, *details: str, announce: bool = False, plan: str | None = None) -> Reply:
+    return Reply(body=Message(text=text, details=list(details)), announce=announce, plan=plan)
