@@ -61,8 +61,10 @@ def alert_plan() -> dict:
     """A small plan whose alert routes spread the benchmark's events over ten channels."""
     plan = small_plan(PLAN_KEY, "#bench-alerts")
     per_channel = (ALERTS + FAILING_ALERTS) // CHANNELS
-    plan["alerts"] = [{"level": "info", "channel": [f"alerts-{c}"],
-                       "events": [event_name(c, n) for n in range(per_channel)]} for c in range(CHANNELS)]
+    plan["alerts"] = [
+        {"level": "info", "channel": [f"alerts-{c}"], "events": [event_name(c, n) for n in range(per_channel)]}
+        for c in range(CHANNELS)
+    ]
     plan["destinations"] = {f"alerts-{c}": {"slack": f"#bench-alerts-{c}"} for c in range(CHANNELS)}
     del plan["risk-triggers"]  # only the benchmark's alerts: no risk alert on top
     return plan
@@ -78,8 +80,9 @@ def raise_alerts(store, numbers: range) -> float:
 
 def due_rows(engine) -> int:
     with Session(engine) as session:
-        return session.exec(select(func.count()).select_from(AlertDelivery)
-                            .where(AlertDelivery.status.in_(("pending", "update")))).one()
+        return session.exec(
+            select(func.count()).select_from(AlertDelivery).where(AlertDelivery.status.in_(("pending", "update")))
+        ).one()
 
 
 def deliver_all(engine, outlets: Outlets) -> float:
@@ -127,11 +130,15 @@ def check_round(engine, slack: BenchSlack, result: Round, ids: set[int]) -> None
     result.lost = sorted(ids - set(counts))
     result.repeated = sorted(i for i, n in counts.items() if n > 1)
     with Session(engine) as session:
-        result.not_sent = session.exec(select(func.count()).select_from(AlertDelivery).where(
-            AlertDelivery.alert_id.in_(ids), AlertDelivery.status != "sent")).one()
+        result.not_sent = session.exec(
+            select(func.count())
+            .select_from(AlertDelivery)
+            .where(AlertDelivery.alert_id.in_(ids), AlertDelivery.status != "sent")
+        ).one()
     result.failed_calls = sum(1 for c in slack.calls_to("chat.postMessage") if c.failed)
-    result.per_channel = dict(collections.Counter(
-        c.body.get("channel") for c in slack.calls_to("chat.postMessage", include_failed=False)))
+    result.per_channel = dict(
+        collections.Counter(c.body.get("channel") for c in slack.calls_to("chat.postMessage", include_failed=False))
+    )
 
 
 def alert_ids(engine) -> set[int]:
@@ -158,9 +165,14 @@ def bare_round(slack: BenchSlack, client) -> float:
     slack.reset()
     began = time.monotonic()
     for n in range(ALERTS):
-        client.chat_postMessage(channel=f"#bench-alerts-{n % CHANNELS}", text=f"[info] bare alert {n}", blocks=[
-            {"type": "section", "text": {"type": "mrkdwn", "text": f":information_source: *INFO* · bare\n{n}"}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"bare #{n} · open"}]}])
+        client.chat_postMessage(
+            channel=f"#bench-alerts-{n % CHANNELS}",
+            text=f"[info] bare alert {n}",
+            blocks=[
+                {"type": "section", "text": {"type": "mrkdwn", "text": f":information_source: *INFO* · bare\n{n}"}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": f"bare #{n} · open"}]},
+            ],
+        )
     return time.monotonic() - began
 
 
@@ -205,18 +217,37 @@ def report_rows(figures: AlertFigures) -> list[Row]:
     ceiling = BATCH / DELIVER_SECONDS
     spread = f"{min(c.per_channel.values(), default=0)}–{max(c.per_channel.values(), default=0)}"
     return [
-        Row(f"Alert delivery: {ALERTS} alerts to {CHANNELS} Slack channels, time to deliver all",
-            f"{c.deliver_s:.2f} s", bare=f"{figures.bare_s:.2f} s", ratio=ratio(c.deliver_s, figures.bare_s)),
-        Row("Alert delivery: messages per second", f"{c.rate:.0f} /s", bare=f"{ALERTS / figures.bare_s:.0f} /s",
-            ratio=ratio(c.rate, ALERTS / figures.bare_s)),
-        Row(f"Alert delivery: {ALERTS} alerts, lost / repeated (messages per channel {spread})", _faults(c),
-            "none", verdict(_intact(c))),
-        Row(f"Alert delivery: {FAILING_ALERTS} more with {f.failed_calls} posts refused (4×429 in a row, 1×500)",
-            f"{_faults(f)}; {f.deliver_s:.2f} s", "none", verdict(_intact(f) and f.failed_calls == 5)),
+        Row(
+            f"Alert delivery: {ALERTS} alerts to {CHANNELS} Slack channels, time to deliver all",
+            f"{c.deliver_s:.2f} s",
+            bare=f"{figures.bare_s:.2f} s",
+            ratio=ratio(c.deliver_s, figures.bare_s),
+        ),
+        Row(
+            "Alert delivery: messages per second",
+            f"{c.rate:.0f} /s",
+            bare=f"{ALERTS / figures.bare_s:.0f} /s",
+            ratio=ratio(c.rate, ALERTS / figures.bare_s),
+        ),
+        Row(
+            f"Alert delivery: {ALERTS} alerts, lost / repeated (messages per channel {spread})",
+            _faults(c),
+            "none",
+            verdict(_intact(c)),
+        ),
+        Row(
+            f"Alert delivery: {FAILING_ALERTS} more with {f.failed_calls} posts refused (4×429 in a row, 1×500)",
+            f"{_faults(f)}; {f.deliver_s:.2f} s",
+            "none",
+            verdict(_intact(f) and f.failed_calls == 5),
+        ),
         Row(f"Alert delivery: raising the {ALERTS} alerts (`event` command, in-process)", f"{c.raise_s:.2f} s"),
-        Row(f"Alert delivery: `serve`'s pace (deliver job every {DELIVER_SECONDS} s, ≤ {BATCH} rows)",
+        Row(
+            f"Alert delivery: `serve`'s pace (deliver job every {DELIVER_SECONDS} s, ≤ {BATCH} rows)",
             f"≤ {ceiling:.0f} /s: {ALERTS} alerts in ≥ {ALERTS / ceiling:.0f} s",
-            "— (Slack: ~1/s per channel)", "info"),
+            "— (Slack: ~1/s per channel)",
+            "info",
+        ),
     ]
 
 

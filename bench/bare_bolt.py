@@ -61,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     # The logging orchestrate's CLI and `serve` set up, so both servers log alike.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(logging.INFO)
-    app = build_bare(secret, os.environ.get("SLACK_BOT_TOKEN", "xoxb-bench-token"),
-                     os.environ.get("SLACK_API_URL", "https://slack.com/api/"))
+    app = build_bare(
+        secret,
+        os.environ.get("SLACK_BOT_TOKEN", "xoxb-bench-token"),
+        os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
+    )
     engine = create_engine("sqlite://")  # /healthz runs SELECT 1; the bare app has no store
     uvicorn.run(build_web(app, engine), host=args.host, port=args.port, log_level="info", access_log=False)
     return 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ from tests.serve_process import BOT_TOKEN  # noqa: E402
 PLANS = 200
 SYNC_TIME = "09:30"
 # Monday 5 January 2026, 09:30 in Paris: the minute every plan's standup is due.
-DUE = datetime(2026, 1, 5, 8, 30, tzinfo=timezone.utc)
+DUE = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
 POST_LIMIT_S = 60.0  # every prompt must be posted within this, or the run is reported short
 SLACK_PER_CHANNEL_PER_S = 1  # about what Slack allows chat.postMessage per channel
 
@@ -65,8 +65,9 @@ def build_store(directory: Path):
     store = open_store(directory, plan_key(0))
     for number in range(PLANS):
         plan = small_plan(plan_key(number), channel_of(number), seed=number)
-        plan["sync-schedule"] = [{"time": SYNC_TIME, "type": "standup", "duration": "15min",
-                                  "required": ["all-agents"]}]
+        plan["sync-schedule"] = [
+            {"time": SYNC_TIME, "type": "standup", "duration": "15min", "required": ["all-agents"]}
+        ]
         path = write_document(directory / f"{plan_key(number)}.yml", plan)
         store.run(["plan", "load", str(path)])
         store.run(["start", plan_key(number)])
@@ -89,12 +90,19 @@ class Fanout:
 def fan_out(slack: BenchSlack, jobs: list[tuple], is_message) -> Fanout:
     """Run the jobs (function, args) at one run date on APScheduler's default executor, as `serve` does."""
     slack.reset()
-    runner = BackgroundScheduler(timezone=timezone.utc)
-    run_date = datetime.now(timezone.utc) + timedelta(seconds=1)
-    origin = time.monotonic() + (run_date - datetime.now(timezone.utc)).total_seconds()
+    runner = BackgroundScheduler(timezone=UTC)
+    run_date = datetime.now(UTC) + timedelta(seconds=1)
+    origin = time.monotonic() + (run_date - datetime.now(UTC)).total_seconds()
     for number, (function, args) in enumerate(jobs):
-        runner.add_job(function, DateTrigger(run_date=run_date), args=args, id=f"fanout-{number}",
-                       misfire_grace_time=900, coalesce=True, max_instances=1)
+        runner.add_job(
+            function,
+            DateTrigger(run_date=run_date),
+            args=args,
+            id=f"fanout-{number}",
+            misfire_grace_time=900,
+            coalesce=True,
+            max_instances=1,
+        )
     runner.start()
     try:
         deadline = time.monotonic() + POST_LIMIT_S
@@ -128,8 +136,11 @@ def _busiest_second(messages) -> int:
 
 def bare_post(client, channel: str) -> None:
     """The baseline job: one plain message, no store."""
-    client.chat_postMessage(channel=channel, text="Sync: standup (bare)",
-                            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*Standup* (bare)"}}])
+    client.chat_postMessage(
+        channel=channel,
+        text="Sync: standup (bare)",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*Standup* (bare)"}}],
+    )
 
 
 @dataclass
@@ -147,13 +158,20 @@ def measure_fanout(directory: Path) -> FanoutFigures:
         scheduler.use(engine, client, clock=lambda: DUE)
         warm = fan_out(slack, [(bare_post, (client, "#warm-up"))], lambda body: True)  # auth, pools, imports
         del warm
-        orchestrate = fan_out(slack, [(scheduler.run_slot, (plan_key(n), "standup")) for n in range(PLANS)],
-                              lambda body: str(body.get("text", "")).startswith("Sync: standup"))
+        orchestrate = fan_out(
+            slack,
+            [(scheduler.run_slot, (plan_key(n), "standup")) for n in range(PLANS)],
+            lambda body: str(body.get("text", "")).startswith("Sync: standup"),
+        )
         with Session(engine) as session:
             orchestrate.posted_slots = session.exec(
-                select(func.count()).select_from(SyncSlot).where(SyncSlot.status == "posted")).one()
-        bare = fan_out(slack, [(bare_post, (client, channel_of(n))) for n in range(PLANS)],
-                       lambda body: body.get("text") == "Sync: standup (bare)")
+                select(func.count()).select_from(SyncSlot).where(SyncSlot.status == "posted")
+            ).one()
+        bare = fan_out(
+            slack,
+            [(bare_post, (client, channel_of(n))) for n in range(PLANS)],
+            lambda body: body.get("text") == "Sync: standup (bare)",
+        )
     finally:
         slack.stop()
         engine.dispose()
@@ -164,17 +182,31 @@ def report_rows(figures: FanoutFigures) -> list[Row]:
     o, b = figures.orchestrate, figures.bare
     complete = len(o.arrived_s) == PLANS and o.posted_slots == PLANS
     rows = [
-        Row(f"Scheduler fan-out: {PLANS} plans' sync at one minute, time until every prompt is posted",
-            f"{o.all_s:.2f} s", f"all {PLANS} posted", verdict(complete), f"{b.all_s:.2f} s",
-            ratio(o.all_s, b.all_s)),
-        Row("Scheduler fan-out: prompts posted (FakeSlack) / slots marked posted (store)",
-            f"{len(o.arrived_s)} / {o.posted_slots}", bare=f"{len(b.arrived_s)} / —"),
-        Row("Scheduler fan-out: first / median prompt after the run date",
+        Row(
+            f"Scheduler fan-out: {PLANS} plans' sync at one minute, time until every prompt is posted",
+            f"{o.all_s:.2f} s",
+            f"all {PLANS} posted",
+            verdict(complete),
+            f"{b.all_s:.2f} s",
+            ratio(o.all_s, b.all_s),
+        ),
+        Row(
+            "Scheduler fan-out: prompts posted (FakeSlack) / slots marked posted (store)",
+            f"{len(o.arrived_s)} / {o.posted_slots}",
+            bare=f"{len(b.arrived_s)} / —",
+        ),
+        Row(
+            "Scheduler fan-out: first / median prompt after the run date",
             f"{min(o.arrived_s, default=float('nan')):.2f} / {_median(o.arrived_s):.2f} s",
-            bare=f"{min(b.arrived_s, default=float('nan')):.2f} / {_median(b.arrived_s):.2f} s"),
-        Row("Scheduler fan-out: most messages to one channel within 1 s", str(o.per_channel_1s),
+            bare=f"{min(b.arrived_s, default=float('nan')):.2f} / {_median(b.arrived_s):.2f} s",
+        ),
+        Row(
+            "Scheduler fan-out: most messages to one channel within 1 s",
+            str(o.per_channel_1s),
             f"≤ {SLACK_PER_CHANNEL_PER_S} (Slack: ~1/s per channel)",
-            verdict(o.per_channel_1s <= SLACK_PER_CHANNEL_PER_S), str(b.per_channel_1s)),
+            verdict(o.per_channel_1s <= SLACK_PER_CHANNEL_PER_S),
+            str(b.per_channel_1s),
+        ),
     ]
     return rows
 

@@ -29,43 +29,103 @@ KINDS = {
         "priority": "critical",
         "types": ("Services", "Database"),
         "skills": ["Python", "FastAPI", "PostgreSQL", "SQLAlchemy", "Alembic", "Redis"],
-        "work": ["schema design", "migration", "service endpoint", "query optimisation", "caching layer",
-                 "input validation", "error handling", "pagination", "rate limiting", "audit logging"],
+        "work": [
+            "schema design",
+            "migration",
+            "service endpoint",
+            "query optimisation",
+            "caching layer",
+            "input validation",
+            "error handling",
+            "pagination",
+            "rate limiting",
+            "audit logging",
+        ],
     },
     "frontend": {
         "priority": "high",
         "types": ("Components", "UI Design"),
         "skills": ["React", "TypeScript", "Redux", "CSS", "Figma", "Accessibility"],
-        "work": ["page layout", "form component", "state slice", "API client", "empty states",
-                 "loading skeletons", "keyboard navigation", "responsive grid", "dark theme", "i18n strings"],
+        "work": [
+            "page layout",
+            "form component",
+            "state slice",
+            "API client",
+            "empty states",
+            "loading skeletons",
+            "keyboard navigation",
+            "responsive grid",
+            "dark theme",
+            "i18n strings",
+        ],
     },
     "qa": {
         "priority": "high",
         "types": ("Testing", "Performance"),
         "skills": ["Pytest", "Playwright", "Locust", "Jest", "Hypothesis"],
-        "work": ["unit tests", "contract tests", "end-to-end scenario", "load test", "regression suite",
-                 "test data fixtures", "flaky test triage", "coverage report", "smoke tests", "exploratory session"],
+        "work": [
+            "unit tests",
+            "contract tests",
+            "end-to-end scenario",
+            "load test",
+            "regression suite",
+            "test data fixtures",
+            "flaky test triage",
+            "coverage report",
+            "smoke tests",
+            "exploratory session",
+        ],
     },
     "devops": {
         "priority": "medium",
         "types": ("DevOps", "Observability"),
         "skills": ["Docker", "Kubernetes", "Terraform", "GitHub Actions", "Prometheus"],
-        "work": ["CI pipeline", "container image", "Helm chart", "secrets rotation", "dashboard panel",
-                 "alert rule", "backup job", "blue-green switch", "staging environment", "runbook"],
+        "work": [
+            "CI pipeline",
+            "container image",
+            "Helm chart",
+            "secrets rotation",
+            "dashboard panel",
+            "alert rule",
+            "backup job",
+            "blue-green switch",
+            "staging environment",
+            "runbook",
+        ],
     },
     "data": {
         "priority": "medium",
         "types": ("Data Pipeline", "Reporting"),
         "skills": ["SQL", "dbt", "Airflow", "Pandas", "Parquet"],
-        "work": ["ingestion job", "dbt model", "data quality check", "backfill", "report query",
-                 "export to CSV", "schema contract", "lineage doc", "partitioning", "retention policy"],
+        "work": [
+            "ingestion job",
+            "dbt model",
+            "data quality check",
+            "backfill",
+            "report query",
+            "export to CSV",
+            "schema contract",
+            "lineage doc",
+            "partitioning",
+            "retention policy",
+        ],
     },
     "mobile": {
         "priority": "low",
         "types": ("Mobile UI", "Mobile Release"),
         "skills": ["Kotlin", "Swift", "React Native", "Fastlane"],
-        "work": ["screen", "offline cache", "push notifications", "deep link", "crash reporting",
-                 "app store listing", "release build", "permissions prompt", "biometric login", "settings page"],
+        "work": [
+            "screen",
+            "offline cache",
+            "push notifications",
+            "deep link",
+            "crash reporting",
+            "app store listing",
+            "release build",
+            "permissions prompt",
+            "biometric login",
+            "settings page",
+        ],
     },
 }
 
@@ -74,12 +134,17 @@ COORDINATION = {
     "backend-frontend": [{"trigger": "api-contract-locked", "action": "frontend-integration-start"}],
     "backend-qa": [{"trigger": "service-complete", "action": "unit-tests-start"}],
     "frontend-qa": [{"trigger": "components-ready", "action": "ui-tests-start"}],
-    "all-streams": [{"trigger": "day-15-complete", "action": "integration-testing"},
-                    {"trigger": "release-candidate-cut", "action": "release-hardening"}],
+    "all-streams": [
+        {"trigger": "day-15-complete", "action": "integration-testing"},
+        {"trigger": "release-candidate-cut", "action": "release-hardening"},
+    ],
 }
 WAITS_FOR = {  # stream kind -> action its late tasks wait for
-    "frontend": "frontend-integration-start", "qa": "unit-tests-start", "devops": "integration-testing",
-    "mobile": "release-hardening", "data": "integration-testing",
+    "frontend": "frontend-integration-start",
+    "qa": "unit-tests-start",
+    "devops": "integration-testing",
+    "mobile": "release-hardening",
+    "data": "integration-testing",
 }
 SIGNALS = {"backend": "api-contract-locked", "devops": "release-candidate-cut"}
 
@@ -89,8 +154,7 @@ DURATION_DAYS = 60
 def stream_ids(count: int) -> list[tuple[str, str]]:
     """(stream id, kind) cycling through the kinds: stream-01-backend, stream-02-frontend, …"""
     kinds = list(KINDS)
-    return [(f"stream-{n:02d}-{kinds[(n - 1) % len(kinds)]}", kinds[(n - 1) % len(kinds)])
-            for n in range(1, count + 1)]
+    return [(f"stream-{n:02d}-{kinds[(n - 1) % len(kinds)]}", kinds[(n - 1) % len(kinds)]) for n in range(1, count + 1)]
 
 
 def agent_tasks(rng: random.Random, kind: str, stream_no: int, count: int) -> list:
@@ -128,10 +192,17 @@ def build_plan(streams: int = 60, agents_per_stream: int = 10, tasks_per_agent: 
         "duration-days": DURATION_DAYS,
         "channel": "#bench-orchestration",
         "roles": {"leads": ["U0LEAD0001", "U0LEAD0002"]},
-        "orchestration": {"mode": "parallel", "streams": streams, "delegation": "automatic",
-                          "monitoring": "continuous", "safety": "enabled"},
-        "streams": [{"id": sid, "type": kind, "agents": agents_per_stream, "priority": KINDS[kind]["priority"]}
-                    for sid, kind in ids],
+        "orchestration": {
+            "mode": "parallel",
+            "streams": streams,
+            "delegation": "automatic",
+            "monitoring": "continuous",
+            "safety": "enabled",
+        },
+        "streams": [
+            {"id": sid, "type": kind, "agents": agents_per_stream, "priority": KINDS[kind]["priority"]}
+            for sid, kind in ids
+        ],
         "agents": {},
         "delegation-matrix": [],
         "coordination": COORDINATION,
@@ -154,10 +225,14 @@ def build_plan(streams: int = 60, agents_per_stream: int = 10, tasks_per_agent: 
         for t, base in enumerate(KINDS[kind]["types"]):
             if len(keys) < 2:
                 break
-            plan["delegation-matrix"].append({
-                "task-type": f"{base} S{stream_no:02d}", "primary": keys[t], "backup": keys[t + 1 if t == 0 else 0],
-                "auto-delegate": t == 0,
-            })
+            plan["delegation-matrix"].append(
+                {
+                    "task-type": f"{base} S{stream_no:02d}",
+                    "primary": keys[t],
+                    "backup": keys[t + 1 if t == 0 else 0],
+                    "auto-delegate": t == 0,
+                }
+            )
     plan.update(_plan_sections(ids))
     return plan
 
@@ -167,22 +242,43 @@ def _plan_sections(ids: list[tuple[str, str]]) -> dict:
     first_of = {kind: sid for sid, kind in reversed(ids)}
     return {
         "checkpoints": [
-            {"id": f"cp-{n}", "name": name, "day": day, "blocker": blocker,
-             "criteria": criteria}
-            for n, (name, day, blocker, criteria) in enumerate([
-                ("Architecture sign-off", 3, True, ["Service boundaries agreed", "Data model reviewed"]),
-                ("API contract lock", 10, True, ["OpenAPI spec frozen", "Mocks published",
-                                                 {"text": "Contract tests green", "metric": "contract-tests >= 100%"}]),
-                ("Feature complete", 30, False, ["All stories merged", "No open critical bugs"]),
-                ("Integration readiness", 40, True, [{"text": "Coverage", "metric": "code-coverage >= 85%"},
-                                                     "Staging mirrors production"]),
-                ("Release readiness", 55, True, ["Security audit passed", "Runbooks written",
-                                                 {"text": "p95 latency", "metric": "api-response < 300ms"}]),
-            ], start=1)
+            {"id": f"cp-{n}", "name": name, "day": day, "blocker": blocker, "criteria": criteria}
+            for n, (name, day, blocker, criteria) in enumerate(
+                [
+                    ("Architecture sign-off", 3, True, ["Service boundaries agreed", "Data model reviewed"]),
+                    (
+                        "API contract lock",
+                        10,
+                        True,
+                        [
+                            "OpenAPI spec frozen",
+                            "Mocks published",
+                            {"text": "Contract tests green", "metric": "contract-tests >= 100%"},
+                        ],
+                    ),
+                    ("Feature complete", 30, False, ["All stories merged", "No open critical bugs"]),
+                    (
+                        "Integration readiness",
+                        40,
+                        True,
+                        [{"text": "Coverage", "metric": "code-coverage >= 85%"}, "Staging mirrors production"],
+                    ),
+                    (
+                        "Release readiness",
+                        55,
+                        True,
+                        [
+                            "Security audit passed",
+                            "Runbooks written",
+                            {"text": "p95 latency", "metric": "api-response < 300ms"},
+                        ],
+                    ),
+                ],
+                start=1,
+            )
         ],
         "risk-triggers": [
-            {"condition": "task-delay > 4 hours", "action": "escalate-to-lead", "severity": "medium",
-             "repeat": "4h"},
+            {"condition": "task-delay > 4 hours", "action": "escalate-to-lead", "severity": "medium", "repeat": "4h"},
             {"condition": "test-coverage < 80%", "action": "block-deployment", "severity": "high"},
             {"condition": "api-response > 500ms", "action": "performance-review", "severity": "medium"},
             {"condition": "blocking-time > 10%", "action": "prioritize-unblocking", "severity": "high"},
@@ -191,8 +287,12 @@ def _plan_sections(ids: list[tuple[str, str]]) -> dict:
         "sync-schedule": [
             {"time": "09:00", "type": "standup", "duration": "15min", "required": ["all-agents"]},
             {"time": "13:00", "type": "progress-check", "duration": "5min", "required": ["active-agents"]},
-            {"time": "16:00", "type": "backend-review", "duration": "30min",
-             "required": [first_of["backend"], first_of["qa"]]},
+            {
+                "time": "16:00",
+                "type": "backend-review",
+                "duration": "30min",
+                "required": [first_of["backend"], first_of["qa"]],
+            },
             {"time": "17:00", "type": "end-of-day", "duration": "15min", "required": ["all-agents"]},
         ],
         "load-balancing": [
@@ -201,9 +301,15 @@ def _plan_sections(ids: list[tuple[str, str]]) -> dict:
             {"when": "blocking-detected", "then": "prioritize-unblocking"},
         ],
         "targets": {
-            "parallel-efficiency": "> 80%", "agent-utilization": "> 75%", "blocking-time": "< 5%",
-            "rework-rate": "< 10%", "communication-overhead": "< 15%", "code-coverage": "> 90%",
-            "bug-detection-rate": "< 5/day", "review-turnaround": "< 2 hours", "api-response": "< 300ms",
+            "parallel-efficiency": "> 80%",
+            "agent-utilization": "> 75%",
+            "blocking-time": "< 5%",
+            "rework-rate": "< 10%",
+            "communication-overhead": "< 15%",
+            "code-coverage": "> 90%",
+            "bug-detection-rate": "< 5/day",
+            "review-turnaround": "< 2 hours",
+            "api-response": "< 300ms",
         },
         "success-criteria": {
             "overall": "Delivered on time with no critical bug open",
@@ -212,8 +318,11 @@ def _plan_sections(ids: list[tuple[str, str]]) -> dict:
         "alerts": [
             {"level": "info", "channel": "slack-general", "events": ["task-complete", "checkpoint-passed"]},
             {"level": "warning", "channel": "slack-dev", "events": ["task-delayed", "test-failed"]},
-            {"level": "critical", "channel": ["slack-urgent", "email", "#bench-oncall"],
-             "events": ["agent-down", "critical-bug", "deployment-failed"]},
+            {
+                "level": "critical",
+                "channel": ["slack-urgent", "email", "#bench-oncall"],
+                "events": ["agent-down", "critical-bug", "deployment-failed"],
+            },
         ],
         "destinations": {
             "slack-general": {"slack": "#general"},
@@ -251,8 +360,9 @@ def main() -> None:
     parser.add_argument("--agents-per-stream", type=int, default=10)
     parser.add_argument("--tasks-per-agent", type=int, default=40)
     args = parser.parse_args()
-    write_plan(args.out, streams=args.streams, agents_per_stream=args.agents_per_stream,
-               tasks_per_agent=args.tasks_per_agent)
+    write_plan(
+        args.out, streams=args.streams, agents_per_stream=args.agents_per_stream, tasks_per_agent=args.tasks_per_agent
+    )
     print(args.out)
 
 

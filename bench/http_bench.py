@@ -50,7 +50,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -63,8 +63,8 @@ from sqlmodel import Session, select  # noqa: E402
 from bench.report import Row, pair_ms, ratio, verdict  # noqa: E402
 from bench.run import ELAPSED, open_store, percentile, play_forward  # noqa: E402
 from bench.slack import BenchSlack  # noqa: E402
-from models.plan.settings import calendar_of, settings_of  # noqa: E402
 from models.db.tables import Plan, Stream  # noqa: E402
+from models.plan.settings import calendar_of, settings_of  # noqa: E402
 from tests.serve_process import BOT_TOKEN, SIGNING_SECRET, ServeProcess, free_port  # noqa: E402
 
 BARE_BOLT = ROOT / "bench" / "bare_bolt.py"
@@ -76,8 +76,10 @@ RSS_TARGET_MB = 200.0  # `serve` with the large plan loaded
 COMMANDS = ("status", "health", "pause")
 SENDERS = 16
 ROUNDS = {  # (plan, senders) -> rounds per sender; a pause round is a pause and a resume
-    ("example", 1): 300, ("example", SENDERS): 40,
-    ("large", 1): 200, ("large", SENDERS): 12,
+    ("example", 1): 300,
+    ("example", SENDERS): 40,
+    ("large", 1): 200,
+    ("large", SENDERS): 12,
 }
 WARMUP_ROUNDS = 10  # per app, plan and command at 1 sender; then 2 rounds at 16 senders
 PHASE_LIMIT_S = 30.0  # no phase sends for longer than this
@@ -90,12 +92,24 @@ ERROR_PREFIXES = (":warning:", ":no_entry:", ":boom:")
 
 # --- requests as Slack sends them ----------------------------------------------------
 
+
 def command_body(response_url: str, channel_name: str, text: str) -> bytes:
-    return urlencode({
-        "token": "legacy", "team_id": "T0TEST", "team_domain": "test", "channel_id": "C0BENCH01",
-        "channel_name": channel_name, "user_id": USER, "user_name": USER_NAME, "command": "/orchestrate",
-        "text": text, "api_app_id": "A0TEST", "response_url": response_url, "trigger_id": "1337.42.abcd",
-    }).encode()
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T0TEST",
+            "team_domain": "test",
+            "channel_id": "C0BENCH01",
+            "channel_name": channel_name,
+            "user_id": USER,
+            "user_name": USER_NAME,
+            "command": "/orchestrate",
+            "text": text,
+            "api_app_id": "A0TEST",
+            "response_url": response_url,
+            "trigger_id": "1337.42.abcd",
+        }
+    ).encode()
 
 
 _VERIFIER = SignatureVerifier(SIGNING_SECRET)
@@ -103,8 +117,11 @@ _VERIFIER = SignatureVerifier(SIGNING_SECRET)
 
 def signed_headers(body: bytes) -> dict:
     timestamp = str(int(time.time()))
-    return {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": _VERIFIER.generate_signature(timestamp=timestamp, body=body)}
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": _VERIFIER.generate_signature(timestamp=timestamp, body=body),
+    }
 
 
 class Client:
@@ -144,6 +161,7 @@ class Client:
 
 # --- the servers ------------------------------------------------------------------------
 
+
 class BareProcess:
     """bench/bare_bolt.py in a subprocess, on 127.0.0.1."""
 
@@ -151,12 +169,23 @@ class BareProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
-        env.update({"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN,
-                    "SLACK_API_URL": slack_url, "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_API_URL": slack_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.log = workdir / f"bare-{self.port}.log"
         self.process = subprocess.Popen(
             [sys.executable, str(BARE_BOLT), "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=workdir, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            cwd=workdir,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
     wait_healthy = ServeProcess.wait_healthy
     output = ServeProcess.output
@@ -186,6 +215,7 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 # --- the stores -------------------------------------------------------------------------
 
+
 def build_store(directory: Path, plan_file: Path, plan_key: str) -> tuple[str, list[str]]:
     """A store with the plan loaded, started and played 30% of the way as of now:
     its database URL and its active streams (pause's targets)."""
@@ -197,17 +227,23 @@ def build_store(directory: Path, plan_file: Path, plan_key: str) -> tuple[str, l
             plan = session.exec(select(Plan).where(Plan.key == plan_key)).one()
             calendar = calendar_of(plan)
             span = ELAPSED * settings_of(plan).duration_days * calendar.day_s
-        store.now = calendar.subtract_working(datetime.now(timezone.utc), span)
+        store.now = calendar.subtract_working(datetime.now(UTC), span)
         play_forward(store)  # starts at store.now, reads at about now; pauses the last stream
         with Session(store.engine) as session:
-            active = list(session.exec(select(Stream.key).where(Stream.plan_id == plan.id, Stream.status == "active")
-                                       .order_by(Stream.position)))
+            active = list(
+                session.exec(
+                    select(Stream.key)
+                    .where(Stream.plan_id == plan.id, Stream.status == "active")
+                    .order_by(Stream.position)
+                )
+            )
     finally:
         store.engine.dispose()
     return f"sqlite:///{directory / 'bench.db'}", active
 
 
 # --- one command, one request ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Step:
@@ -256,7 +292,7 @@ class Phase:
             return 1000 / statistics.fmean(self.done_ms)
         return len(self.done_ms) / (self.last - self.first) if self.last > self.first else float("nan")
 
-    def merge(self, other: "Phase") -> None:
+    def merge(self, other: Phase) -> None:
         for name in ("ack_ms", "answer_ms", "done_ms"):
             getattr(self, name).extend(getattr(other, name))
         self.first, self.last = min(self.first, other.first), max(self.last, other.last)
@@ -301,8 +337,10 @@ def check_answer(phase: Phase, body: dict) -> None:
 
 # --- the phases ---------------------------------------------------------------------------
 
-def sequential(slack: BenchSlack, apps: list[App], plan: str, channel: str, command: str, stream: str,
-               rounds: int, tag: str) -> list[Phase]:
+
+def sequential(
+    slack: BenchSlack, apps: list[App], plan: str, channel: str, command: str, stream: str, rounds: int, tag: str
+) -> list[Phase]:
     """1 sender; the apps alternate with the same bodies; each command completes before the next."""
     phases: dict[tuple[str, str], Phase] = {}
     clients = {a.label: Client(a.port) for a in apps}
@@ -312,7 +350,7 @@ def sequential(slack: BenchSlack, apps: list[App], plan: str, channel: str, comm
             if time.monotonic() > deadline:
                 print(f"  {tag}: time limit reached after {i} rounds")
                 break
-            for app in (apps if i % 2 == 0 else apps[::-1]):
+            for app in apps if i % 2 == 0 else apps[::-1]:
                 for step in steps_of(command, stream):
                     phase = phases.setdefault((app.label, step.label), Phase(app.label, plan, step.label, 1))
                     send(clients[app.label], slack, app, phase, step, channel, f"{tag}-{i}-{app.label}-{step.label}")
@@ -324,8 +362,17 @@ def sequential(slack: BenchSlack, apps: list[App], plan: str, channel: str, comm
     return list(phases.values())
 
 
-def concurrent(slack: BenchSlack, app: App, plan: str, channel: str, command: str, streams: list[str],
-               senders: int, rounds: int, tag: str) -> list[Phase]:
+def concurrent(
+    slack: BenchSlack,
+    app: App,
+    plan: str,
+    channel: str,
+    command: str,
+    streams: list[str],
+    senders: int,
+    rounds: int,
+    tag: str,
+) -> list[Phase]:
     """`senders` threads, each in a closed loop on completion; pause: one sender per stream."""
     if command == "pause":
         senders = min(senders, len(streams))
@@ -380,6 +427,7 @@ def server_totals(port: int) -> tuple[float, float]:
 
 # --- the whole measurement ----------------------------------------------------------------
 
+
 @dataclass
 class Memory:
     """Resident MB of a server: after the warm-up, and the peak at the end of its plan's phases."""
@@ -396,8 +444,7 @@ class HttpFigures:
     pause_senders: dict[str, int] = field(default_factory=dict)  # plan -> senders of pause at "16"
 
     def get(self, app: str, plan: str, step: str, senders: int) -> Phase | None:
-        return next((p for p in self.phases if (p.app, p.plan, p.step, p.senders) == (app, plan, step, senders)),
-                    None)
+        return next((p for p in self.phases if (p.app, p.plan, p.step, p.senders) == (app, plan, step, senders)), None)
 
     def concurrent_senders(self, plan: str, step: str) -> int:
         return self.pause_senders.get(plan, SENDERS) if step in ("pause", "resume") else SENDERS
@@ -440,13 +487,23 @@ def measure_plan(figures: HttpFigures, slack: BenchSlack, apps: list[App], plan:
     collect_block_errors(slack, figures)
     figures.pause_senders[plan] = min(SENDERS, len(streams))
     for command in COMMANDS:
-        figures.phases += sequential(slack, apps, plan, channel, command, streams[0], ROUNDS[(plan, 1)],
-                                     f"{plan}-s-{command}")
+        figures.phases += sequential(
+            slack, apps, plan, channel, command, streams[0], ROUNDS[(plan, 1)], f"{plan}-s-{command}"
+        )
         collect_block_errors(slack, figures)
         print(f"HTTP: {plan} plan, {command}, 1 sender done")
         for app in apps:
-            figures.phases += concurrent(slack, app, plan, channel, command, streams, SENDERS,
-                                         ROUNDS[(plan, SENDERS)], f"{plan}-c-{command}-{app.label}")
+            figures.phases += concurrent(
+                slack,
+                app,
+                plan,
+                channel,
+                command,
+                streams,
+                SENDERS,
+                ROUNDS[(plan, SENDERS)],
+                f"{plan}-c-{command}-{app.label}",
+            )
             collect_block_errors(slack, figures)
         print(f"HTTP: {plan} plan, {command}, {SENDERS} senders done")
     read_memory(figures, apps, plan, "peak")
@@ -470,8 +527,10 @@ def measure_http(example_plan: Path, large_plan: Path, directory: Path) -> HttpF
             servers.append(orchestrate)
             try:
                 orchestrate.wait_healthy()
-                apps = [App("bare", bare.port, bare.process.pid, False),
-                        App("orchestrate", orchestrate.port, orchestrate.process.pid, True)]
+                apps = [
+                    App("bare", bare.port, bare.process.pid, False),
+                    App("orchestrate", orchestrate.port, orchestrate.process.pid, True),
+                ]
                 measure_plan(figures, slack, apps, plan, streams)
             finally:
                 orchestrate.stop()
@@ -489,6 +548,7 @@ def measure_http(example_plan: Path, large_plan: Path, directory: Path) -> HttpF
 
 # --- report ---------------------------------------------------------------------------------
 
+
 def _senders_label(figures: HttpFigures, plan: str, step: str, senders: int) -> str:
     if senders == 1:
         return "1 sender"
@@ -503,21 +563,38 @@ def phase_rows(figures: HttpFigures, plan: str, step: str, senders: int) -> list
     if orch is None or bare is None:
         return [Row(f"HTTP {step}, {plan} plan, {senders} sender(s)", "not measured", result="MISS")]
     where = f"HTTP `{step}`, {plan} plan, {_senders_label(figures, plan, step, senders)}"
-    ack = Row(f"{where}: ack p50 / p99", pair_ms(orch.p("ack", 50), orch.p("ack", 99)),
-              bare=pair_ms(bare.p("ack", 50), bare.p("ack", 99)), ratio=ratio(orch.p("ack", 50), bare.p("ack", 50)))
+    ack = Row(
+        f"{where}: ack p50 / p99",
+        pair_ms(orch.p("ack", 50), orch.p("ack", 99)),
+        bare=pair_ms(bare.p("ack", 50), bare.p("ack", 99)),
+        ratio=ratio(orch.p("ack", 50), bare.p("ack", 50)),
+    )
     if step == "status" and senders == 1:  # the issue's target: status p50 within 1.5x of the bare app
         within = orch.p("ack", 50) / bare.p("ack", 50) <= RATIO_TARGET
         ack = Row(ack.figure, ack.measured, f"p50 ≤ {RATIO_TARGET:g}x bare", verdict(within), ack.bare, ack.ratio)
-    answer = Row(f"{where}: answer p50 / p99 (bare: ack)", pair_ms(orch.p("answer", 50), orch.p("answer", 99)),
-                 bare=pair_ms(bare.p("done", 50), bare.p("done", 99)),
-                 ratio=ratio(orch.p("answer", 50), bare.p("done", 50)))
+    answer = Row(
+        f"{where}: answer p50 / p99 (bare: ack)",
+        pair_ms(orch.p("answer", 50), orch.p("answer", 99)),
+        bare=pair_ms(bare.p("done", 50), bare.p("done", 99)),
+        ratio=ratio(orch.p("answer", 50), bare.p("done", 50)),
+    )
     if step == "status" and senders == 1 and plan == "large":  # the issue's p99 target
         p99 = orch.p("answer", 99)
-        answer = Row(answer.figure, answer.measured, f"p99 < {ANSWER_P99_TARGET_MS:g} ms",
-                     verdict(p99 < ANSWER_P99_TARGET_MS and not orch.missing), answer.bare, answer.ratio)
+        answer = Row(
+            answer.figure,
+            answer.measured,
+            f"p99 < {ANSWER_P99_TARGET_MS:g} ms",
+            verdict(p99 < ANSWER_P99_TARGET_MS and not orch.missing),
+            answer.bare,
+            answer.ratio,
+        )
     server = f"; server-side mean {orch.server_ms:.1f} / {bare.server_ms:.1f} ms" if senders > 1 else ""
-    rate = Row(f"{where}: throughput (completed commands/s{server})", f"{orch.throughput:.0f} /s",
-               bare=f"{bare.throughput:.0f} /s", ratio=ratio(orch.throughput, bare.throughput))
+    rate = Row(
+        f"{where}: throughput (completed commands/s{server})",
+        f"{orch.throughput:.0f} /s",
+        bare=f"{bare.throughput:.0f} /s",
+        ratio=ratio(orch.throughput, bare.throughput),
+    )
     return [ack, answer, rate]
 
 
@@ -529,11 +606,20 @@ def memory_rows(figures: HttpFigures) -> list[Row]:
         if orch is None or bare is None:
             continue
         target = plan == "large"
-        for label, a, b in (("after warm-up (VmRSS)", orch.after_warmup, bare.after_warmup),
-                            ("peak over the run (VmHWM)", orch.peak, bare.peak)):
-            rows.append(Row(f"`serve --http` resident memory, {plan} plan, {label}", f"{a:.0f} MB",
-                            f"< {RSS_TARGET_MB:g} MB" if target else "—",
-                            verdict(a < RSS_TARGET_MB) if target else "info", f"{b:.0f} MB", ratio(a, b)))
+        for label, a, b in (
+            ("after warm-up (VmRSS)", orch.after_warmup, bare.after_warmup),
+            ("peak over the run (VmHWM)", orch.peak, bare.peak),
+        ):
+            rows.append(
+                Row(
+                    f"`serve --http` resident memory, {plan} plan, {label}",
+                    f"{a:.0f} MB",
+                    f"< {RSS_TARGET_MB:g} MB" if target else "—",
+                    verdict(a < RSS_TARGET_MB) if target else "info",
+                    f"{b:.0f} MB",
+                    ratio(a, b),
+                )
+            )
     return rows
 
 
@@ -544,14 +630,24 @@ def report_rows(figures: HttpFigures) -> list[Row]:
             for senders in (1, SENDERS):
                 rows += phase_rows(figures, plan, step, senders)
     rows += memory_rows(figures)
-    problems = [f"{p.app}/{p.plan}/{p.step}/{p.senders}: {p.errors} errors, {p.missing} answers missing, "
-                f"{p.error_answers} error answers {p.error_text[:80]!r}"
-                for p in figures.phases if p.errors or p.missing or p.error_answers]
-    rows.append(Row("HTTP errors, missing and error answers", "; ".join(problems) or "none", "none",
-                    verdict(not problems)))
+    problems = [
+        f"{p.app}/{p.plan}/{p.step}/{p.senders}: {p.errors} errors, {p.missing} answers missing, "
+        f"{p.error_answers} error answers {p.error_text[:80]!r}"
+        for p in figures.phases
+        if p.errors or p.missing or p.error_answers
+    ]
+    rows.append(
+        Row("HTTP errors, missing and error answers", "; ".join(problems) or "none", "none", verdict(not problems))
+    )
     if figures.block_errors:
-        rows.append(Row("Block Kit errors seen by FakeSlack", f"{len(figures.block_errors)}: "
-                        f"{figures.block_errors[0][:120]}", "none", "MISS"))
+        rows.append(
+            Row(
+                "Block Kit errors seen by FakeSlack",
+                f"{len(figures.block_errors)}: {figures.block_errors[0][:120]}",
+                "none",
+                "MISS",
+            )
+        )
     return rows
 
 

@@ -32,13 +32,11 @@ def pair_ms(a: float, b: float) -> str:
     return f"{a:.1f} / {b:.1f} ms"
 
 
-HEADER = ["| Figure | orchestrate | bare baseline | ratio | Target | Result |",
-          "| --- | --- | --- | --- | --- | --- |"]
+HEADER = ["| Figure | orchestrate | bare baseline | ratio | Target | Result |", "| --- | --- | --- | --- | --- | --- |"]
 
 
 def table(rows: list[Row]) -> list[str]:
-    return HEADER + [f"| {r.figure} | {r.measured} | {r.bare} | {r.ratio} | {r.target} | {r.result} |"
-                     for r in rows]
+    return HEADER + [f"| {r.figure} | {r.measured} | {r.bare} | {r.ratio} | {r.target} | {r.result} |" for r in rows]
 
 
 def print_rows(rows: list[Row]) -> None:

@@ -27,7 +27,7 @@ import time
 from bisect import bisect_right
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,17 +36,25 @@ sys.path.insert(0, str(ROOT))  # `python bench/run.py` puts bench/, not the root
 from sqlalchemy import bindparam, event, insert, update  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
-from bench.generate import PLAN_ID as LARGE_PLAN_ID, write_plan  # noqa: E402
+from bench.generate import PLAN_ID as LARGE_PLAN_ID  # noqa: E402
+from bench.generate import write_plan
 from bench.report import Row, ms, pair_ms, print_rows, table, verdict  # noqa: E402
-from models.rules.tick import PLAN_STEPS, run_step  # noqa: E402
 from commands.core.context import Actor  # noqa: E402
 from commands.core.dispatch import Invocation, execute  # noqa: E402
-from models.time.calendar import WorkCalendar  # noqa: E402
-from models.plan.settings import calendar_of, plan_clock, settings_of  # noqa: E402
 from models.db.store import make_engine, upgrade  # noqa: E402
 from models.db.tables import (  # noqa: E402
-    Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task, TaskEvent,
+    Agent,
+    Heartbeat,
+    Plan,
+    Stream,
+    SyncAnswer,
+    SyncSlot,
+    Task,
+    TaskEvent,
 )
+from models.plan.settings import calendar_of, plan_clock, settings_of  # noqa: E402
+from models.rules.tick import PLAN_STEPS, run_step  # noqa: E402
+from models.time.calendar import WorkCalendar  # noqa: E402
 
 EXAMPLE_PLAN = ROOT / "models" / "example_plans" / "TR-ORCH-001.yml"
 EXAMPLE_PLAN_ID = "TR-ORCH-001"
@@ -54,7 +62,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 
 OPERATOR = Actor(id="cli:bench", name="bench", source="cli", operator=True)
 # Monday 5 January 2026, 09:00 in Paris: both plans start at their first working hour.
-START = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 ELAPSED = 0.30  # the dashboard is read 30% of the way through the plan
 
 LOAD_TARGET_S = 10.0
@@ -66,6 +74,7 @@ TICK_RUNS = 10
 
 
 # --- running commands ---------------------------------------------------------
+
 
 @dataclass
 class Store:
@@ -126,6 +135,7 @@ def count_statements(store: Store, line: list[str]) -> int:
 
 # --- moving the plan along -------------------------------------------------------
 
+
 class WorkTime:
     """Plan clock (working seconds) → instant, without walking the calendar each time."""
 
@@ -144,7 +154,7 @@ class WorkTime:
 
     def at(self, ws: int) -> datetime:
         index = max(bisect_right(self.offsets, ws) - 1, 0)
-        return (self.opens[index] + timedelta(seconds=ws - self.offsets[index])).astimezone(timezone.utc)
+        return (self.opens[index] + timedelta(seconds=ws - self.offsets[index])).astimezone(UTC)
 
 
 def reading_time(engine, plan_key: str, start: datetime = START) -> datetime:
@@ -211,35 +221,83 @@ def _work_queue(queue, pace: float, w_now: int, clock: WorkTime, rng: random.Ran
         if done_ws <= w_now:
             active = max(done_ws - finished_ws, 0)
             rework = rng.random() < 0.04
-            _record(moves, task, "done", since=done_ws, active=active, blocked=0,
-                    started=clock.at(done_ws - active), changed=clock.at(done_ws),
-                    done_count=2 if rework else 1, rework=int(rework))
+            _record(
+                moves,
+                task,
+                "done",
+                since=done_ws,
+                active=active,
+                blocked=0,
+                started=clock.at(done_ws - active),
+                changed=clock.at(done_ws),
+                done_count=2 if rework else 1,
+                rework=int(rework),
+            )
             busy["busy_ws"] += active  # one task at a time: its busy time is the tasks' time
             finished_ws = done_ws
             continue
         roll = rng.random()
         if roll < 0.80:
-            _record(moves, task, "in-progress", since=finished_ws, active=0, blocked=0,
-                    started=clock.at(finished_ws), changed=clock.at(finished_ws))
+            _record(
+                moves,
+                task,
+                "in-progress",
+                since=finished_ws,
+                active=0,
+                blocked=0,
+                started=clock.at(finished_ws),
+                changed=clock.at(finished_ws),
+            )
             busy.update(in_progress=1, busy_since_ws=finished_ws)
         elif roll < 0.90:
             blocked_since = max(finished_ws, w_now - rng.randint(1800, 6 * 3600))
             busy["busy_ws"] += blocked_since - finished_ws
-            _record(moves, task, "blocked", since=blocked_since, active=blocked_since - finished_ws, blocked=0,
-                    started=clock.at(finished_ws), changed=clock.at(blocked_since),
-                    reason=rng.choice(["waiting for API contract", "flaky staging", "needs design review"]))
+            _record(
+                moves,
+                task,
+                "blocked",
+                since=blocked_since,
+                active=blocked_since - finished_ws,
+                blocked=0,
+                started=clock.at(finished_ws),
+                changed=clock.at(blocked_since),
+                reason=rng.choice(["waiting for API contract", "flaky staging", "needs design review"]),
+            )
         break  # the rest of the queue is still ready
 
 
-def _record(moves: Moves, task, status: str, *, since: int, active: int, blocked: int, started: datetime,
-            changed: datetime, done_count: int = 0, rework: int = 0, reason: str | None = None) -> None:
-    moves.updates.append({
-        "task_id": task.id, "new_status": status, "since": since, "active": active, "blocked": blocked,
-        "started": started, "done_at": changed if status == "done" else None, "changed": changed,
-        "done_count": done_count, "rework": rework, "reason": reason,
-    })
-    moves.history.append(dict(task_id=task.id, at=started, from_status="ready", to_status="in-progress",
-                              actor="bench", reason=None))
+def _record(
+    moves: Moves,
+    task,
+    status: str,
+    *,
+    since: int,
+    active: int,
+    blocked: int,
+    started: datetime,
+    changed: datetime,
+    done_count: int = 0,
+    rework: int = 0,
+    reason: str | None = None,
+) -> None:
+    moves.updates.append(
+        {
+            "task_id": task.id,
+            "new_status": status,
+            "since": since,
+            "active": active,
+            "blocked": blocked,
+            "started": started,
+            "done_at": changed if status == "done" else None,
+            "changed": changed,
+            "done_count": done_count,
+            "rework": rework,
+            "reason": reason,
+        }
+    )
+    moves.history.append(
+        dict(task_id=task.id, at=started, from_status="ready", to_status="in-progress", actor="bench", reason=None)
+    )
     if rework:  # done once, reopened, started again: the history a rework leaves
         middle = started + (changed - started) / 2
         moves.history += [
@@ -247,19 +305,28 @@ def _record(moves: Moves, task, status: str, *, since: int, active: int, blocked
             for a, b in (("in-progress", "done"), ("done", "ready"), ("ready", "in-progress"))
         ]
     if status != "in-progress":
-        moves.history.append(dict(task_id=task.id, at=changed, from_status="in-progress", to_status=status,
-                                  actor="bench", reason=reason))
+        moves.history.append(
+            dict(task_id=task.id, at=changed, from_status="in-progress", to_status=status, actor="bench", reason=reason)
+        )
 
 
 def _write_moves(session: Session, moves: Moves) -> None:
     table = Task.__table__
     if moves.updates:  # one executemany, as models.plan.schedule.reschedule does
         session.connection().execute(
-            update(table).where(table.c.id == bindparam("task_id")).values(
-                status=bindparam("new_status"), since_ws=bindparam("since"), active_ws=bindparam("active"),
-                blocked_ws=bindparam("blocked"), started_at=bindparam("started"), done_at=bindparam("done_at"),
-                status_changed_at=bindparam("changed"), done_count=bindparam("done_count"),
-                rework_count=bindparam("rework"), reason=bindparam("reason"),
+            update(table)
+            .where(table.c.id == bindparam("task_id"))
+            .values(
+                status=bindparam("new_status"),
+                since_ws=bindparam("since"),
+                active_ws=bindparam("active"),
+                blocked_ws=bindparam("blocked"),
+                started_at=bindparam("started"),
+                done_at=bindparam("done_at"),
+                status_changed_at=bindparam("changed"),
+                done_count=bindparam("done_count"),
+                rework_count=bindparam("rework"),
+                reason=bindparam("reason"),
             ),
             moves.updates,
         )
@@ -268,9 +335,13 @@ def _write_moves(session: Session, moves: Moves) -> None:
     if moves.agents:
         agents = Agent.__table__
         session.connection().execute(
-            update(agents).where(agents.c.id == bindparam("agent_id")).values(
-                in_progress=bindparam("in_progress"), busy_ws=bindparam("busy_ws"),
-                busy_since_ws=bindparam("busy_since_ws")),
+            update(agents)
+            .where(agents.c.id == bindparam("agent_id"))
+            .values(
+                in_progress=bindparam("in_progress"),
+                busy_ws=bindparam("busy_ws"),
+                busy_since_ws=bindparam("busy_since_ws"),
+            ),
             moves.agents,
         )
 
@@ -286,39 +357,74 @@ def add_checkins(engine, plan_key: str, now: datetime, days: int = 3) -> None:
         while posted < days:
             if calendar.is_working_day(day) and calendar.window(day)[0] < now:
                 due = calendar.window(day)[0]
-                slot = SyncSlot(plan_id=plan.id, entry="standup", local_date=day.isoformat(), due_at=due,
-                                duration_s=900, status="posted", claimed_by="bench", posted_at=due,
-                                channel="#bench")
+                slot = SyncSlot(
+                    plan_id=plan.id,
+                    entry="standup",
+                    local_date=day.isoformat(),
+                    due_at=due,
+                    duration_s=900,
+                    status="posted",
+                    claimed_by="bench",
+                    posted_at=due,
+                    channel="#bench",
+                )
                 session.add(slot)
                 session.flush()
-                session.exec(insert(SyncAnswer), params=[
-                    dict(slot_id=slot.id, agent_id=agent_id, asked_at=due, source="slack", answer={},
-                         answered_at=due + timedelta(minutes=rng.randint(1, 40)) if rng.random() < 0.85 else None)
-                    for agent_id, _ in agents
-                ])
+                session.exec(
+                    insert(SyncAnswer),
+                    params=[
+                        dict(
+                            slot_id=slot.id,
+                            agent_id=agent_id,
+                            asked_at=due,
+                            source="slack",
+                            answer={},
+                            answered_at=due + timedelta(minutes=rng.randint(1, 40)) if rng.random() < 0.85 else None,
+                        )
+                        for agent_id, _ in agents
+                    ],
+                )
                 posted += 1
             day -= timedelta(days=1)
-        beats = [dict(agent_id=agent_id, at=now - timedelta(seconds=interval * k), status="up")
-                 for agent_id, interval in agents if interval for k in range(1, 9)]
+        beats = [
+            dict(agent_id=agent_id, at=now - timedelta(seconds=interval * k), status="up")
+            for agent_id, interval in agents
+            if interval
+            for k in range(1, 9)
+        ]
         if beats:
             session.exec(insert(Heartbeat), params=beats)
-            session.exec(update(Agent).where(Agent.plan_id == plan.id, Agent.heartbeat_interval_s.is_not(None))
-                         .values(last_seen_at=now - timedelta(minutes=10)))
+            session.exec(
+                update(Agent)
+                .where(Agent.plan_id == plan.id, Agent.heartbeat_interval_s.is_not(None))
+                .values(last_seen_at=now - timedelta(minutes=10))
+            )
         session.commit()
 
 
 def task_keys(engine, plan_key: str, status: str, limit: int) -> list[str]:
     with Session(engine) as session:
-        return list(session.exec(
-            select(Task.key).join(Plan, Plan.id == Task.plan_id)
-            .where(Plan.key == plan_key, Task.status == status).order_by(Task.id).limit(limit)))
+        return list(
+            session.exec(
+                select(Task.key)
+                .join(Plan, Plan.id == Task.plan_id)
+                .where(Plan.key == plan_key, Task.status == status)
+                .order_by(Task.id)
+                .limit(limit)
+            )
+        )
 
 
 def stream_keys(engine, plan_key: str) -> list[str]:
     with Session(engine) as session:
-        return list(session.exec(
-            select(Stream.key).join(Plan, Plan.id == Stream.plan_id)
-            .where(Plan.key == plan_key).order_by(Stream.position)))
+        return list(
+            session.exec(
+                select(Stream.key)
+                .join(Plan, Plan.id == Stream.plan_id)
+                .where(Plan.key == plan_key)
+                .order_by(Stream.position)
+            )
+        )
 
 
 def play_forward(store: Store) -> dict[str, int]:
@@ -340,6 +446,7 @@ def play_forward(store: Store) -> dict[str, int]:
 
 
 # --- one plan size ----------------------------------------------------------------
+
 
 @dataclass
 class Figures:
@@ -404,24 +511,37 @@ def plan_tick(store: Store, *, runs: int = 1, keep: bool = False):
 
 def _describe(board) -> str:
     c = board.counts
-    return (f"{len(board.streams)} streams, {c.total} tasks: {c.completed} done, {c.active} in progress, "
-            f"{c.blocked} blocked, {c.ready} ready, {c.todo} waiting; progress {board.progress:.0%} "
-            f"(planned {board.planned_progress:.0%})")
+    return (
+        f"{len(board.streams)} streams, {c.total} tasks: {c.completed} done, {c.active} in progress, "
+        f"{c.blocked} blocked, {c.ready} ready, {c.todo} waiting; progress {board.progress:.0%} "
+        f"(planned {board.planned_progress:.0%})"
+    )
 
 
 # --- report ---------------------------------------------------------------------------
+
 
 def report_rows(small: Figures, large: Figures) -> list[Row]:
     """The in-process figures; a bare Bolt app has no plan or store, so there is no baseline here."""
     p50, p99 = statistics.median(large.status_ms), percentile(large.status_ms, 99)
     rows = [
-        Row("plan load, large plan", f"{large.load_s:.2f} s", f"≤ {LOAD_TARGET_S:g} s",
-            verdict(large.load_s <= LOAD_TARGET_S)),
+        Row(
+            "plan load, large plan",
+            f"{large.load_s:.2f} s",
+            f"≤ {LOAD_TARGET_S:g} s",
+            verdict(large.load_s <= LOAD_TARGET_S),
+        ),
         Row("plan load, example plan", f"{small.load_s * 1000:.0f} ms"),
-        Row("status in-process p50 / p99, large plan", pair_ms(p50, p99), f"p99 < {STATUS_P99_TARGET_MS:g} ms",
-            verdict(p99 < STATUS_P99_TARGET_MS)),
-        Row("status in-process p50 / p99, example plan",
-            pair_ms(statistics.median(small.status_ms), percentile(small.status_ms, 99))),
+        Row(
+            "status in-process p50 / p99, large plan",
+            pair_ms(p50, p99),
+            f"p99 < {STATUS_P99_TARGET_MS:g} ms",
+            verdict(p99 < STATUS_P99_TARGET_MS),
+        ),
+        Row(
+            "status in-process p50 / p99, example plan",
+            pair_ms(statistics.median(small.status_ms), percentile(small.status_ms, 99)),
+        ),
         Row("health --agents all in-process p50, large plan", ms(statistics.median(large.health_ms))),
         Row("health --agents all in-process p50, example plan", ms(statistics.median(small.health_ms))),
     ]
@@ -432,32 +552,46 @@ def report_rows(small: Figures, large: Figures) -> list[Row]:
         else:
             target, ok = "same at both sizes", a == b
         rows.append(Row(f"SQL statements: {command} (example → large)", f"{a} → {b}", target, verdict(ok)))
-    rows.append(Row("scheduler tick per plan (monitor, risk triggers, load balancing), the first after 30%, "
-                    "which raises every event due: time, statements (example → large)",
-                    f"{small.catch_up_tick[0]:.0f} → {large.catch_up_tick[0]:.0f} ms, "
-                    f"{small.catch_up_tick[1]} → {large.catch_up_tick[1]}"))
-    rows.append(Row("scheduler tick per plan, the ticks after it: p50, statements (example → large)",
-                    f"{statistics.median(small.tick_ms):.0f} → {statistics.median(large.tick_ms):.0f} ms, "
-                    f"{small.tick_statements} → {large.tick_statements}"))
+    rows.append(
+        Row(
+            "scheduler tick per plan (monitor, risk triggers, load balancing), the first after 30%, "
+            "which raises every event due: time, statements (example → large)",
+            f"{small.catch_up_tick[0]:.0f} → {large.catch_up_tick[0]:.0f} ms, "
+            f"{small.catch_up_tick[1]} → {large.catch_up_tick[1]}",
+        )
+    )
+    rows.append(
+        Row(
+            "scheduler tick per plan, the ticks after it: p50, statements (example → large)",
+            f"{statistics.median(small.tick_ms):.0f} → {statistics.median(large.tick_ms):.0f} ms, "
+            f"{small.tick_statements} → {large.tick_statements}",
+        )
+    )
     return rows
 
 
-def write_results(rows: list[Row], small: Figures, large: Figures, plan_bytes: int, total_s: float,
-                  notes: list[str] = (), load: tuple[float, float] = (float("nan"), float("nan"))) -> None:
+def write_results(
+    rows: list[Row],
+    small: Figures,
+    large: Figures,
+    plan_bytes: int,
+    total_s: float,
+    notes: list[str] = (),
+    load: tuple[float, float] = (float("nan"), float("nan")),
+) -> None:
     lines = [
         "# Benchmark results",
         "",
         "Written by `bench/run.py` (`make bench`); do not edit by hand.",
         "",
-        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- CPUs: {os.cpu_count()}",
         f"- Python: {platform.python_version()} ({platform.python_implementation()})",
         f"- Platform: {platform.platform()}",
         "- Store: SQLite file, schema by Alembic; every command through `commands.core.dispatch.execute`",
         f"- Large plan: {large.tasks} tasks (generated, {plan_bytes / 1e6:.1f} MB of YAML); "
         f"example plan: {small.tasks} tasks",
-        f"- Read {ELAPSED:.0%} of the way through each plan: large — {large.dashboard}; "
-        f"example — {small.dashboard}",
+        f"- Read {ELAPSED:.0%} of the way through each plan: large — {large.dashboard}; example — {small.dashboard}",
         f"- In-process status: {STATUS_WARMUP} warm-up runs, then {STATUS_RUNS} timed; health: 2 + {HEALTH_RUNS}; "
         f"statements counted with SQLAlchemy's before_cursor_execute event, after the warm-up",
         *notes,
@@ -526,8 +660,7 @@ def main() -> int:
     rows += more_rows
     print()
     print_rows(rows)
-    write_results(rows, small, large, plan_bytes, time.perf_counter() - began, notes,
-                  (load_before, os.getloadavg()[0]))
+    write_results(rows, small, large, plan_bytes, time.perf_counter() - began, notes, (load_before, os.getloadavg()[0]))
     print(f"\nwrote {RESULTS.relative_to(ROOT)} ({time.perf_counter() - began:.0f} s in all)")
     return 0
 

@@ -26,7 +26,7 @@ class BenchSlack(FakeSlack):
         self._events: dict[str, threading.Event] = {}
         self._filing = threading.Lock()
 
-    def start(self) -> "BenchSlack":
+    def start(self) -> BenchSlack:
         server_class = fake_slack.ThreadingHTTPServer
         fake_slack.ThreadingHTTPServer = _DeepBacklogServer  # FakeSlack.start builds its server from this name
         try:
@@ -41,7 +41,7 @@ class BenchSlack(FakeSlack):
     def _record(self, call: Call) -> None:
         super()._record(call)
         if call.method.startswith("response:"):
-            name = call.method[len("response:"):]
+            name = call.method[len("response:") :]
             with self._filing:
                 self._arrived[name] = call
             self._event(name).set()

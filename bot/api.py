@@ -33,21 +33,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
-from starlette.exceptions import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.exceptions import HTTPException
 
 from commands.core.context import Actor, Context
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import CommandError, PermissionDenied, UsageError
-from models.views.reply import Reply, message
 from commands.core.lookup import resolve_agent, resolve_plan
-from models.rules.heartbeats import record_heartbeat
 from models.db.store import session_scope
 from models.db.tables import AuditEntry
 from models.db.types import utcnow
+from models.rules.heartbeats import record_heartbeat
 from models.time.units import UnitError, parse_quantity
+from models.views.reply import Reply, message
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,10 @@ MAX_STREAMED_BODY = 1024 * 1024  # a body sent in chunks: Starlette's plain 413 
 ACTOR = Actor(id="api", name="api", source="api", operator=True)
 INVOCATION = Invocation(actor=ACTOR, front="api")
 
-OFF_MESSAGE = ("the API is off: set ORCHESTRATE_API_TOKEN (in the environment or .env) to a long random "
-               "secret and restart `orchestrate serve`; clients then send `Authorization: Bearer <token>`")
+OFF_MESSAGE = (
+    "the API is off: set ORCHESTRATE_API_TOKEN (in the environment or .env) to a long random "
+    "secret and restart `orchestrate serve`; clients then send `Authorization: Bearer <token>`"
+)
 
 # PATCH /tasks/{id} "status" -> the `task` action that gets it there.
 TASK_ACTIONS = {"in-progress": "start", "done": "done", "blocked": "block", "failed": "fail", "ready": "reopen"}
@@ -69,17 +71,23 @@ TASK_ACTIONS = {"in-progress": "start", "done": "done", "blocked": "block", "fai
 
 # --- what goes in and out ---------------------------------------------------------
 
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    plan: str | None = Field(default=None, min_length=1, max_length=100,
-                             description="plan id; default: the only running plan, else the only plan")
+    plan: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="plan id; default: the only running plan, else the only plan",
+    )
 
 
 class MetricIn(_In):
     name: str = Field(min_length=1, max_length=100, examples=["test-coverage"])
-    value: str | float = Field(examples=["78%"],
-                               description="a number with an optional unit: 78%, 620ms, 1.5 hours, 3/day")
+    value: str | float = Field(
+        examples=["78%"], description="a number with an optional unit: 78%, 620ms, 1.5 hours, 3/day"
+    )
 
     @field_validator("value", mode="before")
     @classmethod
@@ -96,8 +104,8 @@ class EventIn(_In):
 
 class TaskPatch(_In):
     status: Literal["in-progress", "done", "blocked", "failed", "ready"] = Field(
-        description="in-progress = task start, done, blocked = task block, failed = task fail, "
-                    "ready = task reopen")
+        description="in-progress = task start, done, blocked = task block, failed = task fail, ready = task reopen"
+    )
     reason: str | None = Field(default=None, min_length=1, max_length=500)
 
 
@@ -152,6 +160,7 @@ def error_response(status: int, error: str, headers: dict | None = None, fields:
 
 # --- authentication and error shapes, for the API's routes only -----------------------
 
+
 def _route_class(token: str) -> type[APIRoute]:
     expected = token.encode()
 
@@ -165,8 +174,11 @@ def _route_class(token: str) -> type[APIRoute]:
                 scheme, _, given = request.headers.get("authorization", "").partition(" ")
                 if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
                     why = "no bearer token" if not given.strip() else "that token is not the right one"
-                    return error_response(401, f"{why}: send `Authorization: Bearer <ORCHESTRATE_API_TOKEN>`",
-                                          headers={"WWW-Authenticate": "Bearer"})
+                    return error_response(
+                        401,
+                        f"{why}: send `Authorization: Bearer <ORCHESTRATE_API_TOKEN>`",
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
                 if _length(request) > MAX_BODY:
                     return error_response(413, f"the body is larger than {MAX_BODY // 1024} KiB")
                 try:
@@ -218,6 +230,7 @@ def _problem(error: dict) -> str:
 
 # --- running commands ------------------------------------------------------------------
 
+
 def _status_of(exc: CommandError) -> int:
     if isinstance(exc, UsageError):
         return 400
@@ -262,12 +275,25 @@ def build_api(engine: Engine, token: str | None) -> APIRouter:
     """The /api/v1 routes; with no token, routes that only say how to turn the API on."""
     if not token:
         return _api_off()
-    bearer = HTTPBearer(auto_error=False, scheme_name="ORCHESTRATE_API_TOKEN",
-                        description="`Authorization: Bearer <ORCHESTRATE_API_TOKEN>`")
-    router = APIRouter(prefix=PREFIX, route_class=_route_class(token), dependencies=[Depends(bearer)],
-                       responses=ERRORS, tags=["api"], max_body_size=MAX_STREAMED_BODY)
-    plan_query = Query(default=None, min_length=1, max_length=100,
-                       description="plan id (or in the body); default: the only running plan, else the only plan")
+    bearer = HTTPBearer(
+        auto_error=False,
+        scheme_name="ORCHESTRATE_API_TOKEN",
+        description="`Authorization: Bearer <ORCHESTRATE_API_TOKEN>`",
+    )
+    router = APIRouter(
+        prefix=PREFIX,
+        route_class=_route_class(token),
+        dependencies=[Depends(bearer)],
+        responses=ERRORS,
+        tags=["api"],
+        max_body_size=MAX_STREAMED_BODY,
+    )
+    plan_query = Query(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="plan id (or in the body); default: the only running plan, else the only plan",
+    )
 
     def run(tokens: list[str], bad_input: Callable[[], bool] = lambda: False):
         try:
@@ -277,8 +303,9 @@ def build_api(engine: Engine, token: str | None) -> APIRouter:
         except InternalError as exc:
             raise ApiError(500, str(exc)) from None
 
-    @router.post("/metrics", status_code=201, response_model=CommandOut,
-                 summary="Report a metric reading (`metric NAME VALUE`)")
+    @router.post(
+        "/metrics", status_code=201, response_model=CommandOut, summary="Report a metric reading (`metric NAME VALUE`)"
+    )
     def report_metric(body: MetricIn, plan: str | None = plan_query) -> dict:
         value = str(body.value)
 
@@ -292,22 +319,37 @@ def build_api(engine: Engine, token: str | None) -> APIRouter:
         tokens = _tokens(["metric"], [body.name, value], _option("plan", _plan(body, plan)))
         return _ok(run(tokens, bad_input=unreadable))
 
-    @router.post("/events", status_code=201, response_model=CommandOut,
-                 summary="Raise an event (`event NAME`): readies the tasks waiting for what it triggers")
+    @router.post(
+        "/events",
+        status_code=201,
+        response_model=CommandOut,
+        summary="Raise an event (`event NAME`): readies the tasks waiting for what it triggers",
+    )
     def raise_event(body: EventIn, plan: str | None = plan_query) -> dict:
         return _ok(run(_tokens(["event"], [body.name], _option("plan", _plan(body, plan)))))
 
-    @router.patch("/tasks/{task_id}", response_model=CommandOut,
-                  summary="Change a task's status (`task start|done|block|fail|reopen`)")
-    def change_task(body: TaskPatch, task_id: str = Path(max_length=100, examples=["T1"]),
-                    plan: str | None = plan_query) -> dict:
+    @router.patch(
+        "/tasks/{task_id}",
+        response_model=CommandOut,
+        summary="Change a task's status (`task start|done|block|fail|reopen`)",
+    )
+    def change_task(
+        body: TaskPatch, task_id: str = Path(max_length=100, examples=["T1"]), plan: str | None = plan_query
+    ) -> dict:
         options = _option("reason", body.reason) + _option("plan", _plan(body, plan))
         return _ok(run(_tokens(["task", TASK_ACTIONS[body.status]], [task_id], options)))
 
-    @router.post("/agents/{agent_id}/heartbeat", status_code=201, response_model=HeartbeatOut,
-                 summary="An agent's heartbeat: up, or reporting itself down")
-    def heartbeat(agent_id: str = Path(max_length=100, examples=["agent-c2"]),
-                  body: HeartbeatIn | None = Body(default=None), plan: str | None = plan_query) -> dict:
+    @router.post(
+        "/agents/{agent_id}/heartbeat",
+        status_code=201,
+        response_model=HeartbeatOut,
+        summary="An agent's heartbeat: up, or reporting itself down",
+    )
+    def heartbeat(
+        agent_id: str = Path(max_length=100, examples=["agent-c2"]),
+        body: HeartbeatIn | None = Body(default=None),
+        plan: str | None = plan_query,
+    ) -> dict:
         status = body.status if body is not None else "up"
         return _heartbeat(engine, agent_id, status, _plan(body, plan))
 
@@ -335,14 +377,25 @@ def _heartbeat(engine: Engine, agent_key: str, status: str, plan_name: str | Non
     except Exception as exc:
         ref = _audit_alone(engine, _audit(now, plan_key, command, "error", type(exc).__name__))
         log.exception("heartbeat failed (audit #%s): %s", ref, command)
-        raise ApiError(500, f"something went wrong on our side recording the heartbeat; nothing was changed. "
-                            f"It is logged as audit #{ref}.") from None
+        raise ApiError(
+            500,
+            f"something went wrong on our side recording the heartbeat; nothing was changed. "
+            f"It is logged as audit #{ref}.",
+        ) from None
     return answer
 
 
 def _audit(now: datetime, plan_key: str | None, command: str, outcome: str, text: str | None) -> AuditEntry:
-    return AuditEntry(at=now, plan_key=plan_key, actor=ACTOR.id, actor_name=ACTOR.name, source="api",
-                      command=command, outcome=outcome, message=(text or "")[:500] or None)
+    return AuditEntry(
+        at=now,
+        plan_key=plan_key,
+        actor=ACTOR.id,
+        actor_name=ACTOR.name,
+        source="api",
+        command=command,
+        outcome=outcome,
+        message=(text or "")[:500] or None,
+    )
 
 
 def _audit_alone(engine: Engine, entry: AuditEntry) -> int | None:

@@ -33,8 +33,12 @@ class RetryUnlessPosted(ConnectionErrorRetryHandler):
 
 def web_client(token: str, api_url: str) -> WebClient:
     # Slack's 429s are retried by the SDK, honouring Retry-After, not by a loop of ours.
-    return WebClient(token=token, base_url=api_url, timeout=SLACK_TIMEOUT_S,
-                     retry_handlers=[RetryUnlessPosted(), RateLimitErrorRetryHandler(max_retry_count=3)])
+    return WebClient(
+        token=token,
+        base_url=api_url,
+        timeout=SLACK_TIMEOUT_S,
+        retry_handlers=[RetryUnlessPosted(), RateLimitErrorRetryHandler(max_retry_count=3)],
+    )
 
 
 def build_app(

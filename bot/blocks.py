@@ -11,17 +11,22 @@ import json
 from functools import singledispatch
 
 from slack_sdk.models.blocks import (
-    ActionsBlock, Block, ButtonElement, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject,
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
     SectionBlock,
 )
 
 from bot.text import bar, pct
-from models.views.reply import Checklist, HelpText, Message, Reply, Table
+from models.time.units import format_duration
 from models.views.agents import AgentMonitor
 from models.views.dashboard import Dashboard
-from models.views.sync import SyncPrompt
-from models.views.sync import DaySummary
-from models.time.units import format_duration
+from models.views.reply import Checklist, HelpText, Message, Reply, Table
+from models.views.sync import DaySummary, SyncPrompt
 
 SECTION_LIMIT = 3000
 STREAMS_PER_PAGE = 20
@@ -29,12 +34,22 @@ LINES_PER_SECTION = 25
 SECTIONS_PER_PAGE = 4
 
 STATUS_EMOJI = {
-    "On Track": ":large_green_circle:", "Starting": ":white_circle:", "At Risk": ":large_yellow_circle:",
-    "Delayed": ":red_circle:", "Paused": ":double_vertical_bar:", "Stopped": ":octagonal_sign:",
-    "Done": ":white_check_mark:", "Not Started": ":white_circle:",
+    "On Track": ":large_green_circle:",
+    "Starting": ":white_circle:",
+    "At Risk": ":large_yellow_circle:",
+    "Delayed": ":red_circle:",
+    "Paused": ":double_vertical_bar:",
+    "Stopped": ":octagonal_sign:",
+    "Done": ":white_check_mark:",
+    "Not Started": ":white_circle:",
 }
-AGENT_EMOJI = {"ACTIVE": ":large_green_circle:", "IDLE": ":white_circle:", "PREPARING": ":large_blue_circle:",
-               "PAUSED": ":double_vertical_bar:", "DOWN": ":red_circle:"}
+AGENT_EMOJI = {
+    "ACTIVE": ":large_green_circle:",
+    "IDLE": ":white_circle:",
+    "PREPARING": ":large_blue_circle:",
+    "PAUSED": ":double_vertical_bar:",
+    "DOWN": ":red_circle:",
+}
 
 
 def escape(text: object) -> str:
@@ -90,8 +105,8 @@ def more_button(command: str, plan: str | None, offset: int) -> ActionsBlock:
 
 def _lines_in_pages(lines: list[str], offset: int) -> tuple[list[SectionBlock], int | None]:
     """Sections of at most LINES_PER_SECTION lines, a page of them; and the next offset, if any."""
-    page = lines[offset: offset + LINES_PER_SECTION * SECTIONS_PER_PAGE]
-    sections = [_section("\n".join(page[i: i + LINES_PER_SECTION])) for i in range(0, len(page), LINES_PER_SECTION)]
+    page = lines[offset : offset + LINES_PER_SECTION * SECTIONS_PER_PAGE]
+    sections = [_section("\n".join(page[i : i + LINES_PER_SECTION])) for i in range(0, len(page), LINES_PER_SECTION)]
     following = offset + len(page)
     return sections, following if following < len(lines) else None
 
@@ -140,18 +155,25 @@ def _(body: Dashboard, *, offset: int = 0) -> list[Block]:
         timing = f"Not started · ETA on plan: {_eta(body)}"
     else:
         timing = f"Elapsed {format_duration(body.elapsed_s)} · ETA {_eta(body)}"
-    blocks.append(_section(f"*Overall* `{bar(body.progress, 18)}` *{pct(body.progress)}*"
-                           f" (planned {pct(body.planned_progress)})\n{timing}"))
+    blocks.append(
+        _section(
+            f"*Overall* `{bar(body.progress, 18)}` *{pct(body.progress)}*"
+            f" (planned {pct(body.planned_progress)})\n{timing}"
+        )
+    )
     blocks.append(DividerBlock())
-    page = body.streams[offset: offset + STREAMS_PER_PAGE]
+    page = body.streams[offset : offset + STREAMS_PER_PAGE]
     for stream in page:
-        text = (f"*{escape(stream.key)}*  `{bar(stream.progress, 14)}` {pct(stream.progress)}  "
-                f"{STATUS_EMOJI.get(stream.status, '')} {stream.status}")
+        text = (
+            f"*{escape(stream.key)}*  `{bar(stream.progress, 14)}` {pct(stream.progress)}  "
+            f"{STATUS_EMOJI.get(stream.status, '')} {stream.status}"
+        )
         blocks.append(_section(text, accessory=_stream_button(body, stream)))
     following = offset + len(page)
     if following < len(body.streams):
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f"streams {offset + 1}–{following} of {len(body.streams)}")]))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"streams {offset + 1}–{following} of {len(body.streams)}")])
+        )
         blocks.append(more_button("status", body.plan, following))
     c = body.counts
     context = f"Active {c.active} · Completed {c.completed} · Blocked {c.blocked} · Failed {c.failed}"
@@ -165,8 +187,9 @@ def _(body: Dashboard, *, offset: int = 0) -> list[Block]:
         for m in body.metrics:
             mark = {True: ":white_check_mark:", False: ":x:", None: "·"}[m.ok]
             target = f" (target {escape(m.target)})" if m.target else ""
-            trend = {"up": " :arrow_upper_right:", "down": " :arrow_lower_right:", "flat": " :arrow_right:",
-                     None: ""}[m.trend]
+            trend = {"up": " :arrow_upper_right:", "down": " :arrow_lower_right:", "flat": " :arrow_right:", None: ""}[
+                m.trend
+            ]
             lines.append(f"{mark} {escape(m.name)}: *{escape(m.display)}*{trend}{target}")
         blocks.append(_section("\n".join(lines)))
     blocks.append(ActionsBlock(elements=[_button("Refresh", "dashboard_refresh", body.plan)]))
@@ -199,8 +222,9 @@ def _(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections or [_section("no agents")]
     if following is not None:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=f"agents {offset + 1}–{following} of {len(lines)}")]))
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"agents {offset + 1}–{following} of {len(lines)}")])
+        )
         blocks.append(more_button("health", body.plan, following))
     return blocks
 
@@ -211,8 +235,9 @@ def _(body: Checklist, *, offset: int = 0) -> list[Block]:
     due = f" · due {escape(body.due)}" if body.due else ""
     blocks: list[Block] = [
         HeaderBlock(text=plain(f"{body.checkpoint} · {body.name}")),
-        ContextBlock(elements=[MarkdownTextObject(
-            text=f"day {body.day}{due}{' · blocker' if body.blocker else ''} · *{state}*")]),
+        ContextBlock(
+            elements=[MarkdownTextObject(text=f"day {body.day}{due}{' · blocker' if body.blocker else ''} · *{state}*")]
+        ),
     ]
     for number, text, met, by in body.criteria[:40]:
         mark = ":white_check_mark:" if met else ":white_large_square:"
@@ -226,8 +251,9 @@ def _(body: Checklist, *, offset: int = 0) -> list[Block]:
     if body.note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=escape(body.note))]))
     if not body.passed:
-        blocks.append(ActionsBlock(elements=[
-            _button("Pass", "checkpoint_pass", f"{body.plan}|{body.checkpoint}", "primary")]))
+        blocks.append(
+            ActionsBlock(elements=[_button("Pass", "checkpoint_pass", f"{body.plan}|{body.checkpoint}", "primary")])
+        )
     return blocks
 
 
@@ -249,8 +275,12 @@ def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
     if following is not None:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"and {len(lines) - following} more")]))
     for cp in body.checkpoints_due[:5]:
-        blocks.append(_section(f":checkered_flag: due today: *{escape(cp.key)}* {escape(cp.name)} "
-                               f"({cp.met}/{cp.criteria} criteria met)"))
+        blocks.append(
+            _section(
+                f":checkered_flag: due today: *{escape(cp.key)}* {escape(cp.name)} "
+                f"({cp.met}/{cp.criteria} criteria met)"
+            )
+        )
     if body.slot_id is not None:
         count = f"{len(answered)}/{len(body.agents)} answered"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"{count} · or reply in this thread")]))
@@ -260,8 +290,10 @@ def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
 
 @render_blocks.register
 def _(body: DaySummary, *, offset: int = 0) -> list[Block]:
-    lines = [f"*{escape(s.key)}* {pct(s.start)} → *{pct(s.now)}* ({_signed(s.now - s.start)}; planned {pct(s.planned)})"
-             for s in body.streams[:40]]
+    lines = [
+        f"*{escape(s.key)}* {pct(s.start)} → *{pct(s.now)}* ({_signed(s.now - s.start)}; planned {pct(s.planned)})"
+        for s in body.streams[:40]
+    ]
     blocks: list[Block] = [
         HeaderBlock(text=plain(f"End of day · {body.plan} · {body.day:%a %d %b}")),
         _section("\n".join(lines) or "_no streams_"),

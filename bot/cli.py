@@ -104,8 +104,7 @@ def _db(args: list[str]) -> int:
         print(f"store at revision {current_revision(engine) or '(empty)'}; code at {head_revision()}")
         return EXIT_OK
     before, after = upgrade(engine)
-    print(f"store upgraded from {before or '(empty)'} to {after}" if before != after
-          else f"store already at {after}")
+    print(f"store upgraded from {before or '(empty)'} to {after}" if before != after else f"store already at {after}")
     return EXIT_OK
 
 

@@ -25,10 +25,22 @@ from bot.app import build_app
 CONSOLE_USER = "U0CONSOLE"
 CONSOLE_CHANNEL = "C0CONSOLE"
 EMOJI = {
-    ":white_check_mark:": "✓", ":x:": "✗", ":large_green_circle:": "●", ":large_yellow_circle:": "◐",
-    ":red_circle:": "◉", ":white_circle:": "○", ":large_blue_circle:": "◌", ":double_vertical_bar:": "‖",
-    ":octagonal_sign:": "■", ":no_entry:": "⛔", ":warning:": "⚠", ":white_large_square:": "□",
-    ":checkered_flag:": "⚑", ":rotating_light:": "🚨", ":boom:": "✗", ":no_entry_sign:": "⛔",
+    ":white_check_mark:": "✓",
+    ":x:": "✗",
+    ":large_green_circle:": "●",
+    ":large_yellow_circle:": "◐",
+    ":red_circle:": "◉",
+    ":white_circle:": "○",
+    ":large_blue_circle:": "◌",
+    ":double_vertical_bar:": "‖",
+    ":octagonal_sign:": "■",
+    ":no_entry:": "⛔",
+    ":warning:": "⚠",
+    ":white_large_square:": "□",
+    ":checkered_flag:": "⚑",
+    ":rotating_light:": "🚨",
+    ":boom:": "✗",
+    ":no_entry_sign:": "⛔",
 }
 
 
@@ -107,7 +119,9 @@ class ConsoleSlack:
             return {"ok": True, "channel": payload.get("channel", CONSOLE_CHANNEL), "ts": f"{time.time():.6f}"}
         if method == "views.open":
             with self.changed:
-                self.modals.append(payload["view"] if isinstance(payload["view"], dict) else json.loads(payload["view"]))
+                self.modals.append(
+                    payload["view"] if isinstance(payload["view"], dict) else json.loads(payload["view"])
+                )
                 self.changed.notify_all()
             return {"ok": True, "view": {"id": "VCONSOLE"}}
         if method == "auth.test":
@@ -150,8 +164,13 @@ class Console:
         self.stdin, self.stdout = stdin, stdout
         self.slack = ConsoleSlack(self.say)
         self.secret = secrets.token_hex(16)
-        self.app: App = build_app(engine, token="xoxb-console", signing_secret=self.secret,
-                                  api_url=f"{self.slack.base}/api/", operators=frozenset({CONSOLE_USER}))
+        self.app: App = build_app(
+            engine,
+            token="xoxb-console",
+            signing_secret=self.secret,
+            api_url=f"{self.slack.base}/api/",
+            operators=frozenset({CONSOLE_USER}),
+        )
         self.counter = 0
 
     def say(self, text: str) -> None:
@@ -181,11 +200,20 @@ class Console:
     def send(self, text: str) -> None:
         self.counter += 1
         response = str(self.counter)
-        body = urlencode({
-            "token": "console", "team_id": "TCONSOLE", "channel_id": CONSOLE_CHANNEL, "channel_name": "console",
-            "user_id": CONSOLE_USER, "user_name": "operator", "command": "/orchestrate", "text": text,
-            "response_url": f"{self.slack.base}/response/{response}", "trigger_id": f"console.{response}",
-        })
+        body = urlencode(
+            {
+                "token": "console",
+                "team_id": "TCONSOLE",
+                "channel_id": CONSOLE_CHANNEL,
+                "channel_name": "console",
+                "user_id": CONSOLE_USER,
+                "user_name": "operator",
+                "command": "/orchestrate",
+                "text": text,
+                "response_url": f"{self.slack.base}/response/{response}",
+                "trigger_id": f"console.{response}",
+            }
+        )
         self._dispatch(body, "application/x-www-form-urlencoded")
         if not self.slack.wait(response):
             self.say("(no answer within 30 s)")
@@ -201,10 +229,14 @@ class Console:
             self.say("cancelled; nothing changed")
             return
         payload = {
-            "type": "view_submission", "team": {"id": "TCONSOLE"},
+            "type": "view_submission",
+            "team": {"id": "TCONSOLE"},
             "user": {"id": CONSOLE_USER, "username": "operator"},
-            "view": {**view, "id": "VCONSOLE",
-                     "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": reason}}}}},
+            "view": {
+                **view,
+                "id": "VCONSOLE",
+                "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": reason}}}},
+            },
         }
         self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
         self.slack.wait(response)
@@ -212,9 +244,15 @@ class Console:
     def _dispatch(self, body: str, content_type: str) -> None:
         timestamp = str(int(time.time()))
         signature = SignatureVerifier(self.secret).generate_signature(timestamp=timestamp, body=body)
-        response = self.app.dispatch(BoltRequest(body=body, headers={
-            "content-type": [content_type], "x-slack-request-timestamp": [timestamp],
-            "x-slack-signature": [signature],
-        }))
+        response = self.app.dispatch(
+            BoltRequest(
+                body=body,
+                headers={
+                    "content-type": [content_type],
+                    "x-slack-request-timestamp": [timestamp],
+                    "x-slack-signature": [signature],
+                },
+            )
+        )
         if response.status >= 400:
             self.say(f"(Slack request refused: {response.status} {response.body})")

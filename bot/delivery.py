@@ -10,9 +10,9 @@ errors) are retried with exponential backoff.
 
 import http.client
 import json
-import re
 import logging
 import os
+import re
 import smtplib
 import urllib.error
 import urllib.request
@@ -29,10 +29,10 @@ from sqlmodel import select
 
 from bot.blocks import escape
 from bot.metrics import ALERTS_DELIVERED
-from models.state.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due, slack_channel
 from models.db.store import session_scope
 from models.db.tables import Alert, AlertDelivery, Plan
 from models.plan.settings import settings_of
+from models.state.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due, slack_channel
 
 log = logging.getLogger(__name__)
 # How long a claimed row is left to its worker before another may take it (a worker that died).
@@ -84,14 +84,18 @@ def _claim_next(engine: Engine, now: datetime) -> int | None:
     """The oldest due row, claimed for one lease; None when nothing is due (or others took it all)."""
     with session_scope(engine) as session:
         for delivery_id in session.exec(
-            select(AlertDelivery.id).where(AlertDelivery.status.in_(("pending", "update")),
-                                           AlertDelivery.next_attempt_at <= now)
-            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id).limit(5)
+            select(AlertDelivery.id)
+            .where(AlertDelivery.status.in_(("pending", "update")), AlertDelivery.next_attempt_at <= now)
+            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
+            .limit(5)
         ).all():
             result = session.exec(
                 update(AlertDelivery)
-                .where(AlertDelivery.id == delivery_id, AlertDelivery.status.in_(("pending", "update")),
-                       AlertDelivery.next_attempt_at <= now)
+                .where(
+                    AlertDelivery.id == delivery_id,
+                    AlertDelivery.status.in_(("pending", "update")),
+                    AlertDelivery.next_attempt_at <= now,
+                )
                 .values(next_attempt_at=now + LEASE, attempts=AlertDelivery.attempts + 1)
             )
             if result.rowcount == 1:
@@ -139,7 +143,7 @@ def _finish(engine, delivery_id, status, *, error=None, ref=None, now=None) -> i
 
 
 def _retry(engine, delivery_id, attempts, now, error, after) -> int:
-    backoff = after if after is not None else min(2 ** attempts, 300)
+    backoff = after if after is not None else min(2**attempts, 300)
     with session_scope(engine) as session:
         delivery = session.get(AlertDelivery, delivery_id)
         delivery.last_error = error[:500]
@@ -151,6 +155,7 @@ def _retry(engine, delivery_id, attempts, now, error, after) -> int:
 
 
 # --- the destinations -------------------------------------------------------------
+
 
 def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = None) -> str | None:
     alert, plan_key, plan_channel, settings = snapshot
@@ -193,28 +198,56 @@ MOVE_KEY = re.compile(r"(M\d+) · ")  # how models.balance starts a move's annou
 
 def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dict]:
     count = f" ×{alert.group_count}" if alert.group_count > 1 else ""
-    head = ("<!here> " if here else "") + f"{LEVEL_EMOJI.get(alert.level, '')} *{alert.level.upper()}*{count} · {plan_key}"
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{escape(alert.text)}"}},
-              {"type": "context", "elements": [{"type": "mrkdwn", "text": f"alert #{alert.id} · {alert.status}"}]}]
+    head = (
+        "<!here> " if here else ""
+    ) + f"{LEVEL_EMOJI.get(alert.level, '')} *{alert.level.upper()}*{count} · {plan_key}"
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{escape(alert.text)}"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"alert #{alert.id} · {alert.status}"}]},
+    ]
     if alert.level == "critical" and alert.status == "open":
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"}, "action_id": "alert_ack",
-             "value": str(alert.id), "style": "primary"},
-            {"type": "button", "text": {"type": "plain_text", "text": "Resolve"}, "action_id": "alert_resolve",
-             "value": str(alert.id)},
-        ]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Acknowledge"},
+                        "action_id": "alert_ack",
+                        "value": str(alert.id),
+                        "style": "primary",
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Resolve"},
+                        "action_id": "alert_resolve",
+                        "value": str(alert.id),
+                    },
+                ],
+            }
+        )
     move = MOVE_KEY.match(alert.text) if alert.event_name == "load-balancing" else None
     if move:  # a lead undoes a move, or applies a proposal, from the announcement
         proposal = "Proposed:" in alert.text
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Apply" if proposal else "Undo"},
-             "action_id": "move_apply" if proposal else "move_undo", "value": f"{plan_key}|{move.group(1)}"},
-        ]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Apply" if proposal else "Undo"},
+                        "action_id": "move_apply" if proposal else "move_undo",
+                        "value": f"{plan_key}|{move.group(1)}",
+                    },
+                ],
+            }
+        )
     return blocks
 
 
-def _slack(client: WebClient, channel: str, alert: Alert, plan_key: str, update_ref: str | None,
-           here: bool = False) -> str:
+def _slack(
+    client: WebClient, channel: str, alert: Alert, plan_key: str, update_ref: str | None, here: bool = False
+) -> str:
     text = escape(f"[{alert.level}] {plan_key}: {alert.text}")
     blocks = alert_blocks(alert, plan_key, here=here)
     try:
@@ -236,8 +269,11 @@ def _direct_messages(client: WebClient, alert: Alert, plan_key: str, leads: list
         raise Unconfigured("the plan names no leads (roles.leads) to message")
     for lead in leads:
         channel = client.conversations_open(users=lead)["channel"]["id"]
-        client.chat_postMessage(channel=channel, text=escape(f"[{alert.level}] {plan_key}: {alert.text}"),
-                                blocks=alert_blocks(alert, plan_key))
+        client.chat_postMessage(
+            channel=channel,
+            text=escape(f"[{alert.level}] {plan_key}: {alert.text}"),
+            blocks=alert_blocks(alert, plan_key),
+        )
     return None
 
 
@@ -249,7 +285,9 @@ def _email(smtp_url: str | None, addresses: list[str], alert: Alert, plan_key: s
     message = EmailMessage()
     message["Subject"] = f"[{alert.level}] {plan_key}: {alert.event_name}"
     message["From"], message["To"] = sender, ", ".join(addresses)
-    message.set_content(f"{alert.text}\n\nAlert #{alert.id} of {plan_key}, raised {alert.created_at:%Y-%m-%d %H:%M} UTC.")
+    message.set_content(
+        f"{alert.text}\n\nAlert #{alert.id} of {plan_key}, raised {alert.created_at:%Y-%m-%d %H:%M} UTC."
+    )
     connect = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     try:
         with connect(url.hostname, url.port or (465 if url.scheme == "smtps" else 25), timeout=10) as smtp:
@@ -265,8 +303,12 @@ def _sms(sms_url: str | None, numbers: list[str], alert: Alert, plan_key: str) -
         raise Unconfigured("SMS is not configured: set SMS_WEBHOOK_URL")
     text = f"[{alert.level}] {plan_key}: {alert.text}"[:480]
     for number in numbers:
-        request = urllib.request.Request(sms_url, data=json.dumps({"to": number, "text": text}).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            sms_url,
+            data=json.dumps({"to": number, "text": text}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 response.read()
@@ -278,6 +320,7 @@ def _sms(sms_url: str | None, numbers: list[str], alert: Alert, plan_key: str) -
 
 # --- escalation -----------------------------------------------------------------------
 
+
 def escalate(engine: Engine, outlets: Outlets, now: datetime) -> int:
     """Re-send unacknowledged critical alerts to the leads, every escalate-after, up to the limit."""
     sent = 0
@@ -287,9 +330,11 @@ def escalate(engine: Engine, outlets: Outlets, now: datetime) -> int:
             settings = settings_of(plan)
             after, limit = timedelta(seconds=settings.escalate_after_s), settings.escalate_limit
             for alert in escalations_due(session, plan, now, after, limit):
-                claimed = session.exec(update(Alert).where(Alert.id == alert.id, Alert.status == "open",
-                                                           Alert.escalations == alert.escalations)
-                                       .values(escalations=Alert.escalations + 1)).rowcount
+                claimed = session.exec(
+                    update(Alert)
+                    .where(Alert.id == alert.id, Alert.status == "open", Alert.escalations == alert.escalations)
+                    .values(escalations=Alert.escalations + 1)
+                ).rowcount
                 if claimed:
                     reminder = Alert(**{**alert.model_dump(), "text": f"still unacknowledged: {alert.text}"})
                     rounds.append((reminder, plan.key, settings.leads))

@@ -37,6 +37,12 @@ def home_blocks(front: SlackFront, user_id: str) -> list[dict]:
             continue
         published += rendered + [{"type": "divider"}]
     if left_out:
-        published.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"{left_out} more plan(s): `/orchestrate status PLAN` shows them"}]})
+        published.append(
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": f"{left_out} more plan(s): `/orchestrate status PLAN` shows them"}
+                ],
+            }
+        )
     return published

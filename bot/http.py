@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
-from slack_sdk.signature import SignatureVerifier
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -82,11 +82,17 @@ def _dispatch_holding_work(bolt: App, request: BoltRequest) -> tuple[BoltRespons
         return bolt.dispatch(request), held
 
 
-def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
-              signing_secret: str | None = None) -> FastAPI:
-    web = FastAPI(title="orchestrate", version="1", description=api.__doc__,
-                  openapi_url=api.OPENAPI_URL if api_token else None,
-                  docs_url=api.DOCS_URL if api_token else None, redoc_url=None)
+def build_web(
+    bolt: App | None, engine: Engine, api_token: str | None = None, signing_secret: str | None = None
+) -> FastAPI:
+    web = FastAPI(
+        title="orchestrate",
+        version="1",
+        description=api.__doc__,
+        openapi_url=api.OPENAPI_URL if api_token else None,
+        docs_url=api.DOCS_URL if api_token else None,
+        redoc_url=None,
+    )
 
     @web.middleware("http")
     async def measure(request: Request, call_next):
@@ -125,12 +131,17 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None,
             response.background = BackgroundTask(start_held, held)
             return response
 
-    @web.get("/healthz", tags=["health"], summary="Up, and the store answers",
-             responses={503: {"description": "the store does not answer"}})
+    @web.get(
+        "/healthz",
+        tags=["health"],
+        summary="Up, and the store answers",
+        responses={503: {"description": "the store does not answer"}},
+    )
     async def healthz() -> Response:
         def check():
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
+
         try:
             await run_in_threadpool(check)
         except SQLAlchemyError as exc:

@@ -49,8 +49,9 @@ def register(app, front: SlackFront) -> None:
 
     def on_tick(body, action, respond):
         plan, checkpoint, number = action["value"].split("|", 2)
-        run_and_answer(body, respond, ["validate", "--checkpoint", checkpoint, "--criterion", number,
-                                       "--plan", plan], replace=True)
+        run_and_answer(
+            body, respond, ["validate", "--checkpoint", checkpoint, "--criterion", number, "--plan", plan], replace=True
+        )
 
     listen(app.action("criterion_tick"), on_tick)
 
@@ -58,15 +59,23 @@ def register(app, front: SlackFront) -> None:
         plan, checkpoint = action["value"].split("|", 1)
         how = front.invocation(body["user"], body.get("channel"))
         try:
-            reply, error = front.run(["validate", "--checkpoint", checkpoint, "--plan", plan], how,
-                                     reraise=(GateNotMet,))
+            reply, error = front.run(
+                ["validate", "--checkpoint", checkpoint, "--plan", plan], how, reraise=(GateNotMet,)
+            )
         except GateNotMet:
             # Criteria are unmet: passing means forcing, which asks for a reason first.
             text = f"validate --checkpoint {checkpoint} --plan {plan} --force"
             context = {"channel": body.get("channel"), "response_url": body.get("response_url")}
-            client.views_open(trigger_id=body["trigger_id"], view=confirm_view(
-                text, None, context, title="Force the gate",
-                prompt=":warning: Some criteria are not met: passing forces the gate."))
+            client.views_open(
+                trigger_id=body["trigger_id"],
+                view=confirm_view(
+                    text,
+                    None,
+                    context,
+                    title="Force the gate",
+                    prompt=":warning: Some criteria are not met: passing forces the gate.",
+                ),
+            )
             return
         answer(respond, reply, error, how, replace=error is None)
 
@@ -74,8 +83,11 @@ def register(app, front: SlackFront) -> None:
 
     def on_more(body, action, respond):
         page = json.loads(action["value"])
-        tokens = [page["command"], page["plan"]] if page["command"] == "status" else [
-            page["command"], "--plan", page["plan"]]
+        tokens = (
+            [page["command"], page["plan"]]
+            if page["command"] == "status"
+            else [page["command"], "--plan", page["plan"]]
+        )
         run_and_answer(body, respond, tokens, offset=int(page["offset"]))
 
     listen(app.action("page_more"), on_more)
@@ -119,8 +131,7 @@ def register(app, front: SlackFront) -> None:
             user = body["user"].get("id")
             blocks = handled_alert_blocks(body.get("message") or {}, number, verb, user, utcnow())
             done = "Acknowledged" if verb == "ack" else "Resolved"
-            respond(text=f"Alert #{number}: {done.lower()} by <@{escape(user)}>", blocks=blocks,
-                    replace_original=True)
+            respond(text=f"Alert #{number}: {done.lower()} by <@{escape(user)}>", blocks=blocks, replace_original=True)
 
         return on_alert_click
 
@@ -151,8 +162,9 @@ def alert_plan(front: SlackFront, number: str) -> str | None:
     if not number.isdigit():
         return None
     with session_scope(front.engine) as session:
-        return session.exec(select(Plan.key).join(Alert, Alert.plan_id == Plan.id)
-                            .where(Alert.id == int(number))).first()
+        return session.exec(
+            select(Plan.key).join(Alert, Alert.plan_id == Plan.id).where(Alert.id == int(number))
+        ).first()
 
 
 def handled_alert_blocks(message: dict, number: str, verb: str, user: str, now) -> list[dict]:
@@ -167,13 +179,36 @@ def handled_alert_blocks(message: dict, number: str, verb: str, user: str, now) 
     blocks = [kept]
     if verb == "resolve":
         # An earlier acknowledgement stays on record.
-        blocks += [b for b in message.get("blocks") or [] if b.get("type") == "context"
-                   and any(str(e.get("text", "")).startswith("Acknowledged by ") for e in b.get("elements", []))]
+        blocks += [
+            b
+            for b in message.get("blocks") or []
+            if b.get("type") == "context"
+            and any(str(e.get("text", "")).startswith("Acknowledged by ") for e in b.get("elements", []))
+        ]
     done = "Acknowledged" if verb == "ack" else "Resolved"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
-        f"{done} by <@{escape(user)}> at {now:%H:%M} UTC · alert #{escape(number)}")}]})
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": (f"{done} by <@{escape(user)}> at {now:%H:%M} UTC · alert #{escape(number)}"),
+                }
+            ],
+        }
+    )
     if verb == "ack":
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Resolve"}, "action_id": "alert_resolve",
-             "value": number}]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Resolve"},
+                        "action_id": "alert_resolve",
+                        "value": number,
+                    }
+                ],
+            }
+        )
     return blocks

@@ -73,8 +73,11 @@ def logged(work):
             # say so to the person, rather than nothing.
             log.warning("Slack listener %s refused a payload: %s", getattr(work, "__qualname__", work), exc)
             if kwargs.get("respond") is not None:
-                kwargs["respond"](text=":warning: this button or form is out of date; use `/orchestrate` instead",
-                                  response_type="ephemeral", replace_original=False)
+                kwargs["respond"](
+                    text=":warning: this button or form is out of date; use `/orchestrate` instead",
+                    response_type="ephemeral",
+                    replace_original=False,
+                )
         except Exception:
             log.exception("Slack listener %s failed", getattr(work, "__qualname__", work))
 
@@ -117,14 +120,17 @@ class SlackFront:
     def invocation(self, user: dict, channel: dict | None) -> Invocation:
         user_id = user.get("id") or user.get("user_id")
         name = user.get("username") or user.get("name") or user.get("user_name") or user_id
-        actor = Actor(id=f"slack:{user_id}", name=name, source="slack", slack_user=user_id,
-                      operator=user_id in self.operators)
+        actor = Actor(
+            id=f"slack:{user_id}", name=name, source="slack", slack_user=user_id, operator=user_id in self.operators
+        )
         channel = channel or {}
         channel_id = channel.get("id")
         names = tuple(n for n in (channel_id, f"#{channel['name']}" if channel.get("name") else None) if n)
         return Invocation(actor=actor, front="slack", channel=channel_id, channel_names=names, reads_files=False)
 
-    def run(self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = ()) -> tuple[Reply | None, str | None]:
+    def run(
+        self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = ()
+    ) -> tuple[Reply | None, str | None]:
         """(reply, None) when it ran; (None, the message for the user) when it did not.
 
         Refusals of the ``reraise`` kinds are raised instead, for callers that act on them.
@@ -147,8 +153,9 @@ class SlackFront:
             return None, f":boom: {blocks.escape(str(exc))}"
 
 
-def answer(respond, reply: Reply | None, error: str | None, how: Invocation, *, offset: int = 0,
-           replace: bool = False) -> None:
+def answer(
+    respond, reply: Reply | None, error: str | None, how: Invocation, *, offset: int = 0, replace: bool = False
+) -> None:
     """Show a reply the way its kind asks: announced, private, or an error to the asker."""
     if error is not None:
         respond(text=error, response_type="ephemeral", replace_original=False)
@@ -192,8 +199,16 @@ def confirm_view(text: str, reason: str | None, context: dict, *, title: str, pr
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"{prompt}\n`{blocks.escape(command)[:2500]}`"}},
-            {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Reason"},
-             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 500,
-                         **({"initial_value": reason} if reason else {})}},
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "max_length": 500,
+                    **({"initial_value": reason} if reason else {}),
+                },
+            },
         ],
     }

@@ -17,7 +17,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -29,14 +29,28 @@ from sqlmodel import select
 from bot.delivery import Outlets, deliver_due, escalate
 from bot.metrics import SCHEDULER_JOBS
 from bot.sync_post import find_posted_prompt, post_prompt, post_summary, remind
-from models.plan.settings import calendar_of, settings_of
 from models.db.store import session_scope
-from models.rules.tick import PLAN_STEPS, run_step
-from models.rules.sync import SUMMARY_ENTRY, SyncEntry, ask, catch_up, check_claim_lease, claim, claim_reminder, claim_slot, forget_old_events, hold_claim, reminders_due, scheduled_entries, stale_claims
-from models.views.sync import day_summary
-from models.rules.sync import mark_posted
 from models.db.tables import Plan, SyncSlot
 from models.db.types import utcnow
+from models.plan.settings import calendar_of, settings_of
+from models.rules.sync import (
+    SUMMARY_ENTRY,
+    SyncEntry,
+    ask,
+    catch_up,
+    check_claim_lease,
+    claim,
+    claim_reminder,
+    claim_slot,
+    forget_old_events,
+    hold_claim,
+    mark_posted,
+    reminders_due,
+    scheduled_entries,
+    stale_claims,
+)
+from models.rules.tick import PLAN_STEPS, run_step
+from models.views.sync import day_summary
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
@@ -61,8 +75,14 @@ _runtime: Runtime | None = None
 _scheduler: BackgroundScheduler | None = None
 
 
-def use(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = utcnow,
-        smtp_url: str | None = None, sms_url: str | None = None) -> Runtime:
+def use(
+    engine: Engine,
+    client: WebClient,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    smtp_url: str | None = None,
+    sms_url: str | None = None,
+) -> Runtime:
     """Point the job functions at a store, Slack, email and SMS, and a clock (tests call jobs directly)."""
     global _runtime
     _runtime = Runtime(engine=engine, client=client, clock=clock, smtp_url=smtp_url, sms_url=sms_url)
@@ -78,16 +98,41 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
     except ValueError as exc:
         raise SystemExit(f"orchestrate serve: {exc}") from None
     config = settings()
-    use(engine, client, clock=clock,
+    use(
+        engine,
+        client,
+        clock=clock,
         smtp_url=config.smtp_url.get_secret_value() if config.smtp_url else None,
-        sms_url=config.sms_webhook_url.get_secret_value() if config.sms_webhook_url else None)
-    _scheduler = BackgroundScheduler(timezone=timezone.utc)
-    _scheduler.add_job(deliver, IntervalTrigger(seconds=DELIVER_SECONDS), id="deliver", replace_existing=True,
-                       misfire_grace_time=DELIVER_SECONDS, coalesce=True, max_instances=1)
-    _scheduler.add_job(reconcile, IntervalTrigger(seconds=RECONCILE_SECONDS), id="reconcile",
-                       replace_existing=True, misfire_grace_time=RECONCILE_SECONDS, coalesce=True, max_instances=1)
-    _scheduler.add_job(tick, IntervalTrigger(seconds=TICK_SECONDS), id="tick", replace_existing=True,
-                       misfire_grace_time=TICK_SECONDS, coalesce=True, max_instances=1)
+        sms_url=config.sms_webhook_url.get_secret_value() if config.sms_webhook_url else None,
+    )
+    _scheduler = BackgroundScheduler(timezone=UTC)
+    _scheduler.add_job(
+        deliver,
+        IntervalTrigger(seconds=DELIVER_SECONDS),
+        id="deliver",
+        replace_existing=True,
+        misfire_grace_time=DELIVER_SECONDS,
+        coalesce=True,
+        max_instances=1,
+    )
+    _scheduler.add_job(
+        reconcile,
+        IntervalTrigger(seconds=RECONCILE_SECONDS),
+        id="reconcile",
+        replace_existing=True,
+        misfire_grace_time=RECONCILE_SECONDS,
+        coalesce=True,
+        max_instances=1,
+    )
+    _scheduler.add_job(
+        tick,
+        IntervalTrigger(seconds=TICK_SECONDS),
+        id="tick",
+        replace_existing=True,
+        misfire_grace_time=TICK_SECONDS,
+        coalesce=True,
+        max_instances=1,
+    )
     _scheduler.start()
     reconcile()
     catch_up_all()
@@ -121,9 +166,14 @@ def reconcile() -> None:
                 wanted[job_id(plan.key, entry.type)] = fingerprint
                 if runtime.fingerprints.get(job_id(plan.key, entry.type)) != fingerprint and _scheduler:
                     _scheduler.add_job(
-                        run_slot, sync_trigger(plan, entry), args=[plan.key, entry.type],
-                        id=job_id(plan.key, entry.type), replace_existing=True,
-                        misfire_grace_time=entry.duration_s, coalesce=True, max_instances=1,
+                        run_slot,
+                        sync_trigger(plan, entry),
+                        args=[plan.key, entry.type],
+                        id=job_id(plan.key, entry.type),
+                        replace_existing=True,
+                        misfire_grace_time=entry.duration_s,
+                        coalesce=True,
+                        max_instances=1,
                     )
     for gone in set(runtime.fingerprints) - set(wanted):
         if _scheduler and _scheduler.get_job(gone):
@@ -147,8 +197,9 @@ def catch_up_all() -> None:
                 elif decision == "missed":
                     day = calendar_of(plan).local_date(now)
                     if claim_slot(session, plan, entry, day, now=now, by=runtime.name, status="missed"):
-                        log.warning("sync %s of %s at %s was missed while the bot was down", entry.type, key,
-                                    entry.time)
+                        log.warning(
+                            "sync %s of %s at %s was missed while the bot was down", entry.type, key, entry.time
+                        )
     for key, entry_type in todo:
         run_slot(key, entry_type)
 
@@ -188,8 +239,9 @@ def run_slot(plan_key: str, entry_type: str) -> None:
             held = hold_claim(session, prompt.slot_id, by=runtime.name, now=runtime.clock())
         if not held:  # slower than the lease: another process has taken the slot over, and posts it
             SCHEDULER_JOBS.labels("sync", "taken-over").inc()
-            log.warning("the %s sync of %s was taken over by another process before this one posted it",
-                        entry_type, plan_key)
+            log.warning(
+                "the %s sync of %s was taken over by another process before this one posted it", entry_type, plan_key
+            )
             return
         post_prompt(runtime.client, runtime.engine, prompt, channel, now=now)
         if summary is not None:

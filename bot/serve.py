@@ -26,13 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def serve(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="orchestrate serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="orchestrate serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--http", action="store_true", help="HTTP mode even without SLACK_APP_TOKEN")
-    parser.add_argument("--host", default="0.0.0.0",
-                        help="the web server's address (HTTP mode, or the API in any mode): 0.0.0.0")
-    parser.add_argument("--port", type=int,
-                        help="the web server's port (HTTP mode, or the API in any mode): $PORT, else 3000")
+    parser.add_argument(
+        "--host", default="0.0.0.0", help="the web server's address (HTTP mode, or the API in any mode): 0.0.0.0"
+    )
+    parser.add_argument(
+        "--port", type=int, help="the web server's port (HTTP mode, or the API in any mode): $PORT, else 3000"
+    )
     args = parser.parse_args(argv)
     config = settings()
     logging.getLogger().setLevel(logging.INFO)
@@ -63,8 +66,11 @@ def settle_heap() -> None:
 def _api_token(config: Settings) -> str | None:
     token = config.orchestrate_api_token.get_secret_value().strip() if config.orchestrate_api_token else ""
     if token and len(token) < 16:
-        log.warning("ORCHESTRATE_API_TOKEN is short (%d characters): use a long random one, "
-                    "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`", len(token))
+        log.warning(
+            "ORCHESTRATE_API_TOKEN is short (%d characters): use a long random one, "
+            "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+            len(token),
+        )
     return token or None
 
 
@@ -115,11 +121,11 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     if token is None:
         return 1
     if config.slack_signing_secret is None:
-        print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests",
-              file=sys.stderr)
+        print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", file=sys.stderr)
         return 1
-    app = build_app(engine, token=token, signing_secret=config.slack_signing_secret.get_secret_value(),
-                    api_url=config.slack_api_url)
+    app = build_app(
+        engine, token=token, signing_secret=config.slack_signing_secret.get_secret_value(), api_url=config.slack_api_url
+    )
     scheduler.start(engine, app.client)
     settle_heap()
     try:
@@ -138,8 +144,11 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
 
     web = _WebThread(build_web(None, engine, api_token), host, port)
     if not web.start():
-        print(f"orchestrate serve: the API could not listen on {host}:{port} (see above); "
-              "free the port, or choose another with --port or PORT", file=sys.stderr)
+        print(
+            f"orchestrate serve: the API could not listen on {host}:{port} (see above); "
+            "free the port, or choose another with --port or PORT",
+            file=sys.stderr,
+        )
         return 1
     log.info("API on http://%s:%s/api/v1 (OpenAPI: /api/v1/openapi.json)", host, port)
     try:
@@ -154,8 +163,7 @@ class _WebThread:
     def __init__(self, app, host: str, port: int):
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                                    access_log=False))
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
         self.thread = threading.Thread(target=self.server.run, name="orchestrate-web", daemon=True)
 
     def start(self, timeout: float = 15.0) -> bool:

@@ -4,18 +4,20 @@ import shlex
 
 from bot.respond import SlackFront, answer, confirm_view, listen
 from bot.sync_post import post_prompt
-from models.views.sync import SyncPrompt
-from models.db.types import utcnow
 from commands.core.errors import UsageError
 from commands.core.grammar import tokenize
 from commands.core.registry import parse
+from models.db.types import utcnow
+from models.views.sync import SyncPrompt
 
 
 def register(app, front: SlackFront) -> None:
     def on_orchestrate(body, respond, client):
         # Runs after the ack (see bot.respond.listen): Slack already has its answer.
-        how = front.invocation({"id": body["user_id"], "username": body.get("user_name")},
-                               {"id": body.get("channel_id"), "name": body.get("channel_name")})
+        how = front.invocation(
+            {"id": body["user_id"], "username": body.get("user_name")},
+            {"id": body.get("channel_id"), "name": body.get("channel_name")},
+        )
         try:
             tokens = tokenize(body.get("text", ""))
         except UsageError as exc:
@@ -24,17 +26,24 @@ def register(app, front: SlackFront) -> None:
         risky = confirmation_needed(tokens)
         if risky is not None:
             title, prompt, reason = risky
-            context = {"channel": {"id": body.get("channel_id"), "name": body.get("channel_name")},
-                       "response_url": body.get("response_url")}
-            client.views_open(trigger_id=body["trigger_id"],
-                              view=confirm_view(shlex.join(tokens), reason, context, title=title, prompt=prompt))
+            context = {
+                "channel": {"id": body.get("channel_id"), "name": body.get("channel_name")},
+                "response_url": body.get("response_url"),
+            }
+            client.views_open(
+                trigger_id=body["trigger_id"],
+                view=confirm_view(shlex.join(tokens), reason, context, title=title, prompt=prompt),
+            )
             return
         reply, error = front.run(tokens, how)
         if error is None and isinstance(reply.body, SyncPrompt) and reply.body.slot_id is not None:
             # Posted as the bot, not through the response URL, so answers can update it.
             post_prompt(client, front.engine, reply.body, how.channel, now=utcnow())
-            respond(text=f"Posted a {reply.body.sync_type} prompt: {len(reply.body.agents)} agent(s) asked.",
-                    response_type="ephemeral", replace_original=False)
+            respond(
+                text=f"Posted a {reply.body.sync_type} prompt: {len(reply.body.agents)} agent(s) asked.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
             return
         answer(respond, reply, error, how)
 

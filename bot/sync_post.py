@@ -8,22 +8,23 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot import blocks
-from models.views.sync import SyncPrompt
 from models.db.store import session_scope
-from models.rules.sync import mark_posted
-from models.views.sync import DaySummary, prompt_for_slot, unanswered
 from models.db.tables import Plan, SyncSlot
+from models.rules.sync import mark_posted
+from models.views.sync import DaySummary, SyncPrompt, prompt_for_slot, unanswered
 
 log = logging.getLogger(__name__)
 
 
 def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: str, *, now: datetime) -> str:
     """Post a prompt and remember where, so answers can update it; returns its ts."""
-    response = client.chat_postMessage(channel=channel, text=f"Sync: {prompt.sync_type} ({prompt.plan})",
-                                       blocks=blocks.render_body_dicts(prompt))
+    response = client.chat_postMessage(
+        channel=channel, text=f"Sync: {prompt.sync_type} ({prompt.plan})", blocks=blocks.render_body_dicts(prompt)
+    )
     with session_scope(engine) as session:
-        mark_posted(session, session.get(SyncSlot, prompt.slot_id), channel=response["channel"],
-                    ts=response["ts"], now=now)
+        mark_posted(
+            session, session.get(SyncSlot, prompt.slot_id), channel=response["channel"], ts=response["ts"], now=now
+        )
     return response["ts"]
 
 
@@ -35,8 +36,10 @@ def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[s
         return None
     for message in response.get("messages", []):
         for block in message.get("blocks", []):
-            if any(e.get("action_id") == "sync_answer" and e.get("value") == str(slot_id)
-                   for e in block.get("elements", [])):
+            if any(
+                e.get("action_id") == "sync_answer" and e.get("value") == str(slot_id)
+                for e in block.get("elements", [])
+            ):
                 return response.get("channel") or channel, message["ts"]
     return None
 
@@ -49,8 +52,12 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
             return
         prompt = prompt_for_slot(session, session.get(Plan, slot.plan_id), slot, now=now)
         channel, ts = slot.channel, slot.message_ts
-    client.chat_update(channel=channel, ts=ts, text=f"Sync: {prompt.sync_type} ({prompt.plan})",
-                       blocks=blocks.render_body_dicts(prompt))
+    client.chat_update(
+        channel=channel,
+        ts=ts,
+        text=f"Sync: {prompt.sync_type} ({prompt.plan})",
+        blocks=blocks.render_body_dicts(prompt),
+    )
 
 
 def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
@@ -63,20 +70,28 @@ def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
         sync_type = slot.entry.split("@")[0]
     for key, user in silent:
         channel = client.conversations_open(users=user)["channel"]["id"]
-        client.chat_postMessage(channel=channel, text=(
-            f"Reminder: the {sync_type} sync of {plan.key} is waiting for your answer ({key}): "
-            f"press Answer on {where}, or reply in its thread."))
+        client.chat_postMessage(
+            channel=channel,
+            text=(
+                f"Reminder: the {sync_type} sync of {plan.key} is waiting for your answer ({key}): "
+                f"press Answer on {where}, or reply in its thread."
+            ),
+        )
     return len(silent)
 
 
 def post_summary(client: WebClient, summary: DaySummary, channel: str) -> None:
     """The day's summary, then its progress chart as an image."""
-    response = client.chat_postMessage(channel=channel, text=f"End of day {summary.day} ({summary.plan})",
-                                       blocks=blocks.render_body_dicts(summary))
-    client.files_upload_v2(channel=response["channel"], content=progress_chart(summary),
-                           filename=f"{summary.plan}-{summary.day}.png",
-                           title=f"{summary.plan}: planned vs actual, {summary.day}",
-                           thread_ts=response["ts"])
+    response = client.chat_postMessage(
+        channel=channel, text=f"End of day {summary.day} ({summary.plan})", blocks=blocks.render_body_dicts(summary)
+    )
+    client.files_upload_v2(
+        channel=response["channel"],
+        content=progress_chart(summary),
+        filename=f"{summary.plan}-{summary.day}.png",
+        title=f"{summary.plan}: planned vs actual, {summary.day}",
+        thread_ts=response["ts"],
+    )
 
 
 def progress_chart(summary: DaySummary) -> bytes:
@@ -90,12 +105,29 @@ def progress_chart(summary: DaySummary) -> bytes:
     positions = range(len(names))
     figure, axes = pyplot.subplots(figsize=(max(6, len(names) * 0.9), 4), dpi=100)
     try:
-        axes.bar([p - 0.2 for p in positions], [s.planned * 100 for s in summary.streams], width=0.4,
-                 label="planned", color="#b0bec5")
-        axes.bar([p + 0.2 for p in positions], [s.now * 100 for s in summary.streams], width=0.4,
-                 label="actual", color="#2e7d32")
-        axes.scatter([p + 0.2 for p in positions], [s.start * 100 for s in summary.streams], marker="_", s=400,
-                     color="black", label="this morning", zorder=3)
+        axes.bar(
+            [p - 0.2 for p in positions],
+            [s.planned * 100 for s in summary.streams],
+            width=0.4,
+            label="planned",
+            color="#b0bec5",
+        )
+        axes.bar(
+            [p + 0.2 for p in positions],
+            [s.now * 100 for s in summary.streams],
+            width=0.4,
+            label="actual",
+            color="#2e7d32",
+        )
+        axes.scatter(
+            [p + 0.2 for p in positions],
+            [s.start * 100 for s in summary.streams],
+            marker="_",
+            s=400,
+            color="black",
+            label="this morning",
+            zorder=3,
+        )
         crowded = len(names) > 4
         axes.set_xticks(list(positions), names, rotation=30 if crowded else 0, ha="right" if crowded else "center")
         axes.set_ylim(0, 100)

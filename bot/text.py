@@ -2,11 +2,11 @@
 
 from functools import singledispatch
 
-from models.views.reply import Checklist, HelpText, Message, Reply, Table
+from models.time.units import format_duration
 from models.views.agents import AgentMonitor
 from models.views.dashboard import Dashboard
+from models.views.reply import Checklist, HelpText, Message, Reply, Table
 from models.views.sync import SyncPrompt
-from models.time.units import format_duration
 
 WIDTH = 64  # inside the box
 
@@ -78,8 +78,10 @@ def _(body: Dashboard) -> str:
         banners.append(f"■ {kind}: {body.stop_reason}")
     if body.deployment_blocked:
         banners.append(f"■ DEPLOYMENT BLOCKED: {body.deployment_blocked}")
-    overall = [f"Overall Progress: {bar(body.progress, 18)} {pct(body.progress)}"
-               + (f" (planned {pct(body.planned_progress)})" if body.plan_status != "draft" else "")]
+    overall = [
+        f"Overall Progress: {bar(body.progress, 18)} {pct(body.progress)}"
+        + (f" (planned {pct(body.planned_progress)})" if body.plan_status != "draft" else "")
+    ]
     if body.started_at is None:
         overall.append(f"Not started · ETA on plan: {_eta(body)}")
     else:
@@ -87,8 +89,7 @@ def _(body: Dashboard) -> str:
     label = max([len(s.key) for s in body.streams] + [10])
     label = min(label, 24)
     streams = [
-        f"{s.key[:label]:<{label}} {bar(s.progress, 14)} {pct(s.progress):>4} [{s.status}]"
-        for s in body.streams
+        f"{s.key[:label]:<{label}} {bar(s.progress, 14)} {pct(s.progress):>4} [{s.status}]" for s in body.streams
     ]
     c = body.counts
     counts = [f"Active Tasks: {c.active} | Completed: {c.completed} | Blocked: {c.blocked} | Failed: {c.failed}"]

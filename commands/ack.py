@@ -12,12 +12,14 @@ def run(args, ctx: Context) -> Reply:
     plan, alert = resolve_alert(ctx, args.plan, args.alert)
     ctx.require_member(plan, "acknowledge an alert")
     if alert.status != "open":
-        raise CommandError(f"alert #{alert.id} is already {alert.status}"
-                           + (f" (by {alert.acked_by})" if alert.acked_by else ""))
+        raise CommandError(
+            f"alert #{alert.id} is already {alert.status}" + (f" (by {alert.acked_by})" if alert.acked_by else "")
+        )
     alert.status, alert.acked_at, alert.acked_by = "acknowledged", ctx.now, ctx.actor.id
     ctx.session.add(alert)
-    return message(f"Alert #{alert.id} ({alert.event_name}) acknowledged by {ctx.actor.name}.",
-                   announce=True, plan=plan.key)
+    return message(
+        f"Alert #{alert.id} ({alert.event_name}) acknowledged by {ctx.actor.name}.", announce=True, plan=plan.key
+    )
 
 
 SPECS = [CommandSpec("ack", run, add_alert_arguments)]

@@ -5,9 +5,9 @@ from sqlmodel import select
 
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec, count
-from models.views.reply import Reply, Table
 from commands.core.lookup import add_plan_option, resolve_plan
 from models.db.tables import Alert, AlertDelivery
+from models.views.reply import Reply, Table
 
 
 def add_list_arguments(parser) -> None:
@@ -25,12 +25,28 @@ def run_list(args, ctx: Context) -> Reply:
     total = ctx.session.exec(select(func.count()).select_from(Alert).where(*where)).one()
     rows = ctx.session.exec(select(Alert).where(*where).order_by(Alert.id.desc()).limit(args.limit)).all()
     pending = _undelivered(ctx, [a.id for a in rows])
-    return Reply(body=Table(
-        title=f"Alerts of {plan.key}", columns=["#", "Level", "Event", "State", "Raised", "Count", "By", "Not sent"],
-        rows=[[f"#{a.id}", a.level, a.event_name, a.status, f"{a.created_at:%d %b %H:%M}", str(a.group_count),
-               a.acked_by or "", pending.get(a.id, "")] for a in rows],
-        total=total, empty="no open alerts" if args.open else "no alerts yet",
-    ), plan=plan.key)
+    return Reply(
+        body=Table(
+            title=f"Alerts of {plan.key}",
+            columns=["#", "Level", "Event", "State", "Raised", "Count", "By", "Not sent"],
+            rows=[
+                [
+                    f"#{a.id}",
+                    a.level,
+                    a.event_name,
+                    a.status,
+                    f"{a.created_at:%d %b %H:%M}",
+                    str(a.group_count),
+                    a.acked_by or "",
+                    pending.get(a.id, ""),
+                ]
+                for a in rows
+            ],
+            total=total,
+            empty="no open alerts" if args.open else "no alerts yet",
+        ),
+        plan=plan.key,
+    )
 
 
 def _undelivered(ctx: Context, alert_ids: list[int]) -> dict[int, str]:
@@ -38,7 +54,8 @@ def _undelivered(ctx: Context, alert_ids: list[int]) -> dict[int, str]:
     found: dict[int, list[str]] = {}
     for alert_id, destination, status in ctx.session.exec(
         select(AlertDelivery.alert_id, AlertDelivery.destination, AlertDelivery.status)
-        .where(AlertDelivery.alert_id.in_(alert_ids), AlertDelivery.status != "sent").order_by(AlertDelivery.id)
+        .where(AlertDelivery.alert_id.in_(alert_ids), AlertDelivery.status != "sent")
+        .order_by(AlertDelivery.id)
     ):
         found.setdefault(alert_id, []).append(f"{destination}: {status}")
     return {alert_id: "; ".join(parts) for alert_id, parts in found.items()}

@@ -2,11 +2,11 @@
 
 from sqlalchemy import func
 from sqlmodel import select
-from commands.core.context import Context
 
+from commands.core.context import Context
 from commands.core.grammar import CommandSpec, count
-from models.views.reply import Reply, Table
 from models.db.tables import AuditEntry
+from models.views.reply import Reply, Table
 
 
 def add_arguments(parser) -> None:
@@ -18,15 +18,26 @@ def run(args, ctx: Context) -> Reply:
     """Show the audit log: who ran what, when, from where, and the outcome (refusals included)."""
     where = [AuditEntry.plan_key == args.plan] if args.plan else []
     total = ctx.session.exec(select(func.count()).select_from(AuditEntry).where(*where)).one()
-    rows = ctx.session.exec(
-        select(AuditEntry).where(*where).order_by(AuditEntry.id.desc()).limit(args.limit)
-    ).all()
-    return Reply(body=Table(
-        title="Audit log", columns=["#", "When (UTC)", "Who", "From", "Command", "Outcome"],
-        rows=[[str(e.id), f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor_name or e.actor, e.source, e.command,
-               e.outcome + (f": {e.message}" if e.outcome != "ok" and e.message else "")] for e in rows],
-        total=total, empty="the audit log is empty",
-    ))
+    rows = ctx.session.exec(select(AuditEntry).where(*where).order_by(AuditEntry.id.desc()).limit(args.limit)).all()
+    return Reply(
+        body=Table(
+            title="Audit log",
+            columns=["#", "When (UTC)", "Who", "From", "Command", "Outcome"],
+            rows=[
+                [
+                    str(e.id),
+                    f"{e.at:%Y-%m-%d %H:%M:%S}",
+                    e.actor_name or e.actor,
+                    e.source,
+                    e.command,
+                    e.outcome + (f": {e.message}" if e.outcome != "ok" and e.message else ""),
+                ]
+                for e in rows
+            ],
+            total=total,
+            empty="the audit log is empty",
+        )
+    )
 
 
 SPECS = [CommandSpec("audit", run, add_arguments)]

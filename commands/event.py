@@ -2,9 +2,9 @@
 
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec, slug
-from models.views.reply import Reply, message
 from commands.core.lookup import add_plan_option, resolve_plan
 from models.state.events import raise_event
+from models.views.reply import Reply, message
 
 
 def add_arguments(parser) -> None:

@@ -2,14 +2,19 @@
 
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan
 from models.views.agents import agent_monitor
+from models.views.reply import Reply
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--agents", nargs="+", default=["all"], metavar="AGENT",
-                        help="`all` (the default) or agent ids / unique prefixes")
+    parser.add_argument(
+        "--agents",
+        nargs="+",
+        default=["all"],
+        metavar="AGENT",
+        help="`all` (the default) or agent ids / unique prefixes",
+    )
     add_plan_option(parser)
 
 

@@ -3,12 +3,13 @@
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec, slug
-from models.views.reply import Reply, message
 from commands.core.lookup import add_plan_option, resolve_plan
+from models.db.tables import MetricReading
 from models.plan.settings import settings_of
 from models.rules.risk import evaluate
-from models.db.tables import MetricReading
 from models.time.units import UnitError, parse_quantity, parse_target
+from models.views.reply import Reply, message
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("name", metavar="NAME", help="e.g. test-coverage, api-response")
@@ -25,8 +26,17 @@ def run(args, ctx: Context) -> Reply:
         raise CommandError(str(exc)) from None
     plan = resolve_plan(ctx, args.plan)
     ctx.require_member(plan, "report a metric")
-    ctx.session.add(MetricReading(plan_id=plan.id, name=name, value=value.value, unit=value.unit, at=ctx.now,
-                                  source=ctx.front, reported_by=ctx.actor.id))
+    ctx.session.add(
+        MetricReading(
+            plan_id=plan.id,
+            name=name,
+            value=value.value,
+            unit=value.unit,
+            at=ctx.now,
+            source=ctx.front,
+            reported_by=ctx.actor.id,
+        )
+    )
     ctx.session.flush()
     target = settings_of(plan).targets.get(name)
     verdict = ""
@@ -35,8 +45,9 @@ def run(args, ctx: Context) -> Reply:
         if comparison.threshold.unit in (value.unit, ""):
             verdict = f" (target {comparison.display()}: {'met' if comparison.holds(value) else 'NOT met'})"
     outcome = evaluate(ctx.session, plan, ctx.now, only={name})
-    return message(f"Recorded {name} = {value.display()}{verdict}.", *outcome.notes, plan=plan.key,
-                   announce=bool(outcome.notes))
+    return message(
+        f"Recorded {name} = {value.display()}{verdict}.", *outcome.notes, plan=plan.key, announce=bool(outcome.notes)
+    )
 
 
 SPECS = [CommandSpec("metric", run, add_arguments)]

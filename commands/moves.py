@@ -8,11 +8,11 @@ from sqlmodel import select
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec, count
-from models.views.reply import Reply, Table, message
 from commands.core.lookup import add_plan_option, resolve_move, resolve_plan
+from models.db.tables import Agent, Move, Stream, Task
 from models.state.outcome import StateError
 from models.state.tasks import move_agent, reassign_task
-from models.db.tables import Agent, Move, Stream, Task
+from models.views.reply import Reply, Table, message
 
 LIST_LIMIT = 20
 
@@ -20,16 +20,21 @@ LIST_LIMIT = 20
 def add_arguments(parser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser("list", help="the latest moves and proposals (the default)")
-    listing.add_argument("--limit", type=count(1, 500), default=LIST_LIMIT, metavar="N",
-                         help=f"at most N rows ({LIST_LIMIT})")
+    listing.add_argument(
+        "--limit", type=count(1, 500), default=LIST_LIMIT, metavar="N", help=f"at most N rows ({LIST_LIMIT})"
+    )
     add_plan_option(listing)
     for verb, what in (("undo", "undo a move load balancing made"), ("apply", "apply a proposed reallocation")):
         action = actions.add_parser(verb, help=what)
         action.add_argument("move", metavar="MOVE", help="the move's id (M1)")
         add_plan_option(action)
     # `moves --plan P` lists too; SUPPRESS keeps the sub-commands' own --plan from resetting it.
-    parser.add_argument("--plan", metavar="PLAN", default=argparse.SUPPRESS,
-                        help="the plan (default: the channel's plan, else the only running plan)")
+    parser.add_argument(
+        "--plan",
+        metavar="PLAN",
+        default=argparse.SUPPRESS,
+        help="the plan (default: the channel's plan, else the only running plan)",
+    )
 
 
 def run(args, ctx: Context) -> Reply:
@@ -47,25 +52,44 @@ def run(args, ctx: Context) -> Reply:
         text = _undo(ctx, plan, move) if args.action == "undo" else _apply(ctx, plan, move)
     except StateError as exc:
         raise CommandError(str(exc)) from None
-    return message(text, f"by {ctx.actor.name}; the move was made because {move.why}",
-                   announce=True, plan=plan.key)
+    return message(text, f"by {ctx.actor.name}; the move was made because {move.why}", announce=True, plan=plan.key)
 
 
 def _list(ctx: Context, plan, limit: int) -> Reply:
     total = ctx.session.exec(select(func.count()).select_from(Move).where(Move.plan_id == plan.id)).one()
     moves = ctx.session.exec(select(Move).where(Move.plan_id == plan.id).order_by(Move.id.desc()).limit(limit)).all()
     tasks = _keys(ctx, Task, {m.task_id for m in moves})
-    agents = _keys(ctx, Agent, {m.from_agent_id for m in moves} | {m.to_agent_id for m in moves}
-                   | {m.agent_id for m in moves})
+    agents = _keys(
+        ctx, Agent, {m.from_agent_id for m in moves} | {m.to_agent_id for m in moves} | {m.agent_id for m in moves}
+    )
     rows = []
     for m in moves:
-        change = m.command or (f"{agents.get(m.from_agent_id)} → {agents.get(m.to_agent_id)}" if m.to_agent_id
-                               else f"priority {m.old_priority} → {m.new_priority}")
-        rows.append([m.key, m.made_at.strftime("%Y-%m-%d %H:%M"), m.rule, tasks.get(m.task_id, ""), change,
-                     m.status + (f" by {m.undone_by}" if m.undone_by else ""), m.why])
-    return Reply(body=Table(title=f"Load-balancing moves of {plan.key}",
-                            columns=["Move", "When (UTC)", "Rule", "Task", "Change", "Status", "Why"],
-                            rows=rows, total=total, empty="no move yet: the rules have not acted"), plan=plan.key)
+        change = m.command or (
+            f"{agents.get(m.from_agent_id)} → {agents.get(m.to_agent_id)}"
+            if m.to_agent_id
+            else f"priority {m.old_priority} → {m.new_priority}"
+        )
+        rows.append(
+            [
+                m.key,
+                m.made_at.strftime("%Y-%m-%d %H:%M"),
+                m.rule,
+                tasks.get(m.task_id, ""),
+                change,
+                m.status + (f" by {m.undone_by}" if m.undone_by else ""),
+                m.why,
+            ]
+        )
+    return Reply(
+        body=Table(
+            title=f"Load-balancing moves of {plan.key}",
+            columns=["Move", "When (UTC)", "Rule", "Task", "Change", "Status", "Why"],
+            rows=rows,
+            total=total,
+            empty="no move yet: the rules have not acted",
+        ),
+        plan=plan.key,
+    )
 
 
 def _keys(ctx: Context, model, ids: set) -> dict:
@@ -96,8 +120,15 @@ def _undo(ctx: Context, plan, move: Move) -> str:
         if task.agent_id != move.to_agent_id:
             raise CommandError(f"{task.key} has changed hands since {move.key}: it is no longer the move's to undo")
         giver = ctx.session.get(Agent, move.from_agent_id)
-        reassign_task(ctx.session, plan, task, giver, now=ctx.now, position=move.old_position,
-                      not_before_ws=move.old_not_before_ws)
+        reassign_task(
+            ctx.session,
+            plan,
+            task,
+            giver,
+            now=ctx.now,
+            position=move.old_position,
+            not_before_ws=move.old_not_before_ws,
+        )
         done = f"{task.key} is back with {giver.key}, at its place and planned window"
     move.status, move.undone_at, move.undone_by = "undone", ctx.now, ctx.actor.name
     ctx.session.add(move)

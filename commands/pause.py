@@ -3,11 +3,11 @@
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply, message
 from commands.core.lookup import add_plan_option, resolve_plan, resolve_stream
 from models.state.events import raise_event
 from models.state.outcome import StateError
 from models.state.streams import pause_stream
+from models.views.reply import Reply, message
 
 
 def add_stream_arguments(parser) -> None:
@@ -41,11 +41,19 @@ def run(args, ctx: Context) -> Reply:
     except StateError as exc:
         raise CommandError(str(exc)) from None
     ctx.session.add(stream)
-    raise_event(ctx.session, plan, "stream-paused", now=ctx.now, source=ctx.front, actor=ctx.actor.id,
-                detail={"stream": stream.key, "reason": args.reason})
+    raise_event(
+        ctx.session,
+        plan,
+        "stream-paused",
+        now=ctx.now,
+        source=ctx.front,
+        actor=ctx.actor.id,
+        detail={"stream": stream.key, "reason": args.reason},
+    )
     why = f": {args.reason}" if args.reason else ""
-    return message(f"Paused {stream.key}{why}. Its clocks are stopped until `resume {stream.key}`.",
-                   announce=True, plan=plan.key)
+    return message(
+        f"Paused {stream.key}{why}. Its clocks are stopped until `resume {stream.key}`.", announce=True, plan=plan.key
+    )
 
 
 SPECS = [CommandSpec("pause", run, add_arguments, privileged="yes")]

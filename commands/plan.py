@@ -6,13 +6,13 @@ from sqlmodel import select
 from commands.core.context import Context
 from commands.core.errors import CommandError, PermissionDenied
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply, Table, message
 from commands.core.lookup import resolve_plan
+from models.db.tables import Agent, Checkpoint, Plan, RiskTrigger, Stream, Task
 from models.plan.loader import assign_task_ids, diff_documents, load_plan, stored_document
 from models.plan.schedule import describe_path, plan_critical_path
 from models.plan.schema import PlanFileError, read_plan_file
-from models.db.tables import Agent, Checkpoint, Plan, RiskTrigger, Stream, Task
 from models.plan.settings import settings_of
+from models.views.reply import Reply, Table, message
 
 
 def add_arguments(parser) -> None:
@@ -49,8 +49,15 @@ def run(args, ctx: Context) -> Reply:
         ctx.plan = existing
         old = stored_document(ctx.session, existing) if existing else None
         changes = diff_documents(old, assign_task_ids(old, doc))
-        head = f"Loading {args.file} would create {doc.id}." if existing is None else (
-            f"Loading {args.file} would change {doc.id}:" if changes else f"{doc.id} is up to date with {args.file}.")
+        head = (
+            f"Loading {args.file} would create {doc.id}."
+            if existing is None
+            else (
+                f"Loading {args.file} would change {doc.id}:"
+                if changes
+                else f"{doc.id} is up to date with {args.file}."
+            )
+        )
         return message(head, *(c.describe() for c in changes), plan=doc.id)
     if existing is not None:
         ctx.plan = existing
@@ -63,25 +70,34 @@ def run(args, ctx: Context) -> Reply:
             raise PermissionDenied("only the bot's operator (CLI, or the API's token) may load a new plan")
     result = load_plan(ctx.session, doc, now=ctx.now, source_path=args.file)
     ctx.plan = result.plan
-    notes = [] if doc.roles.leads else [
-        "warning: the plan names no leads (roles.leads), so no privileged command is allowed from Slack"]
+    notes = (
+        []
+        if doc.roles.leads
+        else ["warning: the plan names no leads (roles.leads), so no privileged command is allowed from Slack"]
+    )
     if result.critical_path is not None:  # None: nothing changed
         notes.append(describe_path(ctx.session, result.plan, result.critical_path))
     if result.created:
-        return message(f"Loaded {doc.id} ({result.plan.title}) from {args.file}: {_census(ctx, result.plan)}.",
-                       *notes, plan=doc.id)
+        return message(
+            f"Loaded {doc.id} ({result.plan.title}) from {args.file}: {_census(ctx, result.plan)}.", *notes, plan=doc.id
+        )
     if not result.changes:
         return message(f"{doc.id} is up to date with {args.file}; nothing changed.", *notes, plan=doc.id)
-    return message(f"Updated {doc.id} from {args.file}: {len(result.changes)} change(s); run state kept.",
-                   *(c.describe() for c in result.changes), *notes, plan=doc.id)
+    return message(
+        f"Updated {doc.id} from {args.file}: {len(result.changes)} change(s); run state kept.",
+        *(c.describe() for c in result.changes),
+        *notes,
+        plan=doc.id,
+    )
 
 
 def _census(ctx: Context, plan: Plan) -> str:
     def count(model):
-        return ctx.session.exec(select(func.count()).select_from(model)
-                                .where(model.plan_id == plan.id, model.archived.is_(False))).one()
-    return (f"{count(Stream)} streams, {count(Agent)} agents, {count(Task)} tasks, "
-            f"{count(Checkpoint)} checkpoints")
+        return ctx.session.exec(
+            select(func.count()).select_from(model).where(model.plan_id == plan.id, model.archived.is_(False))
+        ).one()
+
+    return f"{count(Stream)} streams, {count(Agent)} agents, {count(Task)} tasks, {count(Checkpoint)} checkpoints"
 
 
 def _list(ctx: Context, mine: bool = False) -> Reply:
@@ -90,18 +106,27 @@ def _list(ctx: Context, mine: bool = False) -> Reply:
         user = ctx.actor.slack_user
         working = set(ctx.session.exec(select(Agent.plan_id).where(Agent.slack_user == user)).all())
         plans = [p for p in plans if p.id in working or user in settings_of(p).leads]
-    return Reply(body=Table(
-        title="Plans", columns=["Plan", "Title", "Status", "Channel", "Started (UTC)"],
-        rows=[[p.key, p.title, p.status, p.channel or "", f"{p.started_at:%Y-%m-%d %H:%M}" if p.started_at else ""]
-              for p in plans],
-        total=len(plans), empty="no plan loaded yet: `orchestrate plan load FILE`",
-    ))
+    return Reply(
+        body=Table(
+            title="Plans",
+            columns=["Plan", "Title", "Status", "Channel", "Started (UTC)"],
+            rows=[
+                [p.key, p.title, p.status, p.channel or "", f"{p.started_at:%Y-%m-%d %H:%M}" if p.started_at else ""]
+                for p in plans
+            ],
+            total=len(plans),
+            empty="no plan loaded yet: `orchestrate plan load FILE`",
+        )
+    )
 
 
 def _show(ctx: Context, plan: Plan) -> Reply:
     settings = settings_of(plan)
-    triggers = ctx.session.exec(select(func.count()).select_from(RiskTrigger)
-                                .where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))).one()
+    triggers = ctx.session.exec(
+        select(func.count())
+        .select_from(RiskTrigger)
+        .where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))
+    ).one()
     details = [
         f"status: {plan.status}" + (f" (stopped: {plan.stop_reason})" if plan.stop_reason else ""),
         f"make-up: {_census(ctx, plan)}",

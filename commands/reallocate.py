@@ -3,11 +3,11 @@
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply, message
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_stream
+from models.db.tables import Stream
 from models.state.outcome import StateError
 from models.state.tasks import move_agent
-from models.db.tables import Stream
+from models.views.reply import Reply, message
 
 
 def add_arguments(parser) -> None:
@@ -27,8 +27,12 @@ def run(args, ctx: Context) -> Reply:
         replanned = move_agent(ctx.session, plan, agent, target, now=ctx.now)
     except StateError as exc:
         raise CommandError(str(exc)) from None
-    return message(f"Moved {agent.key} ({agent.name}) from {origin.key} to {target.key}.",
-                   f"{replanned} open task(s) of its queue re-planned from now", announce=True, plan=plan.key)
+    return message(
+        f"Moved {agent.key} ({agent.name}) from {origin.key} to {target.key}.",
+        f"{replanned} open task(s) of its queue re-planned from now",
+        announce=True,
+        plan=plan.key,
+    )
 
 
 SPECS = [CommandSpec("reallocate", run, add_arguments, privileged="yes")]

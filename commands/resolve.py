@@ -17,8 +17,9 @@ def run(args, ctx: Context) -> Reply:
     if alert.acked_at is None:
         alert.acked_at, alert.acked_by = ctx.now, ctx.actor.id
     ctx.session.add(alert)
-    return message(f"Alert #{alert.id} ({alert.event_name}) resolved by {ctx.actor.name}.",
-                   announce=True, plan=plan.key)
+    return message(
+        f"Alert #{alert.id} ({alert.event_name}) resolved by {ctx.actor.name}.", announce=True, plan=plan.key
+    )
 
 
 SPECS = [CommandSpec("resolve", run, add_alert_arguments)]

@@ -3,12 +3,12 @@
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
-from commands.pause import add_stream_arguments, stream_name
-from models.views.reply import Reply, message
 from commands.core.lookup import resolve_plan, resolve_stream
+from commands.pause import add_stream_arguments, stream_name
 from models.state.events import raise_event
 from models.state.outcome import StateError
 from models.state.streams import resume_stream
+from models.views.reply import Reply, message
 
 
 def run(args, ctx: Context) -> Reply:
@@ -22,8 +22,15 @@ def run(args, ctx: Context) -> Reply:
     except StateError as exc:
         raise CommandError(str(exc)) from None
     ctx.session.add(stream)
-    raise_event(ctx.session, plan, "stream-resumed", now=ctx.now, source=ctx.front, actor=ctx.actor.id,
-                detail={"stream": stream.key})
+    raise_event(
+        ctx.session,
+        plan,
+        "stream-resumed",
+        now=ctx.now,
+        source=ctx.front,
+        actor=ctx.actor.id,
+        detail={"stream": stream.key},
+    )
     return message(f"Resumed {stream.key}.", announce=True, plan=plan.key)
 
 

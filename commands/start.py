@@ -1,22 +1,24 @@
 """start: begin a plan's run, or resume a stopped one."""
 
 from commands.core.context import Context
-from commands.core.grammar import CommandSpec
-from models.views.reply import Reply, message
-from commands.core.lookup import resolve_plan
 from commands.core.errors import CommandError
+from commands.core.grammar import CommandSpec
+from commands.core.lookup import resolve_plan
 from models.plan.settings import settings_of
 from models.state.outcome import StateError
 from models.state.plans import start_plan
+from models.views.reply import Reply, message
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("plan", nargs="?", metavar="PLAN", help="the plan id (default: the only plan)")
     parser.add_argument("--parallel", action="store_true", help="run all streams at once (the plan's mode)")
-    parser.add_argument("--monitor", action="store_true",
-                        help="continuous monitoring: triggers and load balancing on every tick")
-    parser.add_argument("--safe", action="store_true",
-                        help="safety on: blocker checkpoints hold the tasks due after them")
+    parser.add_argument(
+        "--monitor", action="store_true", help="continuous monitoring: triggers and load balancing on every tick"
+    )
+    parser.add_argument(
+        "--safe", action="store_true", help="safety on: blocker checkpoints hold the tasks due after them"
+    )
 
 
 def run(args, ctx: Context) -> Reply:
@@ -42,7 +44,8 @@ def run(args, ctx: Context) -> Reply:
     return message(
         f"{what.capitalize()} {plan.key} ({plan.title}): streams in {options['mode']}, "
         f"monitoring {options['monitoring']}, safety {options['safety']}.",
-        announce=True, plan=plan.key,
+        announce=True,
+        plan=plan.key,
     )
 
 

@@ -2,14 +2,15 @@
 
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply
 from commands.core.lookup import resolve_plan
 from models.views.dashboard import dashboard
+from models.views.reply import Reply
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("plan", nargs="?", metavar="PLAN",
-                        help="the plan id (default: the channel's plan, else the only running plan)")
+    parser.add_argument(
+        "plan", nargs="?", metavar="PLAN", help="the plan id (default: the channel's plan, else the only running plan)"
+    )
 
 
 def run(args, ctx: Context) -> Reply:

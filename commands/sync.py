@@ -1,19 +1,24 @@
 """sync: post a sync prompt now, or a checkpoint's checklist."""
 
-from models.views.checkpoints import checklist
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply
 from commands.core.lookup import add_plan_option, resolve_checkpoint, resolve_plan
 from models.plan.settings import settings_of
 from models.rules.sync import ask, open_adhoc_slot
+from models.views.checkpoints import checklist
+from models.views.reply import Reply
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", metavar="CP", help="post this checkpoint's criteria as a checklist")
-    parser.add_argument("--type", dest="sync_type", default="ad-hoc", metavar="TYPE",
-                        help="the kind of sync (default: ad-hoc); a type of the plan's sync-schedule asks whom it requires")
+    parser.add_argument(
+        "--type",
+        dest="sync_type",
+        default="ad-hoc",
+        metavar="TYPE",
+        help="the kind of sync (default: ad-hoc); a type of the plan's sync-schedule asks whom it requires",
+    )
     add_plan_option(parser)
 
 

@@ -6,18 +6,17 @@ from sqlmodel import select
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
 from commands.core.grammar import CommandSpec, count
-from models.views.reply import Reply, Table, message
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
-from models.rules.delegation import choose_agent
+from models.db.tables import TASK_STATUSES, Agent, Stream, Task
 from models.plan.coordination import initial_status
-from models.plan.settings import plan_clock
+from models.plan.schedule import mark_critical_path
+from models.plan.settings import calendar_of, plan_clock
+from models.rules.delegation import choose_agent
 from models.state.outcome import StateError
 from models.state.tasks import TASK_ACTIONS, change_task, reassign_task
 from models.time.clocks import stream_clock
-from models.plan.schedule import mark_critical_path
-from models.db.tables import TASK_STATUSES, Agent, Stream, Task
 from models.time.units import UnitError, format_work, parse_duration
-from models.plan.settings import calendar_of
+from models.views.reply import Reply, Table, message
 
 LIST_LIMIT = 50
 
@@ -28,8 +27,9 @@ def add_arguments(parser) -> None:
     listing.add_argument("--stream", metavar="S")
     listing.add_argument("--agent", metavar="A")
     listing.add_argument("--status", choices=TASK_STATUSES, metavar="X", help=" | ".join(TASK_STATUSES))
-    listing.add_argument("--limit", type=count(1, 5000), default=LIST_LIMIT, metavar="N",
-                         help=f"at most N rows ({LIST_LIMIT})")
+    listing.add_argument(
+        "--limit", type=count(1, 5000), default=LIST_LIMIT, metavar="N", help=f"at most N rows ({LIST_LIMIT})"
+    )
     add_plan_option(listing)
     for action in TASK_ACTIONS:
         change = actions.add_parser(action, help=f"{action} a task")
@@ -78,14 +78,23 @@ def _list(args, ctx: Context, plan) -> Reply:
         select(Task.key, Task.title, Task.status, Agent.key, Stream.key, Task.estimate_ws, Task.type)
         .join(Stream, Stream.id == Task.stream_id)
         .outerjoin(Agent, Agent.id == Task.agent_id)
-        .where(*where).order_by(Task.id).limit(args.limit)
+        .where(*where)
+        .order_by(Task.id)
+        .limit(args.limit)
     ).all()
     day_s = calendar_of(plan).day_s
-    return Reply(body=Table(
-        title=f"Tasks of {plan.key}", columns=["Task", "Title", "Status", "Agent", "Stream", "Estimate", "Type"],
-        rows=[[k, t, s, a or "(unassigned)", st, format_work(e, day_s), ty or ""] for k, t, s, a, st, e, ty in rows],
-        total=total, empty="no task matches",
-    ), plan=plan.key)
+    return Reply(
+        body=Table(
+            title=f"Tasks of {plan.key}",
+            columns=["Task", "Title", "Status", "Agent", "Stream", "Estimate", "Type"],
+            rows=[
+                [k, t, s, a or "(unassigned)", st, format_work(e, day_s), ty or ""] for k, t, s, a, st, e, ty in rows
+            ],
+            total=total,
+            empty="no task matches",
+        ),
+        plan=plan.key,
+    )
 
 
 def _change(args, ctx: Context, plan) -> Reply:
@@ -93,13 +102,13 @@ def _change(args, ctx: Context, plan) -> Reply:
     agent = ctx.session.get(Agent, task.agent_id) if task.agent_id else None
     ctx.require_lead_or_owner(plan, agent, "change another agent's task")
     try:
-        outcome = change_task(ctx.session, plan, task, args.action, actor=ctx.actor.id, now=ctx.now,
-                              reason=args.reason)
+        outcome = change_task(ctx.session, plan, task, args.action, actor=ctx.actor.id, now=ctx.now, reason=args.reason)
     except StateError as exc:
         raise CommandError(str(exc)) from None
     why = f" ({args.reason})" if args.reason else ""
-    return message(f"{task.key} {task.title!r} is now {task.status}{why}.", *outcome.notes,
-                   announce=True, plan=plan.key)
+    return message(
+        f"{task.key} {task.title!r} is now {task.status}{why}.", *outcome.notes, announce=True, plan=plan.key
+    )
 
 
 def _add(args, ctx: Context, plan) -> Reply:
@@ -121,22 +130,37 @@ def _add(args, ctx: Context, plan) -> Reply:
         estimate = _mean_estimate(ctx, plan, agent) or calendar.day_s
     now_clock = stream_clock(stream, plan_clock(plan, ctx.now))
     queue_end, last_position = ctx.session.exec(
-        select(func.max(Task.planned_due_ws), func.max(Task.position))
-        .where(Task.agent_id == (agent.id if agent else None), Task.archived.is_(False))
+        select(func.max(Task.planned_due_ws), func.max(Task.position)).where(
+            Task.agent_id == (agent.id if agent else None), Task.archived.is_(False)
+        )
     ).one()
     start = max(queue_end or 0, now_clock)
     task = Task(
-        plan_id=plan.id, stream_id=stream.id, agent_id=agent.id if agent else None, key=_next_key(ctx, plan),
-        title=title, type=args.type, estimate_ws=estimate, origin="command",
-        status=initial_status(ctx.session, plan, None), position=(last_position or 0) + 1,
-        not_before_ws=now_clock, planned_start_ws=start, planned_due_ws=start + estimate, since_ws=now_clock,
+        plan_id=plan.id,
+        stream_id=stream.id,
+        agent_id=agent.id if agent else None,
+        key=_next_key(ctx, plan),
+        title=title,
+        type=args.type,
+        estimate_ws=estimate,
+        origin="command",
+        status=initial_status(ctx.session, plan, None),
+        position=(last_position or 0) + 1,
+        not_before_ws=now_clock,
+        planned_start_ws=start,
+        planned_due_ws=start + estimate,
+        since_ws=now_clock,
     )
     ctx.session.add(task)
     ctx.session.flush()
     mark_critical_path(ctx.session, plan)  # a longer queue may move the plan's end
     owner = f"{agent.key} ({why})" if agent else f"nobody yet ({why})"
-    return message(f"Added {task.key} {title!r} to {stream.key}, assigned to {owner}; "
-                   f"estimate {format_work(estimate, calendar.day_s)}.", announce=True, plan=plan.key)
+    return message(
+        f"Added {task.key} {title!r} to {stream.key}, assigned to {owner}; "
+        f"estimate {format_work(estimate, calendar.day_s)}.",
+        announce=True,
+        plan=plan.key,
+    )
 
 
 def _assign(args, ctx: Context, plan) -> Reply:
@@ -153,8 +177,11 @@ def _assign(args, ctx: Context, plan) -> Reply:
         reassign_task(ctx.session, plan, task, agent, now=ctx.now)
     except StateError as exc:
         raise CommandError(str(exc)) from None
-    return message(f"{task.key} {task.title!r} is now {agent.key}'s ({why}); planned from now, last in its queue.",
-                   announce=True, plan=plan.key)
+    return message(
+        f"{task.key} {task.title!r} is now {agent.key}'s ({why}); planned from now, last in its queue.",
+        announce=True,
+        plan=plan.key,
+    )
 
 
 def _delegate(ctx: Context, plan, agent_name: str | None, task_type: str):

@@ -3,8 +3,8 @@
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply, message
 from commands.core.lookup import add_plan_option, resolve_plan
+from models.views.reply import Reply, message
 
 
 def add_arguments(parser) -> None:
@@ -21,8 +21,12 @@ def run(args, ctx: Context) -> Reply:
     was = plan.deployment_blocked
     plan.deployment_blocked = None
     ctx.session.add(plan)
-    return message(f"Deployment of {plan.key} unblocked by {ctx.actor.name}: {args.reason}",
-                   f"it was blocked by: {was}", announce=True, plan=plan.key)
+    return message(
+        f"Deployment of {plan.key} unblocked by {ctx.actor.name}: {args.reason}",
+        f"it was blocked by: {was}",
+        announce=True,
+        plan=plan.key,
+    )
 
 
 SPECS = [CommandSpec("unblock-deployment", run, add_arguments, privileged="yes")]

@@ -1,12 +1,12 @@
 """validate: tick a checkpoint's criteria, and pass the gate."""
 
-from models.views.checkpoints import checklist, criteria_of
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
 from commands.core.grammar import CommandSpec
-from models.views.reply import Reply
 from commands.core.lookup import add_plan_option, resolve_checkpoint, resolve_plan
 from models.state.events import raise_event
+from models.views.checkpoints import checklist, criteria_of
+from models.views.reply import Reply
 
 NO_REASON = "(no reason given)"
 
@@ -24,8 +24,9 @@ def _numbers(text: str) -> list[int]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="CP", help="checkpoint id or unique prefix")
-    parser.add_argument("--criterion", action="append", default=[], metavar="N",
-                        help="tick criterion N as met (repeat, or 1,3)")
+    parser.add_argument(
+        "--criterion", action="append", default=[], metavar="N", help="tick criterion N as met (repeat, or 1,3)"
+    )
     parser.add_argument("--force", action="store_true", help="pass it even with criteria unmet (leads only)")
     parser.add_argument("--reason", metavar="TEXT", help="why it is forced: recorded with who forced it")
     add_plan_option(parser)
@@ -48,8 +49,9 @@ def run(args, ctx: Context) -> Reply:
         ctx.require_member(plan, "tick or pass a checkpoint")
     if checkpoint.passed_at is not None:
         how = f"forced ({checkpoint.force_reason})" if checkpoint.forced else "passed"
-        raise CommandError(f"{checkpoint.key} was already {how} by {checkpoint.passed_by} "
-                           f"on {checkpoint.passed_at:%a %d %b %H:%M} UTC")
+        raise CommandError(
+            f"{checkpoint.key} was already {how} by {checkpoint.passed_by} on {checkpoint.passed_at:%a %d %b %H:%M} UTC"
+        )
     criteria = criteria_of(ctx.session, checkpoint)
     ticked = []
     for number in (n for text in args.criterion for n in _numbers(text)):
@@ -75,10 +77,20 @@ def run(args, ctx: Context) -> Reply:
     if unmet:
         checkpoint.forced, checkpoint.force_reason = True, (args.reason or "").strip() or NO_REASON
     ctx.session.add(checkpoint)
-    raise_event(ctx.session, plan, "checkpoint-passed", now=ctx.now, source=ctx.front, actor=ctx.actor.id,
-                detail={"checkpoint": checkpoint.key, "forced": checkpoint.forced})
-    note = (f"FORCED past {len(unmet)} unmet criteria by {ctx.actor.name}: {checkpoint.force_reason}"
-            if unmet else "All criteria met: passed.")
+    raise_event(
+        ctx.session,
+        plan,
+        "checkpoint-passed",
+        now=ctx.now,
+        source=ctx.front,
+        actor=ctx.actor.id,
+        detail={"checkpoint": checkpoint.key, "forced": checkpoint.forced},
+    )
+    note = (
+        f"FORCED past {len(unmet)} unmet criteria by {ctx.actor.name}: {checkpoint.force_reason}"
+        if unmet
+        else "All criteria met: passed."
+    )
     return Reply(body=checklist(ctx.session, plan, checkpoint, note), announce=True, plan=plan.key)
 
 

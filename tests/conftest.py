@@ -8,8 +8,7 @@ PostgreSQL runs skip, saying how to start the server, when it is not there.
 Select one store with ``-m sqlite`` or ``-m postgresql``.
 """
 
-
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ OPERATOR = Actor(id="cli:tester", name="tester", source="cli", operator=True)
 STRANGER = Actor(id="slack:U0NOBODY01", name="stranger", source="slack", slack_user="U0NOBODY01")
 
 # Monday 5 January 2026, 09:00 in Paris (08:00 UTC): the example plan's first working hour.
-MONDAY_9AM_PARIS = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+MONDAY_9AM_PARIS = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 STORES = ("sqlite", "postgresql")

@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -100,7 +101,7 @@ class FakeSlack:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> "FakeSlack":
+    def start(self) -> FakeSlack:
         if self._server is not None:
             return self
         # Port 0: the OS picks a free port, so parallel runs never clash.
@@ -120,7 +121,7 @@ class FakeSlack:
         self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> "FakeSlack":
+    def __enter__(self) -> FakeSlack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -362,8 +363,13 @@ class FakeSlack:
 
     def _update(self, body: dict) -> dict:
         ts = body.get("ts", "")
-        return {"ok": True, "channel": body.get("channel"), "ts": ts, "text": body.get("text", ""),
-                "message": self._message(body, ts)}
+        return {
+            "ok": True,
+            "channel": body.get("channel"),
+            "ts": ts,
+            "text": body.get("text", ""),
+            "message": self._message(body, ts),
+        }
 
     def _view(self, body: dict) -> dict:
         view = dict(body.get("view") or {})
@@ -409,8 +415,9 @@ class FakeSlack:
     def _complete_upload(self, body: dict) -> dict:
         files = body.get("files") if isinstance(body.get("files"), list) else []
         with self._cond:
-            done = [{"id": f.get("id"), "title": f.get("title"), "name": self._uploads.get(f.get("id"), "")}
-                    for f in files]
+            done = [
+                {"id": f.get("id"), "title": f.get("title"), "name": self._uploads.get(f.get("id"), "")} for f in files
+            ]
         return {"ok": True, "files": done}
 
 

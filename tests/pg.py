@@ -23,21 +23,23 @@ from contextlib import contextmanager
 from functools import cache
 
 import pytest
-
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 # The maintenance database the test databases are created from; override for another server.
 ADMIN_URL = os.environ.get("ORCHESTRATE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-START_HINT = ("start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
-              "(or set ORCHESTRATE_TEST_POSTGRES to another server's URL)")
+START_HINT = (
+    "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` "
+    "(or set ORCHESTRATE_TEST_POSTGRES to another server's URL)"
+)
 PREFIX = "orch_test_"
 
 
 @cache
 def _admin():
-    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True,
-                         connect_args={"connect_timeout": 3})
+    return create_engine(
+        ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True, connect_args={"connect_timeout": 3}
+    )
 
 
 @cache
@@ -46,8 +48,9 @@ def unreachable() -> str | None:
     where = make_url(ADMIN_URL).render_as_string(hide_password=True)
     try:
         with _admin().connect() as connection:
-            allowed = connection.execute(text(
-                "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+            allowed = connection.execute(
+                text("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
+            ).scalar()
     except Exception as exc:  # noqa: BLE001 - any failure to connect means: not here
         return f"PostgreSQL is not reachable at {where} ({type(exc).__name__}); {START_HINT}"
     if not allowed:
@@ -163,6 +166,7 @@ class Templates:
 
 # --- a server of the test's own ---------------------------------------------------------------------
 
+
 class Server:
     """A PostgreSQL server of one test's own, to stop and restart at will.
 
@@ -194,12 +198,16 @@ class Server:
         candidates = [os.environ.get("ORCHESTRATE_TEST_PG_BINDIR", "")]
         if shutil.which("pg_config"):
             try:
-                candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                                 timeout=10).stdout.strip())
+                candidates.append(
+                    subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()
+                )
             except (OSError, subprocess.SubprocessError):
                 pass
-        candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2])
-                             if p.split("/")[-2].isdigit() else 0, reverse=True)
+        candidates += sorted(
+            glob.glob("/usr/lib/postgresql/*/bin"),
+            key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
+            reverse=True,
+        )
         for candidate in candidates:
             if candidate and all(os.access(os.path.join(candidate, p), os.X_OK) for p in ("initdb", "pg_ctl")):
                 return candidate
@@ -225,8 +233,10 @@ class Server:
     def unavailable(cls) -> str | None:
         """None when a server of the test's own can run here; else a skip reason saying what is missing."""
         if cls._bindir() is None:
-            return ("no PostgreSQL server programs (initdb, pg_ctl) found: install the server (Debian: "
-                    "`apt-get install postgresql`), or point ORCHESTRATE_TEST_PG_BINDIR at their directory")
+            return (
+                "no PostgreSQL server programs (initdb, pg_ctl) found: install the server (Debian: "
+                "`apt-get install postgresql`), or point ORCHESTRATE_TEST_PG_BINDIR at their directory"
+            )
         runner = cls._runner()
         return runner if isinstance(runner, str) else None
 
@@ -236,11 +246,17 @@ class Server:
         import subprocess
 
         prefix, _ = self._runner()
-        result = subprocess.run([*prefix, os.path.join(self._bindir(), args[0]), *args[1:]], capture_output=True,
-                                text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [*prefix, os.path.join(self._bindir(), args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}"
-                               f"\n{self.log()}")
+            raise RuntimeError(
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}\n{self.log()}"
+            )
 
     @property
     def data(self) -> str:
@@ -250,7 +266,7 @@ class Server:
         path = os.path.join(self.directory or "", "server.log")
         return open(path, encoding="utf-8", errors="replace").read()[-3000:] if os.path.exists(path) else ""
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         import tempfile
 
         from tests.serve_process import free_port
@@ -264,8 +280,18 @@ class Server:
             os.chown(self.directory, *owner)
         self.port = free_port()
         try:
-            self._run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync",
-                      "--no-instructions")
+            self._run(
+                "initdb",
+                "-D",
+                self.data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            )
             self.start()
         except BaseException:
             self.__exit__()
@@ -306,14 +332,23 @@ class Server:
         import subprocess
 
         prefix, _ = self._runner()
-        return subprocess.run([*prefix, os.path.join(self._bindir(), "pg_ctl"), "-D", self.data, "status"],
-                              capture_output=True, timeout=10).returncode == 0
+        return (
+            subprocess.run(
+                [*prefix, os.path.join(self._bindir(), "pg_ctl"), "-D", self.data, "status"],
+                capture_output=True,
+                timeout=10,
+            ).returncode
+            == 0
+        )
 
     # - using it
 
     def url(self, database: str = "postgres", **query: str) -> str:
-        return make_url(f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}").update_query_dict(
-            query).render_as_string(hide_password=False)
+        return (
+            make_url(f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}")
+            .update_query_dict(query)
+            .render_as_string(hide_password=False)
+        )
 
     def create_database(self) -> str:
         name = f"{PREFIX}{uuid.uuid4().hex[:16]}"

@@ -25,15 +25,20 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, workdir: Path, slack_url: str, database_url: str, extra_env: dict | None = None,
-                 mode: str = "http"):
+    def __init__(
+        self, workdir: Path, slack_url: str, database_url: str, extra_env: dict | None = None, mode: str = "http"
+    ):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
-        env.update({
-            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack_url, "DATABASE_URL": database_url,
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_API_URL": slack_url,
+                "DATABASE_URL": database_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         if mode == "http":
             env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
             args = ["serve", "--http", "--host", "127.0.0.1", "--port", str(self.port)]
@@ -41,9 +46,14 @@ class ServeProcess:
             args = ["serve"]
         env.update(extra_env or {})
         self.log = workdir / f"serve-{self.port}.log"
-        self.process = subprocess.Popen([str(ORCHESTRATE), *args], cwd=workdir, env=env,
-                                        stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [str(ORCHESTRATE), *args],
+            cwd=workdir,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
     def wait_healthy(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -72,37 +82,77 @@ class ServeProcess:
 
     # --- requests as Slack sends them ------------------------------------------
 
-    def post(self, body: str, content_type: str, *, secret: str = SIGNING_SECRET,
-             timestamp: int | None = None, signature: str | None = None, retry_num: int | None = None):
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        secret: str = SIGNING_SECRET,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        retry_num: int | None = None,
+    ):
         timestamp = int(time.time()) if timestamp is None else timestamp
         signature = signature or SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
-        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": str(timestamp),
-                   "X-Slack-Signature": signature}
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": signature,
+        }
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
-        request = urllib.request.Request(f"{self.base}/slack/events", data=body.encode(), headers=headers,
-                                         method="POST")
+        request = urllib.request.Request(
+            f"{self.base}/slack/events", data=body.encode(), headers=headers, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
-    def slash(self, text: str, response_url: str, *, user: str = "U0LEAD0001", channel: str = "C0TRORCH1",
-              channel_name: str = "tr-orchestration", **kw):
-        body = urlencode({
-            "token": "legacy", "team_id": "T0TEST", "team_domain": "test", "channel_id": channel,
-            "channel_name": channel_name, "user_id": user, "user_name": user.lower(), "command": "/orchestrate",
-            "text": text, "api_app_id": "A0TEST", "response_url": response_url, "trigger_id": "1337.42.abcd",
-        })
+    def slash(
+        self,
+        text: str,
+        response_url: str,
+        *,
+        user: str = "U0LEAD0001",
+        channel: str = "C0TRORCH1",
+        channel_name: str = "tr-orchestration",
+        **kw,
+    ):
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": "T0TEST",
+                "team_domain": "test",
+                "channel_id": channel,
+                "channel_name": channel_name,
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/orchestrate",
+                "text": text,
+                "api_app_id": "A0TEST",
+                "response_url": response_url,
+                "trigger_id": "1337.42.abcd",
+            }
+        )
         return self.post(body, "application/x-www-form-urlencoded", **kw)
 
     def interaction(self, payload: dict, **kw):
         return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **kw)
 
     def event(self, event: dict, event_id: str = "Ev0001", **kw):
-        body = json.dumps({"token": "legacy", "team_id": "T0TEST", "api_app_id": "A0TEST", "type": "event_callback",
-                           "event_id": event_id, "event_time": int(time.time()), "event": event})
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": "T0TEST",
+                "api_app_id": "A0TEST",
+                "type": "event_callback",
+                "event_id": event_id,
+                "event_time": int(time.time()),
+                "event": event,
+            }
+        )
         return self.post(body, "application/json", **kw)
 
     def get(self, path: str) -> tuple[int, str]:
@@ -110,13 +160,19 @@ class ServeProcess:
             return response.status, response.read().decode()
 
 
-def block_action(action_id: str, value: str, response_url: str, *, user: str = "U0LEAD0001",
-                 channel: str = "C0TRORCH1") -> dict:
+def block_action(
+    action_id: str, value: str, response_url: str, *, user: str = "U0LEAD0001", channel: str = "C0TRORCH1"
+) -> dict:
     return {
-        "type": "block_actions", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
+        "type": "block_actions",
+        "team": {"id": "T0TEST"},
+        "api_app_id": "A0TEST",
         "user": {"id": user, "username": user.lower(), "team_id": "T0TEST"},
-        "channel": {"id": channel, "name": "tr-orchestration"}, "trigger_id": "1337.43.efgh",
-        "response_url": response_url, "container": {"type": "message", "message_ts": "1.2"},
-        "actions": [{"action_id": action_id, "block_id": "b", "value": value, "type": "button",
-                     "action_ts": str(time.time())}],
+        "channel": {"id": channel, "name": "tr-orchestration"},
+        "trigger_id": "1337.43.efgh",
+        "response_url": response_url,
+        "container": {"type": "message", "message_ts": "1.2"},
+        "actions": [
+            {"action_id": action_id, "block_id": "b", "value": value, "type": "button", "action_ts": str(time.time())}
+        ],
     }

@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 from bot import scheduler
 from bot.app import web_client
 from bot.delivery import Outlets, deliver_due
-from models.rules.heartbeats import record_heartbeat
 from models.db.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
+from models.rules.heartbeats import record_heartbeat
 from tests.conftest import LEAD
 from tests.fake_slack import FakeSlack
 from tests.outlets import Mailbox, SmsGateway
@@ -47,8 +47,10 @@ def alerts(engine) -> list[Alert]:
 
 def deliveries(engine, alert_id: int) -> dict[str, str]:
     with Session(engine) as session:
-        return {d.destination: d.status for d in session.exec(
-            select(AlertDelivery).where(AlertDelivery.alert_id == alert_id))}
+        return {
+            d.destination: d.status
+            for d in session.exec(select(AlertDelivery).where(AlertDelivery.alert_id == alert_id))
+        }
 
 
 def deliver_until_quiet(engine, outlets, run, rounds: int = 12) -> None:
@@ -59,6 +61,7 @@ def deliver_until_quiet(engine, outlets, run, rounds: int = 12) -> None:
 
 
 # --- routing ---------------------------------------------------------------------------
+
 
 def test_events_go_by_their_route_else_by_their_level(started, engine):
     started("task done T1")  # task-complete: listed in the info route
@@ -78,6 +81,7 @@ def test_an_alert_is_part_of_the_refused_commands_rollback(started, engine):
 
 # --- delivery ---------------------------------------------------------------------------
 
+
 def test_every_alert_arrives_once_per_destination_despite_429_and_500(started, engine, outlets, slack, mailbox, sms):
     slack.fail_next("chat.postMessage", status=429, retry_after=0, times=4)  # beyond the SDK's own 3 retries
     slack.fail_next("chat.postMessage", status=500, times=1)
@@ -90,14 +94,20 @@ def test_every_alert_arrives_once_per_destination_despite_429_and_500(started, e
     assert sorted(c.body["text"].split(": ")[1] for c in posted) == ["critical-bug", "deployment-failed"]
     assert len(mailbox.messages) == 2 and all(m["to"] == ["oncall@example.com"] for m in mailbox.messages)
     assert sorted(m["text"] for m in sms.received) == [
-        "[critical] TR-ORCH-001: critical-bug", "[critical] TR-ORCH-001: deployment-failed"]
+        "[critical] TR-ORCH-001: critical-bug",
+        "[critical] TR-ORCH-001: deployment-failed",
+    ]
     assert all(set(deliveries(engine, a.id).values()) == {"sent"} for a in alerts(engine))
     deliver_until_quiet(engine, outlets, started, rounds=2)  # nothing is sent twice
     assert len(slack.calls_to("chat.postMessage", include_failed=False)) == len(posted)
     critical = [c for c in posted if c.body["text"].endswith("critical-bug")][0]
-    blocks = critical.body["blocks"] if isinstance(critical.body["blocks"], list) else json.loads(critical.body["blocks"])
+    blocks = (
+        critical.body["blocks"] if isinstance(critical.body["blocks"], list) else json.loads(critical.body["blocks"])
+    )
     assert [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]] == [
-        "alert_ack", "alert_resolve"]
+        "alert_ack",
+        "alert_resolve",
+    ]
 
 
 def test_an_unconfigured_destination_is_reported_not_a_crash(started, engine, slack):
@@ -126,6 +136,7 @@ def test_a_repeat_within_five_minutes_updates_one_message(started, engine, outle
 
 # --- escalation -----------------------------------------------------------------------
 
+
 def test_critical_alerts_are_re_sent_to_the_leads_until_acknowledged(started, engine, outlets, slack):
     from bot.delivery import escalate
 
@@ -142,13 +153,15 @@ def test_critical_alerts_are_re_sent_to_the_leads_until_acknowledged(started, en
 
 # --- risk triggers -----------------------------------------------------------------------
 
+
 def test_a_metric_trigger_fires_once_while_true_and_rearms_when_it_clears(started, engine):
     reply = started("metric test-coverage 75%")
     assert "risk trigger fired: test-coverage < 80% (now 75%) → block-deployment" in reply.body.details
     assert started("status").body.deployment_blocked == "test-coverage < 80% (now 75%)"
     assert started("metric test-coverage 70%").body.details == []  # still true: no second firing
     assert started("metric test-coverage 85%").body.details == [
-        "deployment unblocked: test-coverage < 80% no longer holds"]
+        "deployment unblocked: test-coverage < 80% no longer holds"
+    ]
     assert started("status").body.deployment_blocked is None
     assert "risk trigger fired" in started("metric test-coverage 60%").body.details[0]  # re-armed
     risk_alerts = [a for a in alerts(engine) if a.event_name == "risk:test-coverage < 80%"]
@@ -199,7 +212,8 @@ def test_a_trigger_with_repeat_fires_again_after_its_interval(started, engine, t
     text = EXAMPLE_PLAN.read_text().replace(
         '  - condition: "api-response > 500ms"\n    action: "performance-review"\n    severity: medium\n',
         '  - condition: "api-response > 500ms"\n    action: "performance-review"\n    severity: medium\n'
-        '    repeat: 1h\n')
+        "    repeat: 1h\n",
+    )
     edited = tmp_path / "repeat.yml"
     edited.write_text(text)
     started(f"plan load {edited}")
@@ -211,6 +225,7 @@ def test_a_trigger_with_repeat_fires_again_after_its_interval(started, engine, t
 
 
 # --- agents that report through the API ------------------------------------------------------
+
 
 def test_a_silent_agent_goes_down_once_and_recovers_on_its_next_heartbeat(started, engine, slack):
     with Session(engine) as session:
@@ -238,6 +253,7 @@ def test_a_silent_agent_goes_down_once_and_recovers_on_its_next_heartbeat(starte
 
 
 # --- what the tick notices on its own --------------------------------------------------------
+
 
 def test_the_tick_raises_day_complete_late_tasks_and_missed_gates_once(started, engine):
     from models.rules.monitor import watch

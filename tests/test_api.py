@@ -28,8 +28,9 @@ def server(tmp_path, slack, store):  # noqa: F811
         process.stop()
 
 
-def call(base: str, method: str, path: str, body=None, *, token: str | None = TOKEN,
-         raw: bytes | None = None) -> tuple[int, dict, dict]:
+def call(
+    base: str, method: str, path: str, body=None, *, token: str | None = TOKEN, raw: bytes | None = None
+) -> tuple[int, dict, dict]:
     """(status, JSON body, headers) of one request."""
     headers = {}
     if token is not None:
@@ -57,8 +58,9 @@ def agent(engine, key: str) -> Agent:
 
 def test_no_token_or_a_wrong_one_is_401_and_records_nothing(server, store):
     for token in (None, "not-the-token", TOKEN + "x", ""):
-        status, body, headers = call(server.base, "POST", "/api/v1/metrics",
-                                     {"name": "test-coverage", "value": "78%"}, token=token)
+        status, body, headers = call(
+            server.base, "POST", "/api/v1/metrics", {"name": "test-coverage", "value": "78%"}, token=token
+        )
         assert status == 401, token
         assert body["ok"] is False and "Authorization: Bearer" in body["error"]
         assert headers["www-authenticate"] == "Bearer"
@@ -70,8 +72,9 @@ def test_no_token_or_a_wrong_one_is_401_and_records_nothing(server, store):
 
 
 def test_a_reported_metric_is_recorded_and_shown_by_status(server, store):
-    status, body, _ = call(server.base, "POST", "/api/v1/metrics",
-                           {"plan": "TR-ORCH-001", "name": "code-coverage", "value": "94%"})
+    status, body, _ = call(
+        server.base, "POST", "/api/v1/metrics", {"plan": "TR-ORCH-001", "name": "code-coverage", "value": "94%"}
+    )
     assert status == 201 and body["ok"] is True
     assert body["reply"]["body"]["text"] == "Recorded code-coverage = 94% (target > 90%: met)."
     assert body["reply"]["plan"] == "TR-ORCH-001"
@@ -177,7 +180,7 @@ def test_every_request_that_reached_a_command_is_in_the_audit_log_as_api(server,
 def test_the_openapi_document_lists_the_four_endpoints(server):
     with urllib.request.urlopen(f"{server.base}/api/v1/openapi.json", timeout=5) as response:
         document = json.loads(response.read())
-    assert PATHS <= set(document["paths"])
+    assert set(document["paths"]) >= PATHS
     assert set(document["paths"]["/api/v1/tasks/{task_id}"]) == {"patch"}
     assert document["components"]["securitySchemes"]["ORCHESTRATE_API_TOKEN"]["scheme"] == "bearer"
     assert "/slack/events" not in document["paths"]
@@ -202,11 +205,23 @@ class ConsoleServe(ServeProcess):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "ORCHESTRATE_"))}
-        env.update({"DATABASE_URL": database_url, "ORCHESTRATE_API_TOKEN": TOKEN, "PORT": str(self.port),
-                    "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                "DATABASE_URL": database_url,
+                "ORCHESTRATE_API_TOKEN": TOKEN,
+                "PORT": str(self.port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self.log = workdir / f"console-{self.port}.log"
-        self.process = subprocess.Popen([str(ORCHESTRATE), "serve", "--host", "127.0.0.1"], cwd=workdir, env=env,
-                                        stdout=self.log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [str(ORCHESTRATE), "serve", "--host", "127.0.0.1"],
+            cwd=workdir,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+        )
 
 
 def test_in_console_mode_the_api_answers_on_the_port(tmp_path, store):  # noqa: F811
@@ -215,8 +230,9 @@ def test_in_console_mode_the_api_answers_on_the_port(tmp_path, store):  # noqa: 
         console.wait_healthy()
         status, body, _ = call(console.base, "POST", "/api/v1/metrics", {"name": "test-coverage", "value": "81%"})
         assert status == 201 and body["reply"]["body"]["text"].startswith("Recorded test-coverage = 81%")
-        status, _, _ = call(console.base, "POST", "/api/v1/metrics", {"name": "test-coverage", "value": "1%"},
-                            token="wrong")
+        status, _, _ = call(
+            console.base, "POST", "/api/v1/metrics", {"name": "test-coverage", "value": "1%"}, token="wrong"
+        )
         assert status == 401
         status, _, _ = call(console.base, "POST", "/slack/events", {"type": "url_verification"})
         assert status in (404, 405)  # no Slack endpoint beside the console

@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 
 from bot import scheduler
 from commands.core.errors import CommandError, PermissionDenied
-from models.rules.balance import balance
 from models.db.store import make_engine, upgrade
 from models.db.tables import AuditEntry, Event, Move, Plan, Task
+from models.rules.balance import balance
 from tests.conftest import EXAMPLE_PLAN, LEAD, MONDAY_9AM_PARIS, STRANGER, Runner
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess, block_action
@@ -27,15 +27,30 @@ CHANNEL = "#team"
 def plan_file(tmp_path, agents: dict, *, rules: list, coordination: dict | None = None) -> str:
     """A one-stream plan: agents alpha/beta (Build: alpha primary, beta backup), and the given rules."""
     doc = {
-        "id": "LB-1", "title": "Balancing", "timezone": "Europe/Paris", "working-days": ["mon", "tue", "wed", "thu", "fri"],
-        "working-hours": ["09:00", "17:00"], "duration-days": 10, "channel": CHANNEL,
+        "id": "LB-1",
+        "title": "Balancing",
+        "timezone": "Europe/Paris",
+        "working-days": ["mon", "tue", "wed", "thu", "fri"],
+        "working-hours": ["09:00", "17:00"],
+        "duration-days": 10,
+        "channel": CHANNEL,
         "roles": {"leads": ["U0LEAD0001"]},
-        "streams": [{"id": "main", "type": "backend", "agents": len(agents)},
-                    {"id": "side", "type": "qa", "agents": 1}],
-        "agents": {**agents, "gamma": {"name": "Gamma", "stream": "side",
-                                       "tasks": [{"title": "Side work", "estimate": "8h", "type": "Check"}]}},
-        "delegation-matrix": [{"task-type": "Build", "primary": "alpha", "backup": "beta"},
-                              {"task-type": "Check", "primary": "gamma"}],
+        "streams": [
+            {"id": "main", "type": "backend", "agents": len(agents)},
+            {"id": "side", "type": "qa", "agents": 1},
+        ],
+        "agents": {
+            **agents,
+            "gamma": {
+                "name": "Gamma",
+                "stream": "side",
+                "tasks": [{"title": "Side work", "estimate": "8h", "type": "Check"}],
+            },
+        },
+        "delegation-matrix": [
+            {"task-type": "Build", "primary": "alpha", "backup": "beta"},
+            {"task-type": "Check", "primary": "gamma"},
+        ],
         "load-balancing": rules,
         "coordination": coordination or {},
         "sync-schedule": [],
@@ -63,6 +78,7 @@ def ticking(run, slack):
     def tick():
         scheduler.tick()
         scheduler.deliver()
+
     return tick
 
 
@@ -76,9 +92,10 @@ def announcements(slack) -> list[dict]:
     for call in slack.calls_to("chat.postMessage"):
         blocks = call.body["blocks"]
         blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
-        if call.body["channel"] == CHANNEL and "load-balancing" in json.dumps(blocks) or " · " in call.body["text"]:
-            buttons = [(e["action_id"], e["value"]) for b in blocks for e in b.get("elements", [])
-                       if e.get("type") == "button"]
+        if (call.body["channel"] == CHANNEL and "load-balancing" in json.dumps(blocks)) or " · " in call.body["text"]:
+            buttons = [
+                (e["action_id"], e["value"]) for b in blocks for e in b.get("elements", []) if e.get("type") == "button"
+            ]
             if buttons and buttons[0][0].startswith("move_"):
                 found.append({"channel": call.body["channel"], "text": call.body["text"], "buttons": buttons})
     return found
@@ -91,13 +108,21 @@ def moves(engine) -> list[Move]:
 
 # --- redistribute-tasks -----------------------------------------------------------------------
 
+
 @pytest.fixture
 def overloaded(tmp_path, run, ticking):
     """alpha: four 4h Build tasks (16h); beta: one 4h task; alpha starts working at once."""
-    agents = {"alpha": {"name": "Alpha", "stream": "main",
-                        "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))}}
-    run(f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}")
+    agents = {
+        "alpha": {
+            "name": "Alpha",
+            "stream": "main",
+            "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h")),
+        },
+        "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
+    }
+    run(
+        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
+    )
     run("start LB-1")
     run("task start T1")  # A1, alpha: busy from 09:00
     run.advance(hours=1)
@@ -127,12 +152,22 @@ def planned(run, key: str) -> tuple[float, float]:
 
 
 def test_a_moved_task_goes_ahead_of_the_receivers_waiting_work(tmp_path, run, ticking):
-    agents = {"alpha": {"name": "Alpha", "stream": "main",
-                        "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h"))},
-              "beta": {"name": "Beta", "stream": "main",
-                       "tasks": [{"title": "B1", "estimate": "4h", "type": "Build", "after": "go-beta"}]}}
+    agents = {
+        "alpha": {
+            "name": "Alpha",
+            "stream": "main",
+            "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h")),
+        },
+        "beta": {
+            "name": "Beta",
+            "stream": "main",
+            "tasks": [{"title": "B1", "estimate": "4h", "type": "Build", "after": "go-beta"}],
+        },
+    }
     rules = [{"when": "agent-utilization > 90%", "then": "redistribute-tasks"}]
-    run(f"plan load {plan_file(tmp_path, agents, rules=rules, coordination={'main': [{'trigger': 'design-signed', 'action': 'go-beta'}]})}")
+    run(
+        f"plan load {plan_file(tmp_path, agents, rules=rules, coordination={'main': [{'trigger': 'design-signed', 'action': 'go-beta'}]})}"
+    )
     run("start LB-1")
     run("task start T1")
     run.advance(hours=1)
@@ -186,10 +221,17 @@ def test_moves_lists_what_the_rules_did(overloaded, run):
 
 
 def test_nobody_receives_while_they_are_over_the_limit(tmp_path, run, ticking):
-    agents = {"alpha": {"name": "Alpha", "stream": "main",
-                        "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"), ("B2", "4h"))}}
-    run(f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}")
+    agents = {
+        "alpha": {
+            "name": "Alpha",
+            "stream": "main",
+            "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h")),
+        },
+        "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"), ("B2", "4h"))},
+    }
+    run(
+        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
+    )
     run("start LB-1")
     run("task start T1")
     run("task start T5")  # beta busy too: 100% > 90%
@@ -200,10 +242,12 @@ def test_nobody_receives_while_they_are_over_the_limit(tmp_path, run, ticking):
 
 # --- allocate-backup-agent --------------------------------------------------------------------
 
+
 def test_a_late_stream_gets_the_backup_for_its_next_queued_task(tmp_path, run, ticking, slack):
-    agents = {"alpha": {"name": "Alpha", "stream": "main",
-                        "tasks": build_tasks(("A1", "2h"), ("A2", "4h"), ("A3", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "2h"))}}
+    agents = {
+        "alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "2h"), ("A2", "4h"), ("A3", "4h"))},
+        "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "2h"))},
+    }
     rules = [{"when": "stream-delay > 2 hours", "then": "allocate-backup-agent"}]
     run(f"plan load {plan_file(tmp_path, agents, rules=rules)}")
     run("start LB-1")
@@ -223,14 +267,27 @@ def test_a_late_stream_gets_the_backup_for_its_next_queued_task(tmp_path, run, t
 
 # --- prioritize-unblocking --------------------------------------------------------------------
 
+
 def test_a_task_others_wait_for_goes_ahead_of_its_agents_other_work(tmp_path, run, ticking, slack):
-    agents = {"alpha": {"name": "Alpha", "stream": "main",
-                        "tasks": [*build_tasks(("A1", "4h"), ("A2", "4h")),
-                                  {"title": "Contract", "estimate": "4h", "type": "Build", "signals": "contract-ready"}]},
-              "beta": {"name": "Beta", "stream": "main",
-                       "tasks": [{"title": "Client", "estimate": "4h", "type": "Build", "after": "client-start"}]}}
+    agents = {
+        "alpha": {
+            "name": "Alpha",
+            "stream": "main",
+            "tasks": [
+                *build_tasks(("A1", "4h"), ("A2", "4h")),
+                {"title": "Contract", "estimate": "4h", "type": "Build", "signals": "contract-ready"},
+            ],
+        },
+        "beta": {
+            "name": "Beta",
+            "stream": "main",
+            "tasks": [{"title": "Client", "estimate": "4h", "type": "Build", "after": "client-start"}],
+        },
+    }
     rules = [{"when": "blocking-detected", "then": "prioritize-unblocking"}]
-    run(f"plan load {plan_file(tmp_path, agents, rules=rules, coordination={'main': [{'trigger': 'contract-ready', 'action': 'client-start'}]})}")
+    run(
+        f"plan load {plan_file(tmp_path, agents, rules=rules, coordination={'main': [{'trigger': 'contract-ready', 'action': 'client-start'}]})}"
+    )
     run("start LB-1")
     health = {a.key: a.current_task for a in run("health --plan LB-1").body.agents}
     assert health["alpha"] == "T1"  # queue order: A1 first
@@ -248,17 +305,22 @@ def test_a_task_others_wait_for_goes_ahead_of_its_agents_other_work(tmp_path, ru
 
 # --- the critical path, and reallocate-resources --------------------------------------------
 
+
 def test_the_example_plans_critical_path_runs_through_its_waits(loaded):
     shown = loaded("plan show TR-ORCH-001").body
     # agent-a2's four Services tasks end at 80h (10 days); agent-c1's unit tests wait for
     # service-complete, then integration testing and performance testing: 3 × 20h → 140h = 17.5 days.
-    assert ("critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20, ending after 17.5 working days: "
-            "7.5 past duration-days (10)") in "\n".join(shown.details)
+    assert (
+        "critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20, ending after 17.5 working days: "
+        "7.5 past duration-days (10)"
+    ) in "\n".join(shown.details)
 
 
 def test_a_late_critical_task_brings_a_proposal_a_lead_applies_and_undoes(tmp_path, run, ticking, slack):
-    agents = {"alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"), ("A2", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "2h"))}}
+    agents = {
+        "alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"), ("A2", "4h"))},
+        "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "2h"))},
+    }
     rules = [{"when": "critical-path-at-risk", "then": "reallocate-resources"}]
     run(f"plan load {plan_file(tmp_path, agents, rules=rules)}")
     with Session(run.engine) as session:  # alpha's A1 → A2 ends last (8h): the critical path
@@ -274,7 +336,10 @@ def test_a_late_critical_task_brings_a_proposal_a_lead_applies_and_undoes(tmp_pa
     # gamma (side stream, no critical task, 8h open) is proposed: nothing is moved yet.
     assert (move.status, move.command) == ("proposed", "reallocate --from gamma --to main")
     [posted] = announcements(slack)
-    assert posted["buttons"] == [("move_apply", "LB-1|M1")] and "Proposed: `reallocate --from gamma --to main`" in posted["text"]
+    assert (
+        posted["buttons"] == [("move_apply", "LB-1|M1")]
+        and "Proposed: `reallocate --from gamma --to main`" in posted["text"]
+    )
     assert {a.key: a.stream for a in run("health --plan LB-1").body.agents}["gamma"] == "side"
     run.advance(minutes=5)
     ticking()
@@ -289,9 +354,12 @@ def test_a_late_critical_task_brings_a_proposal_a_lead_applies_and_undoes(tmp_pa
 
 # --- the plan file, and assigning by hand -------------------------------------------------------
 
+
 def test_a_rule_pairing_an_action_with_another_condition_is_refused_at_load(tmp_path, run):
-    agents = {"alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": []}}
+    agents = {
+        "alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"))},
+        "beta": {"name": "Beta", "stream": "main", "tasks": []},
+    }
     path = plan_file(tmp_path, agents, rules=[{"when": "stream-delay > 2 hours", "then": "redistribute-tasks"}])
     with pytest.raises(CommandError) as refused:
         run(f"plan load {path}")
@@ -328,16 +396,24 @@ def test_a_risk_trigger_acting_on_its_own_is_written_to_the_audit_log(started):
 
 # --- in Slack: the Undo button on the announcement, through a running `serve` ----------------
 
+
 def test_undo_from_the_announcements_button_in_slack(tmp_path, slack):
     """`serve --http` delivers the move's announcement with its Undo button; a lead's click undoes it."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     engine = make_engine(url)
     upgrade(engine)
     run = Runner(engine, MONDAY_9AM_PARIS)
-    agents = {"alpha": {"name": "Alpha", "stream": "main",
-                        "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))}}
-    run(f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}")
+    agents = {
+        "alpha": {
+            "name": "Alpha",
+            "stream": "main",
+            "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h")),
+        },
+        "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
+    }
+    run(
+        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
+    )
     run("start LB-1")
     run("task start T1")
     run.advance(hours=1)
@@ -347,8 +423,7 @@ def test_undo_from_the_announcements_button_in_slack(tmp_path, slack):
     server = ServeProcess(tmp_path, slack.url, url)
     try:
         server.wait_healthy()
-        [posted] = [c for c in slack.wait_for("chat.postMessage", timeout=15)
-                    if c.body["channel"] == CHANNEL]
+        [posted] = [c for c in slack.wait_for("chat.postMessage", timeout=15) if c.body["channel"] == CHANNEL]
         blocks = json.loads(posted.body["blocks"]) if isinstance(posted.body["blocks"], str) else posted.body["blocks"]
         [button] = [e for b in blocks for e in b.get("elements", []) if e.get("type") == "button"]
         assert (button["action_id"], button["value"], button["text"]["text"]) == ("move_undo", "LB-1|M1", "Undo")
@@ -365,9 +440,14 @@ def test_undo_from_the_announcements_button_in_slack(tmp_path, slack):
 
 
 def test_an_announcement_is_posted_once_where_a_route_already_reaches_the_plan_channel(tmp_path, run, ticking, slack):
-    agents = {"alpha": {"name": "Alpha", "stream": "main",
-                        "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))}}
+    agents = {
+        "alpha": {
+            "name": "Alpha",
+            "stream": "main",
+            "tasks": build_tasks(("A1", "4h"), ("A2", "4h"), ("A3", "4h"), ("A4", "4h")),
+        },
+        "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
+    }
     path = plan_file(tmp_path, agents, rules=[{"when": "agent-utilization > 90%", "then": "redistribute-tasks"}])
     doc = yaml.safe_load(open(path))
     doc["alerts"] = [{"level": "info", "channel": ["team-room"]}]
@@ -382,9 +462,13 @@ def test_an_announcement_is_posted_once_where_a_route_already_reaches_the_plan_c
 
 
 def test_a_plan_the_tick_fails_on_does_not_stop_the_others(tmp_path, run, ticking, caplog):
-    agents = {"alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"))},
-              "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))}}
-    run(f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}")
+    agents = {
+        "alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"))},
+        "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
+    }
+    run(
+        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
+    )
     run(f"plan load {EXAMPLE_PLAN}")
     run("start LB-1")
     run("start TR-ORCH-001")
@@ -396,8 +480,9 @@ def test_a_plan_the_tick_fails_on_does_not_stop_the_others(tmp_path, run, tickin
     run.advance(hours=8, minutes=1)  # Monday 17:01: day 1 is complete for both plans
     ticking()
     with Session(run.engine) as session:
-        days = session.exec(select(Plan.key).join(Event, Event.plan_id == Plan.id)
-                            .where(Event.name == "day-1-complete")).all()
+        days = session.exec(
+            select(Plan.key).join(Event, Event.plan_id == Plan.id).where(Event.name == "day-1-complete")
+        ).all()
     assert days == ["TR-ORCH-001"]  # LB-1's tick failed (logged, with the plan's name); the other went on
     assert "the tick's monitor of plan LB-1 failed" in caplog.text
     assert "the tick's balance of plan LB-1 failed" in caplog.text

@@ -11,16 +11,21 @@ from tests.conftest import OPERATOR
 
 
 def large_plan(streams: int = 60, agents_per_stream: int = 10, tasks_per_agent: int = 2) -> str:
-    return yaml.safe_dump({
-        "id": "BIG-1",
-        "streams": [{"id": f"stream-{s:02d}-{'x' * 20}"} for s in range(streams)],
-        "agents": {
-            f"agent-{s:02d}-{a}": {"stream": f"stream-{s:02d}-{'x' * 20}", "name": f"Agent {s}/{a}",
-                                   "tasks": [f"Task {t} of a rather long title for agent {s}/{a}"
-                                             for t in range(tasks_per_agent)]}
-            for s in range(streams) for a in range(agents_per_stream)
-        },
-    })
+    return yaml.safe_dump(
+        {
+            "id": "BIG-1",
+            "streams": [{"id": f"stream-{s:02d}-{'x' * 20}"} for s in range(streams)],
+            "agents": {
+                f"agent-{s:02d}-{a}": {
+                    "stream": f"stream-{s:02d}-{'x' * 20}",
+                    "name": f"Agent {s}/{a}",
+                    "tasks": [f"Task {t} of a rather long title for agent {s}/{a}" for t in range(tasks_per_agent)],
+                }
+                for s in range(streams)
+                for a in range(agents_per_stream)
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -42,8 +47,9 @@ def valid(blocks: list[dict], limit: int = 50) -> list[dict]:
 
 
 def page_button(blocks):
-    values = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
-              if e["action_id"] == "page_more"]
+    values = [
+        e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "page_more"
+    ]
     return json.loads(values[0]) if values else None
 
 
@@ -54,7 +60,9 @@ def test_the_dashboard_of_sixty_streams_pages_within_the_limits(big):
     second = valid(render(reply, offset=20))
     third = valid(render(reply, offset=40))
     assert page_button(second)["offset"] == 40 and page_button(third) is None
-    shown = [b for page in (first, second, third) for b in page if b.get("accessory", {}).get("action_id") == "stream_pause"]
+    shown = [
+        b for page in (first, second, third) for b in page if b.get("accessory", {}).get("action_id") == "stream_pause"
+    ]
     assert len(shown) == 60
 
 
@@ -75,10 +83,15 @@ def test_a_long_task_list_stays_within_the_limits(big):
 
 def test_user_text_cannot_ping_or_forge_links(run, tmp_path):
     path = tmp_path / "sneaky.yml"
-    path.write_text(yaml.safe_dump({
-        "id": "SNEAKY-1", "streams": [{"id": "s"}],
-        "agents": {"a": {"stream": "s", "tasks": ["<!channel> wake up", "<https://evil.example|your bank>"]}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "id": "SNEAKY-1",
+                "streams": [{"id": "s"}],
+                "agents": {"a": {"stream": "s", "tasks": ["<!channel> wake up", "<https://evil.example|your bank>"]}},
+            }
+        )
+    )
     run(f"plan load {path}")
     run("start SNEAKY-1")
     reply = run("task block T1 --reason '<!here> <@U0LEAD0001> see <http://x|this>'", actor=OPERATOR)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from models.db.store import head_revision
-
 from tests.conftest import EXAMPLE_PLAN
 
 pytestmark = pytest.mark.cli
@@ -31,8 +30,15 @@ SEED_LINES = [
 def orchestrate(cwd, *args, env=None):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
     environment.update(env or {})
-    return subprocess.run([str(ORCHESTRATE), *args], cwd=cwd, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, env=environment, timeout=60)
+    return subprocess.run(
+        [str(ORCHESTRATE), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=environment,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -115,8 +121,15 @@ def test_database_url_chooses_the_store(tmp_path):
 
 
 def console(workdir, typed: str):
-    return subprocess.run([str(ORCHESTRATE), "serve"], cwd=workdir, input=typed, capture_output=True, text=True,
-                          timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("SLACK_")})
+    return subprocess.run(
+        [str(ORCHESTRATE), "serve"],
+        cwd=workdir,
+        input=typed,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SLACK_")},
+    )
 
 
 def test_the_console_answers_through_the_bolt_app_until_eof(workdir):

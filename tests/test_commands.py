@@ -20,8 +20,10 @@ def snapshot(engine) -> dict:
     with engine.connect() as connection:
         return {
             table.name: connection.execute(
-                text(f"SELECT * FROM {table.name} ORDER BY {', '.join(c.name for c in table.primary_key)}")).all()
-            for table in SQLModel.metadata.sorted_tables if table.name not in BOOKKEEPING
+                text(f"SELECT * FROM {table.name} ORDER BY {', '.join(c.name for c in table.primary_key)}")
+            ).all()
+            for table in SQLModel.metadata.sorted_tables
+            if table.name not in BOOKKEEPING
         }
 
 
@@ -35,6 +37,7 @@ def refuses(run, engine, line, actor=None, error=CommandError):
 
 # --- names ------------------------------------------------------------------
 
+
 def test_names_resolve_by_unique_prefix(started):
     reply = started("pause stream-b")
     assert reply.body.text.startswith("Paused stream-b-frontend")
@@ -46,16 +49,19 @@ def test_ambiguous_and_unknown_names_list_the_candidates(started, engine):
     assert "ambiguous" in message and "stream-a-backend, stream-b-frontend, stream-c-testing" in message
     message = refuses(started, engine, "pause stream-z")
     assert message == ("unknown stream 'stream-z'; known: stream-a-backend, stream-b-frontend, stream-c-testing")
-    assert "unknown checkpoint 'cp-9'; known: cp-1, cp-2, cp-3, cp-4" == refuses(
-        started, engine, "validate --checkpoint cp-9")
+    assert (
+        refuses(started, engine, "validate --checkpoint cp-9")
+        == "unknown checkpoint 'cp-9'; known: cp-1, cp-2, cp-3, cp-4"
+    )
 
 
 def test_a_plan_bound_to_a_channel_needs_no_id(started, engine):
     from commands.core.dispatch import Invocation, execute
     from commands.core.grammar import tokenize
 
-    reply = execute(engine, tokenize("status"), Invocation(LEAD, "slack", "C123", ("C123", "#tr-orchestration")),
-                    now=started.now)
+    reply = execute(
+        engine, tokenize("status"), Invocation(LEAD, "slack", "C123", ("C123", "#tr-orchestration")), now=started.now
+    )
     assert reply.body.plan == "TR-ORCH-001"
 
 
@@ -72,11 +78,19 @@ def test_with_two_plans_the_plan_must_be_named(started, engine, tmp_path):
 
 # --- permissions ------------------------------------------------------------------
 
-@pytest.mark.parametrize("line", [
-    "pause stream-b", "resume stream-b", "reallocate --from agent-c1 --to stream-a", "stop --reason x",
-    "validate --checkpoint cp-1 --force --reason y", "task add 'New thing' --type Database",
-    "task start T1",
-])
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pause stream-b",
+        "resume stream-b",
+        "reallocate --from agent-c1 --to stream-a",
+        "stop --reason x",
+        "validate --checkpoint cp-1 --force --reason y",
+        "task add 'New thing' --type Database",
+        "task start T1",
+    ],
+)
 def test_privileged_commands_are_refused_to_non_leads_and_audited(started, engine, line):
     started("pause stream-b") if line.startswith("resume") else None
     message = refuses(started, engine, line, actor=STRANGER, error=PermissionDenied)
@@ -101,17 +115,21 @@ def test_agents_may_update_their_own_tasks_only(started, engine):
         agent.slack_user = "U0AGENTB2"
         session.add(agent)
         session.commit()
-    assert started("task start T13", actor=AGENT_B2).body.text.startswith("T13 'Component implementation' is now in-progress")
+    assert started("task start T13", actor=AGENT_B2).body.text.startswith(
+        "T13 'Component implementation' is now in-progress"
+    )
     refuses(started, engine, "task start T1", actor=AGENT_B2, error=PermissionDenied)
 
 
 # --- tasks ----------------------------------------------------------------------
 
+
 def test_task_lifecycle_and_its_refusals(started, engine):
     assert "waits for `frontend-integration-start`" in refuses(started, engine, "task start T15")
     started("task start T1")
     assert "T1 is in-progress; only a task that is ready or blocked can be started" in refuses(
-        started, engine, "task start T1").replace("task T1", "T1")
+        started, engine, "task start T1"
+    ).replace("task T1", "T1")
     started("task block T1 --reason 'waiting for DBA'")
     started("task start T1")
     started("task done T1")
@@ -163,10 +181,13 @@ def test_a_stream_whose_services_are_all_done_raises_service_complete(started, e
 
 # --- delegation ------------------------------------------------------------------
 
+
 def test_a_new_task_goes_to_the_primary_of_its_type(started):
     reply = started("task add 'Index the tickets table' --type database --estimate 4h")
-    assert reply.body.text == ("Added T25 'Index the tickets table' to stream-a-backend, assigned to agent-a1 "
-                               "(primary for Database); estimate 4h.")
+    assert reply.body.text == (
+        "Added T25 'Index the tickets table' to stream-a-backend, assigned to agent-a1 "
+        "(primary for Database); estimate 4h."
+    )
 
 
 def test_a_new_task_goes_to_the_backup_when_the_primary_is_paused(started):
@@ -188,6 +209,7 @@ def test_an_unknown_task_type_lists_the_known_ones(started, engine):
 
 
 # --- gates ------------------------------------------------------------------------
+
 
 def test_a_checkpoint_passes_when_its_criteria_are_ticked(started):
     reply = started("validate --checkpoint cp-1 --criterion 1,2")
@@ -211,6 +233,7 @@ def test_a_forced_pass_records_who_and_why(started, engine):
 
 # --- the plan ------------------------------------------------------------------------
 
+
 def test_stop_halts_every_stream_and_start_resumes_those_it_halted(started):
     started("pause stream-c")
     reply = started('stop --emergency --reason "Critical issue found"')
@@ -227,7 +250,8 @@ def test_state_errors_say_what_would_work(started, engine):
     started("pause stream-a")
     assert "already paused: `resume stream-a-backend`" in refuses(started, engine, "pause stream-a")
     assert "name one stream to pause, not two" in refuses(
-        started, engine, "pause stream-a --stream stream-b", error=UsageError)
+        started, engine, "pause stream-a --stream stream-b", error=UsageError
+    )
 
 
 def test_reallocate_moves_the_agent(started, engine):
@@ -239,6 +263,7 @@ def test_reallocate_moves_the_agent(started, engine):
 
 
 # --- metrics and alerts -------------------------------------------------------------------
+
 
 def test_a_reported_metric_is_shown_against_its_target(started):
     assert started("metric code-coverage 94%").body.text == "Recorded code-coverage = 94% (target > 90%: met)."
@@ -298,8 +323,8 @@ def test_without_safety_no_gate_holds_a_task(loaded, engine, tmp_path):
 
 
 def test_metrics_show_their_trend_since_the_previous_working_day(started, engine):
-    from models.rules.monitor import watch
     from models.db.tables import Plan as PlanRow
+    from models.rules.monitor import watch
 
     started("metric code-coverage 88%")
     started("task start T1")
@@ -326,7 +351,10 @@ def test_reallocate_re_plans_the_agents_open_tasks_from_now(started, engine):
     reply = started("reallocate --from agent-c1 --to stream-a-backend")
     assert reply.body.details == ["4 open task(s) of its queue re-planned from now"]
     with Session(engine) as session:
-        rows = session.exec(select(Task.key, Task.planned_start_ws, Task.planned_due_ws)
-                            .where(Task.key.in_(["T17", "T18"])).order_by(Task.id)).all()
+        rows = session.exec(
+            select(Task.key, Task.planned_start_ws, Task.planned_due_ws)
+            .where(Task.key.in_(["T17", "T18"]))
+            .order_by(Task.id)
+        ).all()
     # Two working days have passed (16h); T17 (20h) now runs 16h-36h, T18 after it.
     assert rows == [("T17", 16 * 3600, 36 * 3600), ("T18", 36 * 3600, 56 * 3600)]

@@ -1,7 +1,8 @@
 """One grammar: the seed's lines, help generated from the commands, and no input that crashes it."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from commands.core.errors import UsageError
 from commands.core.grammar import tokenize
@@ -35,9 +36,28 @@ def test_the_same_words_parse_the_same_from_cli_and_slack():
 
 def test_every_subcommand_of_commands_md_exists():
     names = set(grammar("cli").specs)
-    assert {"start", "execute", "status", "dashboard", "health", "sync", "pause", "resume", "reallocate",
-            "validate", "stop", "task", "metric", "event", "alerts", "ack", "resolve", "plan", "audit",
-            "help"} <= names
+    assert {
+        "start",
+        "execute",
+        "status",
+        "dashboard",
+        "health",
+        "sync",
+        "pause",
+        "resume",
+        "reallocate",
+        "validate",
+        "stop",
+        "task",
+        "metric",
+        "event",
+        "alerts",
+        "ack",
+        "resolve",
+        "plan",
+        "audit",
+        "help",
+    } <= names
 
 
 def test_unknown_subcommands_suggest_the_closest():
@@ -67,11 +87,37 @@ def test_unclosed_quotes_are_a_usage_error():
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(
-    st.sampled_from(["status", "pause", "task", "start", "validate", "--force", "--stream", "--plan", "-h",
-                     "help", "add", "done", "--limit", "x", "--checkpoint", "plan", "load", "--reason", "--"]),
-    st.text(max_size=12),
-), max_size=6))
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "status",
+                    "pause",
+                    "task",
+                    "start",
+                    "validate",
+                    "--force",
+                    "--stream",
+                    "--plan",
+                    "-h",
+                    "help",
+                    "add",
+                    "done",
+                    "--limit",
+                    "x",
+                    "--checkpoint",
+                    "plan",
+                    "load",
+                    "--reason",
+                    "--",
+                ]
+            ),
+            st.text(max_size=12),
+        ),
+        max_size=6,
+    )
+)
 def test_any_tokens_parse_or_give_a_usage_error(tokens):
     try:
         parse(tokens, "slack")

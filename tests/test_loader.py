@@ -49,9 +49,15 @@ def test_a_changed_file_updates_the_plan_and_keeps_run_state(started, engine, tm
     # their estimates change, and nothing else does.
     assert [line for line in diff.details if "task" in line] == [
         "~ task T2 (title)",
-        "~ task T9 (estimate)", "~ task T10 (estimate)", "~ task T11 (estimate)",
-        "~ task T21 (estimate)", "~ task T22 (estimate)", "~ task T23 (estimate)", "~ task T24 (estimate)",
-        "+ task T25", "- task T12",
+        "~ task T9 (estimate)",
+        "~ task T10 (estimate)",
+        "~ task T11 (estimate)",
+        "~ task T21 (estimate)",
+        "~ task T22 (estimate)",
+        "~ task T23 (estimate)",
+        "~ task T24 (estimate)",
+        "+ task T25",
+        "- task T12",
     ]
     assert "~ stream stream-b-frontend (priority)" in diff.details
     with Session(engine) as session:  # a diff applies nothing
@@ -77,7 +83,10 @@ def test_a_changed_file_updates_the_plan_and_keeps_run_state(started, engine, tm
 def test_moving_an_agent_in_the_file_moves_it(loaded, engine, tmp_path):
     edited = _edited(
         tmp_path,
-        ("    stream: stream-c-testing\n    tasks:\n      - CI/CD", "    stream: stream-a-backend\n    tasks:\n      - CI/CD"),
+        (
+            "    stream: stream-c-testing\n    tasks:\n      - CI/CD",
+            "    stream: stream-a-backend\n    tasks:\n      - CI/CD",
+        ),
         ("    agents: 2\n    priority: critical", "    agents: 3\n    priority: critical"),
         ("    type: qa\n    agents: 2", "    type: qa\n    agents: 1"),
     )
@@ -91,7 +100,8 @@ def test_estimates_fill_the_plan_and_tasks_run_back_to_back(loaded, engine):
     with Session(engine) as session:
         rows = session.exec(
             select(Task.key, Task.estimate_ws, Task.planned_start_ws, Task.planned_due_ws)
-            .where(Task.key.in_(["T5", "T6", "T7", "T8"])).order_by(Task.id)
+            .where(Task.key.in_(["T5", "T6", "T7", "T8"]))
+            .order_by(Task.id)
         ).all()
     # agent-a2: 10 days x 8h = 80h; "API endpoints" is given 2d = 16h; the other
     # three share the remaining 64h: 21h20m each, one after the other.

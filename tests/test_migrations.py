@@ -7,7 +7,15 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
-from models.db.store import MIGRATIONS, alembic_config, current_revision, ensure_schema, head_revision, make_engine, upgrade
+from models.db.store import (
+    MIGRATIONS,
+    alembic_config,
+    current_revision,
+    ensure_schema,
+    head_revision,
+    make_engine,
+    upgrade,
+)
 from tests import pg
 
 # Every revision, oldest first: a store may have been left at any of them by an older release.

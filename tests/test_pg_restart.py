@@ -36,7 +36,15 @@ from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
 from tests.test_api import TOKEN, call
 from tests.test_replicas import (
-    LEAD, REPLICAS, alert_posts, load, plan_document, replicas_on_postgresql, send_all, undelivered, wait_until,
+    LEAD,
+    REPLICAS,
+    alert_posts,
+    load,
+    plan_document,
+    replicas_on_postgresql,
+    send_all,
+    undelivered,
+    wait_until,
 )
 from tests.test_slack_http import body_of, texts
 
@@ -50,8 +58,12 @@ DOWN_S = 1.0  # how long the server stays down: commands keep arriving meanwhile
 # How a command that fails inside tells its user (commands/core/dispatch.py).
 FAILED = re.compile(r"something went wrong on our side running `\w+`; nothing was changed")
 # What a lost or refused connection raises, as the replicas' logs show it (tracebacks, chains included).
-CONNECTION_LOST = {"psycopg.OperationalError", "psycopg.errors.AdminShutdown", "sqlalchemy.exc.OperationalError",
-                   "sqlalchemy.exc.InvalidatePoolError"}
+CONNECTION_LOST = {
+    "psycopg.OperationalError",
+    "psycopg.errors.AdminShutdown",
+    "sqlalchemy.exc.OperationalError",
+    "sqlalchemy.exc.InvalidatePoolError",
+}
 LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}  # log lines, not exceptions
 
 
@@ -65,14 +77,14 @@ def answer_of(slack, name: str) -> str | None:
 
 
 def answers(slack, prefix: str) -> collections.Counter:
-    return collections.Counter(c.method.removeprefix("response:") for c in slack.calls
-                               if c.method.startswith(f"response:{prefix}"))
+    return collections.Counter(
+        c.method.removeprefix("response:") for c in slack.calls if c.method.startswith(f"response:{prefix}")
+    )
 
 
 def command(replica, slack, text: str, name: str, timeout: float = 15) -> str:
     """Send one signed slash command and return the answer's text."""
-    status, _ = replica.slash(text, slack.response_url(name), user=LEAD, channel=CHANNEL,
-                              channel_name=CHANNEL.lower())
+    status, _ = replica.slash(text, slack.response_url(name), user=LEAD, channel=CHANNEL, channel_name=CHANNEL.lower())
     assert status == 200, f"{text}: HTTP {status}"
     assert wait_until(lambda: answer_of(slack, name) is not None, timeout=timeout), f"{text}: no answer"
     return answer_of(slack, name)
@@ -110,7 +122,9 @@ class ConnectionCounter(threading.Thread):
                     connection = psycopg.connect(self.url.replace("+psycopg", ""), autocommit=True, connect_timeout=2)
                 rows = connection.execute(
                     "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = %s "
-                    "GROUP BY application_name", (self.database,)).fetchall()
+                    "GROUP BY application_name",
+                    (self.database,),
+                ).fetchall()
             except psycopg.Error:  # the server is restarting: sample again once it is back
                 connection = None
                 continue
@@ -136,8 +150,12 @@ class CommandStream(threading.Thread):
             at = time.monotonic()
             try:
                 status, _ = self.replicas[n % len(self.replicas)].slash(
-                    f"event probe-{n}", self.slack.response_url(f"probe{n}z"), user=LEAD, channel=CHANNEL,
-                    channel_name=CHANNEL.lower())
+                    f"event probe-{n}",
+                    self.slack.response_url(f"probe{n}z"),
+                    user=LEAD,
+                    channel=CHANNEL,
+                    channel_name=CHANNEL.lower(),
+                )
             except OSError:
                 status = None
             self.sent.append((n, at, status))
@@ -147,10 +165,15 @@ class CommandStream(threading.Thread):
 
 def api_burst(replicas) -> list[int]:
     """HTTP statuses of API_BURST metric reports, round-robin over the replicas, from 60 threads."""
+
     def one(n: int) -> int:
         try:
-            return call(replicas[n % len(replicas)].base, "POST", "/api/v1/metrics",
-                        {"name": "load", "value": f"{n % 100}%", "plan": PLAN})[0]
+            return call(
+                replicas[n % len(replicas)].base,
+                "POST",
+                "/api/v1/metrics",
+                {"name": "load", "value": f"{n % 100}%", "plan": PLAN},
+            )[0]
         except OSError:
             return 0
 
@@ -183,10 +206,15 @@ def restarted(tmp_path_factory):
         upgrade(engine)
         load(engine, directory, plan_document(PLAN, CHANNEL, agents=4, streams=2, alert_channels=(ALERTS,)))
         with FakeSlack() as slack:
-            replicas = [ServeProcess(directory, slack.url, server.url(name, application_name=f"orch-replica-{i}"),
-                                     extra_env={"ORCHESTRATE_API_TOKEN": TOKEN,
-                                                "ORCHESTRATE_DELIVERY_LEASE_SECONDS": "3"})
-                        for i in range(REPLICAS)]
+            replicas = [
+                ServeProcess(
+                    directory,
+                    slack.url,
+                    server.url(name, application_name=f"orch-replica-{i}"),
+                    extra_env={"ORCHESTRATE_API_TOKEN": TOKEN, "ORCHESTRATE_DELIVERY_LEASE_SECONDS": "3"},
+                )
+                for i in range(REPLICAS)
+            ]
             counter = ConnectionCounter(server.url(), name)
             stream = CommandStream(replicas, slack)
             try:
@@ -196,9 +224,11 @@ def restarted(tmp_path_factory):
                 run = SimpleNamespace(engine=engine, slack=slack, replicas=replicas, counter=counter, server=server)
 
                 # Before: changes acknowledged to their users.
-                run.before = [command(replicas[0], slack, "task start T1", "before1z"),
-                              command(replicas[1], slack, "pause s2 --reason before-the-restart", "before2z"),
-                              command(replicas[2], slack, "event before-the-restart", "before3z")]
+                run.before = [
+                    command(replicas[0], slack, "task start T1", "before1z"),
+                    command(replicas[1], slack, "pause s2 --reason before-the-restart", "before2z"),
+                    command(replicas[2], slack, "event before-the-restart", "before3z"),
+                ]
 
                 # A burst of commands and API calls at once, more than the pools hold.
                 with ThreadPoolExecutor(max_workers=1) as aside:
@@ -231,10 +261,12 @@ def restarted(tmp_path_factory):
 
                 # After: the replicas, never restarted, answer again.
                 run.healthz = [healthy(r) for r in replicas]
-                run.after = [command(replicas[0], slack, "pause s1 --reason after-the-restart", "after1z"),
-                             command(replicas[1], slack, "status", "after2z"),
-                             command(replicas[2], slack, "resume s1", "after3z"),
-                             command(replicas[0], slack, "status", "after4z")]
+                run.after = [
+                    command(replicas[0], slack, "pause s1 --reason after-the-restart", "after1z"),
+                    command(replicas[1], slack, "status", "after2z"),
+                    command(replicas[2], slack, "resume s1", "after3z"),
+                    command(replicas[0], slack, "status", "after4z"),
+                ]
                 # Every event raises an alert: the delivery workers, never restarted, send them all.
                 wait_until(lambda: undelivered(engine) == 0, timeout=30)
                 time.sleep(1)  # a late second answer or post, or a late failure in a log, would show now
@@ -259,8 +291,9 @@ def test_changes_acknowledged_before_the_restart_are_all_there_after_it(restarte
         t1 = session.exec(select(Task.status).where(Task.plan_id == plan.id, Task.key == "T1")).one()
         s2 = session.exec(select(Stream.status).where(Stream.plan_id == plan.id, Stream.key == "s2")).one()
         events = set(session.exec(select(Event.name).where(Event.plan_id == plan.id)).all())
-        audited = session.exec(select(AuditEntry.command).where(AuditEntry.plan_key == PLAN,
-                                                               AuditEntry.outcome == "ok")).all()
+        audited = session.exec(
+            select(AuditEntry.command).where(AuditEntry.plan_key == PLAN, AuditEntry.outcome == "ok")
+        ).all()
     assert (t1, s2) == ("in-progress", "paused")
     assert "before-the-restart" in events
     assert {"task start T1", "pause s2 --reason before-the-restart", "event before-the-restart"} <= set(audited)
@@ -293,8 +326,9 @@ def test_once_the_server_is_back_every_replica_answers_every_command_unrestarted
     assert restarted.healthz == [True] * REPLICAS
     after_recovery = [n for n, at, _ in restarted.stream if at >= restarted.healthy_at]
     assert len(after_recovery) >= 10
-    assert {n: restarted.probes[n] for n in after_recovery
-            if f"Event probe-{n} raised." not in restarted.probes[n]} == {}
+    assert {
+        n: restarted.probes[n] for n in after_recovery if f"Event probe-{n} raised." not in restarted.probes[n]
+    } == {}
     paused, status_paused, resumed, status_resumed = restarted.after
     assert "Paused s1" in paused, paused
     assert re.search(r"s1\b.*Paused", status_paused) and re.search(r"s2\b.*Paused", status_paused), status_paused

@@ -24,10 +24,10 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Callable
 
 import pytest
 import yaml
@@ -37,10 +37,20 @@ from sqlmodel import Session, select
 
 from commands.core.dispatch import execute
 from models.db.store import current_revision, head_revision, make_engine, upgrade
-from models.rules.sync import CLAIM_LEASE_MARGIN
 from models.db.tables import (
-    Agent, Alert, AlertDelivery, AuditEntry, Event, Plan, Stream, SyncAnswer, SyncSlot, Task, TaskEvent,
+    Agent,
+    Alert,
+    AlertDelivery,
+    AuditEntry,
+    Event,
+    Plan,
+    Stream,
+    SyncAnswer,
+    SyncSlot,
+    Task,
+    TaskEvent,
 )
+from models.rules.sync import CLAIM_LEASE_MARGIN
 from tests import pg
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
@@ -61,6 +71,7 @@ class SetupProblem(Exception):
 
 # --- the shared pieces ----------------------------------------------------------------------------
 
+
 class SlowSlack(FakeSlack):
     """FakeSlack that answers chosen calls slowly, so a replica can be caught in the middle of one."""
 
@@ -68,7 +79,7 @@ class SlowSlack(FakeSlack):
         super().__init__()
         self.slow: list[tuple[Callable[[str, dict], bool], float]] = []  # (matches(method, body), seconds)
 
-    def start(self) -> "SlowSlack":
+    def start(self) -> SlowSlack:
         super().start()
         # A killed replica never reads its answer: the broken pipe is expected, not worth a traceback.
         self._server.handle_error = lambda request, address: None
@@ -83,26 +94,41 @@ class SlowSlack(FakeSlack):
         return super().handle(path, body, headers, raw)
 
 
-def plan_document(key: str, channel: str, *, agents: int = 2, tasks_per_agent: int = 2, streams: int = 1,
-                  sync: list[dict] | None = None, alert_channels: tuple[str, ...] = ()) -> dict:
+def plan_document(
+    key: str,
+    channel: str,
+    *,
+    agents: int = 2,
+    tasks_per_agent: int = 2,
+    streams: int = 1,
+    sync: list[dict] | None = None,
+    alert_channels: tuple[str, ...] = (),
+) -> dict:
     """A plan working around the clock, every day: whatever time the test runs, it is working time."""
     stream_ids = [f"s{n + 1}" for n in range(streams)]
     document = {
-        "id": key, "timezone": "UTC", "channel": channel,
-        "working-days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "working-hours": ["00:00", "23:59"],
+        "id": key,
+        "timezone": "UTC",
+        "channel": channel,
+        "working-days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "working-hours": ["00:00", "23:59"],
         "roles": {"leads": [LEAD]},
         "streams": [{"id": s} for s in stream_ids],
         "agents": {
-            f"a{n + 1}": {"stream": stream_ids[n % streams], "slack-user": f"U0{key[-3:]}A{n + 1:03d}",
-                          "tasks": [f"Task {t + 1} of a{n + 1}" for t in range(tasks_per_agent)]}
+            f"a{n + 1}": {
+                "stream": stream_ids[n % streams],
+                "slack-user": f"U0{key[-3:]}A{n + 1:03d}",
+                "tasks": [f"Task {t + 1} of a{n + 1}" for t in range(tasks_per_agent)],
+            }
             for n in range(agents)
         },
         "sync-schedule": sync or [],
     }
     if alert_channels:
         document["destinations"] = {f"d{n}": {"slack": c} for n, c in enumerate(alert_channels)}
-        document["alerts"] = [{"level": level, "channel": list(document["destinations"])}
-                              for level in ("info", "warning", "critical")]
+        document["alerts"] = [
+            {"level": level, "channel": list(document["destinations"])} for level in ("info", "warning", "critical")
+        ]
     return document
 
 
@@ -165,12 +191,12 @@ def wait_until(condition, timeout: float, step: float = 0.2) -> bool:
 
 def undelivered(engine) -> int:
     with Session(engine) as session:
-        return session.exec(select(func.count()).select_from(AlertDelivery)
-                            .where(AlertDelivery.status != "sent")).one()
+        return session.exec(select(func.count()).select_from(AlertDelivery).where(AlertDelivery.status != "sent")).one()
 
 
-def send_all(replicas, slack, requests: list[tuple[str, str, str, str]], threads: int = 24,
-             pace: float = 0.0) -> list[tuple[str, int | None]]:
+def send_all(
+    replicas, slack, requests: list[tuple[str, str, str, str]], threads: int = 24, pace: float = 0.0
+) -> list[tuple[str, int | None]]:
     """Send (text, response name, user, channel) slash commands from threads, round-robin over the replicas
     (request i goes to replica i mod n), each ``pace`` seconds after the one before.
 
@@ -184,8 +210,9 @@ def send_all(replicas, slack, requests: list[tuple[str, str, str, str]], threads
         if pace:
             time.sleep(max(begin + index * pace - time.monotonic(), 0))
         try:
-            status, _ = replicas[index % len(replicas)].slash(text, slack.response_url(name), user=user,
-                                                              channel=channel, channel_name=channel.lower())
+            status, _ = replicas[index % len(replicas)].slash(
+                text, slack.response_url(name), user=user, channel=channel, channel_name=channel.lower()
+            )
         except OSError:
             status = None
         return name, status
@@ -207,7 +234,7 @@ COMMAND_PLAN, COMMAND_CHANNEL, COMMAND_ALERTS = "RC-CMD", "C0RCCMD01", ("C0RCCMD
 @pytest.fixture(scope="module")
 def fire() -> datetime:
     """The minute at which both deployments' syncs are due: far enough for everything else to run first."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fire = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
     if fire - now < timedelta(seconds=30):
         fire += timedelta(minutes=1)
@@ -230,12 +257,16 @@ def kill_scenario(tmp_path_factory, fire):
 def deployment(tmp_path_factory, fire, kill_scenario):
     directory = tmp_path_factory.mktemp("replicas")
     name, engine = fresh_store()
-    sync = [{"time": f"{fire:%H:%M}", "type": t, "duration": "15min", "required": ["all-agents"]}
-            for t in SYNC_TYPES]
+    sync = [{"time": f"{fire:%H:%M}", "type": t, "duration": "15min", "required": ["all-agents"]} for t in SYNC_TYPES]
     load(engine, directory, plan_document(SYNC_PLAN, SYNC_CHANNEL, agents=3, sync=sync))
     load(engine, directory, plan_document(ALERT_PLAN, ALERT_CHANNEL, alert_channels=ALERT_CHANNELS))
-    load(engine, directory, plan_document(COMMAND_PLAN, COMMAND_CHANNEL, agents=6, tasks_per_agent=4, streams=2,
-                                          alert_channels=COMMAND_ALERTS))
+    load(
+        engine,
+        directory,
+        plan_document(
+            COMMAND_PLAN, COMMAND_CHANNEL, agents=6, tasks_per_agent=4, streams=2, alert_channels=COMMAND_ALERTS
+        ),
+    )
     for number in range(ALERTS):  # distinct events, so none is grouped into another
         execute(engine, ["event", f"incident-{number}", "--plan", ALERT_PLAN], OPERATOR)
     with SlowSlack() as slack:
@@ -260,19 +291,22 @@ def test_alerts_are_delivered_once_per_destination_with_every_replica_delivering
     assert len(alert_ids) == ALERTS
     wanted = {(channel, alert) for channel in ALERT_CHANNELS for alert in alert_ids}
     assert wait_until(lambda: set(alert_posts(slack, ALERT_CHANNELS)) >= wanted, timeout=60), (
-        f"{len(wanted - set(alert_posts(slack, ALERT_CHANNELS)))} deliveries never arrived")
+        f"{len(wanted - set(alert_posts(slack, ALERT_CHANNELS)))} deliveries never arrived"
+    )
     time.sleep(3)  # one more round of every worker: a late double would show now
     counts = alert_posts(slack, ALERT_CHANNELS)
     assert set(counts) == wanted  # nothing lost, nothing sent elsewhere
     assert {key: n for key, n in counts.items() if n > 1} == {}  # nothing repeated
     with Session(engine) as session:
-        rows = session.exec(select(AlertDelivery).join(Alert, Alert.id == AlertDelivery.alert_id)
-                            .where(Alert.plan_id == plan_id)).all()
+        rows = session.exec(
+            select(AlertDelivery).join(Alert, Alert.id == AlertDelivery.alert_id).where(Alert.plan_id == plan_id)
+        ).all()
     assert len(rows) == 2 * ALERTS and {r.status for r in rows} == {"sent"}
     assert all(r.external_ref and r.external_ref.split("|")[0] in ALERT_CHANNELS for r in rows)
 
 
 # --- 300 concurrent commands ----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def commands(deployment):
@@ -280,8 +314,11 @@ def commands(deployment):
     engine, slack, replicas = deployment.engine, deployment.slack, deployment.replicas
     with Session(engine) as session:
         plan = session.exec(select(Plan).where(Plan.key == COMMAND_PLAN)).one()
-        owners = dict(session.exec(select(Task.key, Agent.slack_user).join(Agent, Agent.id == Task.agent_id)
-                                   .where(Task.plan_id == plan.id)).all())
+        owners = dict(
+            session.exec(
+                select(Task.key, Agent.slack_user).join(Agent, Agent.id == Task.agent_id).where(Task.plan_id == plan.id)
+            ).all()
+        )
     rng = random.Random(20260105)
     hot = ["T1", "T2", "T5", "T6", "T9", "T13"]  # several commands each, from several replicas at once
     distinct = sorted(set(owners) - set(hot), key=lambda k: int(k[1:]))
@@ -305,14 +342,24 @@ def commands(deployment):
     acked = [name for name, status in sent if status == 200]
 
     def answered() -> collections.Counter:
-        return collections.Counter(c.method.removeprefix("response:") for c in slack.calls
-                                   if c.method.startswith("response:cmd"))
+        return collections.Counter(
+            c.method.removeprefix("response:") for c in slack.calls if c.method.startswith("response:cmd")
+        )
 
     wait_until(lambda: all(answered()[n] for n in acked), timeout=90, step=0.5)
     took = time.monotonic() - started
     time.sleep(2)  # a late second answer would show now
-    return SimpleNamespace(engine=engine, plan_id=plan.id, requests=requests, sent=sent, acked=acked,
-                           answers=answered(), took=took, replicas=replicas, slack=slack)
+    return SimpleNamespace(
+        engine=engine,
+        plan_id=plan.id,
+        requests=requests,
+        sent=sent,
+        acked=acked,
+        answers=answered(),
+        took=took,
+        replicas=replicas,
+        slack=slack,
+    )
 
 
 @replicas_on_postgresql
@@ -325,9 +372,11 @@ def test_every_command_is_acked_and_answered_exactly_once(commands):
 @replicas_on_postgresql
 def test_every_command_is_audited_once_and_none_failed_inside(commands):
     with Session(commands.engine) as session:
-        entries = session.exec(select(AuditEntry.command, AuditEntry.outcome, AuditEntry.message)
-                               .where(AuditEntry.plan_key == COMMAND_PLAN, AuditEntry.source.startswith("slack"))
-                               ).all()
+        entries = session.exec(
+            select(AuditEntry.command, AuditEntry.outcome, AuditEntry.message).where(
+                AuditEntry.plan_key == COMMAND_PLAN, AuditEntry.source.startswith("slack")
+            )
+        ).all()
     assert sorted(c for c, _, _ in entries) == sorted(t for t, _, _, _ in commands.requests)
     assert [e for e in entries if e[1] not in ("ok", "refused")] == []
 
@@ -338,8 +387,12 @@ def test_each_task_is_where_its_history_ends_and_its_history_is_unbroken(command
     with Session(commands.engine) as session:
         tasks = session.exec(select(Task).where(Task.plan_id == commands.plan_id)).all()
         history = collections.defaultdict(list)
-        for event in session.exec(select(TaskEvent).join(Task, Task.id == TaskEvent.task_id)
-                                  .where(Task.plan_id == commands.plan_id).order_by(TaskEvent.id)):
+        for event in session.exec(
+            select(TaskEvent)
+            .join(Task, Task.id == TaskEvent.task_id)
+            .where(Task.plan_id == commands.plan_id)
+            .order_by(TaskEvent.id)
+        ):
             history[event.task_id].append(event)
     assert sum(len(h) for h in history.values()) >= 60, "too few changes succeeded: the scenario did not run"
     broken, wrong_end = {}, {}
@@ -357,9 +410,14 @@ def test_each_task_is_where_its_history_ends_and_its_history_is_unbroken(command
 @replicas_on_postgresql
 def test_each_done_count_is_the_number_of_its_done_events(commands):
     with Session(commands.engine) as session:
-        done_events = dict(session.exec(
-            select(Task.key, func.count(TaskEvent.id)).join(TaskEvent, TaskEvent.task_id == Task.id)
-            .where(Task.plan_id == commands.plan_id, TaskEvent.to_status == "done").group_by(Task.key)).all())
+        done_events = dict(
+            session.exec(
+                select(Task.key, func.count(TaskEvent.id))
+                .join(TaskEvent, TaskEvent.task_id == Task.id)
+                .where(Task.plan_id == commands.plan_id, TaskEvent.to_status == "done")
+                .group_by(Task.key)
+            ).all()
+        )
         counts = dict(session.exec(select(Task.key, Task.done_count).where(Task.plan_id == commands.plan_id)).all())
     assert {k: (n, done_events.get(k, 0)) for k, n in counts.items() if n != done_events.get(k, 0)} == {}
 
@@ -367,26 +425,39 @@ def test_each_done_count_is_the_number_of_its_done_events(commands):
 @replicas_on_postgresql
 def test_each_agents_in_progress_counter_is_its_number_of_tasks_in_progress(commands):
     with Session(commands.engine) as session:
-        counters = dict(session.exec(select(Agent.key, Agent.in_progress)
-                                     .where(Agent.plan_id == commands.plan_id)).all())
-        actual = dict(session.exec(
-            select(Agent.key, func.count(Task.id)).join(Task, Task.agent_id == Agent.id)
-            .where(Agent.plan_id == commands.plan_id, Task.status == "in-progress").group_by(Agent.key)).all())
+        counters = dict(
+            session.exec(select(Agent.key, Agent.in_progress).where(Agent.plan_id == commands.plan_id)).all()
+        )
+        actual = dict(
+            session.exec(
+                select(Agent.key, func.count(Task.id))
+                .join(Task, Task.agent_id == Agent.id)
+                .where(Agent.plan_id == commands.plan_id, Task.status == "in-progress")
+                .group_by(Agent.key)
+            ).all()
+        )
     assert {k: (n, actual.get(k, 0)) for k, n in counters.items() if n != actual.get(k, 0)} == {}
 
 
 @replicas_on_postgresql
 def test_the_stream_is_where_its_successful_pauses_and_resumes_alternate_to(commands):
     with Session(commands.engine) as session:
-        moves = [c.split()[0] for c in session.exec(
-            select(AuditEntry.command).where(AuditEntry.plan_key == COMMAND_PLAN, AuditEntry.outcome == "ok",
-                                             AuditEntry.command.startswith("pause") | AuditEntry.command.startswith("resume"))
-            .order_by(AuditEntry.id))]
-        status = session.exec(select(Stream.status).where(Stream.plan_id == commands.plan_id,
-                                                           Stream.key == "s2")).one()
+        moves = [
+            c.split()[0]
+            for c in session.exec(
+                select(AuditEntry.command)
+                .where(
+                    AuditEntry.plan_key == COMMAND_PLAN,
+                    AuditEntry.outcome == "ok",
+                    AuditEntry.command.startswith("pause") | AuditEntry.command.startswith("resume"),
+                )
+                .order_by(AuditEntry.id)
+            )
+        ]
+        status = session.exec(select(Stream.status).where(Stream.plan_id == commands.plan_id, Stream.key == "s2")).one()
     assert moves, "no pause or resume succeeded: the scenario did not run"
     expected = ["pause", "resume"] * len(moves)
-    assert moves == expected[:len(moves)]
+    assert moves == expected[: len(moves)]
     assert status == ("paused" if moves[-1] == "pause" else "active")
 
 
@@ -394,10 +465,18 @@ def test_the_stream_is_where_its_successful_pauses_and_resumes_alternate_to(comm
 def test_grouped_alerts_count_every_event(commands):
     """An event repeating within the group window adds one to its alert's count: none is lost."""
     with Session(commands.engine) as session:
-        events = dict(session.exec(select(Event.name, func.count(Event.id)).where(Event.plan_id == commands.plan_id)
-                                   .group_by(Event.name)).all())
-        counted = dict(session.exec(select(Alert.event_name, func.sum(Alert.group_count))
-                                    .where(Alert.plan_id == commands.plan_id).group_by(Alert.event_name)).all())
+        events = dict(
+            session.exec(
+                select(Event.name, func.count(Event.id)).where(Event.plan_id == commands.plan_id).group_by(Event.name)
+            ).all()
+        )
+        counted = dict(
+            session.exec(
+                select(Alert.event_name, func.sum(Alert.group_count))
+                .where(Alert.plan_id == commands.plan_id)
+                .group_by(Alert.event_name)
+            ).all()
+        )
     assert {name: int(counted.get(name, 0)) for name in events} == events
 
 
@@ -408,27 +487,37 @@ def test_no_replica_logged_a_traceback_under_load(commands):
 
 # --- the sync slots, fired by every replica at the same minute --------------------------------------
 
+
 @replicas_on_postgresql
 def test_each_sync_slot_is_posted_once_whichever_replicas_fire_it(deployment):
     engine, slack = deployment.engine, deployment.slack
-    wait = (deployment.fire - datetime.now(timezone.utc)).total_seconds()
+    wait = (deployment.fire - datetime.now(UTC)).total_seconds()
     wanted = sorted(f"Sync: {kind} ({SYNC_PLAN})" for kind in SYNC_TYPES)
 
     def posted(prefix: str) -> list:
-        return [c for c in slack.calls_to("chat.postMessage") if c.body.get("channel") == SYNC_CHANNEL
-                and str(c.body.get("text", "")).startswith(prefix)]
+        return [
+            c
+            for c in slack.calls_to("chat.postMessage")
+            if c.body.get("channel") == SYNC_CHANNEL and str(c.body.get("text", "")).startswith(prefix)
+        ]
 
     wait_until(lambda: len(posted("Sync: ")) >= len(wanted), timeout=max(wait, 0) + 30, step=0.5)
     wait_until(lambda: slack.calls_to("files.completeUploadExternal"), timeout=15)  # the summary's chart
     time.sleep(3)  # every replica fired at the same second: give the late ones time to (not) post
     with Session(engine) as session:
-        slots = session.exec(select(SyncSlot).join(Plan, Plan.id == SyncSlot.plan_id)
-                             .where(Plan.key == SYNC_PLAN)).all()
+        slots = session.exec(
+            select(SyncSlot).join(Plan, Plan.id == SyncSlot.plan_id).where(Plan.key == SYNC_PLAN)
+        ).all()
         asked = dict(session.exec(select(SyncAnswer.slot_id, func.count()).group_by(SyncAnswer.slot_id)).all())
-    logs = "\n".join(line for r in deployment.replicas for line in r.output().splitlines()
-                     if "sync" in line.lower() or "Error" in line)
+    logs = "\n".join(
+        line
+        for r in deployment.replicas
+        for line in r.output().splitlines()
+        if "sync" in line.lower() or "Error" in line
+    )
     assert sorted(c.body["text"] for c in posted("Sync: ")) == wanted, (
-        f"slots: {[(s.entry, s.status, s.claimed_by) for s in slots]}\nlogs:\n{logs[-3000:]}")
+        f"slots: {[(s.entry, s.status, s.claimed_by) for s in slots]}\nlogs:\n{logs[-3000:]}"
+    )
     assert len(posted("End of day")) == 1 and len(slack.calls_to("files.completeUploadExternal")) == 1
     assert sorted(s.entry for s in slots) == sorted(SYNC_TYPES)
     assert [s.entry for s in slots if s.status != "posted" or not s.message_ts] == []
@@ -468,10 +557,14 @@ class KillScenario(threading.Thread):
         super().__init__(name="kill-scenario", daemon=True)
         self.directory, self.fire = directory, fire
         self.name_, self.engine = fresh_store()
-        sync = [{"time": f"{fire:%H:%M}", "type": t, "duration": "15min", "required": ["all-agents"]}
-                for t in KILL_TYPES]
-        load(self.engine, directory, plan_document(KILL_PLAN, KILL_CHANNEL, agents=2, sync=sync,
-                                                   alert_channels=KILL_ALERTS))
+        sync = [
+            {"time": f"{fire:%H:%M}", "type": t, "duration": "15min", "required": ["all-agents"]} for t in KILL_TYPES
+        ]
+        load(
+            self.engine,
+            directory,
+            plan_document(KILL_PLAN, KILL_CHANNEL, agents=2, sync=sync, alert_channels=KILL_ALERTS),
+        )
         for number in range(ALERTS):
             execute(self.engine, ["event", f"incident-{number}"], OPERATOR)
         with Session(self.engine) as session:  # held back: they fall due at the sync's minute
@@ -487,9 +580,11 @@ class KillScenario(threading.Thread):
         # Short leases, so that work a dead replica held passes to the others within the test: the
         # deliveries' can be 3 s (the survivors' posts take less than that); the sync claims' cannot be
         # shorter than a post may be in flight, the Slack client's timeout (10 s here) and a margin: 25 s.
-        self.env = {"ORCHESTRATE_DELIVERY_LEASE_SECONDS": str(LEASE_S),
-                    "ORCHESTRATE_SLACK_TIMEOUT_SECONDS": str(SLACK_TIMEOUT_S),
-                    "ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": f"{SYNC_LEASE_S:g}"}
+        self.env = {
+            "ORCHESTRATE_DELIVERY_LEASE_SECONDS": str(LEASE_S),
+            "ORCHESTRATE_SLACK_TIMEOUT_SECONDS": str(SLACK_TIMEOUT_S),
+            "ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": f"{SYNC_LEASE_S:g}",
+        }
         self.replicas = start_replicas(directory, self.slack, self.name_, env=self.env)
         self.flight: list[tuple[str, int | None]] = []
         self.victim = self.victim_index = self.slot_id = None
@@ -510,14 +605,15 @@ class KillScenario(threading.Thread):
     def _run(self) -> None:
         for replica in self.replicas:
             replica.wait_healthy(timeout=30)
-        if self.cancelled.wait(max((self.fire - datetime.now(timezone.utc)).total_seconds() - 2, 0)):
+        if self.cancelled.wait(max((self.fire - datetime.now(UTC)).total_seconds() - 2, 0)):
             return
         requests = [(f"event flight-{n}", f"flight{n}z", LEAD, KILL_CHANNEL) for n in range(IN_FLIGHT)]
-        sender = threading.Thread(target=lambda: self.flight.extend(
-            send_all(self.replicas, self.slack, requests, threads=1, pace=0.12)))
+        sender = threading.Thread(
+            target=lambda: self.flight.extend(send_all(self.replicas, self.slack, requests, threads=1, pace=0.12))
+        )
         sender.start()
         try:
-            limit = (self.fire - datetime.now(timezone.utc)).total_seconds() + 20
+            limit = (self.fire - datetime.now(UTC)).total_seconds() + 20
             if not wait_until(lambda: self._claimed() is not None, timeout=limit, step=0.05):
                 raise SetupProblem("no replica claimed a slot:\n" + "\n".join(r.output() for r in self.replicas))
             slot = self._claimed()
@@ -528,17 +624,27 @@ class KillScenario(threading.Thread):
                 raise SetupProblem(f"slot claimed by {slot.claimed_by}, not one of {sorted(by_pid)}")
             self.victim_index, self.slot_id = self.replicas.index(self.victim), slot.id
             # Let the deliveries get going everywhere, well inside the prompt's slow post.
-            wait_until(lambda: len(alert_posts(self.slack, KILL_ALERTS)) >= 20
-                       or time.monotonic() - claimed_at > PROMPT_DELAY / 2, timeout=PROMPT_DELAY, step=0.05)
+            wait_until(
+                lambda: (
+                    len(alert_posts(self.slack, KILL_ALERTS)) >= 20 or time.monotonic() - claimed_at > PROMPT_DELAY / 2
+                ),
+                timeout=PROMPT_DELAY,
+                step=0.05,
+            )
             with Session(self.engine) as session:
                 still_claimed = session.get(SyncSlot, slot.id).status == "claimed"
-                in_flight = session.exec(select(func.count()).select_from(AlertDelivery).where(
-                    AlertDelivery.status == "pending", AlertDelivery.attempts > 0)).one()
+                in_flight = session.exec(
+                    select(func.count())
+                    .select_from(AlertDelivery)
+                    .where(AlertDelivery.status == "pending", AlertDelivery.attempts > 0)
+                ).one()
             os.kill(self.victim.process.pid, signal.SIGKILL)
             self.victim.process.wait()
-            self.notes.append(f"killed replica {self.victim_index} {time.monotonic() - claimed_at:.2f}s after "
-                              f"its claim, {len(alert_posts(self.slack, KILL_ALERTS))} alert posts done, "
-                              f"{in_flight} deliveries claimed and unsent")
+            self.notes.append(
+                f"killed replica {self.victim_index} {time.monotonic() - claimed_at:.2f}s after "
+                f"its claim, {len(alert_posts(self.slack, KILL_ALERTS))} alert posts done, "
+                f"{in_flight} deliveries claimed and unsent"
+            )
             if not still_claimed:
                 raise SetupProblem("the victim finished posting its slot before it was killed")
         finally:
@@ -585,18 +691,27 @@ def test_after_a_kill_every_alert_is_delivered_once_per_destination(killed):
 def test_after_a_kill_each_command_happened_whole_or_not_at_all(killed):
     """A command the dead replica had acked may die with it (Slack does not retry an acked command),
     but never half-applied; the others answer every command they acked, once."""
-    acked_by_others = [name for index, (name, status) in enumerate(killed.flight)
-                       if status == 200 and index % REPLICAS != killed.victim_index]
+    acked_by_others = [
+        name
+        for index, (name, status) in enumerate(killed.flight)
+        if status == 200 and index % REPLICAS != killed.victim_index
+    ]
     assert len(killed.flight) == IN_FLIGHT and len(acked_by_others) >= IN_FLIGHT // 2
-    answers = collections.Counter(c.method.removeprefix("response:") for c in killed.slack.calls
-                                  if c.method.startswith("response:flight"))
+    answers = collections.Counter(
+        c.method.removeprefix("response:") for c in killed.slack.calls if c.method.startswith("response:flight")
+    )
     assert {n: answers[n] for n in acked_by_others if answers[n] != 1} == {}
     assert {n: c for n, c in answers.items() if c > 1} == {}
     with Session(killed.engine) as session:
         events = set(session.exec(select(Event.name).where(Event.name.startswith("flight-"))).all())
-        audited = {c.split()[1] for c in session.exec(
-            select(AuditEntry.command).where(AuditEntry.command.startswith("event flight-"),
-                                             AuditEntry.outcome == "ok")).all()}
+        audited = {
+            c.split()[1]
+            for c in session.exec(
+                select(AuditEntry.command).where(
+                    AuditEntry.command.startswith("event flight-"), AuditEntry.outcome == "ok"
+                )
+            ).all()
+        }
         alerted = set(session.exec(select(Alert.event_name).where(Alert.event_name.startswith("flight-"))).all())
     assert events == audited == alerted
     assert {f"flight-{name[6:-1]}" for name in acked_by_others} <= events
@@ -607,13 +722,17 @@ def test_after_a_kill_no_slot_is_left_claimed_but_unposted(killed):
     """The victim died with its prompt's post in flight: Slack still got it, and it lands a few seconds
     later. The replica that takes the claim over after its lease finds it in the channel, and records it
     instead of posting a second one."""
+
     def settled():
         with Session(killed.engine) as session:
             return all(s.status == "posted" for s in session.exec(select(SyncSlot)))
 
     wait_until(settled, timeout=10)
-    prompts = collections.Counter(c.body.get("text") for c in killed.slack.calls_to("chat.postMessage")
-                                  if str(c.body.get("text", "")).startswith("Sync: "))
+    prompts = collections.Counter(
+        c.body.get("text")
+        for c in killed.slack.calls_to("chat.postMessage")
+        if str(c.body.get("text", "")).startswith("Sync: ")
+    )
     assert prompts == {f"Sync: {t} ({KILL_PLAN})": 1 for t in KILL_TYPES}  # each once, the victim's too
     with Session(killed.engine) as session:
         slots = session.exec(select(SyncSlot)).all()
@@ -632,6 +751,7 @@ def test_the_others_logged_no_traceback(killed):
 # =================================================================================================
 # Starting together on an empty database
 # =================================================================================================
+
 
 @replicas_on_postgresql
 def test_three_replicas_started_together_on_an_empty_database_all_come_up(tmp_path):
@@ -654,6 +774,7 @@ def test_three_replicas_started_together_on_an_empty_database_all_come_up(tmp_pa
 # =================================================================================================
 # Found with the replicas, shown on one process: runs on both stores
 # =================================================================================================
+
 
 def test_a_plans_second_prompt_of_the_day_is_posted(started, engine):
     """The standup at 09:00, then the progress check at 13:00: both posted. (The second prompt reads the
@@ -690,8 +811,9 @@ def test_a_slot_taken_over_from_a_dead_claim_is_not_posted_twice(started, engine
         with Session(engine) as session:  # the dead replica's work, up to its post
             plan = session.exec(select(Plan).where(Plan.key == "TR-ORCH-001")).one()
             entry = next(e for e in scheduled_entries(plan) if e.type == "standup")
-            slot = claim_slot(session, plan, entry, calendar_of(plan).local_date(started.now), now=started.now,
-                              by="dead:1")
+            slot = claim_slot(
+                session, plan, entry, calendar_of(plan).local_date(started.now), now=started.now, by="dead:1"
+            )
             prompt = ask(session, plan, slot, entry.type, entry.required, now=started.now)
             channel, slot_id = plan.channel, slot.id
             session.commit()
@@ -703,7 +825,9 @@ def test_a_slot_taken_over_from_a_dead_claim_is_not_posted_twice(started, engine
 
         scheduler.use(engine, client, clock=lambda: started.now)
         try:
-            started.advance(seconds=getattr(models.rules.sync, "CLAIM_LEASE", timedelta(minutes=2)).total_seconds() + 60)
+            started.advance(
+                seconds=getattr(models.rules.sync, "CLAIM_LEASE", timedelta(minutes=2)).total_seconds() + 60
+            )
             scheduler.tick()
             scheduler.tick()
         finally:
@@ -719,8 +843,12 @@ def test_serve_refuses_a_sync_claim_lease_shorter_than_a_post_may_be_in_flight(t
     """A lease shorter than the Slack client's timeout (30 s) plus the margin would let a replica look for a
     dead one's prompt before it lands: `serve` says so and does not start."""
     with FakeSlack() as slack:
-        replica = ServeProcess(tmp_path, slack.url, f"sqlite:///{tmp_path / 'store.db'}",
-                               extra_env={"ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": "30"})
+        replica = ServeProcess(
+            tmp_path,
+            slack.url,
+            f"sqlite:///{tmp_path / 'store.db'}",
+            extra_env={"ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": "30"},
+        )
         try:
             assert replica.process.wait(timeout=30) == 1
         finally:
@@ -746,14 +874,16 @@ def test_a_taken_over_slot_whose_prompt_asked_nobody_is_not_posted_twice(started
         with Session(engine) as session:  # the dead replica's work, its post included
             plan = session.exec(select(Plan).where(Plan.key == "TR-ORCH-001")).one()
             entry = next(e for e in scheduled_entries(plan) if e.type == "progress-check")
-            slot = claim_slot(session, plan, entry, calendar_of(plan).local_date(started.now), now=started.now,
-                              by="dead:1")
+            slot = claim_slot(
+                session, plan, entry, calendar_of(plan).local_date(started.now), now=started.now, by="dead:1"
+            )
             prompt = ask(session, plan, slot, entry.type, entry.required, now=started.now)
             channel = plan.channel
             session.commit()
         assert prompt.agents == []
-        client.chat_postMessage(channel=channel, text="Sync: progress-check (TR-ORCH-001)",
-                                blocks=render_body_dicts(prompt))
+        client.chat_postMessage(
+            channel=channel, text="Sync: progress-check (TR-ORCH-001)", blocks=render_body_dicts(prompt)
+        )
         scheduler.use(engine, client, clock=lambda: started.now)
         try:
             started.advance(seconds=models.rules.sync.CLAIM_LEASE.total_seconds() + 30)

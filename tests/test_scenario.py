@@ -181,6 +181,7 @@ A, B, C = "stream-a-backend", "stream-b-frontend", "stream-c-testing"
 
 # --- before and at the start --------------------------------------------------------------------
 
+
 def test_before_start_every_agent_is_preparing(loaded):
     # Domain: PREPARING = plan not started (or first task not ready yet).
     agents = monitor(loaded)
@@ -210,9 +211,12 @@ def test_at_start_every_agent_is_idle_on_its_first_task(started):
     # Domain: IDLE = nothing in progress (its first task is ready, so not PREPARING);
     # current task = its next ready one = the first of its queue.
     assert monitor(started) == {
-        "agent-a1": ("IDLE", "T1"), "agent-a2": ("IDLE", "T5"),
-        "agent-b1": ("IDLE", "T9"), "agent-b2": ("IDLE", "T13"),
-        "agent-c1": ("IDLE", "T17"), "agent-c2": ("IDLE", "T21"),
+        "agent-a1": ("IDLE", "T1"),
+        "agent-a2": ("IDLE", "T5"),
+        "agent-b1": ("IDLE", "T9"),
+        "agent-b2": ("IDLE", "T13"),
+        "agent-c1": ("IDLE", "T17"),
+        "agent-c2": ("IDLE", "T21"),
     }
 
 
@@ -284,8 +288,10 @@ def test_monday_evening_metrics(started):
 def test_monday_evening_agent_monitor(started):
     play_until(started, MON_EVENING)
     assert monitor(started) == {
-        "agent-a1": ("ACTIVE", "T1"), "agent-a2": ("ACTIVE", "T5"),
-        "agent-b1": ("ACTIVE", "T10"), "agent-b2": ("ACTIVE", "T13"),
+        "agent-a1": ("ACTIVE", "T1"),
+        "agent-a2": ("ACTIVE", "T5"),
+        "agent-b1": ("ACTIVE", "T10"),
+        "agent-b2": ("ACTIVE", "T13"),
         # c1: T17 blocked, T18/T19 wait for their actions: nothing in progress, next ready is T20
         "agent-c1": ("IDLE", "T20"),
         "agent-c2": ("ACTIVE", "T21"),
@@ -293,6 +299,7 @@ def test_monday_evening_agent_monitor(started):
 
 
 # --- Tuesday 6 January: stream B paused 13:00–16:00 -----------------------------------------------
+
 
 def test_tuesday_paused_stream(started):
     play_until(started, paris(6, 14))  # W13, stream B paused since W12
@@ -304,9 +311,12 @@ def test_tuesday_paused_stream(started):
     assert by_key[A].planned_progress == pytest.approx(26 / 160)  # A's clock runs: 16.25%
     # Its agents are PAUSED, with the tasks they hold.
     assert monitor(started) == {
-        "agent-a1": ("ACTIVE", "T2"), "agent-a2": ("ACTIVE", "T5"),
-        "agent-b1": ("PAUSED", "T10"), "agent-b2": ("PAUSED", "T13"),
-        "agent-c1": ("ACTIVE", "T17"), "agent-c2": ("ACTIVE", "T21"),
+        "agent-a1": ("ACTIVE", "T2"),
+        "agent-a2": ("ACTIVE", "T5"),
+        "agent-b1": ("PAUSED", "T10"),
+        "agent-b2": ("PAUSED", "T13"),
+        "agent-c1": ("ACTIVE", "T17"),
+        "agent-c2": ("ACTIVE", "T21"),
     }
     # No task of a paused stream can be started.
     with pytest.raises(CommandError, match="stream-b-frontend is paused"):
@@ -341,6 +351,7 @@ def test_tuesday_evening_after_resume(started):
 
 
 # --- Wednesday 7 January: coordination event, rework ----------------------------------------------
+
 
 def test_api_integration_waits_for_the_coordination_event(started):
     play_until(started, paris(7, 10, 30))
@@ -386,8 +397,10 @@ def test_wednesday_noon_agent_monitor(started):
     assert agents["agent-a1"][0] == "IDLE"
     assert {key: agents[key] for key in agents if key != "agent-a1"} == {
         "agent-a2": ("ACTIVE", "T5"),
-        "agent-b1": ("ACTIVE", "T10"), "agent-b2": ("ACTIVE", "T14"),
-        "agent-c1": ("ACTIVE", "T17"), "agent-c2": ("ACTIVE", "T21"),
+        "agent-b1": ("ACTIVE", "T10"),
+        "agent-b2": ("ACTIVE", "T14"),
+        "agent-c1": ("ACTIVE", "T17"),
+        "agent-c2": ("ACTIVE", "T21"),
     }
 
 
@@ -457,6 +470,7 @@ def test_wednesday_evening_metrics(started):
 
 
 # --- Thursday 8 January, 17:00 (W32) ---------------------------------------------------------------
+
 
 def test_thursday_evening_stream_a_back_on_track(started):
     play_until(started, paris(8, 17))
@@ -531,8 +545,10 @@ def test_friday_evening_metrics(started):
 def test_friday_evening_agent_monitor(started):
     play_until(started, FRI_EVENING)
     assert monitor(started) == {
-        "agent-a1": ("ACTIVE", "T3"), "agent-a2": ("ACTIVE", "T6"),
-        "agent-b1": ("ACTIVE", "T12"), "agent-b2": ("ACTIVE", "T16"),
+        "agent-a1": ("ACTIVE", "T3"),
+        "agent-a2": ("ACTIVE", "T6"),
+        "agent-b1": ("ACTIVE", "T12"),
+        "agent-b2": ("ACTIVE", "T16"),
         "agent-c1": ("ACTIVE", "T20"),
         # c2: T22 failed, nothing in progress; its next ready task is T23
         "agent-c2": ("IDLE", "T23"),
@@ -624,14 +640,18 @@ def test_reported_code_coverage_meets_its_target(started):
 def test_second_monday_evening_agent_monitor(started):
     play_until(started, MON2_EVENING)
     assert monitor(started) == {
-        "agent-a1": ("ACTIVE", "T3"), "agent-a2": ("ACTIVE", "T6"),
+        "agent-a1": ("ACTIVE", "T3"),
+        "agent-a2": ("ACTIVE", "T6"),
         # b1, b2: all their tasks done, nothing in progress or ready
-        "agent-b1": ("IDLE", None), "agent-b2": ("IDLE", None),
-        "agent-c1": ("ACTIVE", "T20"), "agent-c2": ("ACTIVE", "T22"),
+        "agent-b1": ("IDLE", None),
+        "agent-b2": ("IDLE", None),
+        "agent-c1": ("ACTIVE", "T20"),
+        "agent-c2": ("ACTIVE", "T22"),
     }
 
 
 # --- an agent with two tasks in progress at once -----------------------------------------------------
+
 
 def test_two_tasks_in_progress_at_once_count_once(started):
     started.at(paris(5, 11))  # a1 waits two hours, then opens T1 and T2 together

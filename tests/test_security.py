@@ -161,6 +161,7 @@ def fresh(prefix: str) -> str:
 
 # --- servers -----------------------------------------------------------------------------------
 
+
 def load_store(directory: Path, plans: dict[str, str]) -> tuple[str, object]:
     url = f"sqlite:///{directory / 'store.db'}"
     engine = make_engine(url)
@@ -201,21 +202,28 @@ def e2e(tmp_path_factory):
     with FakeSlack() as slack, Mailbox() as mailbox, SmsGateway() as sms:
         sms.fail_next = 1  # one failure first: the failure path must not leak the URL either
         smtp_url = mailbox.url.replace("smtp://", f"smtp://alerts%40example.com:{E2E_SMTP_PASSWORD}@")
-        server = E2EServe(directory, slack.url, url, extra_env={
-            "SLACK_BOT_TOKEN": E2E_BOT_TOKEN, "SLACK_SIGNING_SECRET": E2E_SIGNING_SECRET,
-            "ORCHESTRATE_API_TOKEN": E2E_API_TOKEN, "SMTP_URL": smtp_url,
-            "SMS_WEBHOOK_URL": f"{sms.url}?token={E2E_SMS_TOKEN}",
-        })
+        server = E2EServe(
+            directory,
+            slack.url,
+            url,
+            extra_env={
+                "SLACK_BOT_TOKEN": E2E_BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": E2E_SIGNING_SECRET,
+                "ORCHESTRATE_API_TOKEN": E2E_API_TOKEN,
+                "SMTP_URL": smtp_url,
+                "SMS_WEBHOOK_URL": f"{sms.url}?token={E2E_SMS_TOKEN}",
+            },
+        )
         try:
             server.wait_healthy()
-            yield SimpleNamespace(server=server, slack=slack, engine=engine, mailbox=mailbox, sms=sms,
-                                  api_answers=[])
+            yield SimpleNamespace(server=server, slack=slack, engine=engine, mailbox=mailbox, sms=sms, api_answers=[])
         finally:
             server.stop()
             engine.dispose()
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
 
 def wait_until(check, timeout: float = 10.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
@@ -260,12 +268,19 @@ def modal_for(slack: FakeSlack, name: str) -> dict:
 
 def submit(server, view: dict, user: str, reason: str):
     """Confirm a modal as Slack sends it: the view the bot opened, with the reason typed in."""
-    return server.interaction({
-        "type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
-        "user": {"id": user, "username": user.lower()},
-        "view": {**view, "id": "V0SEC", "state": {"values": {"reason": {"value": {
-            "type": "plain_text_input", "value": reason}}}}},
-    })
+    return server.interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "user": {"id": user, "username": user.lower()},
+            "view": {
+                **view,
+                "id": "V0SEC",
+                "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": reason}}}},
+            },
+        }
+    )
 
 
 def mrkdwn_texts(node) -> list[str]:
@@ -297,9 +312,11 @@ def shown(body: dict) -> str:
 def last_audit(engine, user: str, line: str) -> AuditEntry | None:
     command = shlex.join(tokenize(line))
     with Session(engine) as session:
-        return session.exec(select(AuditEntry).where(AuditEntry.actor == f"slack:{user}",
-                                                     AuditEntry.command == command)
-                            .order_by(AuditEntry.id.desc())).first()
+        return session.exec(
+            select(AuditEntry)
+            .where(AuditEntry.actor == f"slack:{user}", AuditEntry.command == command)
+            .order_by(AuditEntry.id.desc())
+        ).first()
 
 
 def audit_count(engine) -> int:
@@ -320,9 +337,10 @@ def stream_status(engine, key: str) -> str:
 
 def task_status(engine, plan_key: str, key: str) -> str:
     with engine.connect() as connection:
-        return connection.execute(sql(
-            "SELECT t.status FROM tasks t JOIN plans p ON p.id = t.plan_id WHERE p.key = :plan AND t.key = :task"),
-            {"plan": plan_key, "task": key}).scalar_one()
+        return connection.execute(
+            sql("SELECT t.status FROM tasks t JOIN plans p ON p.id = t.plan_id WHERE p.key = :plan AND t.key = :task"),
+            {"plan": plan_key, "task": key},
+        ).scalar_one()
 
 
 def raw_post(server, body: bytes, headers: dict) -> tuple[int, str]:
@@ -354,12 +372,13 @@ class LogMark:
         self.server, self.at = server, len(server.output())
 
     def since(self) -> str:
-        return self.server.output()[self.at:]
+        return self.server.output()[self.at :]
 
 
 # =================================================================================================
 # (a) Requests: a missing, forged or stale signature gets 401 and changes nothing
 # =================================================================================================
+
 
 def _unsigned(server, body: str, **_):
     return raw_post(server, body.encode(), {"Content-Type": "application/x-www-form-urlencoded"})
@@ -382,21 +401,40 @@ def _tampered(server, body: str, **_):
 
 def _slash_body(text: str, response_url: str, user: str) -> str:
     """A slash command's body, as Slack sends it (to sign, or not, by hand)."""
-    return urlencode({"token": "legacy", "team_id": "T0TEST", "team_domain": "test",
-                      "channel_id": LED_CHANNEL["channel"], "channel_name": LED_CHANNEL["channel_name"],
-                      "user_id": user, "user_name": user.lower(), "command": "/orchestrate", "text": text,
-                      "api_app_id": "A0TEST", "response_url": response_url, "trigger_id": "1337.42.abcd"})
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T0TEST",
+            "team_domain": "test",
+            "channel_id": LED_CHANNEL["channel"],
+            "channel_name": LED_CHANNEL["channel_name"],
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/orchestrate",
+            "text": text,
+            "api_app_id": "A0TEST",
+            "response_url": response_url,
+            "trigger_id": "1337.42.abcd",
+        }
+    )
 
 
-@pytest.mark.parametrize("send", [_unsigned, _forged, _stale, _tampered], ids=["missing", "forged", "stale", "tampered"])
+@pytest.mark.parametrize(
+    "send", [_unsigned, _forged, _stale, _tampered], ids=["missing", "forged", "stale", "tampered"]
+)
 @pytest.mark.parametrize("kind", ["slash", "button"])
 def test_a_request_without_a_valid_signature_gets_401_and_changes_nothing(roles, send, kind):
     name = fresh("sig")
     if kind == "slash":  # the lead's own pause: it would act if it were signed
         body = _slash_body("pause stream-x", roles.slack.response_url(name), LEAD)
     else:
-        payload = block_action("stream_pause", "SEC-LED|stream-x", roles.slack.response_url(name), user=LEAD,
-                               channel=LED_CHANNEL["channel"])
+        payload = block_action(
+            "stream_pause",
+            "SEC-LED|stream-x",
+            roles.slack.response_url(name),
+            user=LEAD,
+            channel=LED_CHANNEL["channel"],
+        )
         body = urlencode({"payload": json.dumps(payload)})
     before, audited = snapshot(roles.engine), audit_count(roles.engine)
     status, answer = send(roles.server, body)
@@ -420,12 +458,22 @@ def test_the_same_request_signed_with_the_secret_acts(roles):
     assert stream_status(roles.engine, "stream-x") == "active"
 
 
-@pytest.mark.parametrize("body,headers", [
-    (b"text=status", {"Content-Type": "application/x-www-form-urlencoded",
-                      "X-Slack-Request-Timestamp": "not-a-number", "X-Slack-Signature": "v0=00"}),
-    (b"{not json", {"Content-Type": "application/json"}),
-    (b"payload=%5B1%5D", {"Content-Type": "application/x-www-form-urlencoded"}),
-], ids=["timestamp-not-a-number", "invalid-json", "payload-not-an-object"])
+@pytest.mark.parametrize(
+    "body,headers",
+    [
+        (
+            b"text=status",
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": "not-a-number",
+                "X-Slack-Signature": "v0=00",
+            },
+        ),
+        (b"{not json", {"Content-Type": "application/json"}),
+        (b"payload=%5B1%5D", {"Content-Type": "application/x-www-form-urlencoded"}),
+    ],
+    ids=["timestamp-not-a-number", "invalid-json", "payload-not-an-object"],
+)
 def test_an_unsigned_malformed_request_gets_401_without_a_traceback(roles, body, headers):
     mark = LogMark(roles.server)
     status, _ = raw_post(roles.server, body, headers)
@@ -435,8 +483,9 @@ def test_an_unsigned_malformed_request_gets_401_without_a_traceback(roles, body,
 
 def test_what_an_unsigned_request_carries_stays_out_of_the_log(roles):
     mark = LogMark(roles.server)
-    status, _ = raw_post(roles.server, b"text=UNSIGNED-MARKER-6f1d" + b"x" * 4096,
-                         {"Content-Type": "application/x-www-form-urlencoded"})
+    status, _ = raw_post(
+        roles.server, b"text=UNSIGNED-MARKER-6f1d" + b"x" * 4096, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert status == 401
     time.sleep(0.2)
     assert "UNSIGNED-MARKER-6f1d" not in mark.since()
@@ -454,8 +503,14 @@ def test_slacks_retry_of_an_event_acts_once(roles):
     reply_to(roles.slack, name)
     prompt_ts = newest_ts(roles.slack, LED_CHANNEL["channel"])
     updates = len(roles.slack.calls_to("chat.update"))
-    event = {"type": "message", "channel": LED_CHANNEL["channel"], "user": AGENT_X, "text": "first",
-             "ts": "1800000000.000100", "thread_ts": prompt_ts}
+    event = {
+        "type": "message",
+        "channel": LED_CHANNEL["channel"],
+        "user": AGENT_X,
+        "text": "first",
+        "ts": "1800000000.000100",
+        "thread_ts": prompt_ts,
+    }
     assert roles.server.event(event, event_id="EvSecRetry1")[0] == 200
     roles.slack.wait_for("chat.update", count=updates + 1)
     # Slack's retries: the same event id again (with other text here, to tell them apart).
@@ -476,8 +531,9 @@ def test_a_replayed_signed_slash_command_acts_once(roles):
     stamp = int(time.time())
     signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=str(stamp), body=body)
     for _ in range(2):
-        assert roles.server.post(body, "application/x-www-form-urlencoded", timestamp=stamp,
-                                 signature=signature)[0] == 200
+        assert (
+            roles.server.post(body, "application/x-www-form-urlencoded", timestamp=stamp, signature=signature)[0] == 200
+        )
     roles.slack.wait_for(f"response:{name}")
     time.sleep(0.5)
     with Session(roles.engine) as session:
@@ -526,30 +582,38 @@ def test_a_privileged_slash_command_from_a_non_lead_is_refused(roles, line, user
     assert snapshot(roles.engine) == before
 
 
-@pytest.mark.parametrize("action_id,value", [
-    ("stream_pause", "SEC-LED|stream-x"),
-    ("stream_resume", "SEC-LED|stream-y"),
-], ids=["pause", "resume"])
+@pytest.mark.parametrize(
+    "action_id,value",
+    [
+        ("stream_pause", "SEC-LED|stream-x"),
+        ("stream_resume", "SEC-LED|stream-y"),
+    ],
+    ids=["pause", "resume"],
+)
 @pytest.mark.parametrize("where", ["plan-channel", "forwarded-elsewhere"])
 def test_a_privileged_button_from_a_non_lead_is_refused(roles, action_id, value, where):
     """The button checks the same permission as the command, wherever the message was clicked."""
     name = fresh("btn")
     channel = LED_CHANNEL["channel"] if where == "plan-channel" else "D0STRANGER"
     before = snapshot(roles.engine)
-    status, _ = roles.server.interaction(block_action(action_id, value, roles.slack.response_url(name),
-                                                      user=STRANGER, channel=channel))
+    status, _ = roles.server.interaction(
+        block_action(action_id, value, roles.slack.response_url(name), user=STRANGER, channel=channel)
+    )
     assert status == 200
     verb, (plan, stream) = action_id.split("_")[1], value.split("|")
-    assert_refused(roles.engine, roles.slack, name, STRANGER, f"{verb} {stream} --plan {plan}",
-                   leads_shown=f"leads: <@{LEAD}>")
+    assert_refused(
+        roles.engine, roles.slack, name, STRANGER, f"{verb} {stream} --plan {plan}", leads_shown=f"leads: <@{LEAD}>"
+    )
     time.sleep(0.2)  # no dashboard refresh follows a refusal
     assert len(roles.slack.calls_to(f"response:{name}")) == 1
     assert snapshot(roles.engine) == before
 
 
-@pytest.mark.parametrize("line", ["stop --emergency --reason 'I think so'",
-                                  "validate --checkpoint cp-1 --force --reason 'trust me'"],
-                         ids=["emergency-stop", "forced-gate"])
+@pytest.mark.parametrize(
+    "line",
+    ["stop --emergency --reason 'I think so'", "validate --checkpoint cp-1 --force --reason 'trust me'"],
+    ids=["emergency-stop", "forced-gate"],
+)
 def test_a_confirmed_risky_command_from_a_non_lead_is_refused(roles, line):
     """The modal asks first (nothing changes while it is open); confirming it is still refused."""
     name = fresh("risky")
@@ -563,16 +627,24 @@ def test_a_confirmed_risky_command_from_a_non_lead_is_refused(roles, line):
     assert refusal["response_type"] == "ephemeral" and f"leads: <@{LEAD}>" in refusal["text"]
     assert snapshot(roles.engine) == before
     with Session(roles.engine) as session:
-        entry = session.exec(select(AuditEntry).where(AuditEntry.actor == f"slack:{STRANGER}")
-                             .order_by(AuditEntry.id.desc())).first()
+        entry = session.exec(
+            select(AuditEntry).where(AuditEntry.actor == f"slack:{STRANGER}").order_by(AuditEntry.id.desc())
+        ).first()
     assert entry.outcome == "refused" and "--reason 'because I can'" in entry.command
 
 
 def test_the_pass_button_of_an_unmet_gate_refuses_a_stranger_before_any_modal(roles):
     name = fresh("pass")
     before, modals = snapshot(roles.engine), len(roles.slack.calls_to("views.open"))
-    roles.server.interaction(block_action("checkpoint_pass", "SEC-LED|cp-1", roles.slack.response_url(name),
-                                          user=STRANGER, channel=LED_CHANNEL["channel"]))
+    roles.server.interaction(
+        block_action(
+            "checkpoint_pass",
+            "SEC-LED|cp-1",
+            roles.slack.response_url(name),
+            user=STRANGER,
+            channel=LED_CHANNEL["channel"],
+        )
+    )
     refusal = reply_to(roles.slack, name)
     assert refusal["response_type"] == "ephemeral"
     assert "only the leads and agents of SEC-LED may tick or pass a checkpoint" in refusal["text"]
@@ -581,14 +653,22 @@ def test_the_pass_button_of_an_unmet_gate_refuses_a_stranger_before_any_modal(ro
 
 
 @pytest.mark.parametrize("user", [LEAD, AGENT_N], ids=["lead-of-another-plan", "agent-of-this-plan"])
-@pytest.mark.parametrize("line", ["pause stream-n --plan SEC-NOLEADS", "stop --reason x --plan SEC-NOLEADS",
-                                  "start SEC-NOLEADS", "reallocate --from agent-n --to stream-n --plan SEC-NOLEADS"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pause stream-n --plan SEC-NOLEADS",
+        "stop --reason x --plan SEC-NOLEADS",
+        "start SEC-NOLEADS",
+        "reallocate --from agent-n --to stream-n --plan SEC-NOLEADS",
+    ],
+)
 def test_a_plan_without_leads_allows_no_privileged_command_from_slack(roles, line, user):
     name = fresh("deny")
     before = snapshot(roles.engine)
     roles.server.slash(line, roles.slack.response_url(name), user=user, **NOLEADS_CHANNEL)
-    refusal = assert_refused(roles.engine, roles.slack, name, user, line,
-                             leads_shown="leads: nobody yet: add roles.leads to the plan file")
+    refusal = assert_refused(
+        roles.engine, roles.slack, name, user, line, leads_shown="leads: nobody yet: add roles.leads to the plan file"
+    )
     assert "<@" not in refusal["text"]
     assert snapshot(roles.engine) == before
 
@@ -596,14 +676,28 @@ def test_a_plan_without_leads_allows_no_privileged_command_from_slack(roles, lin
 def test_a_plan_without_leads_refuses_its_buttons_too(roles):
     name = fresh("denybtn")
     before = snapshot(roles.engine)
-    roles.server.interaction(block_action("stream_pause", "SEC-NOLEADS|stream-n", roles.slack.response_url(name),
-                                          user=LEAD, channel=NOLEADS_CHANNEL["channel"]))
-    assert_refused(roles.engine, roles.slack, name, LEAD, "pause stream-n --plan SEC-NOLEADS",
-                   leads_shown="add roles.leads to the plan file")
+    roles.server.interaction(
+        block_action(
+            "stream_pause",
+            "SEC-NOLEADS|stream-n",
+            roles.slack.response_url(name),
+            user=LEAD,
+            channel=NOLEADS_CHANNEL["channel"],
+        )
+    )
+    assert_refused(
+        roles.engine,
+        roles.slack,
+        name,
+        LEAD,
+        "pause stream-n --plan SEC-NOLEADS",
+        leads_shown="add roles.leads to the plan file",
+    )
     assert snapshot(roles.engine) == before
 
 
 # --- confirmations at a terminal: the CLI asks before an emergency stop or a forced gate --------------
+
 
 def at_terminal(cwd: Path, args: list[str], typed: str) -> tuple[int, str, str]:
     """Run the installed CLI with a terminal as its stdin, typing ``typed`` into it."""
@@ -611,8 +705,15 @@ def at_terminal(cwd: Path, args: list[str], typed: str) -> tuple[int, str, str]:
     env["DATABASE_URL"] = f"sqlite:///{cwd / 'store.db'}"
     controller, terminal = pty.openpty()
     try:
-        process = subprocess.Popen([str(ORCHESTRATE), *args], cwd=cwd, env=env, stdin=terminal,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [str(ORCHESTRATE), *args],
+            cwd=cwd,
+            env=env,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         os.close(terminal)
         os.write(controller, typed.encode())
         out, err = process.communicate(timeout=60)
@@ -639,6 +740,7 @@ def test_the_cli_asks_at_a_terminal_before_an_emergency_stop_or_a_forced_gate(tm
 # =================================================================================================
 # (c) Agents may change their own tasks, and only theirs
 # =================================================================================================
+
 
 def test_an_agent_may_start_and_finish_its_own_task_but_not_anothers(roles):
     name = fresh("own")
@@ -687,8 +789,15 @@ destinations:
 """
 
 
-@pytest.mark.parametrize("line", ["metric test-coverage 10%", "event critical-bug-found", "event api-ready",
-                                  "validate --checkpoint cp-1 --criterion 1"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "metric test-coverage 10%",
+        "event critical-bug-found",
+        "event api-ready",
+        "validate --checkpoint cp-1 --criterion 1",
+    ],
+)
 def test_a_stranger_can_only_read(run, tmp_path, line):
     """In process (the permission is the dispatcher's, whatever the front end): a Slack user in no role."""
     path = tmp_path / "open.yml"
@@ -704,6 +813,7 @@ def test_a_stranger_can_only_read(run, tmp_path, line):
 # =================================================================================================
 # (e) Fuzz: arbitrary command texts and interaction payloads from a stranger, through the server
 # =================================================================================================
+
 
 def grammar_words() -> list[str]:
     """Every subcommand, action and flag the Slack grammar knows."""
@@ -721,11 +831,55 @@ def grammar_words() -> list[str]:
     return sorted(words)
 
 
-OBJECT_NAMES = ["SEC-LED", "SEC-NOLEADS", "TR-ORCH-001", "stream-x", "stream-y", "stream-n", "stream",
-                "agent-x", "agent-y", "agent-n", "T1", "T2", "T3", "T999", "cp-1", "cp", "#1", "1", "2", "0", "-1",
-                "1,2", "4h", "2d", "78%", "620ms", "1.5 hours", "3/day", "all", "standup", "ad-hoc",
-                "/etc/passwd", "../../x.yml", "<!channel>", "<@U0LEAD0001>", "<https://evil.example|x>",
-                "'", '"', "\\", "--", "“", "”", "é", "\u00a0", "&amp;", "*bold*", "`code`"]
+OBJECT_NAMES = [
+    "SEC-LED",
+    "SEC-NOLEADS",
+    "TR-ORCH-001",
+    "stream-x",
+    "stream-y",
+    "stream-n",
+    "stream",
+    "agent-x",
+    "agent-y",
+    "agent-n",
+    "T1",
+    "T2",
+    "T3",
+    "T999",
+    "cp-1",
+    "cp",
+    "#1",
+    "1",
+    "2",
+    "0",
+    "-1",
+    "1,2",
+    "4h",
+    "2d",
+    "78%",
+    "620ms",
+    "1.5 hours",
+    "3/day",
+    "all",
+    "standup",
+    "ad-hoc",
+    "/etc/passwd",
+    "../../x.yml",
+    "<!channel>",
+    "<@U0LEAD0001>",
+    "<https://evil.example|x>",
+    "'",
+    '"',
+    "\\",
+    "--",
+    "“",
+    "”",
+    "é",
+    "\u00a0",
+    "&amp;",
+    "*bold*",
+    "`code`",
+]
 WORDS = grammar_words() + OBJECT_NAMES
 SUBCOMMANDS = sorted(grammar("slack").specs)
 
@@ -766,12 +920,32 @@ def grammar_guided(name: str):
 
 # Commands that parse, read-only or privileged, each of which a test above runs as written.
 TEMPLATES = PRIVILEGED + [
-    "status", "dashboard SEC-LED", "status SEC-NOLEADS", "health", "health --agents all", "task list",
-    "task list --stream stream-x --status ready", "alerts --open", "audit --limit 5", "plan list --mine",
-    "plan show SEC-LED", "help pause", "help", "sync --checkpoint cp-1", "validate --checkpoint cp-1",
-    "task done T2", "task fail T1 --reason x", "ack 1", "resolve #1", "metric fuzz-reading 5",
-    "event fuzz-happened", "stop --emergency --reason x", "validate --checkpoint cp-1 --force",
-    "plan load /etc/passwd", "plan diff ../x.yml", "pause stream-n --plan SEC-NOLEADS",
+    "status",
+    "dashboard SEC-LED",
+    "status SEC-NOLEADS",
+    "health",
+    "health --agents all",
+    "task list",
+    "task list --stream stream-x --status ready",
+    "alerts --open",
+    "audit --limit 5",
+    "plan list --mine",
+    "plan show SEC-LED",
+    "help pause",
+    "help",
+    "sync --checkpoint cp-1",
+    "validate --checkpoint cp-1",
+    "task done T2",
+    "task fail T1 --reason x",
+    "ack 1",
+    "resolve #1",
+    "metric fuzz-reading 5",
+    "event fuzz-happened",
+    "stop --emergency --reason x",
+    "validate --checkpoint cp-1 --force",
+    "plan load /etc/passwd",
+    "plan diff ../x.yml",
+    "pause stream-n --plan SEC-NOLEADS",
 ]
 
 
@@ -791,8 +965,10 @@ def weighted(*choices):
 
 
 grammar_command = st.sampled_from(SUBCOMMANDS).flatmap(grammar_guided)
-templated = weighted((st.sampled_from(TEMPLATES), 3),
-                     (st.builds(mutate, st.sampled_from(TEMPLATES), st.integers(0, 8), value, st.booleans()), 1))
+templated = weighted(
+    (st.sampled_from(TEMPLATES), 3),
+    (st.builds(mutate, st.sampled_from(TEMPLATES), st.integers(0, 8), value, st.booleans()), 1),
+)
 
 command_texts = weighted(
     (st.text(max_size=80).filter(avoids_pinned_defects), 1),
@@ -801,8 +977,13 @@ command_texts = weighted(
     (grammar_command, 1),
     (templated, 4),
 )
-FUZZ = settings(max_examples=300, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 STATE_TABLES = ("plans", "streams", "agents", "tasks")  # what only leads (and agents, their own tasks) change
 
@@ -810,8 +991,9 @@ STATE_TABLES = ("plans", "streams", "agents", "tasks")  # what only leads (and a
 @pytest.fixture(scope="module")
 def fuzz_watch(roles):
     """State, log and Block Kit errors before the fuzz, checked after it in test_the_fuzz_left_no_trace."""
-    return SimpleNamespace(rows=rows(roles.engine, *STATE_TABLES), log=LogMark(roles.server),
-                           errors=len(roles.slack.errors))
+    return SimpleNamespace(
+        rows=rows(roles.engine, *STATE_TABLES), log=LogMark(roles.server), errors=len(roles.slack.errors)
+    )
 
 
 def readable(kind: str, body: dict) -> None:
@@ -829,8 +1011,11 @@ def outcome(kind: str, body: dict) -> str:
     if kind == "modal":
         return "confirmation modal"
     text = body.get("text") or ""
-    for mark, label in ((":no_entry: only a lead", "refused: not a lead"), (":no_entry:", "refused"),
-                        (":warning:", "usage error")):
+    for mark, label in (
+        (":no_entry: only a lead", "refused: not a lead"),
+        (":no_entry:", "refused"),
+        (":warning:", "usage error"),
+    ):
         if text.startswith(mark):
             return label
     return "answered (" + body.get("response_type", "?") + ")"
@@ -847,8 +1032,19 @@ def test_fuzz_slash_command_texts_from_a_stranger(roles, fuzz_watch, text):
     event(outcome(*answer))
 
 
-KNOWN_ACTIONS = ("stream_pause", "stream_resume", "dashboard_refresh", "criterion_tick", "checkpoint_pass",
-                 "page_more", "alert_ack", "alert_resolve", "sync_answer", "move_undo", "move_apply")
+KNOWN_ACTIONS = (
+    "stream_pause",
+    "stream_resume",
+    "dashboard_refresh",
+    "criterion_tick",
+    "checkpoint_pass",
+    "page_more",
+    "alert_ack",
+    "alert_resolve",
+    "sync_answer",
+    "move_undo",
+    "move_apply",
+)
 part = st.one_of(st.sampled_from(OBJECT_NAMES), st.text(max_size=20).filter(avoids_pinned_defects))
 small_int = st.integers(min_value=0, max_value=10**6)
 
@@ -859,22 +1055,30 @@ def joined(count: int):
 
 # Values in the shapes the bot's own buttons carry, with anything at all in each slot.
 action_values = {
-    "stream_pause": joined(2), "stream_resume": joined(2), "dashboard_refresh": part,
-    "criterion_tick": joined(3), "checkpoint_pass": joined(2),
-    "page_more": st.fixed_dictionaries({"command": st.one_of(st.sampled_from(SUBCOMMANDS), part), "plan": part,
-                                        "offset": small_int}).map(json.dumps),
+    "stream_pause": joined(2),
+    "stream_resume": joined(2),
+    "dashboard_refresh": part,
+    "criterion_tick": joined(3),
+    "checkpoint_pass": joined(2),
+    "page_more": st.fixed_dictionaries(
+        {"command": st.one_of(st.sampled_from(SUBCOMMANDS), part), "plan": part, "offset": small_int}
+    ).map(json.dumps),
     "alert_ack": st.one_of(small_int.map(str), small_int.map(lambda n: f"#{n}"), part),
     "alert_resolve": st.one_of(small_int.map(str), part),
     "sync_answer": small_int.map(str),
-    "move_undo": joined(2), "move_apply": joined(2),
+    "move_undo": joined(2),
+    "move_apply": joined(2),
 }
 known_click = st.sampled_from(KNOWN_ACTIONS).flatmap(
-    lambda action_id: action_values[action_id].map(lambda value: ("click", action_id, value)))
-unknown_click = st.tuples(st.just("click"), st.text(min_size=1, max_size=30).filter(lambda a: a not in KNOWN_ACTIONS),
-                          st.text(max_size=30))
+    lambda action_id: action_values[action_id].map(lambda value: ("click", action_id, value))
+)
+unknown_click = st.tuples(
+    st.just("click"), st.text(min_size=1, max_size=30).filter(lambda a: a not in KNOWN_ACTIONS), st.text(max_size=30)
+)
 confirmation = st.tuples(st.just("confirm"), st.one_of(grammar_command, templated), st.text(max_size=40))
-unknown_view = st.tuples(st.just("view"), st.text(min_size=1, max_size=30).filter(lambda c: c != "confirm_command"),
-                         st.text(max_size=60))
+unknown_view = st.tuples(
+    st.just("view"), st.text(min_size=1, max_size=30).filter(lambda c: c != "confirm_command"), st.text(max_size=60)
+)
 interactions = weighted((known_click, 3), (confirmation, 2), (unknown_click, 1), (unknown_view, 1))
 
 
@@ -892,14 +1096,26 @@ def test_fuzz_interaction_payloads_from_a_stranger(roles, fuzz_watch, interactio
     if kind == "click":
         payload = block_action(first, second, url, user=STRANGER, channel=LED_CHANNEL["channel"])
     else:
-        metadata = json.dumps({"text": first, "channel": {"id": LED_CHANNEL["channel"], "name": "sec-led"},
-                               "response_url": url}) if kind == "confirm" else second
-        payload = {"type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
-                   "user": {"id": STRANGER, "username": "stranger"},
-                   "view": {"id": "V0FUZZ", "type": "modal", "private_metadata": metadata,
-                            "callback_id": "confirm_command" if kind == "confirm" else first,
-                            "state": {"values": {"reason": {"value": {"type": "plain_text_input",
-                                                                      "value": second}}}}}}
+        metadata = (
+            json.dumps(
+                {"text": first, "channel": {"id": LED_CHANNEL["channel"], "name": "sec-led"}, "response_url": url}
+            )
+            if kind == "confirm"
+            else second
+        )
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "user": {"id": STRANGER, "username": "stranger"},
+            "view": {
+                "id": "V0FUZZ",
+                "type": "modal",
+                "private_metadata": metadata,
+                "callback_id": "confirm_command" if kind == "confirm" else first,
+                "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": second}}}},
+            },
+        }
     status, body = roles.server.interaction(payload)
     registered = (kind == "click" and first in KNOWN_ACTIONS) or kind == "confirm"
     if not registered:
@@ -921,15 +1137,24 @@ def test_the_fuzz_left_no_trace(roles, fuzz_watch):
     plans, streams, agents or tasks (a stranger may only read those)."""
     time.sleep(0.5)
     assert "Traceback" not in fuzz_watch.log.since()
-    assert roles.slack.errors[fuzz_watch.errors:] == []
+    assert roles.slack.errors[fuzz_watch.errors :] == []
     assert rows(roles.engine, *STATE_TABLES) == fuzz_watch.rows
 
 
 # --- defects the fuzzers were kept away from, pinned one by one -------------------------------------
 
-@pytest.mark.parametrize("line", ["ack 99999999999999999999", "task list --limit 99999999999999999999",
-                                  "alerts --limit 99999999999999999999", "audit --limit 99999999999999999999",
-                                  "ack ²", "resolve '#¹'"])
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ack 99999999999999999999",
+        "task list --limit 99999999999999999999",
+        "alerts --limit 99999999999999999999",
+        "audit --limit 99999999999999999999",
+        "ack ²",
+        "resolve '#¹'",
+    ],
+)
 def test_a_number_the_store_cannot_take_gets_a_readable_refusal(roles, line):
     name = fresh("big")
     mark = LogMark(roles.server)
@@ -938,15 +1163,21 @@ def test_a_number_the_store_cannot_take_gets_a_readable_refusal(roles, line):
     assert "Traceback" not in mark.since()
 
 
-@pytest.mark.parametrize("action_id,value", [
-    ("stream_pause", "stream-x"), ("criterion_tick", "SEC-LED|cp-1"), ("page_more", "status"),
-    ("sync_answer", "slot-1"),
-])
+@pytest.mark.parametrize(
+    "action_id,value",
+    [
+        ("stream_pause", "stream-x"),
+        ("criterion_tick", "SEC-LED|cp-1"),
+        ("page_more", "status"),
+        ("sync_answer", "slot-1"),
+    ],
+)
 def test_a_button_with_an_unexpected_value_gets_a_readable_answer(roles, action_id, value):
     name = fresh("odd")
     mark = LogMark(roles.server)
-    roles.server.interaction(block_action(action_id, value, roles.slack.response_url(name), user=STRANGER,
-                                          channel=LED_CHANNEL["channel"]))
+    roles.server.interaction(
+        block_action(action_id, value, roles.slack.response_url(name), user=STRANGER, channel=LED_CHANNEL["channel"])
+    )
     try:
         readable(*answer_to(roles.slack, name, timeout=1.5))
     finally:
@@ -956,8 +1187,9 @@ def test_a_button_with_an_unexpected_value_gets_a_readable_answer(roles, action_
 def test_a_long_reason_still_gets_a_confirmation_or_an_answer(roles):
     name = fresh("long")
     errors = len(roles.slack.errors)
-    roles.server.slash(f"stop --emergency --reason '{'x' * 2990}'", roles.slack.response_url(name), user=LEAD,
-                       **LED_CHANNEL)
+    roles.server.slash(
+        f"stop --emergency --reason '{'x' * 2990}'", roles.slack.response_url(name), user=LEAD, **LED_CHANNEL
+    )
     readable(*answer_to(roles.slack, name, timeout=3))
     assert roles.slack.errors[errors:] == []
 
@@ -965,6 +1197,7 @@ def test_a_long_reason_still_gets_a_confirmation_or_an_answer(roles):
 # =================================================================================================
 # (d) Injection: every free-text field, from people and machines, stays text in Slack
 # =================================================================================================
+
 
 @pytest.fixture(scope="module")
 def injection(e2e):
@@ -989,23 +1222,53 @@ def injection(e2e):
     # Sync: a prompt, an answer through the Answer button's modal, a reply in its thread.
     slash("sync prompt", "sync", INJ_LEAD)
     prompt = [c for c in slack.calls_to("chat.postMessage") if c.body.get("channel") == INJ_CHANNEL["channel"]][-1]
-    slot = next(e["value"] for b in as_dict(prompt.body["blocks"]) for e in b.get("elements", [])
-                if e.get("action_id") == "sync_answer")
+    slot = next(
+        e["value"]
+        for b in as_dict(prompt.body["blocks"])
+        for e in b.get("elements", [])
+        if e.get("action_id") == "sync_answer"
+    )
     prompt_ts = newest_ts(slack, INJ_CHANNEL["channel"])
     updates = len(slack.calls_to("chat.update"))
     name = fresh("inj")
-    server.interaction(block_action("sync_answer", slot, slack.response_url(name), user=AGENT_P,
-                                    channel=INJ_CHANNEL["channel"]))
-    answer_view = as_dict(wait_until(lambda: [c for c in slack.calls_to("views.open")
-                                              if "sync_answer_submit" in json.dumps(c.body)],
-                                     what="the answer modal")[-1].body["view"])
-    server.interaction({"type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
-                        "user": {"id": AGENT_P, "username": "agent-p"},
-                        "view": {**answer_view, "id": "V0ANS", "state": {"values": {
-                            "update": {"value": {"type": "plain_text_input", "value": PAYLOAD}},
-                            "blockers": {"value": {"type": "plain_text_input", "value": ""}}}}}})
-    server.event({"type": "message", "channel": INJ_CHANNEL["channel"], "user": AGENT_Q, "text": PAYLOAD,
-                  "ts": "1800000000.000200", "thread_ts": prompt_ts}, event_id="EvSecInj1")
+    server.interaction(
+        block_action("sync_answer", slot, slack.response_url(name), user=AGENT_P, channel=INJ_CHANNEL["channel"])
+    )
+    answer_view = as_dict(
+        wait_until(
+            lambda: [c for c in slack.calls_to("views.open") if "sync_answer_submit" in json.dumps(c.body)],
+            what="the answer modal",
+        )[-1].body["view"]
+    )
+    server.interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "user": {"id": AGENT_P, "username": "agent-p"},
+            "view": {
+                **answer_view,
+                "id": "V0ANS",
+                "state": {
+                    "values": {
+                        "update": {"value": {"type": "plain_text_input", "value": PAYLOAD}},
+                        "blockers": {"value": {"type": "plain_text_input", "value": ""}},
+                    }
+                },
+            },
+        }
+    )
+    server.event(
+        {
+            "type": "message",
+            "channel": INJ_CHANNEL["channel"],
+            "user": AGENT_Q,
+            "text": PAYLOAD,
+            "ts": "1800000000.000200",
+            "thread_ts": prompt_ts,
+        },
+        event_id="EvSecInj1",
+    )
     places["sync answers"] = [c.body for c in slack.wait_for("chat.update", count=updates + 2)[updates:]]
 
     # People's text in commands.
@@ -1030,22 +1293,34 @@ def injection(e2e):
     slash("audit log", "audit --limit 50", INJ_LEAD)
     slash("task list", "task list", INJ_LEAD)
     slash("alert list", "alerts", INJ_LEAD)
-    server.event({"type": "app_home_opened", "user": INJ_LEAD, "channel": "D0LEAD2", "tab": "home"},
-                 event_id="EvSecHome1")
+    server.event(
+        {"type": "app_home_opened", "user": INJ_LEAD, "channel": "D0LEAD2", "tab": "home"}, event_id="EvSecHome1"
+    )
     places["home tab"] = [slack.wait_for("views.publish")[-1].body]
 
     # The alerts the events raised, delivered to #sec-alerts (a reason shows in each).
     def alert_posts():
-        posts = [c.body for c in slack.calls if c.method in ("chat.postMessage", "chat.update")
-                 and "alert #" in json.dumps(as_dict(c.body.get("blocks")) or [])]
+        posts = [
+            c.body
+            for c in slack.calls
+            if c.method in ("chat.postMessage", "chat.update")
+            and "alert #" in json.dumps(as_dict(c.body.get("blocks")) or [])
+        ]
         return posts if any("plan-stopped" in p.get("text", "") for p in posts) else None
 
     places["alerts posted"] = wait_until(alert_posts, timeout=20, what="the plan-stopped alert")
     return SimpleNamespace(places=places, calls=slack.calls)
 
 
-OUTGOING = ("chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update",
-            "views.push", "views.publish")
+OUTGOING = (
+    "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
+    "views.open",
+    "views.update",
+    "views.push",
+    "views.publish",
+)
 
 
 def outgoing(calls) -> list:
@@ -1065,19 +1340,38 @@ def test_no_mention_or_link_from_input_in_anything_the_bot_showed(injection):
 ALL_ESCAPED = ("&lt;!channel&gt;", "&lt;!here&gt;", "&lt;@U0LEAD0001&gt;", "&lt;https://evil.example|click&gt;")
 
 
-@pytest.mark.parametrize("place", [
-    "task reason", "pause reason", "task title", "forced gate reason (modal)", "forced gate reason",
-    "stop reason (modal)", "stop reason", "sync answers", "unknown stream", "unknown task", "dashboard",
-    "audit log", "task list", "home tab", "alerts posted",
-])
+@pytest.mark.parametrize(
+    "place",
+    [
+        "task reason",
+        "pause reason",
+        "task title",
+        "forced gate reason (modal)",
+        "forced gate reason",
+        "stop reason (modal)",
+        "stop reason",
+        "sync answers",
+        "unknown stream",
+        "unknown task",
+        "dashboard",
+        "audit log",
+        "task list",
+        "home tab",
+        "alerts posted",
+    ],
+)
 def test_the_text_is_shown_escaped_where_it_is_shown(injection, place):
     """Not dropped, not mangled: the reason, title or answer is there, as text (&lt;!channel&gt;)."""
     if place.endswith("(modal)"):
         # The modal shows the typed reason only as its input's pre-filled value: plain text,
         # which Slack never parses for mentions or links; its mrkdwn does not repeat it.
         views = [as_dict(body.get("view")) or {} for body in injection.places[place]]
-        prefilled = [b["element"].get("initial_value", "") for v in views for b in v.get("blocks", [])
-                     if b.get("type") == "input"]
+        prefilled = [
+            b["element"].get("initial_value", "")
+            for v in views
+            for b in v.get("blocks", [])
+            if b.get("type") == "input"
+        ]
         assert any("<!channel>" in value for value in prefilled), prefilled
         assert all("<!channel>" not in text for body in injection.places[place] for text in displayed(body))
         return
@@ -1087,9 +1381,14 @@ def test_the_text_is_shown_escaped_where_it_is_shown(injection, place):
         assert escaped in texts, f"{place}: {escaped} not in {texts[:600]!r}"
 
 
-@pytest.mark.parametrize("place,expected", [
-    ("metric name", "is not a metric name"), ("metric value", "is not a value"), ("event name", "is not an event name"),
-])
+@pytest.mark.parametrize(
+    "place,expected",
+    [
+        ("metric name", "is not a metric name"),
+        ("metric value", "is not a value"),
+        ("event name", "is not an event name"),
+    ],
+)
 def test_names_are_validated_and_refusals_escape_what_was_given(injection, place, expected):
     [body] = injection.places[place]
     assert body["response_type"] == "ephemeral" and expected in body["text"]
@@ -1117,11 +1416,18 @@ def test_the_notification_text_of_every_message_is_escaped_too(injection):
 # (f) Secrets: after a full end-to-end run, no secret in the log, in Slack, in API answers or the store
 # =================================================================================================
 
+
 def test_no_secret_reaches_the_log_slack_the_api_or_the_store(e2e, injection):
     server, slack = e2e.server, e2e.slack
     # A few more commands, failing ones among them.
-    for line, user in [("status", INJ_LEAD), ("paws", INJ_LEAD), ("pause stream-p", STRANGER),
-                       ("task start T404", AGENT_P), ("metric code-coverage lots", AGENT_P), ("help", STRANGER)]:
+    for line, user in [
+        ("status", INJ_LEAD),
+        ("paws", INJ_LEAD),
+        ("pause stream-p", STRANGER),
+        ("task start T404", AGENT_P),
+        ("metric code-coverage lots", AGENT_P),
+        ("help", STRANGER),
+    ]:
         name = fresh("sec")
         server.slash(line, slack.response_url(name), user=user, **INJ_CHANNEL)
         readable(*answer_to(slack, name))
@@ -1129,8 +1435,9 @@ def test_no_secret_reaches_the_log_slack_the_api_or_the_store(e2e, injection):
     answers = list(e2e.api_answers)
     answers.append(api(server, "POST", "/api/v1/metrics", {"name": "code-coverage", "value": "93%"}))
     assert answers[-1][0] == 201, answers[-1]
-    answers.append(api(server, "POST", "/api/v1/metrics", {"name": "code-coverage", "value": "93%"},
-                       token=E2E_API_TOKEN[:-1]))
+    answers.append(
+        api(server, "POST", "/api/v1/metrics", {"name": "code-coverage", "value": "93%"}, token=E2E_API_TOKEN[:-1])
+    )
     assert answers[-1][0] == 401
     answers.append(api(server, "POST", "/api/v1/events", {"name": "x"}, token=None))
     assert answers[-1][0] == 401
@@ -1140,14 +1447,17 @@ def test_no_secret_reaches_the_log_slack_the_api_or_the_store(e2e, injection):
     wait_until(lambda: e2e.mailbox.messages or _attempted(e2e.engine, "email"), timeout=20, what="an email attempt")
     wait_until(lambda: e2e.sms.received, timeout=20, what="an SMS (after one failure)")
 
-    secrets = {"bot token": E2E_BOT_TOKEN, "signing secret": E2E_SIGNING_SECRET, "API token": E2E_API_TOKEN,
-               "SMTP password": E2E_SMTP_PASSWORD, "SMS token": E2E_SMS_TOKEN}
+    secrets = {
+        "bot token": E2E_BOT_TOKEN,
+        "signing secret": E2E_SIGNING_SECRET,
+        "API token": E2E_API_TOKEN,
+        "SMTP password": E2E_SMTP_PASSWORD,
+        "SMS token": E2E_SMS_TOKEN,
+    }
     log = server.output()
     assert "Uvicorn running" in log  # the log was read (Bolt now logs at WARNING: it is short)
-    posted = [(c.method, c.raw.decode("utf-8", "replace") + json.dumps(c.body, default=str))
-              for c in slack.calls]
-    store = json.dumps({table: [list(map(str, row)) for row in rows]
-                        for table, rows in _all_rows(e2e.engine).items()})
+    posted = [(c.method, c.raw.decode("utf-8", "replace") + json.dumps(c.body, default=str)) for c in slack.calls]
+    store = json.dumps({table: [list(map(str, row)) for row in rows] for table, rows in _all_rows(e2e.engine).items()})
     for what, secret in secrets.items():
         assert secret not in log, f"the {what} is in the serve log"
         for method, body in posted:
@@ -1160,14 +1470,19 @@ def test_no_secret_reaches_the_log_slack_the_api_or_the_store(e2e, injection):
         for sms in e2e.sms.received:
             assert secret not in json.dumps(sms), f"the {what} is in an SMS"
     # The bot token goes to Slack only as the Authorization header, as it must.
-    assert all(c.headers.get("authorization") == f"Bearer {E2E_BOT_TOKEN}"
-               for c in slack.calls if c.method in ("chat.postMessage", "views.open"))
+    assert all(
+        c.headers.get("authorization") == f"Bearer {E2E_BOT_TOKEN}"
+        for c in slack.calls
+        if c.method in ("chat.postMessage", "views.open")
+    )
 
 
 def _attempted(engine, destination: str) -> bool:
     with Session(engine) as session:
-        return any(d.attempts > 0 and d.last_error for d in session.exec(
-            select(AlertDelivery).where(AlertDelivery.destination == destination)))
+        return any(
+            d.attempts > 0 and d.last_error
+            for d in session.exec(select(AlertDelivery).where(AlertDelivery.destination == destination))
+        )
 
 
 def _all_rows(engine) -> dict:
@@ -1178,6 +1493,7 @@ def _all_rows(engine) -> dict:
 # =================================================================================================
 # (g) Files and formats: .env is ignored, YAML is read safely, nothing is unpickled
 # =================================================================================================
+
 
 def test_dotenv_is_ignored_by_git():
     lines = [line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()]
@@ -1191,9 +1507,20 @@ def test_the_readme_says_how_to_rotate_secrets():
 
 # The plan loader refusing `!!python/object` is tests/test_planfile.py::test_yaml_cannot_build_python_objects;
 # this one checks that nothing else in the code reads YAML, pickles or evaluates text.
-UNSAFE = [r"\bpickle\b", r"\bcPickle\b", r"\bshelve\b", r"\bmarshal\.loads?\b", r"PickleType",
-          r"SQLAlchemyJobStore", r"yaml\.unsafe_load", r"yaml\.(Full|Unsafe)?Loader\b", r"yaml\.load\((?![^)]*Loader=_Loader)",
-          r"\beval\(", r"\bexec\((?!\s*select)", r"shell\s*=\s*True"]
+UNSAFE = [
+    r"\bpickle\b",
+    r"\bcPickle\b",
+    r"\bshelve\b",
+    r"\bmarshal\.loads?\b",
+    r"PickleType",
+    r"SQLAlchemyJobStore",
+    r"yaml\.unsafe_load",
+    r"yaml\.(Full|Unsafe)?Loader\b",
+    r"yaml\.load\((?![^)]*Loader=_Loader)",
+    r"\beval\(",
+    r"\bexec\((?!\s*select)",
+    r"shell\s*=\s*True",
+]
 
 
 def test_no_unsafe_deserialisation_in_the_code():
@@ -1203,14 +1530,19 @@ def test_no_unsafe_deserialisation_in_the_code():
             code = line.split("#", 1)[0]
             if re.search(r"session\.exec\(|connection\.exec", code):
                 continue
-            found += [f"{path.relative_to(ROOT)}:{number}: {line.strip()}" for pattern in UNSAFE
-                      if re.search(pattern, code)]
+            found += [
+                f"{path.relative_to(ROOT)}:{number}: {line.strip()}" for pattern in UNSAFE if re.search(pattern, code)
+            ]
     assert found == []
 
 
 def test_the_store_has_no_pickled_columns():
-    pickled = [f"{t.name}.{c.name}" for t in SQLModel.metadata.sorted_tables for c in t.columns
-               if isinstance(c.type, PickleType)]
+    pickled = [
+        f"{t.name}.{c.name}"
+        for t in SQLModel.metadata.sorted_tables
+        for c in t.columns
+        if isinstance(c.type, PickleType)
+    ]
     assert pickled == []
 
 

@@ -49,15 +49,22 @@ def test_a_modal_without_a_reason_is_refused_in_the_ack_and_nothing_runs(server,
     opened = slack.wait_for("views.open")[0].body
     view = opened["view"] if isinstance(opened["view"], dict) else json.loads(opened["view"])
     submission = {
-        "type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
+        "type": "view_submission",
+        "team": {"id": "T0TEST"},
+        "api_app_id": "A0TEST",
         "user": {"id": "U0LEAD0001", "username": "lead"},
-        "view": {**view, "id": "V1", "state": {"values": {"reason": {"value": {
-            "type": "plain_text_input", "value": "   "}}}}},
+        "view": {
+            **view,
+            "id": "V1",
+            "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": "   "}}}},
+        },
     }
     status, body = server.interaction(submission)
     assert status == 200
-    assert json.loads(body) == {"response_action": "errors",
-                                "errors": {"reason": "Say why: it is recorded with your name."}}
+    assert json.loads(body) == {
+        "response_action": "errors",
+        "errors": {"reason": "Say why: it is recorded with your name."},
+    }
     time.sleep(0.5)
     assert slack.calls_to("response:e1") == []
     with Session(store[1]) as session:
@@ -65,6 +72,7 @@ def test_a_modal_without_a_reason_is_refused_in_the_ack_and_nothing_runs(server,
 
 
 # --- alert buttons ---------------------------------------------------------------------------
+
 
 def add_alert(engine, text: str = "Stream stream-b-frontend is 3 days late") -> int:
     with Session(engine) as session:
@@ -78,17 +86,33 @@ def add_alert(engine, text: str = "Stream stream-b-frontend is 3 days late") -> 
 def alert_message(alert_id: int, text: str) -> dict:
     """The message as the delivery posts it: the alert, its number and state, the two buttons."""
     return {
-        "type": "message", "ts": "1.2", "text": f"[critical] TR-ORCH-001: {text}",
+        "type": "message",
+        "ts": "1.2",
+        "text": f"[critical] TR-ORCH-001: {text}",
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn",
-                                         "text": f"<!here> :rotating_light: *CRITICAL* · TR-ORCH-001\n{text}"}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"<!here> :rotating_light: *CRITICAL* · TR-ORCH-001\n{text}"},
+            },
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"alert #{alert_id} · open"}]},
-            {"type": "actions", "elements": [
-                {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"}, "action_id": "alert_ack",
-                 "value": str(alert_id), "style": "primary"},
-                {"type": "button", "text": {"type": "plain_text", "text": "Resolve"}, "action_id": "alert_resolve",
-                 "value": str(alert_id)},
-            ]},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Acknowledge"},
+                        "action_id": "alert_ack",
+                        "value": str(alert_id),
+                        "style": "primary",
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Resolve"},
+                        "action_id": "alert_resolve",
+                        "value": str(alert_id),
+                    },
+                ],
+            },
         ],
     }
 
@@ -124,11 +148,20 @@ def test_the_acknowledge_button_acknowledges_as_the_clicker_and_replaces_the_mes
     with Session(store[1]) as session:
         entry = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
     assert (entry.command, entry.actor, entry.outcome, entry.source) == (
-        f"ack {alert_id} --plan TR-ORCH-001", "slack:U0LEAD0001", "ok", "slack:C0TRORCH1")
+        f"ack {alert_id} --plan TR-ORCH-001",
+        "slack:U0LEAD0001",
+        "ok",
+        "slack:C0TRORCH1",
+    )
 
     # Resolve from the replaced message: the acknowledgement stays on record, no button is left.
-    status, _ = click(server, "alert_resolve", alert_id, slack.response_url("a2"),
-                      {"type": "message", "ts": "1.2", "text": replaced["text"], "blocks": replaced["blocks"]})
+    status, _ = click(
+        server,
+        "alert_resolve",
+        alert_id,
+        slack.response_url("a2"),
+        {"type": "message", "ts": "1.2", "text": replaced["text"], "blocks": replaced["blocks"]},
+    )
     assert status == 200
     resolved = body_of(slack.wait_for("response:a2", timeout=10)[0])
     assert resolved["replace_original"] is True
@@ -163,7 +196,9 @@ def test_agents_may_acknowledge_or_resolve_strangers_may_not(server, slack, stor
     acked = body_of(slack.wait_for("response:n1", timeout=10)[0])
     assert acked["replace_original"] is True and "Acknowledged by <@U0AGENTC2>" in texts(acked["blocks"])
     assert (alert_row(store[1], first).status, alert_row(store[1], first).acked_by) == (
-        "acknowledged", "slack:U0AGENTC2")
+        "acknowledged",
+        "slack:U0AGENTC2",
+    )
 
     # Resolving an open alert straight away acknowledges it too.
     click(server, "alert_resolve", second, slack.response_url("n2"), alert_message(second, text), user="U0AGENTC2")

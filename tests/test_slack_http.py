@@ -61,8 +61,11 @@ def texts(blocks: list[dict]) -> str:
         if "text" in block and isinstance(block["text"], dict):
             found.append(block["text"]["text"])
         for element in block.get("elements", []):
-            found.append(element.get("text", "") if isinstance(element.get("text"), str)
-                         else element.get("text", {}).get("text", ""))
+            found.append(
+                element.get("text", "")
+                if isinstance(element.get("text"), str)
+                else element.get("text", {}).get("text", "")
+            )
         if block.get("accessory"):
             found.append(block["accessory"]["text"]["text"])
     return "\n".join(found)
@@ -99,7 +102,11 @@ def test_a_change_of_state_is_announced_in_the_channel_with_who_did_it(server, s
         assert session.exec(select(Stream.status).where(Stream.key == "stream-b-frontend")).one() == "paused"
         entry = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
     assert (entry.command, entry.actor, entry.outcome, entry.source) == (
-        "pause stream-b", "slack:U0LEAD0001", "ok", "slack:C0TRORCH1")
+        "pause stream-b",
+        "slack:U0LEAD0001",
+        "ok",
+        "slack:C0TRORCH1",
+    )
 
 
 def test_errors_go_only_to_the_person_who_typed_and_change_nothing(server, slack, store):
@@ -132,8 +139,9 @@ def test_the_pause_button_pauses_announces_and_refreshes_the_dashboard(server, s
 
 
 def test_buttons_check_the_same_permissions_as_the_commands(server, slack, store):
-    server.interaction(block_action("stream_pause", "TR-ORCH-001|stream-c-testing", slack.response_url("b2"),
-                                    user="U0NOBODY01"))
+    server.interaction(
+        block_action("stream_pause", "TR-ORCH-001|stream-c-testing", slack.response_url("b2"), user="U0NOBODY01")
+    )
     refusal = body_of(slack.wait_for("response:b2")[0])
     assert refusal["response_type"] == "ephemeral" and "only a lead" in refusal["text"]
     with Session(store[1]) as session:
@@ -163,16 +171,23 @@ def test_an_emergency_stop_is_confirmed_in_a_modal_before_it_acts(server, slack,
     with Session(store[1]) as session:
         assert [s for s in session.exec(select(Stream.status))] == ["active"] * 3  # nothing yet
     submission = {
-        "type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
+        "type": "view_submission",
+        "team": {"id": "T0TEST"},
+        "api_app_id": "A0TEST",
         "user": {"id": "U0LEAD0001", "username": "lead"},
-        "view": {**view, "id": "V1", "state": {"values": {"reason": {"value": {
-            "type": "plain_text_input", "value": "Critical issue found"}}}}},
+        "view": {
+            **view,
+            "id": "V1",
+            "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": "Critical issue found"}}}},
+        },
     }
     status, _ = server.interaction(submission)
     assert status == 200
     announced = body_of(slack.wait_for("response:s1")[0])
     assert announced["response_type"] == "in_channel"
-    assert "EMERGENCY STOP: TR-ORCH-001 is stopped (3 stream(s) halted). Reason: Critical issue found" in announced["text"]
+    assert (
+        "EMERGENCY STOP: TR-ORCH-001 is stopped (3 stream(s) halted). Reason: Critical issue found" in announced["text"]
+    )
 
 
 def test_app_home_publishes_the_dashboards_of_the_users_plans(server, slack):
@@ -200,17 +215,30 @@ def test_health_and_metrics_are_served(server, slack):
 def test_a_command_whose_ack_nobody_reads_still_runs(server, slack):
     """The work waits for the ack to be sent (bot.http); a caller gone before it must not lose it."""
     for n in range(5):
-        body = urlencode({
-            "token": "legacy", "team_id": "T0TEST", "team_domain": "test", "channel_id": "C0TRORCH1",
-            "channel_name": "tr-orchestration", "user_id": "U0LEAD0001", "user_name": "lead",
-            "command": "/orchestrate", "text": "status", "api_app_id": "A0TEST",
-            "response_url": slack.response_url(f"gone{n}"), "trigger_id": "1337.42.abcd"})
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": "T0TEST",
+                "team_domain": "test",
+                "channel_id": "C0TRORCH1",
+                "channel_name": "tr-orchestration",
+                "user_id": "U0LEAD0001",
+                "user_name": "lead",
+                "command": "/orchestrate",
+                "text": "status",
+                "api_app_id": "A0TEST",
+                "response_url": slack.response_url(f"gone{n}"),
+                "trigger_id": "1337.42.abcd",
+            }
+        )
         timestamp = str(int(time.time()))
         signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=timestamp, body=body)
-        request = ("POST /slack/events HTTP/1.1\r\nHost: localhost\r\n"
-                   "Content-Type: application/x-www-form-urlencoded\r\n"
-                   f"X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\n"
-                   f"Content-Length: {len(body)}\r\n\r\n{body}")
+        request = (
+            "POST /slack/events HTTP/1.1\r\nHost: localhost\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}"
+        )
         with socket.create_connection(("127.0.0.1", server.port)) as connection:
             connection.sendall(request.encode())  # and hang up without reading the ack
     for n in range(5):

@@ -58,18 +58,27 @@ def slack_socket():
 def test_a_slash_command_arrives_over_the_socket_and_is_acked_then_answered(tmp_path, store, slack_socket):  # noqa: F811
     with FakeSlack() as slack:
         slack.socket_url = slack_socket.url
-        process = ServeProcess(tmp_path, slack.url, store[0], mode="socket",
-                               extra_env={"SLACK_APP_TOKEN": "xapp-1-test"})
+        process = ServeProcess(
+            tmp_path, slack.url, store[0], mode="socket", extra_env={"SLACK_APP_TOKEN": "xapp-1-test"}
+        )
         try:
             assert slack_socket.connected.wait(20), process.output()
             assert slack.calls_to("apps.connections.open")  # asked the stand-in where to connect
             payload = {
-                "token": "legacy", "team_id": "T0TEST", "channel_id": "C0TRORCH1", "channel_name": "tr-orchestration",
-                "user_id": "U0LEAD0001", "user_name": "lead", "command": "/orchestrate", "text": "pause stream-c",
-                "response_url": slack.response_url("sock1"), "trigger_id": "1.2.3",
+                "token": "legacy",
+                "team_id": "T0TEST",
+                "channel_id": "C0TRORCH1",
+                "channel_name": "tr-orchestration",
+                "user_id": "U0LEAD0001",
+                "user_name": "lead",
+                "command": "/orchestrate",
+                "text": "pause stream-c",
+                "response_url": slack.response_url("sock1"),
+                "trigger_id": "1.2.3",
             }
-            slack_socket.outgoing.put({"envelope_id": "env-1", "type": "slash_commands",
-                                       "accepts_response_payload": True, "payload": payload})
+            slack_socket.outgoing.put(
+                {"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True, "payload": payload}
+            )
             ack = slack_socket.acks.get(timeout=10)
             assert ack["envelope_id"] == "env-1"
             answer = body_of(slack.wait_for("response:sock1", timeout=10)[0])
@@ -80,8 +89,13 @@ def test_a_slash_command_arrives_over_the_socket_and_is_acked_then_answered(tmp_
 
 
 def test_socket_mode_without_a_bot_token_says_what_is_missing(tmp_path, store):  # noqa: F811
-    result = subprocess.run([str(ORCHESTRATE), "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                            env={"SLACK_APP_TOKEN": "xapp-1-test", "DATABASE_URL": store[0],
-                                 "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [str(ORCHESTRATE), "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"SLACK_APP_TOKEN": "xapp-1-test", "DATABASE_URL": store[0], "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 1
     assert "Socket Mode also needs SLACK_BOT_TOKEN" in result.stderr

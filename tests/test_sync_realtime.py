@@ -2,7 +2,7 @@
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -19,15 +19,23 @@ CHANNEL = "C0RTCHAN1"
 
 
 def plan_file(path, at: datetime) -> None:
-    path.write_text(yaml.safe_dump({
-        "id": "RT-1", "timezone": "UTC", "channel": CHANNEL,
-        "working-days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "working-hours": ["00:00", "23:59"],
-        "roles": {"leads": ["U0LEAD0001"]},
-        "streams": [{"id": "build"}],
-        "agents": {"dev": {"stream": "build", "slack-user": "U0DEV0001", "tasks": ["Build it", "Ship it"]}},
-        "sync-schedule": [{"time": f"{at:%H:%M}", "type": "standup", "duration": "15min",
-                           "required": ["all-agents"]}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "id": "RT-1",
+                "timezone": "UTC",
+                "channel": CHANNEL,
+                "working-days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "working-hours": ["00:00", "23:59"],
+                "roles": {"leads": ["U0LEAD0001"]},
+                "streams": [{"id": "build"}],
+                "agents": {"dev": {"stream": "build", "slack-user": "U0DEV0001", "tasks": ["Build it", "Ship it"]}},
+                "sync-schedule": [
+                    {"time": f"{at:%H:%M}", "type": "standup", "duration": "15min", "required": ["all-agents"]}
+                ],
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -42,7 +50,7 @@ def view_of(call) -> dict:
 
 
 def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     fire = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
     # Leave both processes time to start (about 4 s); one starting late still posts the prompt at
     # start-up (a sync missed by less than its duration), once.
@@ -59,7 +67,7 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
     try:
         first.wait_healthy()
         second.wait_healthy()
-        wait = (fire - datetime.now(timezone.utc)).total_seconds() + 30
+        wait = (fire - datetime.now(UTC)).total_seconds() + 30
         prompt = slack.wait_for("chat.postMessage", timeout=wait)[0]
         time.sleep(3)  # the other process fired at the same minute: give it time to (not) post
         assert [c.body["text"] for c in slack.calls_to("chat.postMessage")] == ["Sync: standup (RT-1)"]
@@ -68,12 +76,18 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
         slot_id = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]][0]
 
         # The agent presses Answer (on one process), fills the modal, submits (on the other).
-        first.interaction(block_action("sync_answer", slot_id, slack.response_url("a1"), user="U0DEV0001",
-                                       channel=CHANNEL))
+        first.interaction(
+            block_action("sync_answer", slot_id, slack.response_url("a1"), user="U0DEV0001", channel=CHANNEL)
+        )
         modal = view_of(slack.wait_for("views.open")[0])
         assert modal["callback_id"] == "sync_answer_submit"
-        assert [b["block_id"] for b in modal["blocks"]] == ["yesterday", "today", "blockers", "tasks_done",
-                                                          "blocked_task"]
+        assert [b["block_id"] for b in modal["blocks"]] == [
+            "yesterday",
+            "today",
+            "blockers",
+            "tasks_done",
+            "blocked_task",
+        ]
         state = {
             "yesterday": {"value": {"type": "plain_text_input", "value": "Set up the repo"}},
             "today": {"value": {"type": "plain_text_input", "value": "Build it"}},
@@ -81,9 +95,15 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
             "tasks_done": {"value": {"type": "multi_static_select", "selected_options": [{"value": "T1"}]}},
             "blocked_task": {"value": {"type": "static_select", "selected_option": None}},
         }
-        second.interaction({"type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST",
-                            "user": {"id": "U0DEV0001", "username": "dev"},
-                            "view": {**modal, "id": "V1", "state": {"values": state}}})
+        second.interaction(
+            {
+                "type": "view_submission",
+                "team": {"id": "T0TEST"},
+                "api_app_id": "A0TEST",
+                "user": {"id": "U0DEV0001", "username": "dev"},
+                "view": {**modal, "id": "V1", "state": {"values": state}},
+            }
+        )
         with Session(engine) as session:
             posted_ts = session.exec(select(SyncSlot.message_ts)).one()  # where the prompt was posted
         updated = slack.wait_for("chat.update", timeout=10)[0].body
@@ -92,8 +112,14 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
         assert "yesterday: Set up the repo; today: Build it" in shown
 
         # A reply in the thread counts too; Slack's retry of the same event acts once.
-        reply = {"type": "message", "channel": CHANNEL, "user": "U0DEV0001", "text": "Shipping after lunch",
-                 "ts": "1800000000.000200", "thread_ts": posted_ts}
+        reply = {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": "U0DEV0001",
+            "text": "Shipping after lunch",
+            "ts": "1800000000.000200",
+            "thread_ts": posted_ts,
+        }
         first.event(reply, event_id="EvReply1")
         second.event(reply, event_id="EvReply1", retry_num=1)
         slack.wait_for("chat.update", count=2, timeout=10)

@@ -1,7 +1,7 @@
 """The sync schedule on a fake clock: slots, working days, holidays, DST, downtime, reminders, summary."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -9,8 +9,8 @@ from slack_sdk import WebClient
 from sqlmodel import Session, select
 
 from bot import scheduler
-from models.rules.sync import SyncEntry
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot
+from models.rules.sync import SyncEntry
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 
@@ -22,7 +22,7 @@ def dumps(value) -> str:
 
 
 def paris(*args) -> datetime:
-    return datetime(*args, tzinfo=PARIS).astimezone(timezone.utc)
+    return datetime(*args, tzinfo=PARIS).astimezone(UTC)
 
 
 @pytest.fixture
@@ -56,6 +56,7 @@ def plan_row(engine) -> Plan:
 
 # --- when slots fire ------------------------------------------------------------------
 
+
 def fire_times(plan: Plan, entry: SyncEntry, start: datetime, end: datetime) -> list[datetime]:
     trigger = scheduler.sync_trigger(plan, entry)
     times, previous, now = [], None, start
@@ -67,12 +68,15 @@ def fire_times(plan: Plan, entry: SyncEntry, start: datetime, end: datetime) -> 
         previous, now = fire, fire + timedelta(seconds=1)
 
 
-@pytest.mark.parametrize("zone, first, last", [
-    ("Europe/Paris", datetime(2026, 3, 23), datetime(2026, 4, 3)),      # EU spring forward: Sun 29 March
-    ("Europe/Paris", datetime(2026, 10, 19), datetime(2026, 10, 30)),   # EU fall back: Sun 25 October
-    ("America/New_York", datetime(2026, 3, 2), datetime(2026, 3, 13)),  # US spring forward: Sun 8 March
-    ("America/New_York", datetime(2026, 10, 26), datetime(2026, 11, 6)),  # US fall back: Sun 1 November
-])
+@pytest.mark.parametrize(
+    "zone, first, last",
+    [
+        ("Europe/Paris", datetime(2026, 3, 23), datetime(2026, 4, 3)),  # EU spring forward: Sun 29 March
+        ("Europe/Paris", datetime(2026, 10, 19), datetime(2026, 10, 30)),  # EU fall back: Sun 25 October
+        ("America/New_York", datetime(2026, 3, 2), datetime(2026, 3, 13)),  # US spring forward: Sun 8 March
+        ("America/New_York", datetime(2026, 10, 26), datetime(2026, 11, 6)),  # US fall back: Sun 1 November
+    ],
+)
 def test_slots_follow_local_wall_time_across_dst(zone, first, last):
     plan = Plan(key="P", title="P", spec={"working-days": ["mon", "tue", "wed", "thu", "fri"], "timezone": zone})
     entry = SyncEntry("standup", "09:00", 900, ("all-agents",))
@@ -86,12 +90,17 @@ def test_slots_follow_local_wall_time_across_dst(zone, first, last):
 
 def test_the_trigger_skips_days_off_the_plan_names(engine):
     plan = Plan(key="P", title="P", spec={"working-days": ["mon", "wed"], "timezone": "UTC"})
-    times = fire_times(plan, SyncEntry("standup", "10:30", 900, ()),
-                       datetime(2026, 1, 5, tzinfo=timezone.utc), datetime(2026, 1, 11, tzinfo=timezone.utc))
+    times = fire_times(
+        plan,
+        SyncEntry("standup", "10:30", 900, ()),
+        datetime(2026, 1, 5, tzinfo=UTC),
+        datetime(2026, 1, 11, tzinfo=UTC),
+    )
     assert [t.strftime("%a %H:%M") for t in times] == ["Mon 10:30", "Wed 10:30"]
 
 
 # --- posting once ----------------------------------------------------------------------
+
 
 def test_a_slot_is_posted_once_with_the_agents_and_an_answer_button(jobs, slack, engine):
     jobs.at(paris(2026, 1, 5, 9, 0))
@@ -145,6 +154,7 @@ def test_weekends_and_holidays_post_nothing(jobs, slack, engine):
 
 # --- downtime -------------------------------------------------------------------------------
 
+
 def test_after_downtime_a_slot_missed_by_less_than_its_duration_is_posted_once(jobs, slack):
     jobs.at(paris(2026, 1, 5, 9, 10))  # the 15-minute standup began ten minutes ago
     scheduler.catch_up_all()
@@ -165,6 +175,7 @@ def test_a_slot_missed_by_more_is_not_posted_and_shows_in_the_summary(jobs, slac
 
 
 # --- reminders ---------------------------------------------------------------------------------
+
 
 def test_one_reminder_half_way_to_those_who_have_not_answered(jobs, slack, engine):
     jobs.at(paris(2026, 1, 5, 9, 0))
@@ -188,6 +199,7 @@ def test_one_reminder_half_way_to_those_who_have_not_answered(jobs, slack, engin
 
 # --- the end of the day ---------------------------------------------------------------------------
 
+
 def test_the_end_of_day_summary_with_its_chart(jobs, slack):
     jobs.at(paris(2026, 1, 5, 10, 0))
     jobs("task done T1")
@@ -209,13 +221,16 @@ def test_the_end_of_day_summary_with_its_chart(jobs, slack):
 def test_plans_loaded_changed_or_stopped_are_picked_up_without_a_restart(jobs, engine, slack, tmp_path):
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    background = BackgroundScheduler(timezone=timezone.utc)
+    background = BackgroundScheduler(timezone=UTC)
     background.start(paused=True)  # a real job store, but nothing runs
     scheduler._scheduler = background
     try:
         scheduler.reconcile()
         assert sorted(j.id for j in background.get_jobs()) == [
-            "sync:TR-ORCH-001:end-of-day", "sync:TR-ORCH-001:progress-check", "sync:TR-ORCH-001:standup"]
+            "sync:TR-ORCH-001:end-of-day",
+            "sync:TR-ORCH-001:progress-check",
+            "sync:TR-ORCH-001:standup",
+        ]
         standup = background.get_job("sync:TR-ORCH-001:standup")
         assert (standup.misfire_grace_time, standup.coalesce, standup.max_instances) == (900, True, 1)
         changed = tmp_path / "changed.yml"
@@ -260,7 +275,8 @@ def test_a_taken_over_slot_whose_prompt_was_posted_is_not_posted_twice(jobs, sla
         prompt = ask(session, plan, slot, "standup", entry.required, now=jobs.now)
         session.commit()
     WebClient(token="xoxb-test", base_url=slack.url).chat_postMessage(
-        channel="#tr-orchestration", text="Sync: standup (TR-ORCH-001)", blocks=render_body_dicts(prompt))
+        channel="#tr-orchestration", text="Sync: standup (TR-ORCH-001)", blocks=render_body_dicts(prompt)
+    )
     jobs.advance(minutes=3)
     scheduler.tick()
     assert len(prompts(slack)) == 1  # found in the channel, recorded, not posted again

@@ -83,9 +83,9 @@ from sqlmodel import Session, SQLModel, select
 
 from bot import scheduler
 from commands.core.errors import CommandError, PermissionDenied
-from models.rules.heartbeats import record_heartbeat
 from models.db.store import make_engine
 from models.db.tables import Agent, Task
+from models.rules.heartbeats import record_heartbeat
 from tests import pg
 from tests.conftest import EXAMPLE_PLAN, LEAD, OPERATOR, STORES, STRANGER, Runner
 from tests.fake_slack import FakeSlack
@@ -279,8 +279,13 @@ class World:
     def play_until(self, when: datetime) -> "World":
         if when < self.run.now:
             self.reset()  # a test run out of order: replay from the start
-        scheduler.use(self.engine, WebClient(token="xoxb-test", base_url=self.slack.url),
-                      clock=lambda: self.run.now, smtp_url=self.mailbox.url, sms_url=self.sms.url)
+        scheduler.use(
+            self.engine,
+            WebClient(token="xoxb-test", base_url=self.slack.url),
+            clock=lambda: self.run.now,
+            smtp_url=self.mailbox.url,
+            sms_url=self.sms.url,
+        )
         while self.played < len(TIMELINE) and TIMELINE[self.played][0] <= when:
             at, what = TIMELINE[self.played]
             self.run.at(at)
@@ -321,6 +326,7 @@ def world(request, tmp_path_factory):
     """One world per store (in-memory SQLite, or a fresh PostgreSQL database per replay)."""
     databases = []
     if request.param == "sqlite":
+
         def new_engine():
             engine = make_engine("sqlite://")
             SQLModel.metadata.create_all(engine)
@@ -334,6 +340,7 @@ def world(request, tmp_path_factory):
         def new_engine():
             databases.append(templates.copy())
             return make_engine(pg.url(databases[-1]))
+
     played = World(new_engine, tmp_path_factory.mktemp("plan"))
     try:
         yield played
@@ -345,6 +352,7 @@ def world(request, tmp_path_factory):
 
 
 # --- reading what a user sees ----------------------------------------------------------------------
+
 
 def dashboard(world):
     return world.run("status").body
@@ -392,19 +400,27 @@ def _blocks(call) -> list:
 
 def posts(world, channel: str) -> list[str]:
     """The texts of the messages the bot posted in a channel (or a DM channel), in order."""
-    return [c.body["text"] for c in world.slack.calls_to("chat.postMessage", include_failed=False)
-            if c.body["channel"] == channel]
+    return [
+        c.body["text"]
+        for c in world.slack.calls_to("chat.postMessage", include_failed=False)
+        if c.body["channel"] == channel
+    ]
 
 
 def announcements(world) -> dict:
     """Load-balancing posts in the plan's channel, by move id: (text, buttons as (action_id, value))."""
     found = {}
     for call in world.slack.calls_to("chat.postMessage", include_failed=False):
-        if call.body["channel"] != CHANNEL or "load-balancing" not in json.dumps(_blocks(call)) \
-                and " · " not in call.body["text"]:
+        if call.body["channel"] != CHANNEL or (
+            "load-balancing" not in json.dumps(_blocks(call)) and " · " not in call.body["text"]
+        ):
             continue
-        buttons = [(e["action_id"], e["value"]) for b in _blocks(call) for e in b.get("elements", [])
-                   if e.get("type") == "button"]
+        buttons = [
+            (e["action_id"], e["value"])
+            for b in _blocks(call)
+            for e in b.get("elements", [])
+            if e.get("type") == "button"
+        ]
         if buttons and buttons[0][0].startswith("move_"):
             found[buttons[0][1].split("|")[1]] = (call.body["text"], buttons)
     return found
@@ -456,26 +472,34 @@ def counts(board) -> tuple:
 
 # --- loading and starting ----------------------------------------------------------------------------
 
+
 def test_loading_says_the_plan_cannot_end_in_ten_days(world):
     world.play_until(START)
     # a2's four Services tasks T5–T8 end at W80; c1's T18 waits for service-complete (W80), then T19 and
     # T20 follow in c1's queue: 80 + 3 × 20 = 140 working hours = 17.5 working days, 7.5 past the 10.
-    assert ("critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20, ending after 17.5 working days: "
-            "7.5 past duration-days (10); the waits (`after:`) do not fit the plan") in world.loaded.body.details
+    assert (
+        "critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20, ending after 17.5 working days: "
+        "7.5 past duration-days (10); the waits (`after:`) do not fit the plan"
+    ) in world.loaded.body.details
 
 
 def test_monday_9am_everyone_starts_on_schedule(world):
     world.play_until(paris(5, 9))
     assert monitor(world) == {
-        "agent-a1": ("ACTIVE", "T1"), "agent-a2": ("ACTIVE", "T5"),
-        "agent-b1": ("ACTIVE", "T9"), "agent-b2": ("ACTIVE", "T13"),
-        "agent-c1": ("ACTIVE", "T17"), "agent-c2": ("ACTIVE", "T21"),
+        "agent-a1": ("ACTIVE", "T1"),
+        "agent-a2": ("ACTIVE", "T5"),
+        "agent-b1": ("ACTIVE", "T9"),
+        "agent-b2": ("ACTIVE", "T13"),
+        "agent-c1": ("ACTIVE", "T17"),
+        "agent-c2": ("ACTIVE", "T21"),
     }
     # The 09:00 standup, posted before anyone started: all six agents, each with its first task; cp-1 due today.
     [standup] = standups(world)
-    assert standup["asked"] == ("• *agent-a1*: Database schema design\n• *agent-a2*: Matricule mapping service\n"
-                                "• *agent-b1*: UI/UX mockups\n• *agent-b2*: Component implementation\n"
-                                "• *agent-c1*: Test environment setup\n• *agent-c2*: CI/CD pipeline")
+    assert standup["asked"] == (
+        "• *agent-a1*: Database schema design\n• *agent-a2*: Matricule mapping service\n"
+        "• *agent-b1*: UI/UX mockups\n• *agent-b2*: Component implementation\n"
+        "• *agent-c1*: Test environment setup\n• *agent-c2*: CI/CD pipeline"
+    )
     assert ":checkered_flag: due today: *cp-1* Database Schema Validation (0/3 criteria met)" in standup["sections"]
     assert standup["tally"].startswith("0/6 answered")
     board = dashboard(world)
@@ -520,30 +544,44 @@ def test_monday_evening_metrics(world):
     # Utilization: five at 100%, c2 5/8.  Blocking: T21 3h blocked / (45h in progress + 3h).
     # Communication: one 15-minute standup in 480 working minutes. Nothing marked done yet: no rework rate.
     # Nothing before this morning: no trend.
-    check_metrics(dashboard(world), {
-        "parallel-efficiency": (100 * 45 / 48, True, None),  # 93.75%
-        "agent-utilization": (100 * (5 + 5 / 8) / 6, True, None),  # 93.75%
-        "blocking-time": (100 * 3 / 48, False, None),  # 6.25%, target < 5%
-        "rework-rate": (None, None, None),
-        "communication-overhead": (100 * 15 / 480, True, None),  # 3.125%
-        "code-coverage": (None, None, None),
-    })
+    check_metrics(
+        dashboard(world),
+        {
+            "parallel-efficiency": (100 * 45 / 48, True, None),  # 93.75%
+            "agent-utilization": (100 * (5 + 5 / 8) / 6, True, None),  # 93.75%
+            "blocking-time": (100 * 3 / 48, False, None),  # 6.25%, target < 5%
+            "rework-rate": (None, None, None),
+            "communication-overhead": (100 * 15 / 480, True, None),  # 3.125%
+            "code-coverage": (None, None, None),
+        },
+    )
 
 
 def test_monday_evening_agents_and_the_blocked_task(world):
     world.play_until(MON5_EVENING)
     # c2's T21 is blocked: nothing in progress, its next ready task is T22 -> IDLE on T22.
     assert monitor(world) == {
-        "agent-a1": ("ACTIVE", "T1"), "agent-a2": ("ACTIVE", "T5"),
-        "agent-b1": ("ACTIVE", "T9"), "agent-b2": ("ACTIVE", "T13"),
-        "agent-c1": ("ACTIVE", "T17"), "agent-c2": ("IDLE", "T22"),
+        "agent-a1": ("ACTIVE", "T1"),
+        "agent-a2": ("ACTIVE", "T5"),
+        "agent-b1": ("ACTIVE", "T9"),
+        "agent-b2": ("ACTIVE", "T13"),
+        "agent-c1": ("ACTIVE", "T17"),
+        "agent-c2": ("IDLE", "T22"),
     }
     # Health over the last working day (Mon 09:00–17:00): one standup asked everyone, nobody answered: 0%.
     # c2 also owes one heartbeat per hour: 8 expected, 9 sent (09:00…17:00) -> (0 + 8) / (1 + 8).
-    assert health(world) == {"agent-a1": 0.0, "agent-a2": 0.0, "agent-b1": 0.0, "agent-b2": 0.0,
-                             "agent-c1": 0.0, "agent-c2": pytest.approx(100 * 8 / 9, abs=0.05)}
+    assert health(world) == {
+        "agent-a1": 0.0,
+        "agent-a2": 0.0,
+        "agent-b1": 0.0,
+        "agent-b2": 0.0,
+        "agent-c1": 0.0,
+        "agent-c2": pytest.approx(100 * 8 / 9, abs=0.05),
+    }
     # task-blocked is a warning, listed in no route: it goes by the warning route (#dev).
-    assert "[warning] TR-ORCH-001: task-blocked (task: T21; reason: staging cluster quota exhausted)" in posts(world, "#dev")
+    assert "[warning] TR-ORCH-001: task-blocked (task: T21; reason: staging cluster quota exhausted)" in posts(
+        world, "#dev"
+    )
     assert "[info] TR-ORCH-001: day-1-complete" in posts(world, "#general")
 
 
@@ -551,10 +589,16 @@ def test_monday_evening_cp1_passed_with_its_checklist(world):
     world.play_until(MON5_EVENING)
     checklist = world.reply(paris(5, 16, 30), "validate --checkpoint cp-1 --criterion 1,2,3").body
     assert (checklist.checkpoint, checklist.passed, checklist.forced, checklist.note) == (
-        "cp-1", True, False, "All criteria met: passed.")
-    assert checklist.criteria == [(1, "All migrations tested", True, "slack:U0LEAD0001"),
-                                  (2, "Rollback verified", True, "slack:U0LEAD0001"),
-                                  (3, "Performance benchmarked", True, "slack:U0LEAD0001")]
+        "cp-1",
+        True,
+        False,
+        "All criteria met: passed.",
+    )
+    assert checklist.criteria == [
+        (1, "All migrations tested", True, "slack:U0LEAD0001"),
+        (2, "Rollback verified", True, "slack:U0LEAD0001"),
+        (3, "Performance benchmarked", True, "slack:U0LEAD0001"),
+    ]
     assert "[info] TR-ORCH-001: checkpoint-passed (checkpoint: cp-1; forced: False)" in posts(world, "#general")
 
 
@@ -567,9 +611,11 @@ def test_tuesday_the_paused_stream_cannot_start_tasks(world):
     world.play_until(paris(6, 16, 30))
     assert world.reply(paris(6, 15), "pause stream-b --reason 'design review with the client'").body.text == (
         "Paused stream-b-frontend: design review with the client. Its clocks are stopped until "
-        "`resume stream-b-frontend`.")
+        "`resume stream-b-frontend`."
+    )
     assert str(world.reply(paris(6, 16, 30), "task start T10")) == (
-        "stream stream-b-frontend is paused: resume it first (`resume stream-b-frontend`)")
+        "stream stream-b-frontend is paused: resume it first (`resume stream-b-frontend`)"
+    )
     assert monitor(world)["agent-b1"] == ("PAUSED", "T9")
     assert monitor(world)["agent-b2"] == ("PAUSED", "T13")
 
@@ -610,26 +656,33 @@ def test_tuesday_evening_metrics_and_trends(world):
     # Blocking: in progress T1 16, T5 16, T9 14, T13 14, T17 12 + 2, T20 4, T21 12 = 90h; blocked 4h.
     # Rework: T17 reopened once after done, marked done twice: 1/2.
     # Trends against Monday 17:00 (93.75, 93.75, 6.25, —, 3.125).
-    check_metrics(dashboard(world), {
-        "parallel-efficiency": (100 * 88 / 96, True, "down"),  # 91.7%
-        "agent-utilization": (100 * (5 + 12 / 16) / 6, True, "up"),  # 95.8%
-        "blocking-time": (100 * 4 / 94, True, "down"),  # 4.3%
-        "rework-rate": (100 * 1 / 2, False, None),  # 50%, no earlier value
-        "communication-overhead": (100 * 30 / 960, True, "flat"),  # 3.125%
-        "code-coverage": (85, False, None),  # reported at 16:00; nothing before today
-    })
+    check_metrics(
+        dashboard(world),
+        {
+            "parallel-efficiency": (100 * 88 / 96, True, "down"),  # 91.7%
+            "agent-utilization": (100 * (5 + 12 / 16) / 6, True, "up"),  # 95.8%
+            "blocking-time": (100 * 4 / 94, True, "down"),  # 4.3%
+            "rework-rate": (100 * 1 / 2, False, None),  # 50%, no earlier value
+            "communication-overhead": (100 * 30 / 960, True, "flat"),  # 3.125%
+            "code-coverage": (85, False, None),  # reported at 16:00; nothing before today
+        },
+    )
     assert world.reply(paris(6, 16), "metric code-coverage 85%").body.text == (
-        "Recorded code-coverage = 85% (target > 90%: NOT met).")
+        "Recorded code-coverage = 85% (target > 90%: NOT met)."
+    )
 
 
 # --- Wednesday 7 January -----------------------------------------------------------------------------
+
 
 def test_wednesday_standup_does_not_ask_the_paused_stream(world):
     world.play_until(paris(7, 9))
     standup = standups(world)[2]  # Mon, Tue, Wed
     # Stream B is paused: b1 and b2 are not asked. Current tasks: a1 T1, a2 T5, c1 T20 (T17 done), c2 T21.
-    assert standup["asked"] == ("• *agent-a1*: Database schema design\n• *agent-a2*: Matricule mapping service\n"
-                                "• *agent-c1*: Performance testing\n• *agent-c2*: CI/CD pipeline")
+    assert standup["asked"] == (
+        "• *agent-a1*: Database schema design\n• *agent-a2*: Matricule mapping service\n"
+        "• *agent-c1*: Performance testing\n• *agent-c2*: CI/CD pipeline"
+    )
     assert standup["tally"].startswith("0/4 answered")
     assert ":checkered_flag: due today: *cp-2* API Contract Lock (1/3 criteria met)" in standup["sections"]
 
@@ -679,29 +732,41 @@ def test_wednesday_evening_metrics_and_trends(world):
     # Task time: T1 20, T2 4, T5 24, T9 20, T13 20, T17 12 + 2, T20 12, T21 20 = 134h in progress, 4h blocked.
     # Rework: 1 reopening / 6 times marked done (T17 twice, T1, T9, T13, T20).
     # Trends against Tuesday 17:00 (91.7, 95.8, 4.3, 50, 3.125).
-    check_metrics(dashboard(world), {
-        "parallel-efficiency": (100 * 132 / 144, True, "flat"),  # 91.7%, as yesterday
-        "agent-utilization": (100 * (5 + 20 / 24) / 6, True, "up"),  # 97.2%
-        "blocking-time": (100 * 4 / 138, True, "down"),  # 2.9%
-        "rework-rate": (100 * 1 / 6, False, "down"),  # 16.7%
-        "communication-overhead": (100 * 45 / 1440, True, "flat"),  # 3 standups: 3.125%
-        "code-coverage": (88, False, "up"),  # 88% today against 85% yesterday
-    })
+    check_metrics(
+        dashboard(world),
+        {
+            "parallel-efficiency": (100 * 132 / 144, True, "flat"),  # 91.7%, as yesterday
+            "agent-utilization": (100 * (5 + 20 / 24) / 6, True, "up"),  # 97.2%
+            "blocking-time": (100 * 4 / 138, True, "down"),  # 2.9%
+            "rework-rate": (100 * 1 / 6, False, "down"),  # 16.7%
+            "communication-overhead": (100 * 45 / 1440, True, "flat"),  # 3 standups: 3.125%
+            "code-coverage": (88, False, "up"),  # 88% today against 85% yesterday
+        },
+    )
 
 
 def test_wednesday_cp2_forced_by_the_lead(world):
     world.play_until(WED7_EVENING)
-    forced = world.reply(paris(7, 16, 30),
-                         "validate --checkpoint cp-2 --force --reason 'mocks come on day 4; the spec is frozen'").body
+    forced = world.reply(
+        paris(7, 16, 30), "validate --checkpoint cp-2 --force --reason 'mocks come on day 4; the spec is frozen'"
+    ).body
     assert (forced.passed, forced.forced, forced.force_reason, forced.passed_by) == (
-        True, True, "mocks come on day 4; the spec is frozen", "slack:U0LEAD0001")
+        True,
+        True,
+        "mocks come on day 4; the spec is frozen",
+        "slack:U0LEAD0001",
+    )
     # Criterion 1 was ticked on Tuesday; 2 and 3 were not.
-    assert forced.criteria == [(1, "OpenAPI spec finalized", True, "slack:U0LEAD0001"),
-                               (2, "Frontend/Backend aligned", False, None), (3, "Mocks available", False, None)]
+    assert forced.criteria == [
+        (1, "OpenAPI spec finalized", True, "slack:U0LEAD0001"),
+        (2, "Frontend/Backend aligned", False, None),
+        (3, "Mocks available", False, None),
+    ]
     assert forced.note == "FORCED past 2 unmet criteria by lead: mocks come on day 4; the spec is frozen"
     # Passing it again is refused, saying who forced it, why and when (16:30 Paris = 15:30 UTC).
     assert str(world.reply(paris(7, 16, 45), "validate --checkpoint cp-2")) == (
-        "cp-2 was already forced (mocks come on day 4; the spec is frozen) by slack:U0LEAD0001 on Wed 07 Jan 15:30 UTC")
+        "cp-2 was already forced (mocks come on day 4; the spec is frozen) by slack:U0LEAD0001 on Wed 07 Jan 15:30 UTC"
+    )
 
 
 def test_wednesday_task_delayed_warnings(world):
@@ -723,8 +788,14 @@ def test_wednesday_evening_c2_is_down(world):
     assert agents["agent-c1"] == ("IDLE", None)
     # Health Wed 09:00–17:00: b1, b2 were not asked (paused at the standup): nothing expected -> None.
     # c2: asked once, 8 heartbeats expected, 7 sent (09:00–15:00) -> 7 / 9.
-    assert health(world) == {"agent-a1": 0.0, "agent-a2": 0.0, "agent-b1": None, "agent-b2": None,
-                             "agent-c1": 0.0, "agent-c2": pytest.approx(100 * 7 / 9, abs=0.05)}
+    assert health(world) == {
+        "agent-a1": 0.0,
+        "agent-a2": 0.0,
+        "agent-b1": None,
+        "agent-b2": None,
+        "agent-c1": 0.0,
+        "agent-c2": pytest.approx(100 * 7 / 9, abs=0.05),
+    }
     # agent-down goes by the critical route: #urgent, email and SMS.
     text = "agent-down (agent: agent-c2; why: no heartbeat since 14:00 UTC)"
     assert f"[critical] TR-ORCH-001: {text}" in posts(world, "#urgent")
@@ -737,19 +808,35 @@ def test_wednesday_evening_critical_path_at_risk_is_proposed(world):
     # T5, on the critical path, is 2h40m late (> the 2h stream-delay threshold): a reallocation is proposed.
     # The helper is taken from a stream with no open critical task: only stream B (A has T5–T8, C has T18–T20);
     # b1 and b2 both have 60h open (one task done each) -> b1, the first.
-    why = ("critical path at risk: T5 'Matricule mapping service' is 2h 40m late, and the plan's end moves "
-           "with it; agent-b1 has the least open work outside it (60h open)")
+    why = (
+        "critical path at risk: T5 'Matricule mapping service' is 2h 40m late, and the plan's end moves "
+        "with it; agent-b1 has the least open work outside it (60h open)"
+    )
     assert moves_table(world) == {
-        "M1": ["2026-01-07 16:00", "reallocate-resources", "T5", "reallocate --from agent-b1 --to stream-a-backend",
-               "proposed", why]}
+        "M1": [
+            "2026-01-07 16:00",
+            "reallocate-resources",
+            "T5",
+            "reallocate --from agent-b1 --to stream-a-backend",
+            "proposed",
+            why,
+        ]
+    }
     text, buttons = announcements(world)["M1"]
-    assert text == (f"[info] TR-ORCH-001: M1 · reallocate-resources: Proposed: `reallocate --from agent-b1 --to "
-                    f"stream-a-backend` ({why}). A lead applies it with `moves apply M1`")
+    assert text == (
+        f"[info] TR-ORCH-001: M1 · reallocate-resources: Proposed: `reallocate --from agent-b1 --to "
+        f"stream-a-backend` ({why}). A lead applies it with `moves apply M1`"
+    )
     assert buttons == [("move_apply", "TR-ORCH-001|M1")]
     assert text in posts(world, "#general")  # the info route too
     [audit] = balancer_audit(world)
-    assert audit[1:] == ["2026-01-07 16:00:00", "load-balancer", "scheduler",
-                         "load-balancing reallocate-resources (M1)", "ok"]
+    assert audit[1:] == [
+        "2026-01-07 16:00:00",
+        "load-balancer",
+        "scheduler",
+        "load-balancing reallocate-resources (M1)",
+        "ok",
+    ]
     # A proposal changes nothing: b1 is still in stream B.
     assert world.run("health --agents agent-b1").body.agents[0].stream == B
 
@@ -764,6 +851,7 @@ def test_wednesday_11am_resuming_the_stream_is_announced(world):
 
 # --- Thursday 8 January --------------------------------------------------------------------------------
 
+
 def test_thursday_10am_a_task_over_four_hours_late_escalates_to_the_lead(world):
     world.play_until(paris(8, 10))
     # T21 is 5h late at W25 (W24 was exactly 4h: not > 4 hours) -> the trigger fires once: a warning
@@ -774,14 +862,18 @@ def test_thursday_10am_a_task_over_four_hours_late_escalates_to_the_lead(world):
     # then the escalation at 10:00. The lead acknowledged agent-down (alert #14) at 09:30, so no more of it.
     assert posts(world, LEAD_DM) == [
         "[critical] TR-ORCH-001: still unacknowledged: agent-down (agent: agent-c2; why: no heartbeat since 14:00 UTC)",
-        risk]
+        risk,
+    ]
     assert {c.body["users"] for c in world.slack.calls_to("conversations.open")} == {"U0LEAD0001"}
     # Alerts so far: #1 task-blocked, #2 cp-1 passed, #3 day-1, #4 T17 done, #5 stream-paused, #6 T17 done
     # again, #7 day-2, #8 stream-resumed, #9 T1 done, #10 T21 delayed, #11 T5 delayed, #12 cp-2 passed,
     # #13 T9/T13/T20 done (grouped), #14 agent-down.
     assert world.reply(paris(8, 9, 30), "ack agent-down").body.text == "Alert #14 (agent-down) acknowledged by lead."
     # A proposal is not a move: nothing to undo.
-    assert str(world.reply(paris(8, 9, 40), "moves undo M1")) == "M1 is a proposal nobody applied: there is nothing to undo"
+    assert (
+        str(world.reply(paris(8, 9, 40), "moves undo M1"))
+        == "M1 is a proposal nobody applied: there is nothing to undo"
+    )
     assert streams(dashboard(world))[C].lateness_s == 5 * H
 
 
@@ -794,41 +886,66 @@ def test_thursday_noon_the_backup_takes_the_late_agents_next_task(world):
     # (at W25, W26 it was 96% and 92.3%: too busy to receive). c1's open work 40h (T18, T19) + 20h for T22
     # < c2's 80h -> c2's next queued task T22 goes to c1, the DevOps backup.
     why = "stream-c-testing is 7h 0m late (stream-delay > 2 hours); agent-c1 is the backup for DevOps"
-    assert moves_table(world)["M2"] == ["2026-01-08 11:00", "allocate-backup-agent", "T22", "agent-c2 → agent-c1",
-                                        "applied", why]
+    assert moves_table(world)["M2"] == [
+        "2026-01-08 11:00",
+        "allocate-backup-agent",
+        "T22",
+        "agent-c2 → agent-c1",
+        "applied",
+        why,
+    ]
     assert owners(world)["T22"] == "agent-c1"
     assert monitor(world)["agent-c1"] == ("IDLE", "T22")  # its only ready task now
     text, buttons = announcements(world)["M2"]
     # Slack's text escapes its control characters: ">" is sent as "&gt;".
-    assert text == (f"[info] TR-ORCH-001: M2 · allocate-backup-agent: T22 'Deployment automation' moved from "
-                    f"agent-c2 to agent-c1: {why.replace('>', '&gt;')} (undo: `moves undo M2`)")
+    assert text == (
+        f"[info] TR-ORCH-001: M2 · allocate-backup-agent: T22 'Deployment automation' moved from "
+        f"agent-c2 to agent-c1: {why.replace('>', '&gt;')} (undo: `moves undo M2`)"
+    )
     assert buttons == [("move_undo", "TR-ORCH-001|M2")]
-    assert [row[4] for row in balancer_audit(world)] == ["load-balancing reallocate-resources (M1)",
-                                                         "load-balancing allocate-backup-agent (M2)"]
+    assert [row[4] for row in balancer_audit(world)] == [
+        "load-balancing reallocate-resources (M1)",
+        "load-balancing allocate-backup-agent (M2)",
+    ]
     # T22 goes into c1's queue just before its first waiting task, T18 (todo, after unit-tests-start): T17,
     # T22, T18, T19, T20; not before now (W27). c1's planned windows: T17 0–20, T22 27–47, T18 47–67, T19 67–87,
     # T20 87–107. The critical path is recomputed with the waits: T22 27–47, then T18 waits for
     # service-complete (T8's end, W80): T18 80–100, T19 100–120, T20 120–140. The path still ends at W140
     # through T5–T8 and c1's tests; T22 ends at 47, well before T18's wait, so it is not on it: 17.5 days.
-    assert critical_path(world) == ("critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20, ending after "
-                                    "17.5 working days: 7.5 past duration-days (10); the waits (`after:`) do not fit the plan")
+    assert critical_path(world) == (
+        "critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20, ending after "
+        "17.5 working days: 7.5 past duration-days (10); the waits (`after:`) do not fit the plan"
+    )
 
 
 def test_thursday_a_low_test_coverage_blocks_deployment(world):
     world.play_until(THU8_NOON)
     reply = world.reply(paris(8, 11, 30), "metric test-coverage 78%").body
-    assert reply.details == ["risk trigger fired: test-coverage < 80% (now 78%) → block-deployment",
-                             "DEPLOYMENT BLOCKED: test-coverage < 80%"]
+    assert reply.details == [
+        "risk trigger fired: test-coverage < 80% (now 78%) → block-deployment",
+        "DEPLOYMENT BLOCKED: test-coverage < 80%",
+    ]
     assert dashboard(world).deployment_blocked == "test-coverage < 80% (now 78%)"
 
 
 def test_thursday_2pm_a_new_devops_task_goes_to_the_backup(world):
     world.play_until(paris(8, 14))
     # c2, the DevOps primary, is DOWN; c1 (24h busy of 29h: 82.8%) is available.
-    assert world.reply(paris(8, 14), "task add 'Rotate registry credentials' --type DevOps --estimate 4h").body.text == (
+    assert world.reply(
+        paris(8, 14), "task add 'Rotate registry credentials' --type DevOps --estimate 4h"
+    ).body.text == (
         "Added T25 'Rotate registry credentials' to stream-c-testing, assigned to agent-c1 (backup for DevOps: "
-        "agent-c2 is DOWN); estimate 4h.")
-    assert task_row(world, "T25") == ["T25", "Rotate registry credentials", "in-progress", "agent-c1", C, "4h", "DevOps"]
+        "agent-c2 is DOWN); estimate 4h."
+    )
+    assert task_row(world, "T25") == [
+        "T25",
+        "Rotate registry credentials",
+        "in-progress",
+        "agent-c1",
+        C,
+        "4h",
+        "DevOps",
+    ]
     assert monitor(world)["agent-c2"] == ("DOWN", "T21")
     # c2's health over the last working day (Wed 14:00 -> Thu 14:00, 24h of wall clock): 24 heartbeats
     # expected, 2 sent (Wed 14:00, 15:00); asked by this morning's standup, no answer -> 2 / 25.
@@ -836,6 +953,7 @@ def test_thursday_2pm_a_new_devops_task_goes_to_the_backup(world):
 
 
 # --- Friday 9 January ----------------------------------------------------------------------------------
+
 
 def test_friday_morning_a_non_lead_cannot_undo_a_move(world):
     world.play_until(paris(9, 9, 20))
@@ -848,28 +966,36 @@ def test_friday_morning_a_non_lead_cannot_undo_a_move(world):
     # c2 is back (heartbeat at 09:00), finished T21 and started T23.
     assert monitor(world)["agent-c2"] == ("ACTIVE", "T23")
     assert "[info] TR-ORCH-001: agent-recovered (agent: agent-c2)" in posts(world, "#general")
-    refusals = [row for row in world.run(f"audit --plan {PLAN_KEY} --limit 1000").body.rows
-                if row[4] == "moves undo M2" and row[2] == "stranger"]
+    refusals = [
+        row
+        for row in world.run(f"audit --plan {PLAN_KEY} --limit 1000").body.rows
+        if row[4] == "moves undo M2" and row[2] == "stranger"
+    ]
     assert [row[5] for row in refusals] == [
-        "refused: only a lead of TR-ORCH-001 may undo a load-balancing move; leads: U0LEAD0001"]
+        "refused: only a lead of TR-ORCH-001 may undo a load-balancing move; leads: U0LEAD0001"
+    ]
 
 
 def test_friday_morning_the_lead_undoes_the_move(world):
     world.play_until(paris(9, 9, 30))
     reply = world.reply(paris(9, 9, 30), "moves undo M2").body
-    assert reply.text == ("Undid M2 (allocate-backup-agent): T22 is back with agent-c2, at its place and "
-                          "planned window.")
+    assert reply.text == (
+        "Undid M2 (allocate-backup-agent): T22 is back with agent-c2, at its place and planned window."
+    )
     assert owners(world)["T22"] == "agent-c2"
     assert moves_table(world)["M2"][4] == "undone by lead"
     # T22 is back at its place (second in c2's queue) with its old earliest start (0): c2 T21 0–20, T22 20–40,
     # T23 40–60, T24 60–80, as loaded. c1: T17 0–20, T18 20–40, T19 40–60, T20 60–80, T25 (not before W29) 80–84.
     # The path: T18 waits for W80, T19 100–120, T20 120–140, T25 140–144 = 144h = 18 working days.
-    assert critical_path(world) == ("critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20 → T25, ending after "
-                                    "18 working days: 8 past duration-days (10); the waits (`after:`) do not fit the plan")
+    assert critical_path(world) == (
+        "critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20 → T25, ending after "
+        "18 working days: 8 past duration-days (10); the waits (`after:`) do not fit the plan"
+    )
     # At 09:45 c2 (28h 45m busy of 32h 45m: 87.8%) is the DevOps primary again and gets the new task.
     world.play_until(paris(9, 9, 45))
     assert world.reply(paris(9, 9, 45), "task add 'Canary deployment' --type DevOps --estimate 1d").body.text == (
-        "Added T26 'Canary deployment' to stream-c-testing, assigned to agent-c2 (primary for DevOps); estimate 1d.")
+        "Added T26 'Canary deployment' to stream-c-testing, assigned to agent-c2 (primary for DevOps); estimate 1d."
+    )
 
 
 FRI9_EVENING = paris(9, 17)
@@ -881,7 +1007,9 @@ def test_friday_evening_cp3_is_missed(world):
     world.play_until(FRI9_EVENING)
     text = "checkpoint-missed (checkpoint: cp-3; name: Integration Readiness)"
     assert f"[critical] TR-ORCH-001: {text}" in posts(world, "#urgent")
-    assert [s["text"] for s in world.sms.received if "checkpoint-missed" in s["text"]] == [f"[critical] TR-ORCH-001: {text}"]
+    assert [s["text"] for s in world.sms.received if "checkpoint-missed" in s["text"]] == [
+        f"[critical] TR-ORCH-001: {text}"
+    ]
     assert len([m for m in world.mailbox.messages if "checkpoint-missed" in m["data"]]) == 1
     # day-5-complete fired integration-testing: T19 is ready.
     assert task_row(world, "T19")[2] == "ready"
@@ -930,18 +1058,22 @@ def test_friday_evening_metrics_and_trends(world):
     # blocked 4h.  Rework: 1 / 10 times marked done (T17 ×2, T1, T9, T13, T20, T5, T25, T21, T2).
     # Thursday 17:00 (W32) was: busy 32 32 28 28 27 28 = 175/192 = 91.1%; utilization (4 + 27/32 + 28/32)/6
     # = 95.3%; blocking 4/181 = 2.2%; rework 1/8 = 12.5%.
-    check_metrics(dashboard(world), {
-        "parallel-efficiency": (100 * 215 / 240, True, "down"),  # 89.6%
-        "agent-utilization": (100 * (4 + 27 / 40 + 36 / 40) / 6, True, "down"),  # 92.9%
-        "blocking-time": (100 * 4 / 221, True, "down"),  # 1.8%
-        "rework-rate": (100 * 1 / 10, False, "down"),  # 10%: not < 10%
-        "communication-overhead": (100 * 75 / 2400, True, "flat"),
-        "code-coverage": (92, True, "flat"),  # Thursday's 92%, the latest before this morning too
-        "test-coverage": (92, None, "up"),  # no target; 78% yesterday
-    })
+    check_metrics(
+        dashboard(world),
+        {
+            "parallel-efficiency": (100 * 215 / 240, True, "down"),  # 89.6%
+            "agent-utilization": (100 * (4 + 27 / 40 + 36 / 40) / 6, True, "down"),  # 92.9%
+            "blocking-time": (100 * 4 / 221, True, "down"),  # 1.8%
+            "rework-rate": (100 * 1 / 10, False, "down"),  # 10%: not < 10%
+            "communication-overhead": (100 * 75 / 2400, True, "flat"),
+            "code-coverage": (92, True, "flat"),  # Thursday's 92%, the latest before this morning too
+            "test-coverage": (92, None, "up"),  # no target; 78% yesterday
+        },
+    )
 
 
 # --- the weekend, and Monday 12 January ------------------------------------------------------------------
+
 
 def test_the_weekend_moves_only_the_wall_clock(world):
     world.play_until(paris(10, 12))  # Saturday noon
@@ -954,8 +1086,10 @@ def test_the_weekend_moves_only_the_wall_clock(world):
 
 def test_monday_9am_tasks_planned_after_cp3_are_held(world):
     world.play_until(paris(12, 9))
-    held = "is held by checkpoint cp-3 (Integration Readiness): it is due and not passed, and the task is planned " \
-           "after it. `validate --checkpoint cp-3` first"
+    held = (
+        "is held by checkpoint cp-3 (Integration Readiness): it is due and not passed, and the task is planned "
+        "after it. `validate --checkpoint cp-3` first"
+    )
     # T19 (c1, due W60) and T3 (a1, due W60) end after cp-3's due time W40.
     assert str(world.reply(paris(12, 9), "task start T19")) == f"task T19 {held}"
     assert str(world.reply(paris(12, 9), "task start T3")) == f"task T3 {held}"
@@ -965,29 +1099,41 @@ def test_monday_9am_tasks_planned_after_cp3_are_held(world):
     assert streams(dashboard(world))[C].lateness_s == 0
     # checkpoint-missed (Fri 17:00), still unacknowledged, is re-sent to the lead by the first tick.
     assert posts(world, LEAD_DM)[-1] == (
-        "[critical] TR-ORCH-001: still unacknowledged: checkpoint-missed (checkpoint: cp-3; name: Integration Readiness)")
+        "[critical] TR-ORCH-001: still unacknowledged: checkpoint-missed (checkpoint: cp-3; name: Integration Readiness)"
+    )
 
 
 def test_monday_10am_cp3_checklist_and_an_overloaded_agent_hands_over_its_last_task(world):
     world.play_until(paris(12, 10))
     ticked = world.reply(paris(12, 10), "validate --checkpoint cp-3 --criterion 2").body
     assert (ticked.passed, ticked.note, ticked.due) == (False, "Ticked 2; 1 to go.", "Fri 09 Jan 17:00 CET")
-    assert ticked.criteria == [(1, "All unit tests passing", True, "slack:U0LEAD0001"),
-                               (2, "API endpoints functional", True, "slack:U0LEAD0001"),
-                               (3, "Frontend components ready", False, None)]
+    assert ticked.criteria == [
+        (1, "All unit tests passing", True, "slack:U0LEAD0001"),
+        (2, "API endpoints functional", True, "slack:U0LEAD0001"),
+        (3, "Frontend components ready", False, None),
+    ]
     assert str(world.reply(paris(12, 10), "validate --checkpoint cp-3")) == (
         "cp-3 cannot pass: 1 of 3 criteria not met (3. Frontend components ready). Tick them with --criterion N, "
-        "or pass anyway with --force --reason TEXT")
+        "or pass anyway with --force --reason TEXT"
+    )
     # c2: 28h busy by W32 (5 + 23), busy since: 37h of 41h = 90.2% > 90% (at W40 it was 36/40 = 90.0%).
     # Its last queued task is T26 (8h); c1 (27h of 41h: 65.9%) has 40h open (T18, T19): 40 + 8 < c2's 68h.
     # The announcement gives the utilization to its decimal: 90.2%.
     why = "agent-c2 is at 90.2% utilization (agent-utilization > 90%); agent-c1 has the least open work (40h open)"
-    assert moves_table(world)["M3"] == ["2026-01-12 09:00", "redistribute-tasks", "T26", "agent-c2 → agent-c1",
-                                        "applied", why]
+    assert moves_table(world)["M3"] == [
+        "2026-01-12 09:00",
+        "redistribute-tasks",
+        "T26",
+        "agent-c2 → agent-c1",
+        "applied",
+        why,
+    ]
     assert owners(world)["T26"] == "agent-c1"
     text, buttons = announcements(world)["M3"]
-    assert text == (f"[info] TR-ORCH-001: M3 · redistribute-tasks: T26 'Canary deployment' moved from agent-c2 to "
-                    f"agent-c1: {why.replace('>', '&gt;')} (undo: `moves undo M3`)")
+    assert text == (
+        f"[info] TR-ORCH-001: M3 · redistribute-tasks: T26 'Canary deployment' moved from agent-c2 to "
+        f"agent-c1: {why.replace('>', '&gt;')} (undo: `moves undo M3`)"
+    )
     assert buttons == [("move_undo", "TR-ORCH-001|M3")]
     # T26 goes into c1's queue just before its first waiting task: T18 (todo, after unit-tests-start); T19 is
     # ready since day-5-complete, so it no longer waits. c1's queue: T17, T26, T18, T19, T20, T25, and its
@@ -995,8 +1141,10 @@ def test_monday_10am_cp3_checklist_and_an_overloaded_agent_hands_over_its_last_t
     # c2's: T21 0–20, T22 20–40, T23 40–60, T24 60–80.
     # The path with the waits: T26 41–49, T18 waits for W80 (80–100), T19 100–120, T20 120–140, T25 140–144:
     # T26 ends before T18's wait, so the path and its end (144h = 18 working days) do not change.
-    assert critical_path(world) == ("critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20 → T25, ending after "
-                                    "18 working days: 8 past duration-days (10); the waits (`after:`) do not fit the plan")
+    assert critical_path(world) == (
+        "critical path: T5 → T6 → T7 → T8 → T18 → T19 → T20 → T25, ending after "
+        "18 working days: 8 past duration-days (10); the waits (`after:`) do not fit the plan"
+    )
 
 
 def test_monday_11am_cp3_passes_and_the_held_tasks_start(world):
@@ -1005,7 +1153,8 @@ def test_monday_11am_cp3_passes_and_the_held_tasks_start(world):
     assert (passed.passed, passed.forced, passed.note) == (True, False, "All criteria met: passed.")
     assert [c[2] for c in passed.criteria] == [True, True, True]
     assert str(world.reply(paris(12, 11, 5), "validate --checkpoint cp-3")) == (
-        "cp-3 was already passed by slack:U0LEAD0001 on Mon 12 Jan 10:00 UTC")
+        "cp-3 was already passed by slack:U0LEAD0001 on Mon 12 Jan 10:00 UTC"
+    )
     assert world.reply(paris(12, 11), "task start T19").body.text == "T19 'Integration testing' is now in-progress."
     assert world.reply(paris(12, 11), "task start T3").body.text == "T3 'SQLAlchemy models' is now in-progress."
     world.play_until(paris(12, 12))
@@ -1021,8 +1170,10 @@ def test_monday_noon_the_waiting_critical_task_is_not_at_risk_once_t26_goes_ahea
     table = moves_table(world)
     assert list(table) == ["M3", "M2", "M1"]
     assert [row[4] for row in balancer_audit(world)] == [
-        "load-balancing reallocate-resources (M1)", "load-balancing allocate-backup-agent (M2)",
-        "load-balancing redistribute-tasks (M3)"]
+        "load-balancing reallocate-resources (M1)",
+        "load-balancing allocate-backup-agent (M2)",
+        "load-balancing redistribute-tasks (M3)",
+    ]
     # Stream C's delay is now T22's (c2's, back at 20–40 since the undo): 3h at W43 (T18 −26h, T26 −6h).
     assert streams(dashboard(world))[C].lateness_s == 3 * H
 
@@ -1033,18 +1184,26 @@ def test_monday_2pm_the_task_others_wait_for_goes_first(world):
     # frontend-integration-start, which T8's api-endpoints-ready fires; T8 is queued behind T7 -> priority 2.
     # No proposal was made since M3, so this is M4.
     why = "T15 waits for `frontend-integration-start`, which T8 brings closer when done (`api-endpoints-ready`)"
-    assert moves_table(world)["M4"] == ["2026-01-12 13:00", "prioritize-unblocking", "T8", "priority 0 → 2",
-                                        "applied", why]
+    assert moves_table(world)["M4"] == [
+        "2026-01-12 13:00",
+        "prioritize-unblocking",
+        "T8",
+        "priority 0 → 2",
+        "applied",
+        why,
+    ]
     text, buttons = announcements(world)["M4"]
-    assert text == (f"[info] TR-ORCH-001: M4 · prioritize-unblocking: T8 'API endpoints' goes first: {why} "
-                    f"(undo: `moves undo M4`)")
+    assert text == (
+        f"[info] TR-ORCH-001: M4 · prioritize-unblocking: T8 'API endpoints' goes first: {why} (undo: `moves undo M4`)"
+    )
     assert buttons == [("move_undo", "TR-ORCH-001|M4")]
     assert owners(world)["T8"] == "agent-a2"  # a priority, not a change of hands
     # T22 (due W40) is now 5h late, the worst open task (T18 is planned 49–69 since M3; T6 2h20m):
     # task-delay > 4 hours turns true again (it re-armed on Friday at 09:00 when T21 was done) -> a second
     # direct message to the lead.
     assert posts(world, LEAD_DM)[-1] == (
-        "[warning] TR-ORCH-001: risk:task-delay &gt; 4 hours (value: 5 hours; action: escalate-to-lead)")
+        "[warning] TR-ORCH-001: risk:task-delay &gt; 4 hours (value: 5 hours; action: escalate-to-lead)"
+    )
     assert len([p for p in posts(world, LEAD_DM) if "risk:task-delay" in p]) == 2
 
 
@@ -1054,18 +1213,30 @@ def test_monday_3pm_every_critical_task_at_risk_gets_a_proposal(world):
     # a reallocation is proposed for it, after that tick's M4: M5. Helper: stream B again (A and C have open
     # critical tasks); b1 40h open (T11, T12), b2 40h (T15, T16): b1, the first. At 15:00 (3h20m late) it is
     # not proposed again: once per task.
-    why = ("critical path at risk: T6 'Working days calculator' is 2h 20m late, and the plan's end moves with it; "
-           "agent-b1 has the least open work outside it (40h open)")
+    why = (
+        "critical path at risk: T6 'Working days calculator' is 2h 20m late, and the plan's end moves with it; "
+        "agent-b1 has the least open work outside it (40h open)"
+    )
     table = moves_table(world)
     assert list(table) == ["M5", "M4", "M3", "M2", "M1"]
-    assert table["M5"] == ["2026-01-12 13:00", "reallocate-resources", "T6",
-                           "reallocate --from agent-b1 --to stream-a-backend", "proposed", why]
+    assert table["M5"] == [
+        "2026-01-12 13:00",
+        "reallocate-resources",
+        "T6",
+        "reallocate --from agent-b1 --to stream-a-backend",
+        "proposed",
+        why,
+    ]
     text, buttons = announcements(world)["M5"]
-    assert text == (f"[info] TR-ORCH-001: M5 · reallocate-resources: Proposed: `reallocate --from agent-b1 --to "
-                    f"stream-a-backend` ({why}). A lead applies it with `moves apply M5`")
+    assert text == (
+        f"[info] TR-ORCH-001: M5 · reallocate-resources: Proposed: `reallocate --from agent-b1 --to "
+        f"stream-a-backend` ({why}). A lead applies it with `moves apply M5`"
+    )
     assert buttons == [("move_apply", "TR-ORCH-001|M5")]
     assert [row[4] for row in balancer_audit(world)][3:] == [
-        "load-balancing prioritize-unblocking (M4)", "load-balancing reallocate-resources (M5)"]
+        "load-balancing prioritize-unblocking (M4)",
+        "load-balancing reallocate-resources (M5)",
+    ]
 
 
 def test_monday_afternoon_the_prioritized_task_is_the_agents_next(world):
@@ -1115,21 +1286,27 @@ def test_second_monday_evening_metrics_and_trends(world):
     # Task time: A T1 20 T2 20 T3 6 T5 26 T6 20.75 T8 1 | B T9 20 T10 20 T11 4 T13 20 T14 20 T16 4 |
     # C T17 14 T20 12 T25 3 T19 6 T21 28 T23 16 = 260.75h; blocked 4h.  Rework 1 / 13.
     # Friday 17:00 was 89.6, 92.9, 1.8, 10.
-    check_metrics(dashboard(world), {
-        "parallel-efficiency": (100 * 258.75 / 288, True, "up"),  # 89.8%
-        "agent-utilization": (100 * (46 / 48 + 47.75 / 48 + 1 + 1 + 33 / 48 + 44 / 48) / 6, True, "down"),  # 92.6%
-        "blocking-time": (100 * 4 / 264.75, True, "down"),  # 1.5%
-        "rework-rate": (100 * 1 / 13, True, "down"),  # 7.7%
-        "communication-overhead": (100 * 90 / 2880, True, "flat"),
-    })
+    check_metrics(
+        dashboard(world),
+        {
+            "parallel-efficiency": (100 * 258.75 / 288, True, "up"),  # 89.8%
+            "agent-utilization": (100 * (46 / 48 + 47.75 / 48 + 1 + 1 + 33 / 48 + 44 / 48) / 6, True, "down"),  # 92.6%
+            "blocking-time": (100 * 4 / 264.75, True, "down"),  # 1.5%
+            "rework-rate": (100 * 1 / 13, True, "down"),  # 7.7%
+            "communication-overhead": (100 * 90 / 2880, True, "flat"),
+        },
+    )
 
 
 def test_second_monday_evening_agents(world):
     world.play_until(MON12_EVENING)
     assert monitor(world) == {
-        "agent-a1": ("ACTIVE", "T3"), "agent-a2": ("ACTIVE", "T8"),
-        "agent-b1": ("ACTIVE", "T11"), "agent-b2": ("ACTIVE", "T16"),
-        "agent-c1": ("ACTIVE", "T19"), "agent-c2": ("ACTIVE", "T23"),
+        "agent-a1": ("ACTIVE", "T3"),
+        "agent-a2": ("ACTIVE", "T8"),
+        "agent-b1": ("ACTIVE", "T11"),
+        "agent-b2": ("ACTIVE", "T16"),
+        "agent-c1": ("ACTIVE", "T19"),
+        "agent-c2": ("ACTIVE", "T23"),
     }
     # c2 heartbeats again all day: 9 sent, 8 expected, asked once -> 8 / 9.
     assert health(world)["agent-c2"] == pytest.approx(100 * 8 / 9, abs=0.05)
@@ -1137,11 +1314,16 @@ def test_second_monday_evening_agents(world):
 
 # --- Wednesday 14 January: cp-4, and the API endpoints unblock the frontend ----------------------------
 
+
 def test_wednesday_14_api_endpoints_unblock_api_integration(world):
     world.play_until(paris(14, 17))
     assert world.reply(paris(14, 16), "task done T8").body.details == [
-        "api-endpoints-ready → frontend-integration-start (stream-a-b): 1 task(s) ready"]
-    assert world.reply(paris(14, 16), "validate --checkpoint cp-4 --criterion 1,2,3").body.note == "All criteria met: passed."
+        "api-endpoints-ready → frontend-integration-start (stream-a-b): 1 task(s) ready"
+    ]
+    assert (
+        world.reply(paris(14, 16), "validate --checkpoint cp-4 --criterion 1,2,3").body.note
+        == "All criteria met: passed."
+    )
     assert task_row(world, "T15")[2] == "in-progress"
     assert dashboard(world).next_checkpoint is None  # every gate passed
     # One gate was missed in all: cp-3.
@@ -1149,6 +1331,7 @@ def test_wednesday_14_api_endpoints_unblock_api_integration(world):
 
 
 # --- Thursday 15 January: the last two critical tasks fall behind ---------------------------------------
+
 
 def test_thursday_15_each_late_critical_task_gets_its_own_proposal(world):
     world.play_until(paris(15, 17))
@@ -1158,17 +1341,32 @@ def test_thursday_15_each_late_critical_task_gets_its_own_proposal(world):
     # b1 has 20h open (T12), b2 20h (T15): b1, the first.
     helper = "agent-b1 has the least open work outside it (20h open)"
     why_t7 = f"critical path at risk: T7 'CSV generator' is 3h 0m late, and the plan's end moves with it; {helper}"
-    why_t18 = (f"critical path at risk: T18 'Unit test development' is 3h 0m late, and the plan's end moves with it; "
-               f"{helper}")
+    why_t18 = (
+        f"critical path at risk: T18 'Unit test development' is 3h 0m late, and the plan's end moves with it; {helper}"
+    )
     table = moves_table(world)
     assert list(table) == ["M7", "M6", "M5", "M4", "M3", "M2", "M1"]
-    assert table["M6"] == ["2026-01-15 11:00", "reallocate-resources", "T7",
-                           "reallocate --from agent-b1 --to stream-a-backend", "proposed", why_t7]
-    assert table["M7"] == ["2026-01-15 16:00", "reallocate-resources", "T18",
-                           "reallocate --from agent-b1 --to stream-c-testing", "proposed", why_t18]
+    assert table["M6"] == [
+        "2026-01-15 11:00",
+        "reallocate-resources",
+        "T7",
+        "reallocate --from agent-b1 --to stream-a-backend",
+        "proposed",
+        why_t7,
+    ]
+    assert table["M7"] == [
+        "2026-01-15 16:00",
+        "reallocate-resources",
+        "T18",
+        "reallocate --from agent-b1 --to stream-c-testing",
+        "proposed",
+        why_t18,
+    ]
     text, buttons = announcements(world)["M7"]
-    assert text == (f"[info] TR-ORCH-001: M7 · reallocate-resources: Proposed: `reallocate --from agent-b1 --to "
-                    f"stream-c-testing` ({why_t18}). A lead applies it with `moves apply M7`")
+    assert text == (
+        f"[info] TR-ORCH-001: M7 · reallocate-resources: Proposed: `reallocate --from agent-b1 --to "
+        f"stream-c-testing` ({why_t18}). A lead applies it with `moves apply M7`"
+    )
     assert buttons == [("move_apply", "TR-ORCH-001|M7")]
 
 
@@ -1190,8 +1388,11 @@ def test_final_dashboard(world):
     # Planned at W80 (B76): A all 160h; B b1 76 + b2 76 (T15 40–60, T16 60–80: 16h) -> 152/160;
     # C c1 T17 20h, T26 (41–49) 8h, T18 (49–69) 20h, 11h of T19 (69–89), T20 and T25 from 89 = 59h;
     # c2 T21–T24 back to back 0–80 = 80h -> 139/172.
-    assert [s.planned_progress for s in board.streams] == [pytest.approx(1.0), pytest.approx(152 / 160),
-                                                           pytest.approx(139 / 172)]
+    assert [s.planned_progress for s in board.streams] == [
+        pytest.approx(1.0),
+        pytest.approx(152 / 160),
+        pytest.approx(139 / 172),
+    ]
     assert board.planned_progress == pytest.approx(451 / 492)
     # A: T7 (due W64) 16h late; B: T15 (due B60) 16h late; C: T18 (due W69 since M3) 11h late: all Delayed.
     assert [s.lateness_s for s in board.streams] == [16 * H, 16 * H, 11 * H]
@@ -1212,17 +1413,20 @@ def test_final_metrics_with_targets_and_trends(world):
     # Rework: 1 / 21 times marked done (20 tasks done, T17 twice).
     # Thursday 15 17:00 (W72) was: busy 70 71.75 68 68 55 68 = 400.75/432 = 92.8%; utilization
     # (70/72 + 71.75/72 + 1 + 1 + 55/72 + 68/72)/6 = 94.6%; blocking 4/406.75 = 1.0%; rework 1/21.
-    check_metrics(dashboard(world), {
-        "parallel-efficiency": (100 * 440.75 / 480, True, "down"),  # 91.8%
-        "agent-utilization": (100 * (78 / 80 + 79.75 / 80 + 1 + 1 + 55 / 80 + 76 / 80) / 6, True, "down"),  # 93.5%
-        "blocking-time": (100 * 4 / 446.75, True, "down"),  # 0.9%
-        "rework-rate": (100 * 1 / 21, True, "flat"),  # 4.8%
-        "communication-overhead": (100 * 150 / 4800, True, "flat"),  # ten standups
-        "code-coverage": (94, True, "up"),  # 92% was the latest before this morning
-        "bug-detection-rate": (2, True, None),  # 2/day < 5/day, first reading
-        "documentation": (100, True, "up"),  # at least 100%; 60% yesterday
-        "test-coverage": (92, None, "flat"),
-    })
+    check_metrics(
+        dashboard(world),
+        {
+            "parallel-efficiency": (100 * 440.75 / 480, True, "down"),  # 91.8%
+            "agent-utilization": (100 * (78 / 80 + 79.75 / 80 + 1 + 1 + 55 / 80 + 76 / 80) / 6, True, "down"),  # 93.5%
+            "blocking-time": (100 * 4 / 446.75, True, "down"),  # 0.9%
+            "rework-rate": (100 * 1 / 21, True, "flat"),  # 4.8%
+            "communication-overhead": (100 * 150 / 4800, True, "flat"),  # ten standups
+            "code-coverage": (94, True, "up"),  # 92% was the latest before this morning
+            "bug-detection-rate": (2, True, None),  # 2/day < 5/day, first reading
+            "documentation": (100, True, "up"),  # at least 100%; 60% yesterday
+            "test-coverage": (92, None, "flat"),
+        },
+    )
     turnaround = figures(dashboard(world))["review-turnaround"]
     assert (turnaround.display, turnaround.target, turnaround.ok) == ("3 hours", "< 2 hours", False)
 
@@ -1230,8 +1434,10 @@ def test_final_metrics_with_targets_and_trends(world):
 def test_final_agents(world):
     world.play_until(END)
     assert monitor(world) == {
-        "agent-a1": ("ACTIVE", "T4"), "agent-a2": ("ACTIVE", "T7"),
-        "agent-b1": ("ACTIVE", "T12"), "agent-b2": ("ACTIVE", "T15"),
+        "agent-a1": ("ACTIVE", "T4"),
+        "agent-a2": ("ACTIVE", "T7"),
+        "agent-b1": ("ACTIVE", "T12"),
+        "agent-b2": ("ACTIVE", "T15"),
         "agent-c1": ("IDLE", None),  # only T18 left, waiting for service-complete
         "agent-c2": ("ACTIVE", "T24"),
     }
@@ -1254,15 +1460,23 @@ def test_final_moves_announcements_and_audit(world):
     # Every move was posted once in the plan channel, with its Undo (or, for a proposal, Apply) button.
     posted = announcements(world)
     assert {key: buttons for key, (_, buttons) in posted.items()} == {
-        "M1": [("move_apply", "TR-ORCH-001|M1")], "M2": [("move_undo", "TR-ORCH-001|M2")],
-        "M3": [("move_undo", "TR-ORCH-001|M3")], "M4": [("move_undo", "TR-ORCH-001|M4")],
-        "M5": [("move_apply", "TR-ORCH-001|M5")], "M6": [("move_apply", "TR-ORCH-001|M6")],
-        "M7": [("move_apply", "TR-ORCH-001|M7")]}
+        "M1": [("move_apply", "TR-ORCH-001|M1")],
+        "M2": [("move_undo", "TR-ORCH-001|M2")],
+        "M3": [("move_undo", "TR-ORCH-001|M3")],
+        "M4": [("move_undo", "TR-ORCH-001|M4")],
+        "M5": [("move_apply", "TR-ORCH-001|M5")],
+        "M6": [("move_apply", "TR-ORCH-001|M6")],
+        "M7": [("move_apply", "TR-ORCH-001|M7")],
+    }
     assert [row[4] for row in balancer_audit(world)] == [
-        "load-balancing reallocate-resources (M1)", "load-balancing allocate-backup-agent (M2)",
-        "load-balancing redistribute-tasks (M3)", "load-balancing prioritize-unblocking (M4)",
-        "load-balancing reallocate-resources (M5)", "load-balancing reallocate-resources (M6)",
-        "load-balancing reallocate-resources (M7)"]
+        "load-balancing reallocate-resources (M1)",
+        "load-balancing allocate-backup-agent (M2)",
+        "load-balancing redistribute-tasks (M3)",
+        "load-balancing prioritize-unblocking (M4)",
+        "load-balancing reallocate-resources (M5)",
+        "load-balancing reallocate-resources (M6)",
+        "load-balancing reallocate-resources (M7)",
+    ]
     # The story's owners at the end: T22 back with c2, T26 with c1, everything else where the file put it.
     got = owners(world)
     assert (got["T22"], got["T24"], got["T25"], got["T26"]) == ("agent-c2", "agent-c2", "agent-c1", "agent-c1")

@@ -1,22 +1,37 @@
 """Durations, values, conditions, targets; working time across weekends and DST."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from models.time.calendar import WorkCalendar
 from models.time.units import (
-    Quantity, UnitError, format_duration, parse_condition, parse_duration, parse_quantity, parse_target,
+    Quantity,
+    UnitError,
+    format_duration,
+    parse_condition,
+    parse_duration,
+    parse_quantity,
+    parse_target,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("15min", 900), ("4h", 14400), ("4 hours", 14400), ("1.5 hours", 5400), ("2d", 2 * 28800),
-    ("1d 4h", 28800 + 14400), ("90m", 5400), ("500ms", 0.5),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("15min", 900),
+        ("4h", 14400),
+        ("4 hours", 14400),
+        ("1.5 hours", 5400),
+        ("2d", 2 * 28800),
+        ("1d 4h", 28800 + 14400),
+        ("90m", 5400),
+        ("500ms", 0.5),
+    ],
+)
 def test_durations_in_working_days(text, seconds):
     assert parse_duration(text, day_s=28800) == round(seconds)
 
@@ -94,6 +109,6 @@ def test_a_public_holiday_calendar_is_used_when_named():
 def test_the_working_day_stays_eight_local_hours_across_dst(day):
     opens, closes = CAL.window(day)
     assert (opens.hour, closes.hour) == (9, 17)
-    assert CAL.working_seconds(opens.astimezone(timezone.utc), closes.astimezone(timezone.utc)) == 8 * 3600
+    assert CAL.working_seconds(opens.astimezone(UTC), closes.astimezone(UTC)) == 8 * 3600
     friday = datetime.combine(day.replace(day=day.day - 3), datetime.min.time(), PARIS).replace(hour=9)
     assert CAL.working_seconds(friday, closes) == 16 * 3600

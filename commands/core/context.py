@@ -59,13 +59,19 @@ class Context:
         self.permission_checked = True
         if self.actor.is_lead(plan):
             return
-        if self.actor.slack_user and self.session.exec(
-            select(Agent.id).where(Agent.plan_id == plan.id, Agent.slack_user == self.actor.slack_user)
-        ).first():
+        if (
+            self.actor.slack_user
+            and self.session.exec(
+                select(Agent.id).where(Agent.plan_id == plan.id, Agent.slack_user == self.actor.slack_user)
+            ).first()
+        ):
             return
         leads = tuple(settings_of(plan).leads)
-        raise PermissionDenied(f"only the leads and agents of {plan.key} may {what}; you can read its state. "
-                               f"Leads: {', '.join(leads) or 'none yet'}", leads)
+        raise PermissionDenied(
+            f"only the leads and agents of {plan.key} may {what}; you can read its state. "
+            f"Leads: {', '.join(leads) or 'none yet'}",
+            leads,
+        )
 
     def require_lead_or_owner(self, plan: Plan, agent: Agent | None, what: str) -> None:
         """Agents may act on their own tasks; anyone else needs to be a lead."""

@@ -17,10 +17,10 @@ from commands.core.context import Actor, Context
 from commands.core.errors import CommandError, UsageError
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
-from models.views.reply import Reply
 from models.db.tables import AuditEntry
-from models.rules.reactions import react
 from models.db.types import utcnow
+from models.rules.reactions import react
+from models.views.reply import Reply
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,16 @@ def execute(engine: Engine, tokens: list[str], how: Invocation, *, now: datetime
 
 def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> Reply:
     with Session(engine, expire_on_commit=False) as session:
-        ctx = Context(session=session, actor=how.actor, now=now, front=how.front,
-                      channel=how.channel, channel_names=how.channel_names, grammar=grammar(how.front),
-                      reads_files=how.reads_files)
+        ctx = Context(
+            session=session,
+            actor=how.actor,
+            now=now,
+            front=how.front,
+            channel=how.channel,
+            channel_names=how.channel_names,
+            grammar=grammar(how.front),
+            reads_files=how.reads_files,
+        )
         try:
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
@@ -75,26 +82,42 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             session.rollback()
             ref = _audit_alone(engine, how, parsed.text, None, "error", type(exc).__name__, now)
             log.exception("command failed (audit #%s): %s", ref, parsed.text)
-            where = (f"It is logged as audit #{ref}." if ref is not None
-                     else "The store did not take the audit entry either; the server's log has it.")
+            where = (
+                f"It is logged as audit #{ref}."
+                if ref is not None
+                else "The store did not take the audit entry either; the server's log has it."
+            )
             raise InternalError(
                 f"something went wrong on our side running `{parsed.spec.name}`; nothing was changed. {where}"
             ) from exc
 
 
-def _entry(how: Invocation, text: str, ctx: Context | None, outcome: str, message: str | None,
-           now: datetime, plan_key: str | None = None) -> AuditEntry:
+def _entry(
+    how: Invocation,
+    text: str,
+    ctx: Context | None,
+    outcome: str,
+    message: str | None,
+    now: datetime,
+    plan_key: str | None = None,
+) -> AuditEntry:
     plan = ctx.plan if ctx is not None else None
     where = how.front + (f":{how.channel}" if how.channel else "")
     return AuditEntry(
-        at=now, plan_key=plan.key if plan is not None else plan_key, actor=how.actor.id,
-        actor_name=how.actor.name, source=where[:20], command=text, outcome=outcome,
+        at=now,
+        plan_key=plan.key if plan is not None else plan_key,
+        actor=how.actor.id,
+        actor_name=how.actor.name,
+        source=where[:20],
+        command=text,
+        outcome=outcome,
         message=(message or "")[:500] or None,
     )
 
 
-def _audit_alone(engine: Engine, how: Invocation, text: str, plan_key: str | None, outcome: str,
-                 message: str, now: datetime) -> int | None:
+def _audit_alone(
+    engine: Engine, how: Invocation, text: str, plan_key: str | None, outcome: str, message: str, now: datetime
+) -> int | None:
     try:
         with Session(engine) as session:
             entry = _entry(how, text, None, outcome, message, now, plan_key)

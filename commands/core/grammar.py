@@ -107,8 +107,9 @@ class Grammar:
         for spec in command_specs:
             if front not in spec.fronts:
                 continue
-            parser = sub.add_parser(spec.name, aliases=list(spec.aliases), help=spec.summary,
-                                    description=spec.description)
+            parser = sub.add_parser(
+                spec.name, aliases=list(spec.aliases), help=spec.summary, description=spec.description
+            )
             parser.add_argument("-h", "--help", action="store_true", help="show this help")
             spec.add_arguments(parser)
             self._subparsers[spec.name] = parser
@@ -129,8 +130,7 @@ class Grammar:
         if first not in self.specs:
             raise UsageError(_unknown(first, self.specs, self.front))
         if "-h" in tokens[1:] or "--help" in tokens[1:]:
-            return Parsed(self.specs["help"], argparse.Namespace(command="help", topic=[self.specs[first].name]),
-                          text)
+            return Parsed(self.specs["help"], argparse.Namespace(command="help", topic=[self.specs[first].name]), text)
         args = self.root.parse_args(tokens)
         return Parsed(self.specs[args.command], args, text)
 

@@ -27,8 +27,7 @@ def _pick(ctx: Context, model, what: str, name: str, *scope):
         return exact
     lowered = name.lower()
     matches = ctx.session.exec(
-        base.where(func.lower(model.key).startswith(lowered, autoescape=True))
-        .order_by(model.key).limit(_SHOWN + 1)
+        base.where(func.lower(model.key).startswith(lowered, autoescape=True)).order_by(model.key).limit(_SHOWN + 1)
     ).all()
     if len(matches) == 1:
         return matches[0]
@@ -65,9 +64,7 @@ def _implicit_plan(ctx: Context) -> Plan:
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
-            raise CommandError(
-                f"which plan? name it with --plan (plans: {_listing([p.key for p in found])})"
-            )
+            raise CommandError(f"which plan? name it with --plan (plans: {_listing([p.key for p in found])})")
     raise CommandError("no plan is loaded yet: `orchestrate plan load FILE` loads one")
 
 
@@ -88,8 +85,9 @@ def resolve_task(ctx: Context, plan: Plan, name: str) -> Task:
 
 
 def add_plan_option(parser) -> None:
-    parser.add_argument("--plan", metavar="PLAN",
-                        help="the plan (default: the channel's plan, else the only running plan)")
+    parser.add_argument(
+        "--plan", metavar="PLAN", help="the plan (default: the channel's plan, else the only running plan)"
+    )
 
 
 def resolve_move(ctx: Context, plan: Plan, name: str) -> Move:

@@ -3,15 +3,52 @@
 from functools import cache
 
 from commands import (
-    ack, alerts, audit, event, execute, health, help, metric, moves, pause, plan, reallocate, resolve, resume,
-    start, status, stop, sync, task, unblock_deployment, validate,
+    ack,
+    alerts,
+    audit,
+    event,
+    execute,
+    health,
+    help,
+    metric,
+    moves,
+    pause,
+    plan,
+    reallocate,
+    resolve,
+    resume,
+    start,
+    status,
+    stop,
+    sync,
+    task,
+    unblock_deployment,
+    validate,
 )
 from commands.core.grammar import Grammar, Parsed
 
 SPECS = [
-    *start.SPECS, *execute.SPECS, *status.SPECS, *health.SPECS, *sync.SPECS, *pause.SPECS, *resume.SPECS,
-    *reallocate.SPECS, *moves.SPECS, *validate.SPECS, *stop.SPECS, *task.SPECS, *metric.SPECS, *event.SPECS,
-    *alerts.SPECS, *ack.SPECS, *resolve.SPECS, *unblock_deployment.SPECS, *plan.SPECS, *audit.SPECS, *help.SPECS,
+    *start.SPECS,
+    *execute.SPECS,
+    *status.SPECS,
+    *health.SPECS,
+    *sync.SPECS,
+    *pause.SPECS,
+    *resume.SPECS,
+    *reallocate.SPECS,
+    *moves.SPECS,
+    *validate.SPECS,
+    *stop.SPECS,
+    *task.SPECS,
+    *metric.SPECS,
+    *event.SPECS,
+    *alerts.SPECS,
+    *ack.SPECS,
+    *resolve.SPECS,
+    *unblock_deployment.SPECS,
+    *plan.SPECS,
+    *audit.SPECS,
+    *help.SPECS,
 ]
 
 

@@ -17,9 +17,7 @@ DAY_COMPLETE = re.compile(r"day-(\d+)-complete")
 
 
 def fired_actions(session: Session, plan: Plan) -> set[str]:
-    return set(session.exec(
-        select(CoordinationFiring.action).where(CoordinationFiring.plan_id == plan.id)
-    ))
+    return set(session.exec(select(CoordinationFiring.action).where(CoordinationFiring.plan_id == plan.id)))
 
 
 def initial_status(session: Session, plan: Plan, after: str | None) -> str:

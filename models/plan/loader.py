@@ -11,7 +11,7 @@ file and are never touched by a reload.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from models.db.tables import Agent, Checkpoint, Criterion, Plan, PlanDocument, RiskTrigger, Stream, Task
@@ -45,6 +45,7 @@ class LoadResult:
 
 # --- what the file says, entity by entity ---------------------------------
 
+
 def _task_rows(doc: PlanFile, calendar: WorkCalendar) -> dict[str, dict]:
     """The file's tasks with their defaults filled in (estimate, type), in one pass."""
     plan_s = doc.duration_days * calendar.day_s
@@ -75,10 +76,7 @@ def _entities(doc: PlanFile | None) -> dict[str, dict[str, dict]]:
         return {kind: {} for kind in ("stream", "agent", "task", "checkpoint", "risk-trigger")}
     calendar = doc.calendar()
     return {
-        "stream": {
-            s.id: {"type": s.type, "priority": s.priority, "position": i}
-            for i, s in enumerate(doc.streams)
-        },
+        "stream": {s.id: {"type": s.type, "priority": s.priority, "position": i} for i, s in enumerate(doc.streams)},
         "agent": {
             key: {
                 "name": a.name or key,
@@ -93,26 +91,51 @@ def _entities(doc: PlanFile | None) -> dict[str, dict[str, dict]]:
         "task": _task_rows(doc, calendar),
         "checkpoint": {
             c.id: {
-                "name": c.name, "day": c.day, "blocker": c.blocker, "position": i,
+                "name": c.name,
+                "day": c.day,
+                "blocker": c.blocker,
+                "position": i,
                 "criteria": [(cr.text, cr.metric) for cr in c.criteria],
             }
             for i, c in enumerate(doc.checkpoints)
         },
         "risk-trigger": {
             f"{t.condition} → {t.action}": {
-                "condition": t.condition, "action": t.action, "severity": t.severity,
-                "repeat_s": parse_duration(t.repeat) if t.repeat else None, "position": i,
+                "condition": t.condition,
+                "action": t.action,
+                "severity": t.severity,
+                "repeat_s": parse_duration(t.repeat) if t.repeat else None,
+                "position": i,
             }
             for i, t in enumerate(doc.risk_triggers)
         },
     }
 
 
-_PLAN_FIELDS = ("title", "timezone", "working-days", "working-hours", "holidays",
-                "holiday-calendar", "duration-days", "channel")
-_SECTIONS = ("roles", "orchestration", "sync-schedule", "coordination", "delegation-matrix",
-             "load-balancing", "targets", "success-criteria", "alerts", "destinations", "escalate-after",
-             "escalate-limit")
+_PLAN_FIELDS = (
+    "title",
+    "timezone",
+    "working-days",
+    "working-hours",
+    "holidays",
+    "holiday-calendar",
+    "duration-days",
+    "channel",
+)
+_SECTIONS = (
+    "roles",
+    "orchestration",
+    "sync-schedule",
+    "coordination",
+    "delegation-matrix",
+    "load-balancing",
+    "targets",
+    "success-criteria",
+    "alerts",
+    "destinations",
+    "escalate-after",
+    "escalate-limit",
+)
 
 
 def plan_settings(doc: PlanFile) -> dict:
@@ -201,6 +224,7 @@ def stored_document(session: Session, plan: Plan) -> PlanFile | None:
 
 # --- applying a load -------------------------------------------------------
 
+
 def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: str | None = None) -> LoadResult:
     plan = session.exec(select(Plan).where(Plan.key == doc.id)).one_or_none()
     created = plan is None
@@ -213,8 +237,16 @@ def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: st
 
     spec = plan_settings(doc)
     if created:
-        plan = Plan(key=doc.id, title=doc.title or doc.id, timezone=doc.timezone, channel=doc.channel,
-                    spec=spec, source_path=source_path, loaded_at=now, updated_at=now)
+        plan = Plan(
+            key=doc.id,
+            title=doc.title or doc.id,
+            timezone=doc.timezone,
+            channel=doc.channel,
+            spec=spec,
+            source_path=source_path,
+            loaded_at=now,
+            updated_at=now,
+        )
         session.add(plan)
         session.flush()
         session.add(PlanDocument(plan_id=plan.id, document={}))
@@ -268,8 +300,7 @@ def _apply_agents(session, plan, streams, before, after) -> dict[str, Agent]:
         row = rows.get(key)
         old = before.get(key)
         if row is None:
-            row = rows[key] = Agent(plan_id=plan.id, key=key, name=spec["name"],
-                                    stream_id=streams[spec["stream"]].id)
+            row = rows[key] = Agent(plan_id=plan.id, key=key, name=spec["name"], stream_id=streams[spec["stream"]].id)
         elif old is None or old["stream"] != spec["stream"]:
             row.stream_id = streams[spec["stream"]].id  # the file moved it; else keep reallocate's move
         if row.archived or old != spec:
@@ -292,15 +323,25 @@ def _apply_tasks(session, plan, streams, agents, before, after) -> None:
     for key, spec in after.items():
         agent = agents[spec["agent"]]
         values = {
-            "title": spec["title"], "type": spec["type"], "estimate_ws": spec["estimate_ws"],
-            "after": spec["after"], "signals": spec["signals"], "position": spec["position"],
+            "title": spec["title"],
+            "type": spec["type"],
+            "estimate_ws": spec["estimate_ws"],
+            "after": spec["after"],
+            "signals": spec["signals"],
+            "position": spec["position"],
         }
         if key not in existing:
-            new_rows.append({
-                **values, "plan_id": plan.id, "key": key, "agent_id": agent.id,
-                "stream_id": agent.stream_id, "origin": "file",
-                "status": initial_status(session, plan, spec["after"]),
-            })
+            new_rows.append(
+                {
+                    **values,
+                    "plan_id": plan.id,
+                    "key": key,
+                    "agent_id": agent.id,
+                    "stream_id": agent.stream_id,
+                    "origin": "file",
+                    "status": initial_status(session, plan, spec["after"]),
+                }
+            )
             continue
         task_id, archived = existing[key]
         old = before.get(key)
@@ -314,8 +355,7 @@ def _apply_tasks(session, plan, streams, agents, before, after) -> None:
     gone = [key for key in before.keys() - after.keys() if key in existing]
     if gone:
         session.exec(
-            update(Task).where(Task.plan_id == plan.id, Task.key.in_(gone), Task.origin == "file")
-            .values(archived=True)
+            update(Task).where(Task.plan_id == plan.id, Task.key.in_(gone), Task.origin == "file").values(archived=True)
         )
 
 
@@ -328,11 +368,15 @@ def _apply_checkpoints(session, plan, before, after) -> None:
         if row is None:
             row = rows[key] = Checkpoint(plan_id=plan.id, key=key, name=spec["name"], day=spec["day"])
         row.name, row.day, row.blocker, row.position, row.archived = (
-            spec["name"], spec["day"], spec["blocker"], spec["position"], False)
+            spec["name"],
+            spec["day"],
+            spec["blocker"],
+            spec["position"],
+            False,
+        )
         session.add(row)
         session.flush()
-        criteria = {c.position: c for c in session.exec(
-            select(Criterion).where(Criterion.checkpoint_id == row.id))}
+        criteria = {c.position: c for c in session.exec(select(Criterion).where(Criterion.checkpoint_id == row.id))}
         for position, (text, metric) in enumerate(spec["criteria"], start=1):
             criterion = criteria.pop(position, None)
             if criterion is None:
@@ -354,6 +398,10 @@ def _apply_triggers(session, plan, before, after) -> None:
     for key, spec in after.items():
         row = rows.get(key) or RiskTrigger(plan_id=plan.id, **spec)
         row.severity, row.repeat_s, row.position, row.archived = (
-            spec["severity"], spec["repeat_s"], spec["position"], False)
+            spec["severity"],
+            spec["repeat_s"],
+            spec["position"],
+            False,
+        )
         session.add(row)
     _archive_removed(session, rows, before, after)

@@ -123,24 +123,38 @@ def critical_path(slots: list[Slot], coordination: list[CoordinationRule], day_s
 
 def plan_critical_path(session: Session, plan: Plan) -> CriticalPath:
     rows = session.exec(
-        select(Task.id, Task.agent_id, Task.stream_id, Task.estimate_ws, Task.not_before_ws, Task.after,
-               Task.signals, Task.type)
+        select(
+            Task.id,
+            Task.agent_id,
+            Task.stream_id,
+            Task.estimate_ws,
+            Task.not_before_ws,
+            Task.after,
+            Task.signals,
+            Task.type,
+        )
         .where(Task.plan_id == plan.id, Task.archived.is_(False))
         .order_by(Task.agent_id, Task.position, Task.id)
     ).all()
-    return critical_path([Slot(*row) for row in rows], [rule for _, rule in settings_of(plan).coordination_rules()],
-                         calendar_of(plan).day_s)
+    return critical_path(
+        [Slot(*row) for row in rows],
+        [rule for _, rule in settings_of(plan).coordination_rules()],
+        calendar_of(plan).day_s,
+    )
 
 
 def mark_critical_path(session: Session, plan: Plan) -> CriticalPath:
     """Store which of the plan's tasks are on its critical path."""
     path = plan_critical_path(session, plan)
     table = Task.__table__
-    session.connection().execute(update(table).where(table.c.plan_id == plan.id, table.c.critical.is_(True))
-                                 .values(critical=False))
+    session.connection().execute(
+        update(table).where(table.c.plan_id == plan.id, table.c.critical.is_(True)).values(critical=False)
+    )
     if path.ids:
-        session.connection().execute(update(table).where(table.c.id == bindparam("task_id")).values(critical=True),
-                                     [{"task_id": task_id} for task_id in path.ids])
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("task_id")).values(critical=True),
+            [{"task_id": task_id} for task_id in path.ids],
+        )
     return path
 
 
@@ -158,6 +172,7 @@ def describe_path(session: Session, plan: Plan, path: CriticalPath) -> str:
 
 # --- the planned schedule ----------------------------------------------------
 
+
 def reschedule(session: Session, plan: Plan, agent_id: int | None = None) -> int:
     """Lay each agent's tasks (or one agent's) back to back in queue order; returns how many moved.
 
@@ -165,8 +180,7 @@ def reschedule(session: Session, plan: Plan, agent_id: int | None = None) -> int
     on the dashboard's path.
     """
     query = (
-        select(Task.id, Task.agent_id, Task.estimate_ws, Task.not_before_ws,
-               Task.planned_start_ws, Task.planned_due_ws)
+        select(Task.id, Task.agent_id, Task.estimate_ws, Task.not_before_ws, Task.planned_start_ws, Task.planned_due_ws)
         .where(Task.plan_id == plan.id, Task.archived.is_(False))
         .order_by(Task.agent_id, Task.position, Task.id)
     )
@@ -182,7 +196,8 @@ def reschedule(session: Session, plan: Plan, agent_id: int | None = None) -> int
             moved.append({"task_id": task_id, "start": new_start, "due": new_start + estimate})
     if moved:
         session.connection().execute(
-            update(Task.__table__).where(Task.__table__.c.id == bindparam("task_id"))
+            update(Task.__table__)
+            .where(Task.__table__.c.id == bindparam("task_id"))
             .values(planned_start_ws=bindparam("start"), planned_due_ws=bindparam("due")),
             moved,
         )

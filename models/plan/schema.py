@@ -47,9 +47,7 @@ def _kebab(name: str) -> str:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=_kebab, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=_kebab, extra="forbid", frozen=True)
 
 
 def _check(parse):
@@ -78,7 +76,7 @@ def _clock_time(value: Any) -> str:
         value = f"{value // 60:02d}:{value % 60:02d}"
     text = str(value)
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
-        raise ValueError(f"{text!r} is not a time of day: write HH:MM, e.g. \"09:00\"")
+        raise ValueError(f'{text!r} is not a time of day: write HH:MM, e.g. "09:00"')
     return text
 
 
@@ -187,8 +185,12 @@ class DelegationRow(Section):
 
 
 # What each load-balancing action acts on (models/rules/balance.py): the condition it must be paired with.
-LOAD_BALANCING = {"redistribute-tasks": "agent-utilization", "allocate-backup-agent": "stream-delay",
-                  "prioritize-unblocking": "blocking-detected", "reallocate-resources": "critical-path-at-risk"}
+LOAD_BALANCING = {
+    "redistribute-tasks": "agent-utilization",
+    "allocate-backup-agent": "stream-delay",
+    "prioritize-unblocking": "blocking-detected",
+    "reallocate-resources": "critical-path-at-risk",
+}
 
 
 class LoadBalancingRule(Section):
@@ -200,8 +202,10 @@ class LoadBalancingRule(Section):
         condition = parse_condition(self.when)
         wanted = LOAD_BALANCING[self.then]
         if (condition.metric or condition.event) != wanted:
-            pairs = "; ".join(f"{action} with '{what}{' > …' if what.endswith(('utilization', 'delay')) else ''}'"
-                              for action, what in LOAD_BALANCING.items())
+            pairs = "; ".join(
+                f"{action} with '{what}{' > …' if what.endswith(('utilization', 'delay')) else ''}'"
+                for action, what in LOAD_BALANCING.items()
+            )
             raise ValueError(f"{self.then} acts on '{wanted}', not on {self.when!r}. Pairs: {pairs}")
         return self
 
@@ -273,16 +277,18 @@ class PlanSettings(Section):
             for channel in route.channel:
                 if channel not in self.destinations and not _is_slack_channel(channel):
                     known = ", ".join(self.destinations) or "none: add a destinations section"
-                    problems.append((("alerts", index, "channel"),
-                                     f"{channel!r} is neither a destination (known: {known}) "
-                                     "nor a Slack channel (#name or C…)"))
+                    problems.append(
+                        (
+                            ("alerts", index, "channel"),
+                            f"{channel!r} is neither a destination (known: {known}) nor a Slack channel (#name or C…)",
+                        )
+                    )
         return problems
 
     # --- typed readings of the settings -------------------------------------------
 
     def calendar(self) -> WorkCalendar:
-        return WorkCalendar(self.timezone, self.working_days, self.working_hours, self.holidays,
-                            self.holiday_calendar)
+        return WorkCalendar(self.timezone, self.working_days, self.working_hours, self.holidays, self.holiday_calendar)
 
     @property
     def leads(self) -> list[str]:
@@ -346,26 +352,39 @@ class PlanFile(PlanSettings):
         stream_ids = [s.id for s in self.streams]
         problems += _duplicates(stream_ids, "streams", "stream id")
         if self.orchestration.streams is not None and self.orchestration.streams != len(self.streams):
-            problems.append((("orchestration", "streams"),
-                             f"says {self.orchestration.streams} but {len(self.streams)} streams are defined"))
+            problems.append(
+                (
+                    ("orchestration", "streams"),
+                    f"says {self.orchestration.streams} but {len(self.streams)} streams are defined",
+                )
+            )
 
         actions = {rule.action for _, rule in self.coordination_rules()}
         per_stream: dict[str, int] = {}
         for agent_id, agent in self.agents.items():
             if agent.stream not in stream_ids:
-                problems.append((("agents", agent_id, "stream"),
-                                 f"unknown stream {agent.stream!r}; known: {', '.join(stream_ids)}"))
+                problems.append(
+                    (("agents", agent_id, "stream"), f"unknown stream {agent.stream!r}; known: {', '.join(stream_ids)}")
+                )
             per_stream[agent.stream] = per_stream.get(agent.stream, 0) + 1
             for index, task in enumerate(agent.tasks):
                 if task.after and task.after not in actions:
                     known = ", ".join(sorted(actions)) or "none: add a coordination section"
-                    problems.append((("agents", agent_id, "tasks", index, "after"),
-                                     f"{task.after!r} is not an action of `coordination` (known: {known})"))
+                    problems.append(
+                        (
+                            ("agents", agent_id, "tasks", index, "after"),
+                            f"{task.after!r} is not an action of `coordination` (known: {known})",
+                        )
+                    )
         problems += _duplicates([key for key, *_ in self.task_list()], "agents", "task id")
         for index, stream in enumerate(self.streams):
             if stream.agents is not None and stream.agents != per_stream.get(stream.id, 0):
-                problems.append((("streams", index, "agents"),
-                                 f"says {stream.agents} but {per_stream.get(stream.id, 0)} agents name this stream"))
+                problems.append(
+                    (
+                        ("streams", index, "agents"),
+                        f"says {stream.agents} but {per_stream.get(stream.id, 0)} agents name this stream",
+                    )
+                )
 
         problems += _duplicates([c.id for c in self.checkpoints], "checkpoints", "checkpoint id")
         for index, row in enumerate(self.delegation_matrix):
@@ -379,8 +398,12 @@ class PlanFile(PlanSettings):
         for index, entry in enumerate(self.sync_schedule):
             for who in entry.required:
                 if who not in ("all-agents", "active-agents") and who not in stream_ids and who not in self.agents:
-                    problems.append((("sync-schedule", index, "required"),
-                                     f"{who!r} is not all-agents, active-agents, a stream or an agent"))
+                    problems.append(
+                        (
+                            ("sync-schedule", index, "required"),
+                            f"{who!r} is not all-agents, active-agents, a stream or an agent",
+                        )
+                    )
         return problems
 
     def task_list(self) -> list[tuple[str, str, int, TaskSpec]]:
@@ -421,6 +444,7 @@ class PlanConsistencyError(ValueError):
 
 
 # --- reading --------------------------------------------------------------
+
 
 def read_plan_text(text: str, source: str = "<plan>") -> PlanFile:
     """Parse and validate a plan document, or raise PlanFileError."""

@@ -40,5 +40,6 @@ def plan_clock(plan: Plan, now: datetime) -> int:
 
 def run_options_of(plan: Plan) -> Orchestration:
     """How the current run goes: what `start` said (``Plan.run_options``), else the plan file's."""
-    return settings_of(plan).orchestration.model_copy(update=Orchestration.model_validate(plan.run_options or {})
-                                                      .model_dump(exclude_unset=True))
+    return settings_of(plan).orchestration.model_copy(
+        update=Orchestration.model_validate(plan.run_options or {}).model_dump(exclude_unset=True)
+    )

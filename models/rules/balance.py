@@ -82,22 +82,30 @@ def balance(session: Session, plan: Plan, now: datetime) -> list[str]:
     team = functools.cache(lambda: _loads(session, plan, now))  # read once a tick, and only if a rule needs it
     for rule in rules:
         condition = parse_condition(rule.when)
-        action = {"redistribute-tasks": _redistribute, "allocate-backup-agent": _allocate_backup,
-                  "prioritize-unblocking": _prioritize_unblocking,
-                  "reallocate-resources": _propose_reallocation}[rule.then]
+        action = {
+            "redistribute-tasks": _redistribute,
+            "allocate-backup-agent": _allocate_backup,
+            "prioritize-unblocking": _prioritize_unblocking,
+            "reallocate-resources": _propose_reallocation,
+        }[rule.then]
         notes += action(session, plan, condition, now, team)
     return notes
 
 
 # --- the four actions -------------------------------------------------------------------------
 
-def _redistribute(session: Session, plan: Plan, condition: Condition, now: datetime,
-                  team: Callable[[], Team]) -> list[str]:
+
+def _redistribute(
+    session: Session, plan: Plan, condition: Condition, now: datetime, team: Callable[[], Team]
+) -> list[str]:
     loads, limit = team(), settings_of(plan).utilization_limit
     if not any(load.can_receive(limit) for load in loads.values()):
         return []  # everyone is busy or away: nobody to hand work to
-    over = [load for load in loads.values()
-            if load.utilization is not None and condition.comparison.holds(Quantity(load.utilization, "%"))]
+    over = [
+        load
+        for load in loads.values()
+        if load.utilization is not None and condition.comparison.holds(Quantity(load.utilization, "%"))
+    ]
     left_alone = _undone_givers(session, plan, "redistribute-tasks")
     last_queued = _queue_ends(session, plan, last=True) if over else {}
     notes = []
@@ -108,23 +116,33 @@ def _redistribute(session: Session, plan: Plan, condition: Condition, now: datet
         receiver = _receiver(plan, loads, task, giver, limit)
         if receiver is None:
             continue
-        why = (f"{giver.agent.key} is at {giver.utilization:g}% utilization ({rule_text(condition)}); "
-               f"{receiver.agent.key} has the least open work ({_hours(receiver.open_ws)})")
+        why = (
+            f"{giver.agent.key} is at {giver.utilization:g}% utilization ({rule_text(condition)}); "
+            f"{receiver.agent.key} has the least open work ({_hours(receiver.open_ws)})"
+        )
         notes.append(_move_task(session, plan, task, giver, receiver, "redistribute-tasks", why, now))
     return notes
 
 
-def _allocate_backup(session: Session, plan: Plan, condition: Condition, now: datetime,
-                     team: Callable[[], Team]) -> list[str]:
+def _allocate_backup(
+    session: Session, plan: Plan, condition: Condition, now: datetime, team: Callable[[], Team]
+) -> list[str]:
     threshold = settings_of(plan).stream_delay_threshold_s
     clock = stream_clock_sql(bindparam("w", plan_clock(plan, now), type_=Integer))
     lateness = (clock - Task.planned_due_ws).label("lateness")
     worst = session.exec(
         select(Task.stream_id, Task.agent_id, func.max(lateness))
         .join(Stream, Stream.id == Task.stream_id)
-        .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status.in_(OPEN),
-               Task.agent_id.is_not(None), Stream.status == "active", clock - Task.planned_due_ws > threshold)
-        .group_by(Task.stream_id, Task.agent_id).order_by(func.max(lateness).desc())
+        .where(
+            Task.plan_id == plan.id,
+            Task.archived.is_(False),
+            Task.status.in_(OPEN),
+            Task.agent_id.is_not(None),
+            Stream.status == "active",
+            clock - Task.planned_due_ws > threshold,
+        )
+        .group_by(Task.stream_id, Task.agent_id)
+        .order_by(func.max(lateness).desc())
     ).all()
     if not worst:
         return []
@@ -144,21 +162,30 @@ def _allocate_backup(session: Session, plan: Plan, condition: Condition, now: da
         if receiver is None:
             continue
         stream = session.get(Stream, stream_id)
-        why = (f"{stream.key} is {format_duration(late_s)} late ({rule_text(condition)}); "
-               f"{receiver.agent.key} is the backup for {task.type}")
+        why = (
+            f"{stream.key} is {format_duration(late_s)} late ({rule_text(condition)}); "
+            f"{receiver.agent.key} is the backup for {task.type}"
+        )
         notes.append(_move_task(session, plan, task, giver, receiver, "allocate-backup-agent", why, now))
     return notes
 
 
-def _prioritize_unblocking(session: Session, plan: Plan, condition: Condition, now: datetime,
-                           team: Callable[[], Team]) -> list[str]:
+def _prioritize_unblocking(
+    session: Session, plan: Plan, condition: Condition, now: datetime, team: Callable[[], Team]
+) -> list[str]:
     """Tasks whose `after:` action waits on a signal another open task raises, past their planned start."""
     actions = {rule.action: rule.trigger for _, rule in settings_of(plan).coordination_rules()}
     clock = stream_clock_sql(bindparam("w", plan_clock(plan, now), type_=Integer))
     waiting = session.exec(  # one row per action waited for, with one of its waiting tasks to name
-        select(func.min(Task.key), Task.after).join(Stream, Stream.id == Task.stream_id)
-        .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status == "todo",
-               Task.after.is_not(None), clock > Task.planned_start_ws)
+        select(func.min(Task.key), Task.after)
+        .join(Stream, Stream.id == Task.stream_id)
+        .where(
+            Task.plan_id == plan.id,
+            Task.archived.is_(False),
+            Task.status == "todo",
+            Task.after.is_not(None),
+            clock > Task.planned_start_ws,
+        )
         .group_by(Task.after)
     ).all()
     completing = {event: task_type for task_type, event in TYPE_COMPLETE_EVENTS.items()}
@@ -171,38 +198,64 @@ def _prioritize_unblocking(session: Session, plan: Plan, condition: Condition, n
         # The open tasks whose completion raises the signal: those that signal it, or for a built-in
         # completion event (service-complete), the open tasks of its type.
         # (coalesce: so that its negation holds for tasks with no type or signal, not NULL)
-        raises_it = (func.lower(func.coalesce(Task.type, "")) == completing[signal] if signal in completing
-                     else func.coalesce(Task.signals, "") == signal)
+        raises_it = (
+            func.lower(func.coalesce(Task.type, "")) == completing[signal]
+            if signal in completing
+            else func.coalesce(Task.signals, "") == signal
+        )
         blockers = session.exec(
-            select(Task).where(Task.plan_id == plan.id, Task.archived.is_(False), raises_it,
-                               Task.status.in_(MOVABLE), Task.priority < UNBLOCKING_PRIORITY)
-            .order_by(Task.planned_due_ws).limit(5)
+            select(Task)
+            .where(
+                Task.plan_id == plan.id,
+                Task.archived.is_(False),
+                raises_it,
+                Task.status.in_(MOVABLE),
+                Task.priority < UNBLOCKING_PRIORITY,
+            )
+            .order_by(Task.planned_due_ws)
+            .limit(5)
         ).all()
         for blocker in blockers:
             if blocker.id in moved or not _queued_behind_other_work(session, blocker, raises_it):
                 continue
             why = f"{waiter_key} waits for `{action}`, which {blocker.key} brings closer when done (`{signal}`)"
-            move = _record(session, plan, "prioritize-unblocking", why, now, task_id=blocker.id,
-                           old_priority=blocker.priority, new_priority=UNBLOCKING_PRIORITY)
+            move = _record(
+                session,
+                plan,
+                "prioritize-unblocking",
+                why,
+                now,
+                task_id=blocker.id,
+                old_priority=blocker.priority,
+                new_priority=UNBLOCKING_PRIORITY,
+            )
             blocker.priority = UNBLOCKING_PRIORITY
             session.add(blocker)
             notes.append(_announce(session, plan, move, f"{blocker.key} {blocker.title!r} goes first: {why}", now))
     return notes
 
 
-def _propose_reallocation(session: Session, plan: Plan, condition: Condition, now: datetime,
-                          team: Callable[[], Team]) -> list[str]:
+def _propose_reallocation(
+    session: Session, plan: Plan, condition: Condition, now: datetime, team: Callable[[], Team]
+) -> list[str]:
     threshold = settings_of(plan).stream_delay_threshold_s
     clock = stream_clock_sql(bindparam("w", plan_clock(plan, now), type_=Integer))
     at_risk = session.exec(
-        select(Task, (clock - Task.planned_due_ws).label("late")).join(Stream, Stream.id == Task.stream_id)
-        .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.critical.is_(True),
-               Task.status.in_(OPEN), Stream.status == "active")
+        select(Task, (clock - Task.planned_due_ws).label("late"))
+        .join(Stream, Stream.id == Task.stream_id)
+        .where(
+            Task.plan_id == plan.id,
+            Task.archived.is_(False),
+            Task.critical.is_(True),
+            Task.status.in_(OPEN),
+            Stream.status == "active",
+        )
         .order_by(Task.planned_due_ws)
     ).all()
     loads = team() if at_risk else Team([])
-    proposed = set(session.exec(select(Move.task_id).where(Move.plan_id == plan.id,
-                                                            Move.rule == "reallocate-resources")).all())
+    proposed = set(
+        session.exec(select(Move.task_id).where(Move.plan_id == plan.id, Move.rule == "reallocate-resources")).all()
+    )
     for task, late_s in at_risk:
         owner = loads.get(task.agent_id)
         if task.status == "blocked":
@@ -220,17 +273,37 @@ def _propose_reallocation(session: Session, plan: Plan, condition: Condition, no
             continue
         stream = session.get(Stream, task.stream_id)
         command = f"reallocate --from {helper.agent.key} --to {stream.key}"
-        why = (f"critical path at risk: {task.key} {task.title!r} {risk}, and the plan's end moves with it; "
-               f"{helper.agent.key} has the least open work outside it ({_hours(helper.open_ws)})")
-        move = _record(session, plan, "reallocate-resources", why, now, status="proposed", task_id=task.id,
-                       agent_id=helper.agent.id, from_stream_id=helper.agent.stream_id, to_stream_id=stream.id,
-                       command=command)
-        return [_announce(session, plan, move, f"Proposed: `{command}` ({why}). A lead applies it with "
-                                               f"`moves apply {move.key}`", now)]
+        why = (
+            f"critical path at risk: {task.key} {task.title!r} {risk}, and the plan's end moves with it; "
+            f"{helper.agent.key} has the least open work outside it ({_hours(helper.open_ws)})"
+        )
+        move = _record(
+            session,
+            plan,
+            "reallocate-resources",
+            why,
+            now,
+            status="proposed",
+            task_id=task.id,
+            agent_id=helper.agent.id,
+            from_stream_id=helper.agent.stream_id,
+            to_stream_id=stream.id,
+            command=command,
+        )
+        return [
+            _announce(
+                session,
+                plan,
+                move,
+                f"Proposed: `{command}` ({why}). A lead applies it with `moves apply {move.key}`",
+                now,
+            )
+        ]
     return []
 
 
 # --- shared pieces ----------------------------------------------------------------------------
+
 
 def rule_text(condition: Condition) -> str:
     return f"{condition.metric} {condition.comparison.display()}" if condition.metric else condition.event
@@ -245,14 +318,25 @@ def _loads(session: Session, plan: Plan, now: datetime) -> Team:
     monitor = {a.key: a.status for a in agent_monitor(session, plan, now).agents}
     per_agent = busy_per_agent(plan, bindparam("w", plan_clock(plan, now), type_=Integer)).subquery()
     used = dict(session.exec(select(per_agent.c.agent_id, utilization_of(per_agent))).all())
-    open_ws = dict(session.exec(
-        select(Task.agent_id, func.coalesce(func.sum(Task.estimate_ws), 0))
-        .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status.in_(OPEN))
-        .group_by(Task.agent_id)).all())
+    open_ws = dict(
+        session.exec(
+            select(Task.agent_id, func.coalesce(func.sum(Task.estimate_ws), 0))
+            .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status.in_(OPEN))
+            .group_by(Task.agent_id)
+        ).all()
+    )
     agents = session.exec(select(Agent).where(Agent.plan_id == plan.id, Agent.archived.is_(False))).all()
-    return Team([Load(a, monitor.get(a.key, "IDLE"),
-                      round(100.0 * used[a.id], 1) if used.get(a.id) is not None else None,
-                      open_ws.get(a.id, 0)) for a in agents])
+    return Team(
+        [
+            Load(
+                a,
+                monitor.get(a.key, "IDLE"),
+                round(100.0 * used[a.id], 1) if used.get(a.id) is not None else None,
+                open_ws.get(a.id, 0),
+            )
+            for a in agents
+        ]
+    )
 
 
 def _queue_ends(session: Session, plan: Plan, *, last: bool) -> dict[int, Task]:
@@ -261,8 +345,13 @@ def _queue_ends(session: Session, plan: Plan, *, last: bool) -> dict[int, Task]:
     moved = select(Move.task_id).where(Move.plan_id == plan.id, Move.task_id.is_not(None))
     ranked = (
         select(Task.id, func.row_number().over(partition_by=Task.agent_id, order_by=order).label("place"))
-        .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status.in_(MOVABLE),
-               Task.agent_id.is_not(None), Task.id.not_in(moved))
+        .where(
+            Task.plan_id == plan.id,
+            Task.archived.is_(False),
+            Task.status.in_(MOVABLE),
+            Task.agent_id.is_not(None),
+            Task.id.not_in(moved),
+        )
         .subquery()
     )
     tasks = session.exec(select(Task).join(ranked, ranked.c.id == Task.id).where(ranked.c.place == 1)).all()
@@ -271,8 +360,11 @@ def _queue_ends(session: Session, plan: Plan, *, last: bool) -> dict[int, Task]:
 
 def _undone_givers(session: Session, plan: Plan, rule: str) -> set[int]:
     """Agents a lead took back a move of this rule from: the rule leaves their queues to the leads."""
-    return set(session.exec(select(Move.from_agent_id).where(Move.plan_id == plan.id, Move.rule == rule,
-                                                             Move.status == "undone")).all())
+    return set(
+        session.exec(
+            select(Move.from_agent_id).where(Move.plan_id == plan.id, Move.rule == rule, Move.status == "undone")
+        ).all()
+    )
 
 
 def _able(plan: Plan, task: Task, team: Team, *, backup_only: bool = False) -> list[Load]:
@@ -286,59 +378,100 @@ def _able(plan: Plan, task: Task, team: Team, *, backup_only: bool = False) -> l
     return team.by_stream.get(task.stream_id, [])
 
 
-def _receiver(plan: Plan, loads: Team, task: Task, giver: Load, limit: float,
-              backup_only: bool = False) -> Load | None:
-    able = [load for load in _able(plan, task, loads, backup_only=backup_only)
-            if load.agent.id != giver.agent.id and load.can_receive(limit)
-            and load.open_ws + task.estimate_ws < giver.open_ws]  # the move must shorten the longest queue
+def _receiver(plan: Plan, loads: Team, task: Task, giver: Load, limit: float, backup_only: bool = False) -> Load | None:
+    able = [
+        load
+        for load in _able(plan, task, loads, backup_only=backup_only)
+        if load.agent.id != giver.agent.id
+        and load.can_receive(limit)
+        and load.open_ws + task.estimate_ws < giver.open_ws
+    ]  # the move must shorten the longest queue
     return min(able, key=lambda load: (load.open_ws, load.agent.position), default=None)
 
 
 def _spare_agent(session: Session, plan: Plan, loads: Team, task: Task) -> Load | None:
     """The agent with the least open work in a stream with no critical task open (not DOWN or PAUSED)."""
-    busy_streams = set(session.exec(select(Task.stream_id).where(
-        Task.plan_id == plan.id, Task.critical.is_(True), Task.status.in_(OPEN), Task.archived.is_(False))).all())
+    busy_streams = set(
+        session.exec(
+            select(Task.stream_id).where(
+                Task.plan_id == plan.id, Task.critical.is_(True), Task.status.in_(OPEN), Task.archived.is_(False)
+            )
+        ).all()
+    )
     # Busy or not: a proposal is for the leads to weigh, and people busy elsewhere may still be the best help.
-    spare = [load for load in loads.values() if load.agent.stream_id not in busy_streams
-             and load.agent.stream_id != task.stream_id and load.status not in ("DOWN", "PAUSED")]
+    spare = [
+        load
+        for load in loads.values()
+        if load.agent.stream_id not in busy_streams
+        and load.agent.stream_id != task.stream_id
+        and load.status not in ("DOWN", "PAUSED")
+    ]
     return min(spare, key=lambda load: (load.open_ws, load.agent.position), default=None)
 
 
 def _queued_behind_other_work(session: Session, task: Task, raises_it) -> bool:
     """Whether its agent would do other work first, work that does not unblock anyone."""
-    return session.exec(
-        select(Task.id).where(Task.agent_id == task.agent_id, Task.archived.is_(False), Task.status.in_(MOVABLE),
-                              Task.position < task.position, Task.priority <= task.priority, ~raises_it)
-    ).first() is not None
+    return (
+        session.exec(
+            select(Task.id).where(
+                Task.agent_id == task.agent_id,
+                Task.archived.is_(False),
+                Task.status.in_(MOVABLE),
+                Task.position < task.position,
+                Task.priority <= task.priority,
+                ~raises_it,
+            )
+        ).first()
+        is not None
+    )
 
 
-def _move_task(session: Session, plan: Plan, task: Task, giver: Load, receiver: Load, rule: str, why: str,
-               now: datetime) -> str:
-    move = _record(session, plan, rule, why, now, task_id=task.id, from_agent_id=giver.agent.id,
-                   to_agent_id=receiver.agent.id, old_position=task.position, old_not_before_ws=task.not_before_ws)
+def _move_task(
+    session: Session, plan: Plan, task: Task, giver: Load, receiver: Load, rule: str, why: str, now: datetime
+) -> str:
+    move = _record(
+        session,
+        plan,
+        rule,
+        why,
+        now,
+        task_id=task.id,
+        from_agent_id=giver.agent.id,
+        to_agent_id=receiver.agent.id,
+        old_position=task.position,
+        old_not_before_ws=task.not_before_ws,
+    )
     reassign_task(session, plan, task, receiver.agent, now=now, position=_ahead_of_waiting(session, receiver.agent))
     giver.open_ws -= task.estimate_ws
     receiver.open_ws += task.estimate_ws
-    return _announce(session, plan, move, f"{task.key} {task.title!r} moved from {giver.agent.key} to "
-                                          f"{receiver.agent.key}: {why}", now)
+    return _announce(
+        session,
+        plan,
+        move,
+        f"{task.key} {task.title!r} moved from {giver.agent.key} to {receiver.agent.key}: {why}",
+        now,
+    )
 
 
 def _ahead_of_waiting(session: Session, agent: Agent) -> int | None:
     """The place for a task handed to ``agent``: before its tasks that wait for an action not yet
     fired (it can work on the task meanwhile), else the end of its queue (None)."""
     first_waiting = session.exec(
-        select(func.min(Task.position)).where(Task.agent_id == agent.id, Task.archived.is_(False),
-                                              Task.status == "todo", Task.after.is_not(None))
+        select(func.min(Task.position)).where(
+            Task.agent_id == agent.id, Task.archived.is_(False), Task.status == "todo", Task.after.is_not(None)
+        )
     ).one()
     if first_waiting is None:
         return None
-    session.exec(update(Task).where(Task.agent_id == agent.id, Task.position >= first_waiting)
-                 .values(position=Task.position + 1))
+    session.exec(
+        update(Task).where(Task.agent_id == agent.id, Task.position >= first_waiting).values(position=Task.position + 1)
+    )
     return first_waiting
 
 
-def _record(session: Session, plan: Plan, rule: str, why: str, now: datetime, *, status: str = "applied",
-            **what) -> Move:
+def _record(
+    session: Session, plan: Plan, rule: str, why: str, now: datetime, *, status: str = "applied", **what
+) -> Move:
     number = session.exec(select(func.count()).select_from(Move).where(Move.plan_id == plan.id)).one() + 1
     move = Move(plan_id=plan.id, key=f"M{number}", rule=rule, status=status, why=why, made_at=now, **what)
     session.add(move)
@@ -349,9 +482,19 @@ def _record(session: Session, plan: Plan, rule: str, why: str, now: datetime, *,
 def _announce(session: Session, plan: Plan, move: Move, text: str, now: datetime) -> str:
     undo = "" if move.status == "proposed" else f" (undo: `moves undo {move.key}`)"
     line = f"{move.key} · {move.rule}: {text}{undo}"
-    raise_event(session, plan, "load-balancing", now=now, source="balancer", actor="load-balancer",
-                level="info", detail={"move": move.key, "message": line}, destinations=(PLAN_CHANNEL,),
-                grouped=False)
-    audit_automatic(session, plan, actor="load-balancer", command=f"load-balancing {move.rule} ({move.key})",
-                    message=line, now=now)
+    raise_event(
+        session,
+        plan,
+        "load-balancing",
+        now=now,
+        source="balancer",
+        actor="load-balancer",
+        level="info",
+        detail={"move": move.key, "message": line},
+        destinations=(PLAN_CHANNEL,),
+        grouped=False,
+    )
+    audit_automatic(
+        session, plan, actor="load-balancer", command=f"load-balancing {move.rule} ({move.key})", message=line, now=now
+    )
     return line

@@ -21,13 +21,19 @@ def choose_agent(session: Session, plan: Plan, task_type: str, now: datetime) ->
     row = settings.delegation_row(task_type)
     if row is None:
         known = ", ".join(r.task_type for r in settings.delegation_matrix) or "none: the plan has no delegation-matrix"
-        raise ValueError(f"no delegation rule for task type {task_type!r}; types: {known}. "
-                         "Or name the agent with --agent")
+        raise ValueError(
+            f"no delegation rule for task type {task_type!r}; types: {known}. Or name the agent with --agent"
+        )
     if not row.auto_delegate:
         return None, f"auto-delegate is off for {row.task_type}: a lead assigns it"
-    agents = {a.key: a for a in session.exec(
-        select(Agent).where(Agent.plan_id == plan.id, Agent.key.in_([row.primary, row.backup]),
-                            Agent.archived.is_(False)))}
+    agents = {
+        a.key: a
+        for a in session.exec(
+            select(Agent).where(
+                Agent.plan_id == plan.id, Agent.key.in_([row.primary, row.backup]), Agent.archived.is_(False)
+            )
+        )
+    }
     primary, backup = agents.get(row.primary), agents.get(row.backup) if row.backup else None
     unavailable = _unavailable(session, plan, primary, now) if primary else "archived"
     if not unavailable:

@@ -4,8 +4,8 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from models.state.events import raise_event
 from models.db.tables import Agent, Heartbeat, Plan
+from models.state.events import raise_event
 
 
 def record_heartbeat(session: Session, agent: Agent, *, now: datetime, status: str = "up") -> bool:
@@ -20,8 +20,9 @@ def record_heartbeat(session: Session, agent: Agent, *, now: datetime, status: s
         _down(session, plan, agent, now, "reported down")
     elif recovered:
         agent.down_since = None
-        raise_event(session, plan, "agent-recovered", now=now, source="api", actor=agent.key,
-                    detail={"agent": agent.key})
+        raise_event(
+            session, plan, "agent-recovered", now=now, source="api", actor=agent.key, detail={"agent": agent.key}
+        )
     session.add(agent)
     return recovered
 
@@ -31,9 +32,14 @@ def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
     if plan.status != "running":
         return []
     gone = []
-    for agent in session.exec(select(Agent).where(Agent.plan_id == plan.id, Agent.archived.is_(False),
-                                                  Agent.heartbeat_interval_s.is_not(None),
-                                                  Agent.down_since.is_(None))):
+    for agent in session.exec(
+        select(Agent).where(
+            Agent.plan_id == plan.id,
+            Agent.archived.is_(False),
+            Agent.heartbeat_interval_s.is_not(None),
+            Agent.down_since.is_(None),
+        )
+    ):
         silent_since = agent.last_seen_at or plan.started_at
         if now - silent_since > timedelta(seconds=agent.heartbeat_interval_s):
             _down(session, plan, agent, now, f"no heartbeat since {silent_since:%H:%M} UTC")
@@ -44,5 +50,6 @@ def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
 def _down(session: Session, plan: Plan, agent: Agent, now: datetime, why: str) -> None:
     agent.down_since = now
     session.add(agent)
-    raise_event(session, plan, "agent-down", now=now, source="monitor", actor=agent.key,
-                detail={"agent": agent.key, "why": why})
+    raise_event(
+        session, plan, "agent-down", now=now, source="monitor", actor=agent.key, detail={"agent": agent.key, "why": why}
+    )

@@ -6,11 +6,11 @@ from datetime import datetime
 from sqlalchemy import Integer, bindparam, update
 from sqlmodel import Session, select
 
-from models.time.clocks import stream_clock_sql
-from models.views.dashboard import dashboard
+from models.db.tables import Checkpoint, Event, MetricReading, Plan, Stream, Task
 from models.plan.settings import calendar_of, plan_clock
 from models.state.events import raise_event
-from models.db.tables import Checkpoint, Event, MetricReading, Plan, Stream, Task
+from models.time.clocks import stream_clock_sql
+from models.views.dashboard import dashboard
 
 LATE_BATCH = 100
 NAMED = 10  # late tasks named in one task-delayed alert
@@ -46,10 +46,17 @@ def raise_task_delayed(session: Session, plan: Plan, now: datetime) -> list[str]
     behind all at once costs one alert and a handful of statements, and the alert names them all."""
     clock = stream_clock_sql(bindparam("w", plan_clock(plan, now), type_=Integer))
     late = session.exec(
-        select(Task.id, Task.key, Task.title).join(Stream, Stream.id == Task.stream_id)
-        .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status != "done",
-               Task.delayed_at.is_(None), clock > Task.planned_due_ws)
-        .order_by(Task.planned_due_ws).limit(LATE_BATCH)
+        select(Task.id, Task.key, Task.title)
+        .join(Stream, Stream.id == Task.stream_id)
+        .where(
+            Task.plan_id == plan.id,
+            Task.archived.is_(False),
+            Task.status != "done",
+            Task.delayed_at.is_(None),
+            clock > Task.planned_due_ws,
+        )
+        .order_by(Task.planned_due_ws)
+        .limit(LATE_BATCH)
     ).all()
     if not late:
         return []
@@ -71,14 +78,27 @@ def raise_checkpoint_missed(session: Session, plan: Plan, now: datetime) -> list
         return []
     calendar = calendar_of(plan)
     missed = []
-    for checkpoint in session.exec(select(Checkpoint).where(
-            Checkpoint.plan_id == plan.id, Checkpoint.archived.is_(False), Checkpoint.blocker.is_(True),
-            Checkpoint.passed_at.is_(None), Checkpoint.missed_at.is_(None))):
+    for checkpoint in session.exec(
+        select(Checkpoint).where(
+            Checkpoint.plan_id == plan.id,
+            Checkpoint.archived.is_(False),
+            Checkpoint.blocker.is_(True),
+            Checkpoint.passed_at.is_(None),
+            Checkpoint.missed_at.is_(None),
+        )
+    ):
         if now >= calendar.end_of_working_day(plan.started_at, checkpoint.day):
             checkpoint.missed_at = now
             session.add(checkpoint)
-            raise_event(session, plan, "checkpoint-missed", now=now, source="monitor", actor="schedule",
-                        detail={"checkpoint": checkpoint.key, "name": checkpoint.name})
+            raise_event(
+                session,
+                plan,
+                "checkpoint-missed",
+                now=now,
+                source="monitor",
+                actor="schedule",
+                detail={"checkpoint": checkpoint.key, "name": checkpoint.name},
+            )
             missed.append(checkpoint.key)
     return missed
 
@@ -87,8 +107,17 @@ def snapshot_metrics(session: Session, plan: Plan, now: datetime) -> int:
     """Keep the computed metrics as readings, so tomorrow's dashboard can show their trend."""
     figures = [m for m in dashboard(session, plan, now).metrics if m.source == "computed" and m.value is not None]
     for figure in figures:
-        session.add(MetricReading(plan_id=plan.id, name=figure.name, value=figure.value, unit=figure.unit, at=now,
-                                  source="snapshot", reported_by="calendar"))
+        session.add(
+            MetricReading(
+                plan_id=plan.id,
+                name=figure.name,
+                value=figure.value,
+                unit=figure.unit,
+                at=now,
+                source="snapshot",
+                reported_by="calendar",
+            )
+        )
     return len(figures)
 
 

@@ -79,14 +79,20 @@ def on_event(session: Session, plan: Plan, name: str, now: datetime) -> Outcome:
 
 
 def _triggers(session: Session, plan: Plan):
-    rows = session.exec(select(RiskTrigger).where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))
-                        .order_by(RiskTrigger.position)).all()
+    rows = session.exec(
+        select(RiskTrigger)
+        .where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))
+        .order_by(RiskTrigger.position)
+    ).all()
     return [(t, parse_condition(t.condition)) for t in rows]
 
 
 def _repeat_due(trigger: RiskTrigger, now: datetime) -> bool:
-    return bool(trigger.repeat_s and trigger.last_fired_at
-                and now - trigger.last_fired_at >= timedelta(seconds=trigger.repeat_s))
+    return bool(
+        trigger.repeat_s
+        and trigger.last_fired_at
+        and now - trigger.last_fired_at >= timedelta(seconds=trigger.repeat_s)
+    )
 
 
 def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, value: str) -> Outcome:
@@ -106,12 +112,26 @@ def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, val
     else:  # any other action is a coordination action of the plan
         note = fire_action(session, plan, trigger.action, trigger=trigger.condition, group="risk-trigger", now=now)
         notes += [note] if note else []
-    outcome = raise_event(session, plan, f"risk:{trigger.condition}", now=now, source="risk", actor="risk-engine",
-                          level=level, detail={"value": value, "action": trigger.action},
-                          destinations=destinations)
+    outcome = raise_event(
+        session,
+        plan,
+        f"risk:{trigger.condition}",
+        now=now,
+        source="risk",
+        actor="risk-engine",
+        level=level,
+        detail={"value": value, "action": trigger.action},
+        destinations=destinations,
+    )
     outcome.notes[:0] = [f"risk trigger fired: {trigger.condition} (now {value}) → {trigger.action}", *notes]
-    audit_automatic(session, plan, actor="risk-engine", command=f"risk trigger: {trigger.condition} → {trigger.action}",
-                    message="; ".join(outcome.notes), now=now)
+    audit_automatic(
+        session,
+        plan,
+        actor="risk-engine",
+        command=f"risk trigger: {trigger.condition} → {trigger.action}",
+        message="; ".join(outcome.notes),
+        now=now,
+    )
     return outcome
 
 
@@ -122,9 +142,11 @@ def _add_review_task(session: Session, plan: Plan, trigger: RiskTrigger, now: da
     stream = min(streams, key=lambda s: (rank.get(s.priority, 9), s.position))
     open_tasks = func.count(Task.id)
     agent = session.exec(
-        select(Agent).outerjoin(Task, (Task.agent_id == Agent.id) & Task.status.in_(("ready", "in-progress")))
+        select(Agent)
+        .outerjoin(Task, (Task.agent_id == Agent.id) & Task.status.in_(("ready", "in-progress")))
         .where(Agent.stream_id == stream.id, Agent.archived.is_(False))
-        .group_by(Agent.id).order_by(open_tasks, Agent.position)
+        .group_by(Agent.id)
+        .order_by(open_tasks, Agent.position)
     ).first()
     count = session.exec(select(func.count()).select_from(Task).where(Task.plan_id == plan.id)).one()
     key = f"T{count + 1}"
@@ -133,11 +155,25 @@ def _add_review_task(session: Session, plan: Plan, trigger: RiskTrigger, now: da
         key = f"T{count + 1}"
     clock = stream_clock(stream, plan_clock(plan, now))
     estimate = 4 * 3600
-    session.add(Task(plan_id=plan.id, stream_id=stream.id, agent_id=agent.id if agent else None, key=key,
-                     title=f"Performance review: {trigger.condition}", type="Review", estimate_ws=estimate,
-                     origin="command", status=initial_status(session, plan, None), position=10_000 + count,
-                     not_before_ws=clock, planned_start_ws=clock, planned_due_ws=clock + estimate, since_ws=clock,
-                     priority=1))
+    session.add(
+        Task(
+            plan_id=plan.id,
+            stream_id=stream.id,
+            agent_id=agent.id if agent else None,
+            key=key,
+            title=f"Performance review: {trigger.condition}",
+            type="Review",
+            estimate_ws=estimate,
+            origin="command",
+            status=initial_status(session, plan, None),
+            position=10_000 + count,
+            not_before_ws=clock,
+            planned_start_ws=clock,
+            planned_due_ws=clock + estimate,
+            since_ws=clock,
+            priority=1,
+        )
+    )
     session.flush()
     mark_critical_path(session, plan)
     return f"added {key} 'Performance review' to {stream.key}" + (f" for {agent.key}" if agent else "")

@@ -47,7 +47,8 @@ def check_claim_lease(request_timeout_s: float, lease: timedelta | None = None) 
             f"{request_timeout_s:g} s, plus "
             f"{CLAIM_LEASE_MARGIN.total_seconds():g} s), or a replica taking over the sync slot of one that "
             f"died while posting its prompt could look for it in the channel before it lands, and post it "
-            f"a second time. Unset it (default 120) or raise it.")
+            f"a second time. Unset it (default 120) or raise it."
+        )
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,20 @@ class Claim:
     taken_over: bool  # from a claimer that died: its prompt may be in the channel already
 
 
-def claim(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
-          status: str = "claimed") -> Claim | None:
+def claim(
+    session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str, status: str = "claimed"
+) -> Claim | None:
     """The slot, if this caller is the first to claim it or takes over a dead claim; else None."""
-    slot = SyncSlot(plan_id=plan.id, entry=entry.type, local_date=day.isoformat(), due_at=due_at(plan, entry, day),
-                    duration_s=entry.duration_s, status=status, claimed_by=by, claimed_at=now)
+    slot = SyncSlot(
+        plan_id=plan.id,
+        entry=entry.type,
+        local_date=day.isoformat(),
+        due_at=due_at(plan, entry, day),
+        duration_s=entry.duration_s,
+        status=status,
+        claimed_by=by,
+        claimed_at=now,
+    )
     try:
         with session.begin_nested():
             session.add(slot)
@@ -121,8 +131,9 @@ def claim(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: dat
     return Claim(slot, taken_over=False)
 
 
-def claim_slot(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str,
-               status: str = "claimed") -> SyncSlot | None:
+def claim_slot(
+    session: Session, plan: Plan, entry: SyncEntry, day: date, *, now: datetime, by: str, status: str = "claimed"
+) -> SyncSlot | None:
     """The slot's row if this caller is the first to claim it (or takes over a dead claim), else None."""
     claimed = claim(session, plan, entry, day, now=now, by=by, status=status)
     return claimed.slot if claimed is not None else None
@@ -131,53 +142,85 @@ def claim_slot(session: Session, plan: Plan, entry: SyncEntry, day: date, *, now
 def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: datetime, by: str) -> SyncSlot | None:
     """A claim left unposted for longer than the lease passes to this caller (one caller wins)."""
     where = (SyncSlot.plan_id == plan.id, SyncSlot.entry == entry, SyncSlot.local_date == day.isoformat())
-    taken = session.exec(update(SyncSlot).where(*where, SyncSlot.status == "claimed",
-                                                SyncSlot.claimed_at < now - CLAIM_LEASE)
-                         .values(claimed_by=by, claimed_at=now)).rowcount
+    taken = session.exec(
+        update(SyncSlot)
+        .where(*where, SyncSlot.status == "claimed", SyncSlot.claimed_at < now - CLAIM_LEASE)
+        .values(claimed_by=by, claimed_at=now)
+    ).rowcount
     return session.exec(select(SyncSlot).where(*where)).one() if taken == 1 else None
 
 
 def hold_claim(session: Session, slot_id: int, *, by: str, now: datetime) -> bool:
     """Right before posting a claimed slot's prompt: whether ``by`` still holds the claim, which then
     counts from ``now``. A holder slower than its lease may have been taken over: then it must not post."""
-    return session.exec(update(SyncSlot).where(SyncSlot.id == slot_id, SyncSlot.status == "claimed",
-                                               SyncSlot.claimed_by == by)
-                        .values(claimed_at=now)).rowcount == 1
+    return (
+        session.exec(
+            update(SyncSlot)
+            .where(SyncSlot.id == slot_id, SyncSlot.status == "claimed", SyncSlot.claimed_by == by)
+            .values(claimed_at=now)
+        ).rowcount
+        == 1
+    )
 
 
 def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:
     """(plan id, entry) of scheduled slots claimed, never posted, past the lease, still within their sync."""
-    rows = session.exec(select(SyncSlot).where(SyncSlot.status == "claimed",
-                                               SyncSlot.claimed_at < now - CLAIM_LEASE)).all()
-    return [(s.plan_id, s.entry) for s in rows
-            if "@" not in s.entry and now < s.due_at + timedelta(seconds=s.duration_s)]
+    rows = session.exec(
+        select(SyncSlot).where(SyncSlot.status == "claimed", SyncSlot.claimed_at < now - CLAIM_LEASE)
+    ).all()
+    return [
+        (s.plan_id, s.entry) for s in rows if "@" not in s.entry and now < s.due_at + timedelta(seconds=s.duration_s)
+    ]
 
 
 def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: datetime, by: str) -> SyncSlot:
     """An on-demand prompt gets its own slot, so answers and reminders work the same."""
     entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
     duration = entry.duration_s if entry else 15 * 60
-    slot = SyncSlot(plan_id=plan.id, entry=f"{sync_type}@{now:%H%M%S%f}", local_date=calendar_of(plan).local_date(now)
-                    .isoformat(), due_at=now, duration_s=duration, status="claimed", claimed_by=by, claimed_at=now)
+    slot = SyncSlot(
+        plan_id=plan.id,
+        entry=f"{sync_type}@{now:%H%M%S%f}",
+        local_date=calendar_of(plan).local_date(now).isoformat(),
+        due_at=now,
+        duration_s=duration,
+        status="claimed",
+        claimed_by=by,
+        claimed_at=now,
+    )
     session.add(slot)
     session.flush()
     return slot
 
 
-def ask(session: Session, plan: Plan, slot: SyncSlot, entry_type: str, required: tuple[str, ...] | list[str],
-        *, now: datetime) -> SyncPrompt:
+def ask(
+    session: Session,
+    plan: Plan,
+    slot: SyncSlot,
+    entry_type: str,
+    required: tuple[str, ...] | list[str],
+    *,
+    now: datetime,
+) -> SyncPrompt:
     """The prompt for a slot; records whom it asks (never a paused stream's agents)."""
     monitor = agent_monitor(session, plan, now)
     asked = required_agents(monitor, list(required))
-    ids = dict(session.exec(select(Agent.key, Agent.id).where(
-        Agent.plan_id == plan.id, Agent.key.in_([a.key for a in asked]))).all())
+    ids = dict(
+        session.exec(
+            select(Agent.key, Agent.id).where(Agent.plan_id == plan.id, Agent.key.in_([a.key for a in asked]))
+        ).all()
+    )
     already = set(session.exec(select(SyncAnswer.agent_id).where(SyncAnswer.slot_id == slot.id)).all())
     for agent in asked:
         if ids[agent.key] not in already:  # a slot taken over from a dead claim was asked already
             session.add(SyncAnswer(slot_id=slot.id, agent_id=ids[agent.key], asked_at=now, answered_at=None))
     session.flush()
-    return SyncPrompt(plan=plan.key, sync_type=entry_type, agents=asked,
-                      checkpoints_due=checkpoints_due_on(session, plan, now), slot_id=slot.id)
+    return SyncPrompt(
+        plan=plan.key,
+        sync_type=entry_type,
+        agents=asked,
+        checkpoints_due=checkpoints_due_on(session, plan, now),
+        slot_id=slot.id,
+    )
 
 
 def mark_posted(session: Session, slot: SyncSlot, *, channel: str | None, ts: str | None, now: datetime) -> None:
@@ -187,11 +230,10 @@ def mark_posted(session: Session, slot: SyncSlot, *, channel: str | None, ts: st
 
 # --- answers -------------------------------------------------------------------------
 
-def record_answer(session: Session, slot: SyncSlot, agent: Agent, answer: dict, *, now: datetime,
-                  source: str) -> bool:
+
+def record_answer(session: Session, slot: SyncSlot, agent: Agent, answer: dict, *, now: datetime, source: str) -> bool:
     """Store an agent's answer (the last one wins); returns whether it was its first."""
-    row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id,
-                                                SyncAnswer.agent_id == agent.id)).first()
+    row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)).first()
     if row is None:  # not asked (say, a paused stream's agent), but answers are welcome
         row = SyncAnswer(slot_id=slot.id, agent_id=agent.id, asked_at=now)
     first = row.answered_at is None
@@ -216,24 +258,27 @@ def forget_old_events(session: Session, now: datetime) -> int:
 
 
 def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
-    return session.exec(select(SyncSlot).where(SyncSlot.channel == channel,
-                                               SyncSlot.message_ts == thread_ts)).first()
+    return session.exec(select(SyncSlot).where(SyncSlot.channel == channel, SyncSlot.message_ts == thread_ts)).first()
 
 
 # --- reminders -------------------------------------------------------------------------
 
+
 def reminders_due(session: Session, now: datetime) -> list[SyncSlot]:
     """Posted slots half-way through their duration, not yet reminded, not yet over."""
     candidates = session.exec(
-        select(SyncSlot).where(SyncSlot.status == "posted", SyncSlot.reminded_at.is_(None),
-                               SyncSlot.due_at <= now)
+        select(SyncSlot).where(SyncSlot.status == "posted", SyncSlot.reminded_at.is_(None), SyncSlot.due_at <= now)
     ).all()
-    return [s for s in candidates
-            if s.due_at + timedelta(seconds=s.duration_s / 2) <= now < s.due_at + timedelta(seconds=s.duration_s)]
+    return [
+        s
+        for s in candidates
+        if s.due_at + timedelta(seconds=s.duration_s / 2) <= now < s.due_at + timedelta(seconds=s.duration_s)
+    ]
 
 
 def claim_reminder(session: Session, slot: SyncSlot, *, now: datetime) -> bool:
     """One process sends a slot's reminders: the one whose update finds it unreminded."""
-    result = session.exec(update(SyncSlot).where(SyncSlot.id == slot.id, SyncSlot.reminded_at.is_(None))
-                          .values(reminded_at=now))
+    result = session.exec(
+        update(SyncSlot).where(SyncSlot.id == slot.id, SyncSlot.reminded_at.is_(None)).values(reminded_at=now)
+    )
     return result.rowcount == 1

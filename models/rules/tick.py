@@ -27,8 +27,7 @@ def monitor(session: Session, plan: Plan, now: datetime) -> None:
 PLAN_STEPS: tuple[Callable[[Session, Plan, datetime], object], ...] = (monitor, balance)
 
 
-def run_step(session: Session, step: Callable[[Session, Plan, datetime], object], plan: Plan,
-             now: datetime) -> None:
+def run_step(session: Session, step: Callable[[Session, Plan, datetime], object], plan: Plan, now: datetime) -> None:
     """One step, then the rules' reactions to the events it raised (same transaction)."""
     step(session, plan, now)
     react(session, now)

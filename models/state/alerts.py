@@ -21,10 +21,19 @@ LEVELS = ("info", "warning", "critical")
 
 # The level of each event the bot itself raises; any other event is info.
 EVENT_LEVELS = {
-    "task-complete": "info", "checkpoint-passed": "info", "stream-paused": "info", "stream-resumed": "info",
-    "task-delayed": "warning", "task-blocked": "warning", "test-failed": "warning", "plan-stopped": "warning",
-    "checkpoint-missed": "critical", "agent-down": "critical", "critical-bug": "critical",
-    "critical-bug-found": "critical", "deployment-failed": "critical",
+    "task-complete": "info",
+    "checkpoint-passed": "info",
+    "stream-paused": "info",
+    "stream-resumed": "info",
+    "task-delayed": "warning",
+    "task-blocked": "warning",
+    "test-failed": "warning",
+    "plan-stopped": "warning",
+    "checkpoint-missed": "critical",
+    "agent-down": "critical",
+    "critical-bug": "critical",
+    "critical-bug-found": "critical",
+    "deployment-failed": "critical",
 }
 SEVERITY_LEVELS = {"low": "info", "medium": "warning", "high": "warning", "critical": "critical"}
 
@@ -68,8 +77,15 @@ def describe(name: str, detail: dict) -> str:
     return f"{name}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def alert_for_event(session: Session, plan: Plan, event: Event, *, now: datetime,
-                    extra_destinations: tuple[str, ...] = (), grouped: bool = True) -> Alert | None:
+def alert_for_event(
+    session: Session,
+    plan: Plan,
+    event: Event,
+    *,
+    now: datetime,
+    extra_destinations: tuple[str, ...] = (),
+    grouped: bool = True,
+) -> Alert | None:
     """Raise (or group into) an alert for an event just stored; None when no route takes it.
 
     ``grouped=False`` for events each worth its own message (a load-balancing move).
@@ -80,24 +96,44 @@ def alert_for_event(session: Session, plan: Plan, event: Event, *, now: datetime
     destinations = routed + [d for d in extra_destinations if not (d == PLAN_CHANNEL and in_plan_channel)]
     if not destinations:
         return None
-    recent = None if not grouped else session.exec(
-        select(Alert).where(Alert.plan_id == plan.id, Alert.event_name == event.name, Alert.status != "resolved",
-                            Alert.last_seen_at >= now - GROUP_WINDOW)
-        .order_by(Alert.id.desc())
-    ).first()
+    recent = (
+        None
+        if not grouped
+        else session.exec(
+            select(Alert)
+            .where(
+                Alert.plan_id == plan.id,
+                Alert.event_name == event.name,
+                Alert.status != "resolved",
+                Alert.last_seen_at >= now - GROUP_WINDOW,
+            )
+            .order_by(Alert.id.desc())
+        ).first()
+    )
     if recent is not None:
         recent.group_count += 1
         recent.last_seen_at, recent.text = now, describe(event.name, event.detail)
         session.add(recent)
         # A Slack message already sent shows the new count; other kinds are not sent again.
-        for delivery in session.exec(select(AlertDelivery).where(AlertDelivery.alert_id == recent.id,
-                                                                  AlertDelivery.status == "sent",
-                                                                  AlertDelivery.external_ref.is_not(None))):
+        for delivery in session.exec(
+            select(AlertDelivery).where(
+                AlertDelivery.alert_id == recent.id,
+                AlertDelivery.status == "sent",
+                AlertDelivery.external_ref.is_not(None),
+            )
+        ):
             delivery.status, delivery.next_attempt_at = "update", now
             session.add(delivery)
         return recent
-    alert = Alert(plan_id=plan.id, event_id=event.id, event_name=event.name, level=event.level,
-                  text=describe(event.name, event.detail), created_at=now, last_seen_at=now)
+    alert = Alert(
+        plan_id=plan.id,
+        event_id=event.id,
+        event_name=event.name,
+        level=event.level,
+        text=describe(event.name, event.detail),
+        created_at=now,
+        last_seen_at=now,
+    )
     session.add(alert)
     session.flush()
     for destination in dict.fromkeys(destinations):
@@ -107,6 +143,9 @@ def alert_for_event(session: Session, plan: Plan, event: Event, *, now: datetime
 
 def escalations_due(session: Session, plan: Plan, now: datetime, after: timedelta, limit: int) -> list[Alert]:
     """A plan's critical alerts nobody acknowledged, due for another round of direct messages."""
-    rows = session.exec(select(Alert).where(Alert.plan_id == plan.id, Alert.level == "critical",
-                                            Alert.status == "open", Alert.escalations < limit)).all()
+    rows = session.exec(
+        select(Alert).where(
+            Alert.plan_id == plan.id, Alert.level == "critical", Alert.status == "open", Alert.escalations < limit
+        )
+    ).all()
     return [a for a in rows if now - a.created_at >= after * (a.escalations + 1)]

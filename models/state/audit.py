@@ -7,8 +7,17 @@ from sqlmodel import Session
 from models.db.tables import AuditEntry, Plan
 
 
-def audit_automatic(session: Session, plan: Plan, *, actor: str, command: str, message: str,
-                    now: datetime) -> None:
+def audit_automatic(session: Session, plan: Plan, *, actor: str, command: str, message: str, now: datetime) -> None:
     """An audit entry for a move the bot made by itself (no person, no front end)."""
-    session.add(AuditEntry(at=now, plan_key=plan.key, actor=actor, actor_name=actor, source="scheduler",
-                           command=command, outcome="ok", message=message[:500]))
+    session.add(
+        AuditEntry(
+            at=now,
+            plan_key=plan.key,
+            actor=actor,
+            actor_name=actor,
+            source="scheduler",
+            command=command,
+            outcome="ok",
+            message=message[:500],
+        )
+    )

@@ -22,14 +22,23 @@ RAISED = "orchestrate.raised"  # session.info key: (plan id, event name) not yet
 
 
 def raise_event(
-    session: Session, plan: Plan, name: str, *, now: datetime, source: str, actor: str | None,
-    level: str | None = None, detail: dict | None = None, destinations: tuple[str, ...] = (),
+    session: Session,
+    plan: Plan,
+    name: str,
+    *,
+    now: datetime,
+    source: str,
+    actor: str | None,
+    level: str | None = None,
+    detail: dict | None = None,
+    destinations: tuple[str, ...] = (),
     grouped: bool = True,
 ) -> Outcome:
     """Store an event with its alert (same transaction) and fire the coordination actions it triggers."""
     lock_plan(session, plan)  # alerts are grouped per plan and event: one at a time
-    event = Event(plan_id=plan.id, name=name, level=level_of(name, level), at=now, source=source,
-                  actor=actor, detail=detail or {})
+    event = Event(
+        plan_id=plan.id, name=name, level=level_of(name, level), at=now, source=source, actor=actor, detail=detail or {}
+    )
     session.add(event)
     session.flush()
     alert_for_event(session, plan, event, now=now, extra_destinations=destinations, grouped=grouped)
@@ -64,8 +73,7 @@ def _ready_waiting(session: Session, plan: Plan, action: str, *, now: datetime) 
         return 0  # they become ready when the plan starts
     result = session.exec(
         update(Task)
-        .where(Task.plan_id == plan.id, Task.after == action, Task.status == "todo",
-               Task.archived.is_(False))
+        .where(Task.plan_id == plan.id, Task.after == action, Task.status == "todo", Task.archived.is_(False))
         .values(status="ready", status_changed_at=now)
     )
     return result.rowcount

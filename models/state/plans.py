@@ -23,7 +23,8 @@ def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict) ->
         fired = fired_actions(session, plan)
         waiting = Task.after.is_(None) | Task.after.in_(fired) if fired else Task.after.is_(None)
         session.exec(
-            update(Task).where(Task.plan_id == plan.id, Task.status == "todo", Task.archived.is_(False), waiting)
+            update(Task)
+            .where(Task.plan_id == plan.id, Task.status == "todo", Task.archived.is_(False), waiting)
             .values(status="ready", status_changed_at=now)
         )
         session.add(plan)
@@ -54,6 +55,8 @@ def stop_plan(session: Session, plan: Plan, *, now: datetime, reason: str, emerg
 
 
 def _streams(session: Session, plan: Plan) -> list[Stream]:
-    return list(session.exec(
-        select(Stream).where(Stream.plan_id == plan.id, Stream.archived.is_(False)).order_by(Stream.position)
-    ))
+    return list(
+        session.exec(
+            select(Stream).where(Stream.plan_id == plan.id, Stream.archived.is_(False)).order_by(Stream.position)
+        )
+    )

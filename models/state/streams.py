@@ -10,8 +10,9 @@ from models.state.locks import lock_plan
 from models.state.outcome import StateError
 
 
-def pause_stream(session: Session, stream: Stream, plan: Plan, *, now: datetime, reason: str | None = None,
-                 by_stop: bool = False) -> None:
+def pause_stream(
+    session: Session, stream: Stream, plan: Plan, *, now: datetime, reason: str | None = None, by_stop: bool = False
+) -> None:
     lock_plan(session, plan)
     session.refresh(stream)
     if stream.status == "paused":

@@ -31,7 +31,13 @@ TASK_ACTIONS = {
 
 
 def change_task(
-    session: Session, plan: Plan, task: Task, action: str, *, actor: str, now: datetime,
+    session: Session,
+    plan: Plan,
+    task: Task,
+    action: str,
+    *,
+    actor: str,
+    now: datetime,
     reason: str | None = None,
 ) -> Outcome:
     allowed_from, target = TASK_ACTIONS[action]
@@ -48,8 +54,10 @@ def change_task(
             raise StateError(f"stream {stream.key} is paused: resume it first (`resume {stream.key}`)")
         gate = holding_gate(session, plan, task, now)
         if gate is not None:
-            raise StateError(f"task {task.key} is held by checkpoint {gate.key} ({gate.name}): it is due and not "
-                             f"passed, and the task is planned after it. `validate --checkpoint {gate.key}` first")
+            raise StateError(
+                f"task {task.key} is held by checkpoint {gate.key} ({gate.name}): it is due and not "
+                f"passed, and the task is planned after it. `validate --checkpoint {gate.key}` first"
+            )
     if action == "reopen" and task.after and task.after not in fired_actions(session, plan):
         target = "todo"
 
@@ -71,19 +79,27 @@ def change_task(
     if action == "reopen" and previous == "done":
         task.rework_count += 1
     session.add(task)
-    session.add(TaskEvent(task_id=task.id, at=now, from_status=previous, to_status=target,
-                          actor=actor, reason=reason))
+    session.add(TaskEvent(task_id=task.id, at=now, from_status=previous, to_status=target, actor=actor, reason=reason))
     outcome = Outcome()
     if target == "blocked":
-        outcome = raise_event(session, plan, "task-blocked", now=now, source="task", actor=actor, level="warning",
-                              detail={"task": task.key, "reason": reason})
+        outcome = raise_event(
+            session,
+            plan,
+            "task-blocked",
+            now=now,
+            source="task",
+            actor=actor,
+            level="warning",
+            detail={"task": task.key, "reason": reason},
+        )
     if target == "done":
         session.flush()
-        outcome = merge(outcome, raise_event(session, plan, "task-complete", now=now, source="task", actor=actor,
-                                             detail={"task": task.key}))
+        outcome = merge(
+            outcome,
+            raise_event(session, plan, "task-complete", now=now, source="task", actor=actor, detail={"task": task.key}),
+        )
         if task.signals:
-            outcome = merge(outcome, raise_event(session, plan, task.signals, now=now,
-                                                 source="task", actor=actor))
+            outcome = merge(outcome, raise_event(session, plan, task.signals, now=now, source="task", actor=actor))
         outcome = merge(outcome, _type_complete(session, plan, task, now=now, actor=actor))
     return outcome
 
@@ -93,9 +109,16 @@ def holding_gate(session: Session, plan: Plan, task: Task, now: datetime) -> Che
     if run_options_of(plan).safety == "disabled" or plan.started_at is None:
         return None
     calendar = calendar_of(plan)
-    gates = session.exec(select(Checkpoint).where(
-        Checkpoint.plan_id == plan.id, Checkpoint.blocker.is_(True), Checkpoint.passed_at.is_(None),
-        Checkpoint.archived.is_(False)).order_by(Checkpoint.day)).all()
+    gates = session.exec(
+        select(Checkpoint)
+        .where(
+            Checkpoint.plan_id == plan.id,
+            Checkpoint.blocker.is_(True),
+            Checkpoint.passed_at.is_(None),
+            Checkpoint.archived.is_(False),
+        )
+        .order_by(Checkpoint.day)
+    ).all()
     for gate in gates:
         due = calendar.end_of_working_day(plan.started_at, gate.day)
         if now >= due and task.planned_due_ws > calendar.working_seconds(plan.started_at, due):
@@ -138,8 +161,11 @@ def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, no
 
 def _replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) -> int:
     """Re-plan an agent's tasks not yet started to run back to back from now (after a move)."""
-    waiting = session.exec(select(Task).where(Task.agent_id == agent.id, Task.archived.is_(False),
-                                              Task.status.in_(("todo", "ready", "blocked")))).all()
+    waiting = session.exec(
+        select(Task).where(
+            Task.agent_id == agent.id, Task.archived.is_(False), Task.status.in_(("todo", "ready", "blocked"))
+        )
+    ).all()
     w_now = plan_clock(plan, now)
     for task in waiting:
         task.not_before_ws = stream_clock(session.get(Stream, task.stream_id), w_now)
@@ -150,8 +176,16 @@ def _replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) 
     return len(waiting)
 
 
-def reassign_task(session: Session, plan: Plan, task: Task, agent: Agent, *, now: datetime,
-                  position: int | None = None, not_before_ws: int | None = None) -> None:
+def reassign_task(
+    session: Session,
+    plan: Plan,
+    task: Task,
+    agent: Agent,
+    *,
+    now: datetime,
+    position: int | None = None,
+    not_before_ws: int | None = None,
+) -> None:
     """Give a task not yet started to another agent: last in its queue (or at ``position``),
     not planned before now (or ``not_before_ws``, an undo's); both agents' queues are re-planned."""
     lock_plan(session, plan)
@@ -163,8 +197,11 @@ def reassign_task(session: Session, plan: Plan, task: Task, agent: Agent, *, now
         last = session.exec(select(func.max(Task.position)).where(Task.agent_id == agent.id)).one()
         position = (last or 0) + 1
     task.agent_id, task.position = agent.id, position
-    task.not_before_ws = (not_before_ws if not_before_ws is not None
-                          else stream_clock(session.get(Stream, task.stream_id), plan_clock(plan, now)))
+    task.not_before_ws = (
+        not_before_ws
+        if not_before_ws is not None
+        else stream_clock(session.get(Stream, task.stream_id), plan_clock(plan, now))
+    )
     session.add(task)
     session.flush()
     for agent_id in {agent.id, previous} - {None}:
@@ -176,10 +213,14 @@ def _why_not(task: Task, action: str, allowed_from: tuple[str, ...]) -> str:
     if task.status == "todo" and action == "start":
         waits = f"it waits for `{task.after}`" if task.after else "the plan has not started"
         return f"task {task.key} is not ready: {waits}"
-    verbs = {"start": "started", "done": "marked done", "block": "blocked", "fail": "marked failed",
-             "reopen": "reopened"}
-    return (f"task {task.key} is {task.status}; only a task that is {' or '.join(allowed_from)} "
-            f"can be {verbs[action]}")
+    verbs = {
+        "start": "started",
+        "done": "marked done",
+        "block": "blocked",
+        "fail": "marked failed",
+        "reopen": "reopened",
+    }
+    return f"task {task.key} is {task.status}; only a task that is {' or '.join(allowed_from)} can be {verbs[action]}"
 
 
 def _type_complete(session: Session, plan: Plan, task: Task, *, now: datetime, actor: str) -> Outcome:
@@ -187,9 +228,11 @@ def _type_complete(session: Session, plan: Plan, task: Task, *, now: datetime, a
     if not event:
         return Outcome()
     open_left = session.exec(
-        select(func.count()).select_from(Task).where(
-            Task.stream_id == task.stream_id, Task.type == task.type,
-            Task.status != "done", Task.archived.is_(False))
+        select(func.count())
+        .select_from(Task)
+        .where(
+            Task.stream_id == task.stream_id, Task.type == task.type, Task.status != "done", Task.archived.is_(False)
+        )
     ).one()
     if open_left:
         return Outcome()

@@ -48,11 +48,7 @@ class WorkCalendar:
         return holidays.country_holidays(self.holiday_calendar)
 
     def is_working_day(self, day: date) -> bool:
-        return (
-            day.weekday() in self.weekdays
-            and day not in self.holidays
-            and day not in self._public_holidays
-        )
+        return day.weekday() in self.weekdays and day not in self.holidays and day not in self._public_holidays
 
     def window(self, day: date) -> tuple[datetime, datetime]:
         """The working hours of a local date, as aware datetimes."""

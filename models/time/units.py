@@ -12,11 +12,27 @@ from dataclasses import dataclass
 # Time units in seconds. A "day" in an estimate is one working day; callers
 # that mean working time pass its length as ``day_s``.
 _TIME_UNITS = {
-    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "d": None, "day": None, "days": None,
-    "w": None, "week": None, "weeks": None,
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": None,
+    "day": None,
+    "days": None,
+    "w": None,
+    "week": None,
+    "weeks": None,
 }
 _MS_UNITS = {"ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001}
 
@@ -25,8 +41,11 @@ _DURATION_PART = re.compile(rf"\s*({_NUMBER})\s*([a-z]+)\s*", re.I)
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*(%|ms|[a-z]+|/\s*day)?\s*$", re.I)
 
 OPERATORS = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt,
-    "<=": operator.le, "==": operator.eq,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
 }
 _CONDITION = re.compile(r"^\s*([a-z][a-z0-9_.-]*)\s*(>=|<=|==|>|<)\s*(.+?)\s*$", re.I)
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$", re.I)
@@ -82,8 +101,7 @@ def parse_quantity(text: str) -> Quantity:
     match = _QUANTITY.match(str(text))
     if not match:
         raise UnitError(
-            f"{text!r} is not a value: write a number with an optional unit, "
-            "e.g. 78%, 620ms, 1.5 hours, 3/day"
+            f"{text!r} is not a value: write a number with an optional unit, e.g. 78%, 620ms, 1.5 hours, 3/day"
         )
     number, unit = float(match.group(1)), (match.group(2) or "").lower().replace(" ", "")
     if unit in ("", "%", "/day"):

@@ -36,9 +36,13 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     rank = func.row_number().over(
         partition_by=Task.agent_id,
         # The oldest in progress first; then ready ones by priority (load balancing raises it), in queue order.
-        order_by=(case((Task.status == "in-progress", 0), else_=1),
-                  case((Task.status == "in-progress", Task.started_at), else_=None), Task.priority.desc(),
-                  Task.position, Task.id),
+        order_by=(
+            case((Task.status == "in-progress", 0), else_=1),
+            case((Task.status == "in-progress", Task.started_at), else_=None),
+            Task.priority.desc(),
+            Task.position,
+            Task.id,
+        ),
     )
     ranked = (
         select(Task.agent_id, Task.key, Task.title, Task.status, rank.label("rank"))
@@ -62,11 +66,22 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     checkins = _checkins(plan, window_start, now)
     query = (
         select(
-            Agent.id, Agent.key, Agent.name, Agent.slack_user, Agent.reported_down, Agent.last_seen_at,
-            Agent.heartbeat_interval_s, Stream.key, Stream.status,
-            current.c.key, current.c.title, current.c.status,
-            func.coalesce(tally.c.todo, 0), func.coalesce(tally.c.touched, 0),
-            func.coalesce(checkins.c.asked, 0), func.coalesce(checkins.c.answered, 0),
+            Agent.id,
+            Agent.key,
+            Agent.name,
+            Agent.slack_user,
+            Agent.reported_down,
+            Agent.last_seen_at,
+            Agent.heartbeat_interval_s,
+            Stream.key,
+            Stream.status,
+            current.c.key,
+            current.c.title,
+            current.c.status,
+            func.coalesce(tally.c.todo, 0),
+            func.coalesce(tally.c.touched, 0),
+            func.coalesce(checkins.c.asked, 0),
+            func.coalesce(checkins.c.answered, 0),
             func.coalesce(checkins.c.beats, 0),
         )
         .join(Stream, Stream.id == Agent.stream_id)
@@ -80,16 +95,32 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
         query = query.where(Agent.id.in_(only))
     window_s = (now - window_start).total_seconds()
     agents = []
-    for (_id, key, name, slack_user, down, last_seen, interval, stream, stream_status,
-         task_key, task_title, task_status, todo, touched, asked, answered, beats) in session.exec(query):
+    for (
+        _id,
+        key,
+        name,
+        slack_user,
+        down,
+        last_seen,
+        interval,
+        stream,
+        stream_status,
+        task_key,
+        task_title,
+        task_status,
+        todo,
+        touched,
+        asked,
+        answered,
+        beats,
+    ) in session.exec(query):
         asked, answered, beats = int(asked), int(answered), int(beats)  # PostgreSQL sums are Decimal
         expected_beats = int(window_s // interval) if interval else 0
         expected = asked + expected_beats
         health = round(100.0 * (answered + min(beats, expected_beats)) / expected, 1) if expected else None
         silent_since = last_seen or plan.started_at
         is_down = down or bool(
-            interval and silent_since and plan.status == "running"
-            and now - silent_since > timedelta(seconds=interval)
+            interval and silent_since and plan.status == "running" and now - silent_since > timedelta(seconds=interval)
         )
         if is_down:
             status = "DOWN"
@@ -101,10 +132,18 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
             status = "PREPARING"
         else:
             status = "IDLE"
-        agents.append(AgentFigures(
-            key=key, name=name, stream=stream, status=status, current_task=task_key,
-            current_title=task_title, health=health, slack_user=slack_user,
-        ))
+        agents.append(
+            AgentFigures(
+                key=key,
+                name=name,
+                stream=stream,
+                status=status,
+                current_task=task_key,
+                current_title=task_title,
+                health=health,
+                slack_user=slack_user,
+            )
+        )
     return AgentMonitor(plan=plan.key, agents=agents)
 
 
@@ -118,21 +157,33 @@ def _checkins(plan: Plan, since: datetime, until: datetime):
             literal(0).label("beats"),
         )
         .join(SyncSlot, SyncSlot.id == SyncAnswer.slot_id)
-        .where(SyncSlot.plan_id == plan.id, SyncSlot.status == "posted",
-               SyncAnswer.asked_at >= since, SyncAnswer.asked_at <= until)
+        .where(
+            SyncSlot.plan_id == plan.id,
+            SyncSlot.status == "posted",
+            SyncAnswer.asked_at >= since,
+            SyncAnswer.asked_at <= until,
+        )
         .group_by(SyncAnswer.agent_id)
     )
     beats = (
-        select(Heartbeat.agent_id.label("agent_id"), literal(0).label("asked"), literal(0).label("answered"),
-               func.count().label("beats"))
+        select(
+            Heartbeat.agent_id.label("agent_id"),
+            literal(0).label("asked"),
+            literal(0).label("answered"),
+            func.count().label("beats"),
+        )
         .join(Agent, Agent.id == Heartbeat.agent_id)
         .where(Agent.plan_id == plan.id, Heartbeat.at >= since, Heartbeat.at <= until)
         .group_by(Heartbeat.agent_id)
     )
     both = prompts.union_all(beats).subquery()
     return (
-        select(both.c.agent_id, func.sum(both.c.asked).label("asked"),
-               func.sum(both.c.answered).label("answered"), func.sum(both.c.beats).label("beats"))
+        select(
+            both.c.agent_id,
+            func.sum(both.c.asked).label("asked"),
+            func.sum(both.c.answered).label("answered"),
+            func.sum(both.c.beats).label("beats"),
+        )
         .group_by(both.c.agent_id)
         .subquery()
     )

@@ -32,8 +32,14 @@ def checkpoint_due(plan: Plan, checkpoint_day: int, calendar: WorkCalendar) -> d
 def next_checkpoint(session: Session, plan: Plan, calendar: WorkCalendar) -> CheckpointSummary | None:
     """The first checkpoint not passed yet, with how many criteria are met."""
     row = session.exec(
-        select(Checkpoint.key, Checkpoint.name, Checkpoint.day, Checkpoint.blocker,
-               func.count(Criterion.id), func.count(Criterion.met_at))
+        select(
+            Checkpoint.key,
+            Checkpoint.name,
+            Checkpoint.day,
+            Checkpoint.blocker,
+            func.count(Criterion.id),
+            func.count(Criterion.met_at),
+        )
         .outerjoin(Criterion, Criterion.checkpoint_id == Checkpoint.id)
         .where(Checkpoint.plan_id == plan.id, Checkpoint.archived.is_(False), Checkpoint.passed_at.is_(None))
         .group_by(Checkpoint.id, Checkpoint.key, Checkpoint.name, Checkpoint.day, Checkpoint.blocker)
@@ -43,8 +49,16 @@ def next_checkpoint(session: Session, plan: Plan, calendar: WorkCalendar) -> Che
     if row is None:
         return None
     key, name, day, blocker, total, met = row
-    return CheckpointSummary(key=key, name=name, day=day, due_at=checkpoint_due(plan, day, calendar),
-                             met=met, criteria=total, passed=False, blocker=blocker)
+    return CheckpointSummary(
+        key=key,
+        name=name,
+        day=day,
+        due_at=checkpoint_due(plan, day, calendar),
+        met=met,
+        criteria=total,
+        passed=False,
+        blocker=blocker,
+    )
 
 
 def checkpoints_due_on(session: Session, plan: Plan, now: datetime) -> list[CheckpointSummary]:
@@ -59,33 +73,52 @@ def checkpoints_due_on(session: Session, plan: Plan, now: datetime) -> list[Chec
     if day < 1:
         return []  # started after today's closing: its day 1 is still to come
     rows = session.exec(
-        select(Checkpoint.key, Checkpoint.name, Checkpoint.day, Checkpoint.blocker,
-               func.count(Criterion.id), func.count(Criterion.met_at))
+        select(
+            Checkpoint.key,
+            Checkpoint.name,
+            Checkpoint.day,
+            Checkpoint.blocker,
+            func.count(Criterion.id),
+            func.count(Criterion.met_at),
+        )
         .outerjoin(Criterion, Criterion.checkpoint_id == Checkpoint.id)
-        .where(Checkpoint.plan_id == plan.id, Checkpoint.archived.is_(False),
-               Checkpoint.passed_at.is_(None), Checkpoint.day == day)
+        .where(
+            Checkpoint.plan_id == plan.id,
+            Checkpoint.archived.is_(False),
+            Checkpoint.passed_at.is_(None),
+            Checkpoint.day == day,
+        )
         .group_by(Checkpoint.id, Checkpoint.key, Checkpoint.name, Checkpoint.day, Checkpoint.blocker)
         .order_by(Checkpoint.position)
     ).all()
     due = calendar.end_of_working_day(plan.started_at, day)
-    return [CheckpointSummary(key=k, name=n, day=d, due_at=due, met=met, criteria=total, passed=False, blocker=b)
-            for k, n, d, b, total, met in rows]
+    return [
+        CheckpointSummary(key=k, name=n, day=d, due_at=due, met=met, criteria=total, passed=False, blocker=b)
+        for k, n, d, b, total, met in rows
+    ]
 
 
 # --- a gate's checklist ----------------------------------------------------------
 
+
 def criteria_of(session, checkpoint: Checkpoint) -> list[Criterion]:
-    return list(session.exec(
-        select(Criterion).where(Criterion.checkpoint_id == checkpoint.id).order_by(Criterion.position)
-    ))
+    return list(
+        session.exec(select(Criterion).where(Criterion.checkpoint_id == checkpoint.id).order_by(Criterion.position))
+    )
 
 
 def checklist(session, plan: Plan, checkpoint: Checkpoint, note: str | None = None) -> Checklist:
     due = checkpoint_due(plan, checkpoint.day, calendar_of(plan))
     return Checklist(
-        plan=plan.key, checkpoint=checkpoint.key, name=checkpoint.name, day=checkpoint.day,
-        due=due.strftime("%a %d %b %H:%M %Z") if due else None, blocker=checkpoint.blocker,
-        passed=checkpoint.passed_at is not None, passed_by=checkpoint.passed_by, forced=checkpoint.forced,
+        plan=plan.key,
+        checkpoint=checkpoint.key,
+        name=checkpoint.name,
+        day=checkpoint.day,
+        due=due.strftime("%a %d %b %H:%M %Z") if due else None,
+        blocker=checkpoint.blocker,
+        passed=checkpoint.passed_at is not None,
+        passed_by=checkpoint.passed_by,
+        forced=checkpoint.forced,
         force_reason=checkpoint.force_reason,
         criteria=[(c.position, c.text, c.met_at is not None, c.met_by) for c in criteria_of(session, checkpoint)],
         note=note,

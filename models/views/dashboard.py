@@ -88,7 +88,11 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     blocked_now = case((Task.status == "blocked", clock - Task.since_ws), else_=0)
     rows = session.exec(
         select(
-            Stream.key, Stream.type, Stream.priority, Stream.status, Stream.paused_by_stop,
+            Stream.key,
+            Stream.type,
+            Stream.priority,
+            Stream.status,
+            Stream.paused_by_stop,
             func.count(Task.id),
             func.coalesce(func.sum(Task.estimate_ws), 0),
             sum_if(Task.status == "done", Task.estimate_ws),
@@ -109,8 +113,9 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         .select_from(Stream)
         .outerjoin(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
         .where(Stream.plan_id == plan.id, Stream.archived.is_(False))
-        .group_by(Stream.id, Stream.key, Stream.type, Stream.priority, Stream.status,
-                  Stream.paused_by_stop, Stream.position)
+        .group_by(
+            Stream.id, Stream.key, Stream.type, Stream.priority, Stream.status, Stream.paused_by_stop, Stream.position
+        )
         .order_by(Stream.position)
     ).all()
 
@@ -118,16 +123,47 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     streams, counts, totals = [], Counts(), TaskTime()
     total_est = done_est = planned_est = 0
     remaining_plan_s = 0
-    for (key, type_, priority, status, by_stop, n, est, done_e, planned_e, late, done, active,
-         blocked, failed, ready, todo, left, active_s, blocked_s, reworks, dones) in rows:
+    for (
+        key,
+        type_,
+        priority,
+        status,
+        by_stop,
+        n,
+        est,
+        done_e,
+        planned_e,
+        late,
+        done,
+        active,
+        blocked,
+        failed,
+        ready,
+        todo,
+        left,
+        active_s,
+        blocked_s,
+        reworks,
+        dones,
+    ) in rows:
         progress = done_e / est if est else 0.0
         planned = planned_e / est if est else 0.0
-        streams.append(StreamFigures(
-            key=key, type=type_, priority=priority,
-            status=_stream_status(plan, status, by_stop, progress, planned, late, done, est, threshold),
-            progress=progress, planned_progress=planned, lateness_s=late,
-            tasks=n, done=done, active=active, blocked=blocked, failed=failed,
-        ))
+        streams.append(
+            StreamFigures(
+                key=key,
+                type=type_,
+                priority=priority,
+                status=_stream_status(plan, status, by_stop, progress, planned, late, done, est, threshold),
+                progress=progress,
+                planned_progress=planned,
+                lateness_s=late,
+                tasks=n,
+                done=done,
+                active=active,
+                blocked=blocked,
+                failed=failed,
+            )
+        )
         total_est, done_est, planned_est = total_est + est, done_est + done_e, planned_est + planned_e
         remaining_plan_s = max(remaining_plan_s, left or 0)
         counts.active += active
@@ -142,13 +178,23 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     elapsed = int((now - plan.started_at).total_seconds()) if plan.started_at else None
     eta_at, basis = _eta(plan, calendar, now, w_now, total_est, done_est, remaining_plan_s)
     return Dashboard(
-        plan=plan.key, title=plan.title, plan_status=plan.status, emergency=plan.emergency,
-        stop_reason=plan.stop_reason, deployment_blocked=plan.deployment_blocked,
-        run_options=plan.run_options, now=now, started_at=plan.started_at, elapsed_s=elapsed,
-        eta_at=eta_at, eta_s=int((eta_at - now).total_seconds()) if eta_at else None, eta_basis=basis,
+        plan=plan.key,
+        title=plan.title,
+        plan_status=plan.status,
+        emergency=plan.emergency,
+        stop_reason=plan.stop_reason,
+        deployment_blocked=plan.deployment_blocked,
+        run_options=plan.run_options,
+        now=now,
+        started_at=plan.started_at,
+        elapsed_s=elapsed,
+        eta_at=eta_at,
+        eta_s=int((eta_at - now).total_seconds()) if eta_at else None,
+        eta_basis=basis,
         progress=done_est / total_est if total_est else 0.0,
         planned_progress=planned_est / total_est if total_est else 0.0,
-        streams=streams, counts=counts,
+        streams=streams,
+        counts=counts,
         metrics=plan_metrics(session, plan, w_now, totals, now),
         next_checkpoint=next_checkpoint(session, plan, calendar),
     )

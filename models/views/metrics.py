@@ -47,7 +47,11 @@ class TaskTime:
 
 
 COMPUTED_METRICS = (
-    "parallel-efficiency", "agent-utilization", "blocking-time", "rework-rate", "communication-overhead",
+    "parallel-efficiency",
+    "agent-utilization",
+    "blocking-time",
+    "rework-rate",
+    "communication-overhead",
 )
 
 
@@ -70,9 +74,10 @@ def busy_per_agent(plan: Plan, w):
 def utilization_of(per_agent):
     """busy ÷ available per agent, at most 1; NULL when it had no time yet."""
     return case(
-        (per_agent.c.available > 0,
-         case((per_agent.c.busy > per_agent.c.available, 1.0),
-              else_=per_agent.c.busy * 1.0 / per_agent.c.available)),
+        (
+            per_agent.c.available > 0,
+            case((per_agent.c.busy > per_agent.c.available, 1.0), else_=per_agent.c.busy * 1.0 / per_agent.c.available),
+        ),
         else_=None,
     )
 
@@ -97,13 +102,15 @@ def computed_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime)
     per_agent = busy_per_agent(plan, w).subquery()
     capped = case((per_agent.c.busy > w, w), else_=per_agent.c.busy)
     agents, busy, mean_util = session.exec(
-        select(func.count(), func.coalesce(func.sum(capped), 0), func.avg(utilization_of(per_agent)))
-        .select_from(per_agent)
+        select(func.count(), func.coalesce(func.sum(capped), 0), func.avg(utilization_of(per_agent))).select_from(
+            per_agent
+        )
     ).one()
 
     sync_s = session.exec(
-        select(func.coalesce(func.sum(SyncSlot.duration_s), 0))
-        .where(SyncSlot.plan_id == plan.id, SyncSlot.status == "posted")
+        select(func.coalesce(func.sum(SyncSlot.duration_s), 0)).where(
+            SyncSlot.plan_id == plan.id, SyncSlot.status == "posted"
+        )
     ).one()
 
     def pct(part, whole):
@@ -125,8 +132,7 @@ def latest_readings(session: Session, plan: Plan, before: datetime | None = None
         newest = newest.where(MetricReading.at < before)
     newest = newest.group_by(MetricReading.name)
     rows = session.exec(
-        select(MetricReading.name, MetricReading.value, MetricReading.unit)
-        .where(MetricReading.id.in_(newest))
+        select(MetricReading.name, MetricReading.value, MetricReading.unit).where(MetricReading.id.in_(newest))
     ).all()
     return {name: Quantity(value, unit) for name, value, unit in rows}
 
@@ -154,13 +160,19 @@ def plan_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime, now
             value, source = readings.get(name), "reported"
         target = parse_target(targets[name]) if name in targets else None
         previous = earlier.get(name)
-        figures.append(MetricFigure(
-            name=name, value=value.value if value else None, unit=value.unit if value else "",
-            display=value.display() if value else "—",
-            target=target.display() if target else None,
-            ok=_meets(value, target), source=source,
-            previous=previous.value if previous else None, trend=_trend(value, previous),
-        ))
+        figures.append(
+            MetricFigure(
+                name=name,
+                value=value.value if value else None,
+                unit=value.unit if value else "",
+                display=value.display() if value else "—",
+                target=target.display() if target else None,
+                ok=_meets(value, target),
+                source=source,
+                previous=previous.value if previous else None,
+                trend=_trend(value, previous),
+            )
+        )
     return figures
 
 

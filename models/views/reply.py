@@ -15,7 +15,6 @@ class Body(BaseModel):
     kind: str
 
 
-
 class Reply(BaseModel):
     body: SerializeAsAny[Body]
     # A change of state: front ends announce it where the team sees it (the

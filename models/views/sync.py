@@ -38,31 +38,45 @@ def required_agents(monitor: AgentMonitor, required: list[str]) -> list[AgentFig
     for agent in monitor.agents:
         if agent.status == "PAUSED":
             continue
-        if ("all-agents" in required or agent.key in required or agent.stream in required
-                or ("active-agents" in required and agent.status == "ACTIVE")):
+        if (
+            "all-agents" in required
+            or agent.key in required
+            or agent.stream in required
+            or ("active-agents" in required and agent.status == "ACTIVE")
+        ):
             asked.append(agent)
     return asked
 
 
 def prompt_for_slot(session: Session, plan: Plan, slot: SyncSlot, *, now: datetime) -> SyncPrompt:
     """A posted prompt as it reads now: the agents it asked, their current tasks, their answers."""
-    asked = set(session.exec(select(Agent.key).join(SyncAnswer, SyncAnswer.agent_id == Agent.id)
-                             .where(SyncAnswer.slot_id == slot.id)).all())
+    asked = set(
+        session.exec(
+            select(Agent.key).join(SyncAnswer, SyncAnswer.agent_id == Agent.id).where(SyncAnswer.slot_id == slot.id)
+        ).all()
+    )
     monitor = agent_monitor(session, plan, now)
-    return SyncPrompt(plan=plan.key, sync_type=slot.entry.split("@")[0],
-                      agents=[a for a in monitor.agents if a.key in asked],
-                      checkpoints_due=checkpoints_due_on(session, plan, slot.due_at), slot_id=slot.id,
-                      answers=answers_of(session, slot))
+    return SyncPrompt(
+        plan=plan.key,
+        sync_type=slot.entry.split("@")[0],
+        agents=[a for a in monitor.agents if a.key in asked],
+        checkpoints_due=checkpoints_due_on(session, plan, slot.due_at),
+        slot_id=slot.id,
+        answers=answers_of(session, slot),
+    )
 
 
 def answers_of(session: Session, slot: SyncSlot) -> list[AnswerLine]:
     rows = session.exec(
         select(Agent.key, Agent.slack_user, SyncAnswer.answered_at, SyncAnswer.answer)
         .join(Agent, Agent.id == SyncAnswer.agent_id)
-        .where(SyncAnswer.slot_id == slot.id).order_by(Agent.position)
+        .where(SyncAnswer.slot_id == slot.id)
+        .order_by(Agent.position)
     ).all()
-    return [AnswerLine(agent=key, slack_user=user, answered=at is not None, summary=_summary(answer))
-            for key, user, at, answer in rows]
+    return [
+        AnswerLine(agent=key, slack_user=user, answered=at is not None, summary=_summary(answer))
+        for key, user, at, answer in rows
+    ]
 
 
 def _summary(answer: dict | None) -> str:
@@ -71,13 +85,18 @@ def _summary(answer: dict | None) -> str:
 
 
 def unanswered(session: Session, slot: SyncSlot) -> list[Agent]:
-    return list(session.exec(
-        select(Agent).join(SyncAnswer, SyncAnswer.agent_id == Agent.id)
-        .where(SyncAnswer.slot_id == slot.id, SyncAnswer.answered_at.is_(None)).order_by(Agent.position)
-    ))
+    return list(
+        session.exec(
+            select(Agent)
+            .join(SyncAnswer, SyncAnswer.agent_id == Agent.id)
+            .where(SyncAnswer.slot_id == slot.id, SyncAnswer.answered_at.is_(None))
+            .order_by(Agent.position)
+        )
+    )
 
 
 # --- the end-of-day summary ---------------------------------------------------------------
+
 
 class StreamDay(BaseModel):
     key: str
@@ -103,38 +122,56 @@ def day_summary(session: Session, plan: Plan, *, now: datetime) -> DaySummary:
     today = calendar.local_date(now)
     opened = calendar.window(today)[0]
     board = dashboard(session, plan, now)
-    done_before = dict(session.exec(
-        select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
-        .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
-        .where(Stream.plan_id == plan.id, Task.status == "done", Task.done_at < opened)
-        .group_by(Stream.key)
-    ).all())
-    totals = dict(session.exec(
-        select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
-        .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
-        .where(Stream.plan_id == plan.id).group_by(Stream.key)
-    ).all())
-    streams = [StreamDay(key=s.key, start=done_before.get(s.key, 0) / totals[s.key] if totals.get(s.key) else 0.0,
-                         now=s.progress, planned=s.planned_progress) for s in board.streams]
+    done_before = dict(
+        session.exec(
+            select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
+            .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
+            .where(Stream.plan_id == plan.id, Task.status == "done", Task.done_at < opened)
+            .group_by(Stream.key)
+        ).all()
+    )
+    totals = dict(
+        session.exec(
+            select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
+            .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
+            .where(Stream.plan_id == plan.id)
+            .group_by(Stream.key)
+        ).all()
+    )
+    streams = [
+        StreamDay(
+            key=s.key,
+            start=done_before.get(s.key, 0) / totals[s.key] if totals.get(s.key) else 0.0,
+            now=s.progress,
+            planned=s.planned_progress,
+        )
+        for s in board.streams
+    ]
     done_filter = (Task.plan_id == plan.id, Task.status == "done", Task.done_at >= opened, Task.archived.is_(False))
     done_count = session.exec(select(func.count()).select_from(Task).where(*done_filter)).one()
     done_today = session.exec(select(Task.key, Task.title).where(*done_filter).order_by(Task.done_at).limit(20)).all()
     blocked = session.exec(
         select(Task.key, Task.title, Task.reason)
-        .where(Task.plan_id == plan.id, Task.status == "blocked", Task.archived.is_(False)).limit(20)
+        .where(Task.plan_id == plan.id, Task.status == "blocked", Task.archived.is_(False))
+        .limit(20)
     ).all()
-    today_slots = session.exec(select(SyncSlot).where(SyncSlot.plan_id == plan.id,
-                                                      SyncSlot.local_date == today.isoformat())).all()
+    today_slots = session.exec(
+        select(SyncSlot).where(SyncSlot.plan_id == plan.id, SyncSlot.local_date == today.isoformat())
+    ).all()
     missing = []
     for slot in today_slots:
         silent = [a.key for a in unanswered(session, slot)] if slot.status == "posted" else []
         if silent:
             missing.append(f"{slot.entry.split('@')[0]}: {', '.join(silent)}")
     return DaySummary(
-        plan=plan.key, day=today, streams=streams, done_count=done_count,
+        plan=plan.key,
+        day=today,
+        streams=streams,
+        done_count=done_count,
         done_today=[f"{k} {t}" for k, t in done_today],
         blockers=[f"{k} {t}" + (f" ({r})" if r else "") for k, t, r in blocked],
         missing=missing,
-        missed_slots=[f"{s.entry} at {s.due_at.astimezone(calendar.zone):%H:%M}" for s in today_slots
-                      if s.status == "missed"],
+        missed_slots=[
+            f"{s.entry} at {s.due_at.astimezone(calendar.zone):%H:%M}" for s in today_slots if s.status == "missed"
+        ],
     )

@@ -10,14 +10,15 @@ risk triggers are rows of their own tables, and the whole document stays in
 ``plan_documents``. Every stored plan is converted in place; the downgrade puts the
 sections back from ``plan_documents`` (without tasks), as the earlier code read it.
 """
+
 import json
 
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -43,8 +44,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     connection = op.get_bind()
-    rows = connection.execute(sa.select(plans.c.id, plans.c.spec, documents.c.document)
-                              .join(documents, documents.c.plan_id == plans.c.id)).all()
+    rows = connection.execute(
+        sa.select(plans.c.id, plans.c.spec, documents.c.document).join(documents, documents.c.plan_id == plans.c.id)
+    ).all()
     for plan_id, spec, document in rows:
         spec, document = _decoded(spec) or {}, _decoded(document) or {}
         restored = dict(spec)
