@@ -64,7 +64,9 @@ CONNECTION_LOST = {
     "sqlalchemy.exc.OperationalError",
     "sqlalchemy.exc.InvalidatePoolError",
 }
-LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}  # log lines, not exceptions
+# Log lines, not exceptions: the log levels, and the fields PostgreSQL adds under its message
+# (an AdminShutdown met while a statement ran says where, on a "CONTEXT:" line).
+LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "DETAIL", "HINT", "CONTEXT"}
 
 
 def answer_of(slack, name: str) -> str | None:
