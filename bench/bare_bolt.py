@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
     )
     engine = create_engine("sqlite://")  # /healthz runs SELECT 1; the bare app has no store
-    uvicorn.run(build_web(app, engine), host=args.host, port=args.port, log_level="info", access_log=False)
+    uvicorn.run(build_web(app, engine, signing_secret=None), host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 

@@ -10,8 +10,7 @@ Every request needs ``Authorization: Bearer $ORCHESTRATE_API_TOKEN``. The client
 acts as the operator (a lead on every plan), and its source in the audit log is
 ``api``. Where a command exists the request *is* that command: it goes through
 the grammar and the dispatcher, so it is checked, run in one transaction and
-audited exactly as on the CLI. A heartbeat has no command; it is one
-transaction of its own, audited the same way.
+audited exactly as on the CLI (a heartbeat is `heartbeat AGENT [--down]`).
 
 Answers are JSON: ``{"ok": true, "reply": …}`` (the command's reply), or
 ``{"ok": false, "error": "…"}`` with a 4xx status that says which kind of
@@ -23,7 +22,6 @@ turn it on.
 
 import hmac
 import logging
-import shlex
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -35,19 +33,13 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
-from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
-from commands.core.context import Actor, Context
+from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import CommandError, PermissionDenied, UsageError
-from commands.core.lookup import resolve_agent, resolve_plan
-from models.db.store import session_scope
-from models.db.tables import AuditEntry
-from models.db.types import utcnow
-from models.rules.heartbeats import record_heartbeat
 from models.time.units import UnitError, parse_quantity
-from models.views.reply import Reply, message
+from models.views.reply import HeartbeatAck, Reply
 
 log = logging.getLogger(__name__)
 
@@ -350,63 +342,15 @@ def build_api(engine: Engine, token: str | None) -> APIRouter:
         body: HeartbeatIn | None = Body(default=None),
         plan: str | None = plan_query,
     ) -> dict:
-        status = body.status if body is not None else "up"
-        return _heartbeat(engine, agent_id, status, _plan(body, plan))
+        down = body is not None and body.status == "down"
+        options = (["--down"] if down else []) + _option("plan", _plan(body, plan))
+        reply = run(_tokens(["heartbeat"], [agent_id], options))
+        ack = reply.body
+        if not isinstance(ack, HeartbeatAck):
+            raise RuntimeError(f"`heartbeat` answered a {ack.kind}")
+        return _ok(reply, agent=ack.agent, status=ack.status, recovered=ack.recovered, last_seen_at=ack.at)
 
     return router
-
-
-def _heartbeat(engine: Engine, agent_key: str, status: str, plan_name: str | None) -> dict:
-    """One transaction: the heartbeat and its audit entry; a refusal is audited on its own."""
-    now = utcnow()
-    command = shlex.join(["heartbeat", agent_key, status, *_option("plan", plan_name)])
-    plan_key = None
-    try:
-        with session_scope(engine) as session:
-            ctx = Context(session=session, actor=ACTOR, now=now, front="api")
-            plan = resolve_plan(ctx, plan_name)
-            plan_key = plan.key
-            agent = resolve_agent(ctx, plan, agent_key)
-            recovered = record_heartbeat(session, agent, now=now, status=status)
-            reply = message(f"{agent.key} is {status}" + (", recovered." if recovered else "."), plan=plan.key)
-            session.add(_audit(now, plan.key, command, "ok", reply.body.text))
-            answer = _ok(reply, agent=agent.key, status=status, recovered=recovered, last_seen_at=now)
-    except CommandError as exc:
-        _audit_alone(engine, _audit(now, plan_key, command, "refused", exc.message))
-        raise ApiError(_status_of(exc), exc.message) from None
-    except Exception as exc:
-        ref = _audit_alone(engine, _audit(now, plan_key, command, "error", type(exc).__name__))
-        log.exception("heartbeat failed (audit #%s): %s", ref, command)
-        raise ApiError(
-            500,
-            f"something went wrong on our side recording the heartbeat; nothing was changed. "
-            f"It is logged as audit #{ref}.",
-        ) from None
-    return answer
-
-
-def _audit(now: datetime, plan_key: str | None, command: str, outcome: str, text: str | None) -> AuditEntry:
-    return AuditEntry(
-        at=now,
-        plan_key=plan_key,
-        actor=ACTOR.id,
-        actor_name=ACTOR.name,
-        source="api",
-        command=command,
-        outcome=outcome,
-        message=(text or "")[:500] or None,
-    )
-
-
-def _audit_alone(engine: Engine, entry: AuditEntry) -> int | None:
-    try:
-        with Session(engine) as session:
-            session.add(entry)
-            session.commit()
-            return entry.id
-    except Exception:  # the audit must never turn a refusal into a crash
-        log.exception("could not write the audit entry for %r", entry.command)
-        return None
 
 
 def _api_off() -> APIRouter:

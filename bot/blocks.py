@@ -8,6 +8,8 @@ never ping a channel or a person, or forge a link.
 """
 
 import json
+import re
+from datetime import datetime
 from functools import singledispatch
 
 from slack_sdk.models.blocks import (
@@ -22,6 +24,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.text import bar, pct
+from models.db.tables import Alert
 from models.time.units import format_duration
 from models.views.agents import AgentMonitor
 from models.views.dashboard import Dashboard
@@ -86,6 +89,14 @@ def fallback_text(reply: Reply) -> str:
     else:
         text = plain(getattr(body, "title", None) or body.kind, 300)
     return escape(text)
+
+
+def posted_note(reply: Reply) -> str:
+    """What the asker is told when their command's reply went out as the bot's own message."""
+    body = reply.body
+    if isinstance(body, SyncPrompt):
+        return f"Posted a {escape(body.sync_type)} prompt: {len(body.agents)} agent(s) asked."
+    return f"Posted: {fallback_text(reply)}"
 
 
 def _section(text: str, **kw) -> SectionBlock:
@@ -310,3 +321,63 @@ def _(body: DaySummary, *, offset: int = 0) -> list[Block]:
 
 def _signed(fraction: float) -> str:
     return f"{'+' if fraction >= 0 else '−'}{abs(fraction) * 100:.0f} pts"
+
+
+# --- alerts -----------------------------------------------------------------------------
+
+LEVEL_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
+MOVE_KEY = re.compile(r"(M\d+) · ")  # how models.rules.balance starts a move's announcement
+
+
+def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dict]:
+    """An alert as posted: its level and plan, its text, its number and state, and what can be done about it."""
+    count = f" ×{alert.group_count}" if alert.group_count > 1 else ""
+    head = ("<!here> " if here else "") + f"{LEVEL_EMOJI.get(alert.level, '')} *{alert.level.upper()}*{count}"
+    blocks: list[Block] = [
+        _section(f"{head} · {escape(plan_key)}\n{escape(alert.text)}"),
+        _context(f"alert #{alert.id} · {alert.status}"),
+    ]
+    if alert.level == "critical" and alert.status == "open":
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    _button("Acknowledge", "alert_ack", str(alert.id), "primary"),
+                    _button("Resolve", "alert_resolve", str(alert.id)),
+                ]
+            )
+        )
+    move = MOVE_KEY.match(alert.text) if alert.event_name == "load-balancing" else None
+    if move:  # a lead undoes a move, or applies a proposal, from the announcement
+        proposal = "Proposed:" in alert.text
+        value = f"{plan_key}|{move.group(1)}"
+        button = _button("Apply", "move_apply", value) if proposal else _button("Undo", "move_undo", value)
+        blocks.append(ActionsBlock(elements=[button]))
+    return [block.to_dict() for block in blocks]
+
+
+def handled_alert_blocks(message: dict, number: str, verb: str, user: str, now: datetime) -> list[dict]:
+    """The alert message once handled: its text, who handled it and when; Resolve stays until resolved."""
+    posted = Block.parse_all(message.get("blocks") or [])
+    first = next((b for b in posted if isinstance(b, SectionBlock) and isinstance(b.text, MarkdownTextObject)), None)
+    if first is not None:
+        # Kept as it was, less the @here that raised it: an edit must not ping the channel again.
+        kept = _section(first.text.text.replace("<!here> ", "").replace("<!here>", ""))
+    else:
+        kept = _section(f":rotating_light: Alert #{escape(number)}")
+    blocks: list[Block] = [kept]
+    if verb == "resolve":  # an earlier acknowledgement stays on record
+        blocks += [
+            b
+            for b in posted
+            if isinstance(b, ContextBlock)
+            and any(str(getattr(e, "text", "")).startswith("Acknowledged by ") for e in b.elements)
+        ]
+    done = "Acknowledged" if verb == "ack" else "Resolved"
+    blocks.append(_context(f"{done} by <@{escape(user)}> at {now:%H:%M} UTC · alert #{escape(number)}"))
+    if verb == "ack":
+        blocks.append(ActionsBlock(elements=[_button("Resolve", "alert_resolve", number)]))
+    return [block.to_dict() for block in blocks]
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])

@@ -1,45 +1,35 @@
-"""Alert delivery: every (alert, destination) row sent at least once, retried until it goes.
+"""Alert delivery: every (alert, destination) row of the outbox sent at least once, retried until it goes.
 
-A worker claims a due row by moving its ``next_attempt_at`` a lease ahead in
-one conditional UPDATE: whichever process's update matches owns the row, so
-any number of workers can run. A process killed mid-send leaves the row to be
-claimed again when the lease runs out; a row marked sent is never sent again.
-Failures (Slack 429 with its Retry-After, 5xx, timeouts, SMTP or webhook
-errors) are retried with exponential backoff.
+The outbox and its claims are ``models/state/outbox.py``; this module sends: Slack
+messages, emails over SMTP, SMS through the gateway. Failures (Slack 429 with its
+Retry-After, 5xx, timeouts, SMTP or webhook errors) are retried with exponential backoff.
 """
 
 import http.client
 import json
 import logging
-import os
-import re
 import smtplib
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from urllib.parse import unquote, urlparse
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, update
-from sqlmodel import select
+from sqlalchemy import Engine
 
-from bot.blocks import escape
+from bot.blocks import alert_blocks, escape
 from bot.metrics import ALERTS_DELIVERED
-from models.db.store import session_scope
-from models.db.tables import Alert, AlertDelivery, Plan
-from models.plan.settings import settings_of
-from models.state.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, escalations_due, slack_channel
+from models.db.tables import Alert
+from models.state import outbox
+from models.state.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, slack_channel
+from models.state.outbox import Job
 
 log = logging.getLogger(__name__)
-# How long a claimed row is left to its worker before another may take it (a worker that died).
-LEASE = timedelta(seconds=float(os.environ.get("ORCHESTRATE_DELIVERY_LEASE_SECONDS", "60")))
-MAX_ATTEMPTS = 12
 BATCH = 50
-LEVEL_EMOJI = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
 
 
 class Unconfigured(Exception):
@@ -73,92 +63,44 @@ def deliver_due(engine: Engine, outlets: Outlets, clock: Callable[[], datetime])
     """
     sent = 0
     for _ in range(BATCH):
-        delivery_id = _claim_next(engine, clock())
-        if delivery_id is None:
+        job = outbox.claim_next(engine, clock())
+        if job is None:
             break
-        sent += _deliver_one(engine, outlets, delivery_id, clock())
+        sent += _deliver_one(engine, outlets, job, clock())
     return sent
 
 
-def _claim_next(engine: Engine, now: datetime) -> int | None:
-    """The oldest due row, claimed for one lease; None when nothing is due (or others took it all)."""
-    with session_scope(engine) as session:
-        for delivery_id in session.exec(
-            select(AlertDelivery.id)
-            .where(AlertDelivery.status.in_(("pending", "update")), AlertDelivery.next_attempt_at <= now)
-            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
-            .limit(5)
-        ).all():
-            result = session.exec(
-                update(AlertDelivery)
-                .where(
-                    AlertDelivery.id == delivery_id,
-                    AlertDelivery.status.in_(("pending", "update")),
-                    AlertDelivery.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=now + LEASE, attempts=AlertDelivery.attempts + 1)
-            )
-            if result.rowcount == 1:
-                return delivery_id
-    return None
-
-
-def _deliver_one(engine: Engine, outlets: Outlets, delivery_id: int, now: datetime) -> int:
-    with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
-        alert = session.get(Alert, delivery.alert_id)
-        plan = session.get(Plan, alert.plan_id)
-        job = (delivery.destination, delivery.status, delivery.external_ref, delivery.attempts)
-        job_error = delivery.last_error
-        snapshot = (Alert(**alert.model_dump()), plan.key, plan.channel, settings_of(plan))
-    destination, status, ref, attempts = job
+def _deliver_one(engine: Engine, outlets: Outlets, job: Job, now: datetime) -> int:
     try:
-        if attempts > 1 and status == "pending" and (job_error is None or job_error.startswith(IN_DOUBT)):
+        if (
+            job.attempts > 1
+            and job.status == "pending"
+            and (job.last_error is None or job.last_error.startswith(IN_DOUBT))
+        ):
             # Claimed again with no failure recorded (the process that held it may have died after
             # posting), or after a connection lost before Slack answered: look before posting twice.
-            found = already_posted(outlets.client, snapshot, destination)
+            found = already_posted(outlets.client, job, job.destination)
             if found:
-                return _finish(engine, delivery_id, "sent", ref=found, now=now)
-        new_ref = send(outlets, snapshot, destination, update_ref=ref if status == "update" else None)
+                return outbox.finish(engine, job.delivery_id, "sent", ref=found, now=now)
+        update_ref = job.external_ref if job.status == "update" else None
+        new_ref = send(outlets, job, job.destination, update_ref=update_ref)
     except Unconfigured as exc:
-        return _finish(engine, delivery_id, "unconfigured", error=str(exc))
+        return outbox.finish(engine, job.delivery_id, "unconfigured", error=str(exc))
     except RetryLater as exc:
-        return _retry(engine, delivery_id, attempts, now, str(exc), exc.after)
-    except Exception as exc:  # any other failure: retried, and logged for the operator
-        log.warning("alert delivery %s to %s failed: %s", delivery_id, destination, exc)
+        return outbox.retry(engine, job.delivery_id, job.attempts, now, str(exc), exc.after)
+    except Exception as exc:  # noqa: BLE001 - any other failure: retried, and logged for the operator
+        log.warning("alert delivery %s to %s failed: %s", job.delivery_id, job.destination, exc)
         doubt = IN_DOUBT if isinstance(exc, CONNECTION_LOST) else ""
-        return _retry(engine, delivery_id, attempts, now, f"{doubt}{type(exc).__name__}: {exc}", None)
-    ALERTS_DELIVERED.labels(destination).inc()
-    return _finish(engine, delivery_id, "sent", ref=new_ref or ref, now=now)
-
-
-def _finish(engine, delivery_id, status, *, error=None, ref=None, now=None) -> int:
-    with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
-        delivery.status, delivery.last_error = status, error
-        if status == "sent":
-            delivery.sent_at, delivery.external_ref = delivery.sent_at or now, ref
-        session.add(delivery)
-    return int(status == "sent")
-
-
-def _retry(engine, delivery_id, attempts, now, error, after) -> int:
-    backoff = after if after is not None else min(2**attempts, 300)
-    with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
-        delivery.last_error = error[:500]
-        if attempts >= MAX_ATTEMPTS:
-            delivery.status = "failed"
-        delivery.next_attempt_at = now + timedelta(seconds=backoff)
-        session.add(delivery)
-    return 0
+        return outbox.retry(engine, job.delivery_id, job.attempts, now, f"{doubt}{type(exc).__name__}: {exc}", None)
+    ALERTS_DELIVERED.labels(job.destination).inc()
+    return outbox.finish(engine, job.delivery_id, "sent", ref=new_ref or job.external_ref, now=now)
 
 
 # --- the destinations -------------------------------------------------------------
 
 
-def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = None) -> str | None:
-    alert, plan_key, plan_channel, settings = snapshot
+def send(outlets: Outlets, job: Job, destination: str, update_ref: str | None = None) -> str | None:
+    alert, plan_key, plan_channel, settings = job.alert, job.plan_key, job.plan_channel, job.settings
     if destination == LEADS:
         return _direct_messages(outlets.client, alert, plan_key, settings.leads)
     if destination in (CHANNEL_HERE, PLAN_CHANNEL) and not plan_channel:
@@ -176,10 +118,10 @@ def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = 
     return _sms(outlets.sms_url, target.sms, alert, plan_key)
 
 
-def already_posted(client: WebClient, snapshot, destination: str) -> str | None:
+def already_posted(client: WebClient, job: Job, destination: str) -> str | None:
     """The ref of this alert's message if it is already in its Slack channel's recent history."""
-    alert, _, plan_channel, settings = snapshot
-    channel = slack_channel(settings, plan_channel, destination)
+    alert = job.alert
+    channel = slack_channel(job.settings, job.plan_channel, destination)
     if not channel:
         return None  # email, SMS and direct messages cannot be looked up: at least once
     try:
@@ -191,58 +133,6 @@ def already_posted(client: WebClient, snapshot, destination: str) -> str | None:
         if marker in json.dumps(message.get("blocks", []), ensure_ascii=False):
             return f"{channel}|{message['ts']}"
     return None
-
-
-MOVE_KEY = re.compile(r"(M\d+) · ")  # how models.balance starts a move's announcement
-
-
-def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dict]:
-    count = f" ×{alert.group_count}" if alert.group_count > 1 else ""
-    head = (
-        "<!here> " if here else ""
-    ) + f"{LEVEL_EMOJI.get(alert.level, '')} *{alert.level.upper()}*{count} · {plan_key}"
-    blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{escape(alert.text)}"}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"alert #{alert.id} · {alert.status}"}]},
-    ]
-    if alert.level == "critical" and alert.status == "open":
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Acknowledge"},
-                        "action_id": "alert_ack",
-                        "value": str(alert.id),
-                        "style": "primary",
-                    },
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Resolve"},
-                        "action_id": "alert_resolve",
-                        "value": str(alert.id),
-                    },
-                ],
-            }
-        )
-    move = MOVE_KEY.match(alert.text) if alert.event_name == "load-balancing" else None
-    if move:  # a lead undoes a move, or applies a proposal, from the announcement
-        proposal = "Proposed:" in alert.text
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Apply" if proposal else "Undo"},
-                        "action_id": "move_apply" if proposal else "move_undo",
-                        "value": f"{plan_key}|{move.group(1)}",
-                    },
-                ],
-            }
-        )
-    return blocks
 
 
 def _slack(
@@ -324,24 +214,10 @@ def _sms(sms_url: str | None, numbers: list[str], alert: Alert, plan_key: str) -
 def escalate(engine: Engine, outlets: Outlets, now: datetime) -> int:
     """Re-send unacknowledged critical alerts to the leads, every escalate-after, up to the limit."""
     sent = 0
-    with session_scope(engine) as session:
-        rounds = []
-        for plan in session.exec(select(Plan).where(Plan.status != "draft")):
-            settings = settings_of(plan)
-            after, limit = timedelta(seconds=settings.escalate_after_s), settings.escalate_limit
-            for alert in escalations_due(session, plan, now, after, limit):
-                claimed = session.exec(
-                    update(Alert)
-                    .where(Alert.id == alert.id, Alert.status == "open", Alert.escalations == alert.escalations)
-                    .values(escalations=Alert.escalations + 1)
-                ).rowcount
-                if claimed:
-                    reminder = Alert(**{**alert.model_dump(), "text": f"still unacknowledged: {alert.text}"})
-                    rounds.append((reminder, plan.key, settings.leads))
-    for alert, plan_key, leads in rounds:
+    for due in outbox.escalations(engine, now):
         try:
-            _direct_messages(outlets.client, alert, plan_key, leads)
+            _direct_messages(outlets.client, due.alert, due.plan_key, due.leads)
             sent += 1
-        except Exception as exc:  # the next round tries again
-            log.warning("escalating alert #%s failed: %s", alert.id, exc)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("escalating alert #%s failed: %s", due.alert.id, exc)
     return sent

@@ -2,6 +2,9 @@
 
 import logging
 
+from slack_sdk.models.blocks import ContextBlock, DividerBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.views import View
+
 from bot import blocks
 from bot.respond import SlackFront, listen
 
@@ -11,38 +14,33 @@ HOME_BLOCK_LIMIT = 100
 
 def register(app, front: SlackFront) -> None:
     def on_home_opened(event, client):
-        # Lazily, after the ack: the dashboards take longer than Slack waits for one.
+        # After the ack: the dashboards take longer than Slack waits for one.
         if event.get("tab", "home") != "home":
             return
-        client.views_publish(user_id=event["user"], view={"type": "home", "blocks": home_blocks(front, event["user"])})
+        client.views_publish(user_id=event["user"], view=home_view(front, event["user"]))
 
     listen(app.event("app_home_opened"), on_home_opened)
 
 
-def home_blocks(front: SlackFront, user_id: str) -> list[dict]:
+def home_view(front: SlackFront, user_id: str) -> dict:
+    """The Home tab: a view of the user's plans, read for them and not audited (opening it is no command)."""
     how = front.invocation({"id": user_id}, None)
-    listing, error = front.run(["plan", "list", "--mine"], how)
-    if error is not None or not listing.body.rows:
+    listing, _ = front.run(["plan", "list", "--mine"], how, audited=False)
+    if listing is None or not getattr(listing.body, "rows", None):
         text = "You take part in no plan yet: a lead adds your Slack id to a plan's `roles` or agents."
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+        return View(type="home", blocks=[SectionBlock(text=MarkdownTextObject(text=text))]).to_dict()
     published: list[dict] = []
     left_out = 0
     for row in listing.body.rows:
-        reply, error = front.run(["status", row[0]], how)
-        if error is not None:
+        reply, _ = front.run(["status", row[0]], how, audited=False)
+        if reply is None:
             continue
         rendered = blocks.render(reply)
         if len(published) + len(rendered) + 2 > HOME_BLOCK_LIMIT:
             left_out += 1
             continue
-        published += rendered + [{"type": "divider"}]
+        published += rendered + [DividerBlock().to_dict()]
     if left_out:
-        published.append(
-            {
-                "type": "context",
-                "elements": [
-                    {"type": "mrkdwn", "text": f"{left_out} more plan(s): `/orchestrate status PLAN` shows them"}
-                ],
-            }
-        )
-    return published
+        more = f"{left_out} more plan(s): `/orchestrate status PLAN` shows them"
+        published.append(ContextBlock(elements=[MarkdownTextObject(text=more)]).to_dict())
+    return View(type="home", blocks=published).to_dict()

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from bot import api
 from bot.metrics import LATENCY, REQUESTS
 from bot.respond import holding_work, start_held
+from models.db.store import ping
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,9 @@ def _dispatch_holding_work(bolt: App, request: BoltRequest) -> tuple[BoltRespons
         return bolt.dispatch(request), held
 
 
-def build_web(
-    bolt: App | None, engine: Engine, api_token: str | None = None, signing_secret: str | None = None
-) -> FastAPI:
+def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *, signing_secret: str | None) -> FastAPI:
+    """The web server. Slack's requests are verified here, once, with ``signing_secret``; None only for an
+    app that verifies for itself (the bench's bare Bolt app)."""
     web = FastAPI(
         title="orchestrate",
         version="1",
@@ -138,12 +139,8 @@ def build_web(
         responses={503: {"description": "the store does not answer"}},
     )
     async def healthz() -> Response:
-        def check():
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
         try:
-            await run_in_threadpool(check)
+            await run_in_threadpool(ping, engine)
         except SQLAlchemyError as exc:
             # Expected while the database restarts: one line, not a traceback per probe of the load balancer.
             cause = getattr(exc, "orig", None) or exc

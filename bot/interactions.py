@@ -7,14 +7,12 @@ work lazily, after Slack has its answer.
 import json
 
 from slack_sdk.webhook import WebhookClient
-from sqlmodel import select
 
-from bot.blocks import escape
-from bot.respond import SlackFront, answer, confirm_view, listen, without_reason
+from bot.blocks import escape, handled_alert_blocks
+from bot.modals import confirm_modal, confirmed_reason, without_reason
+from bot.respond import SlackFront, answer, listen
 from commands.core.grammar import tokenize
 from commands.validate import GateNotMet
-from models.db.store import session_scope
-from models.db.tables import Alert, Plan
 from models.db.types import utcnow
 
 REASON_REQUIRED = {"reason": "Say why: it is recorded with your name."}
@@ -68,7 +66,7 @@ def register(app, front: SlackFront) -> None:
             context = {"channel": body.get("channel"), "response_url": body.get("response_url")}
             client.views_open(
                 trigger_id=body["trigger_id"],
-                view=confirm_view(
+                view=confirm_modal(
                     text,
                     None,
                     context,
@@ -118,14 +116,10 @@ def register(app, front: SlackFront) -> None:
 
         def on_alert_click(body, action, respond):
             number = action["value"].lstrip("#")
-            tokens = [verb, number]
-            plan_key = alert_plan(front, number)
-            if plan_key is not None:
-                # The alert may be shown in a DM or another channel: name its plan.
-                tokens += ["--plan", plan_key]
             how = front.invocation(body["user"], body.get("channel"))
-            reply, error = front.run(tokens, how)
-            if error is not None:
+            # Alert numbers are unique across plans: the command finds the alert's plan (it may be shown in a DM).
+            reply, error = front.run([verb, number], how)
+            if reply is None:
                 answer(respond, reply, error, how)
                 return
             user = body["user"].get("id")
@@ -149,66 +143,3 @@ def register(app, front: SlackFront) -> None:
 
     listen(app.action("move_undo"), move_button("undo"))
     listen(app.action("move_apply"), move_button("apply"))
-
-
-def confirmed_reason(view: dict) -> str:
-    """The reason typed in the confirmation modal ("" when none)."""
-    field = ((view.get("state") or {}).get("values") or {}).get("reason", {}).get("value") or {}
-    return (field.get("value") or "").strip()
-
-
-def alert_plan(front: SlackFront, number: str) -> str | None:
-    """The key of the plan an alert belongs to (None when there is no such alert: the command says so)."""
-    if not number.isdigit():
-        return None
-    with session_scope(front.engine) as session:
-        return session.exec(
-            select(Plan.key).join(Alert, Alert.plan_id == Plan.id).where(Alert.id == int(number))
-        ).first()
-
-
-def handled_alert_blocks(message: dict, number: str, verb: str, user: str, now) -> list[dict]:
-    """The alert message once handled: its text, who handled it and when; Resolve stays until resolved."""
-    first = next((b for b in message.get("blocks") or [] if b.get("type") == "section"), None)
-    if first is not None and (first.get("text") or {}).get("type") == "mrkdwn":
-        # Kept as it was, less the @here that raised it: an edit must not ping the channel again.
-        text = first["text"]["text"].replace("<!here> ", "").replace("<!here>", "")
-        kept = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-    else:
-        kept = {"type": "section", "text": {"type": "mrkdwn", "text": f":rotating_light: Alert #{escape(number)}"}}
-    blocks = [kept]
-    if verb == "resolve":
-        # An earlier acknowledgement stays on record.
-        blocks += [
-            b
-            for b in message.get("blocks") or []
-            if b.get("type") == "context"
-            and any(str(e.get("text", "")).startswith("Acknowledged by ") for e in b.get("elements", []))
-        ]
-    done = "Acknowledged" if verb == "ack" else "Resolved"
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": (f"{done} by <@{escape(user)}> at {now:%H:%M} UTC · alert #{escape(number)}"),
-                }
-            ],
-        }
-    )
-    if verb == "ack":
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Resolve"},
-                        "action_id": "alert_resolve",
-                        "value": number,
-                    }
-                ],
-            }
-        )
-    return blocks

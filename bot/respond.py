@@ -6,23 +6,23 @@ announced in the channel with who did it; errors go to the asker only.
 
 import functools
 import inspect
-import json
 import logging
-import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 
 from slack_bolt.kwargs_injection.args import Args
+from slack_sdk import WebClient
 from sqlalchemy import Engine
 
-from bot import blocks
+from bot import blocks, sync_post
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
-from commands.core.errors import CommandError, PermissionDenied, UsageError
-from commands.core.grammar import tokenize
+from commands.core.errors import AlreadyHandled, CommandError, PermissionDenied, Unaddressed, UsageError
 from models.views.reply import Reply
+from models.views.sync import SyncPrompt
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class SlackFront:
     engine: Engine
     operators: frozenset[str] = frozenset()
 
-    def invocation(self, user: dict, channel: dict | None) -> Invocation:
+    def invocation(self, user: dict, channel: dict | None, request_id: str | None = None) -> Invocation:
         user_id = user.get("id") or user.get("user_id")
         name = user.get("username") or user.get("name") or user.get("user_name") or user_id
         actor = Actor(
@@ -126,19 +126,30 @@ class SlackFront:
         channel = channel or {}
         channel_id = channel.get("id")
         names = tuple(n for n in (channel_id, f"#{channel['name']}" if channel.get("name") else None) if n)
-        return Invocation(actor=actor, front="slack", channel=channel_id, channel_names=names, reads_files=False)
+        return Invocation(
+            actor=actor,
+            front="slack",
+            channel=channel_id,
+            channel_names=names,
+            reads_files=False,
+            request_id=request_id,
+        )
 
     def run(
-        self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = ()
+        self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = (), *, audited: bool = True
     ) -> tuple[Reply | None, str | None]:
-        """(reply, None) when it ran; (None, the message for the user) when it did not.
+        """(reply, None) when it ran; (None, the message for the user) when it did not;
+        (None, None) when there is nothing to say (not meant for the bot, or a retry already handled).
 
         Refusals of the ``reraise`` kinds are raised instead, for callers that act on them.
+        ``audited=False``: a read-only command run for the front end itself (a view, a form).
         """
         try:
-            return execute(self.engine, tokens, how), None
+            return execute(self.engine, tokens, how, audited=audited), None
         except reraise:
             raise
+        except (Unaddressed, AlreadyHandled):
+            return None, None
         except UsageError as exc:
             usage = f"\n```{blocks.escape(exc.usage)}```" if exc.usage else ""
             return None, f":warning: {blocks.escape(exc.message)}{usage}"
@@ -152,63 +163,28 @@ class SlackFront:
         except InternalError as exc:
             return None, f":boom: {blocks.escape(str(exc))}"
 
+    def honour(self, client: WebClient, reply: Reply, how: Invocation, *, now: datetime) -> None:
+        """What the reply asks of the front beyond showing it: a prompt to post as the bot's own message
+        (recorded, so answers can redraw it), a posted prompt to redraw."""
+        if reply.prompt_to_post is not None and how.channel and isinstance(reply.body, SyncPrompt):
+            sync_post.post_prompt(client, self.engine, reply.body, how.channel, now=now)
+        if reply.prompt_to_redraw is not None:
+            sync_post.refresh_prompt(client, self.engine, reply.prompt_to_redraw, now=now)
+
 
 def answer(
     respond, reply: Reply | None, error: str | None, how: Invocation, *, offset: int = 0, replace: bool = False
 ) -> None:
-    """Show a reply the way its kind asks: announced, private, or an error to the asker."""
+    """Show a reply the way its kind asks: announced, private, or an error to the asker (nothing for (None, None))."""
     if error is not None:
         respond(text=error, response_type="ephemeral", replace_original=False)
+        return
+    if reply is None:
+        return
+    if reply.prompt_to_post is not None:
+        # Posted as the bot's own message (SlackFront.honour): the asker hears that it went out.
+        respond(text=blocks.posted_note(reply), response_type="ephemeral", replace_original=False)
         return
     rendered = blocks.render(reply, offset=offset, actor_user=how.actor.slack_user)
     kind = "in_channel" if reply.announce else "ephemeral"
     respond(text=blocks.fallback_text(reply), blocks=rendered, response_type=kind, replace_original=replace)
-
-
-def without_reason(tokens: list[str]) -> list[str]:
-    """The command without its --reason (the modal's reason replaces it)."""
-    kept, skip = [], False
-    for token in tokens:
-        if skip:
-            skip = False
-            continue
-        if token == "--reason":
-            skip = True
-            continue
-        if token.startswith("--reason="):
-            continue
-        kept.append(token)
-    return kept
-
-
-def confirm_view(text: str, reason: str | None, context: dict, *, title: str, prompt: str) -> dict:
-    """A modal that asks for the reason, and so for confirmation, before a risky command runs.
-
-    The command travels in the modal's metadata without its reason: the modal asks for that
-    (pre-filled with what was typed, up to the input's 500 characters).
-    """
-    command = shlex.join(without_reason(tokenize(text)))
-    reason = (reason or "")[:500] or None
-    metadata = json.dumps({**context, "text": command})
-    return {
-        "type": "modal",
-        "callback_id": "confirm_command",
-        "private_metadata": metadata,
-        "title": {"type": "plain_text", "text": title[:24]},
-        "submit": {"type": "plain_text", "text": "Confirm"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{prompt}\n`{blocks.escape(command)[:2500]}`"}},
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": "Reason"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "max_length": 500,
-                    **({"initial_value": reason} if reason else {}),
-                },
-            },
-        ],
-    }

@@ -18,39 +18,31 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from sqlalchemy import Engine
-from sqlmodel import select
 
 from bot.delivery import Outlets, deliver_due, escalate
 from bot.metrics import SCHEDULER_JOBS
 from bot.sync_post import find_posted_prompt, post_prompt, post_summary, remind
-from models.db.store import session_scope
-from models.db.tables import Plan, SyncSlot
 from models.db.types import utcnow
-from models.plan.settings import calendar_of, settings_of
 from models.rules.sync import (
-    SUMMARY_ENTRY,
-    SyncEntry,
-    ask,
-    catch_up,
+    ScheduledSync,
     check_claim_lease,
-    claim,
-    claim_reminder,
-    claim_slot,
-    forget_old_events,
-    hold_claim,
-    mark_posted,
-    reminders_due,
-    scheduled_entries,
-    stale_claims,
+    due_now,
+    keep_claim,
+    open_slot,
+    record_posted,
+    scheduled_syncs,
 )
-from models.rules.tick import PLAN_STEPS, run_step
-from models.views.sync import day_summary
+from models.rules.sync import (
+    catch_up_all as catch_up,
+)
+from models.rules.tick import PLAN_STEPS, run_plan_step, running_plans
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
@@ -144,11 +136,11 @@ def stop() -> None:
         _scheduler.shutdown(wait=False)
 
 
-def sync_trigger(plan: Plan, entry: SyncEntry) -> CronTrigger:
+def sync_trigger(sync: ScheduledSync) -> CronTrigger:
     """Fires at the entry's local time on the plan's working days, in the plan's zone."""
-    hour, minute = entry.time.split(":")
-    days = ",".join(settings_of(plan).working_days)
-    return CronTrigger(day_of_week=days, hour=int(hour), minute=int(minute), timezone=calendar_of(plan).zone)
+    hour, minute = sync.entry.time.split(":")
+    days = ",".join(sync.working_days)
+    return CronTrigger(day_of_week=days, hour=int(hour), minute=int(minute), timezone=ZoneInfo(sync.timezone))
 
 
 def job_id(plan_key: str, entry_type: str) -> str:
@@ -159,22 +151,21 @@ def reconcile() -> None:
     """Make the scheduled jobs match the store's running plans and their sync entries."""
     runtime = _require_runtime()
     wanted: dict[str, tuple] = {}
-    with session_scope(runtime.engine) as session:
-        for plan in session.exec(select(Plan).where(Plan.status == "running")):
-            for entry in scheduled_entries(plan):
-                fingerprint = (entry, tuple(settings_of(plan).working_days), plan.timezone)
-                wanted[job_id(plan.key, entry.type)] = fingerprint
-                if runtime.fingerprints.get(job_id(plan.key, entry.type)) != fingerprint and _scheduler:
-                    _scheduler.add_job(
-                        run_slot,
-                        sync_trigger(plan, entry),
-                        args=[plan.key, entry.type],
-                        id=job_id(plan.key, entry.type),
-                        replace_existing=True,
-                        misfire_grace_time=entry.duration_s,
-                        coalesce=True,
-                        max_instances=1,
-                    )
+    for sync in scheduled_syncs(runtime.engine):
+        key = job_id(sync.plan_key, sync.entry.type)
+        fingerprint = (sync.entry, sync.working_days, sync.timezone)
+        wanted[key] = fingerprint
+        if runtime.fingerprints.get(key) != fingerprint and _scheduler:
+            _scheduler.add_job(
+                run_slot,
+                sync_trigger(sync),
+                args=[sync.plan_key, sync.entry.type],
+                id=key,
+                replace_existing=True,
+                misfire_grace_time=sync.entry.duration_s,
+                coalesce=True,
+                max_instances=1,
+            )
     for gone in set(runtime.fingerprints) - set(wanted):
         if _scheduler and _scheduler.get_job(gone):
             _scheduler.remove_job(gone)
@@ -185,22 +176,10 @@ def reconcile() -> None:
 def catch_up_all() -> None:
     """After downtime: post today's slots missed by less than their duration; record the others as missed."""
     runtime = _require_runtime()
-    now = runtime.clock()
-    with session_scope(runtime.engine) as session:
-        plans = [(p.key, p) for p in session.exec(select(Plan).where(Plan.status == "running"))]
-        todo = []
-        for key, plan in plans:
-            for entry in scheduled_entries(plan):
-                decision = catch_up(plan, entry, now)
-                if decision == "post":
-                    todo.append((key, entry.type))
-                elif decision == "missed":
-                    day = calendar_of(plan).local_date(now)
-                    if claim_slot(session, plan, entry, day, now=now, by=runtime.name, status="missed"):
-                        log.warning(
-                            "sync %s of %s at %s was missed while the bot was down", entry.type, key, entry.time
-                        )
-    for key, entry_type in todo:
+    to_post, missed = catch_up(runtime.engine, now=runtime.clock(), by=runtime.name)
+    for what in missed:
+        log.warning("%s was missed while the bot was down", what)
+    for key, entry_type in to_post:
         run_slot(key, entry_type)
 
 
@@ -209,43 +188,29 @@ def run_slot(plan_key: str, entry_type: str) -> None:
     runtime = _require_runtime()
     now = runtime.clock()
     try:
-        with session_scope(runtime.engine) as session:
-            plan = session.exec(select(Plan).where(Plan.key == plan_key)).first()
-            if plan is None or plan.status != "running" or not plan.channel:
-                return
-            calendar = calendar_of(plan)
-            day = calendar.local_date(now)
-            if not calendar.is_working_day(day):
-                return  # a holiday: cron only knows weekdays
-            entry = next((e for e in scheduled_entries(plan) if e.type == entry_type), None)
-            if entry is None:
-                return
-            claimed = claim(session, plan, entry, day, now=now, by=runtime.name)
-            if claimed is None:
-                SCHEDULER_JOBS.labels("sync", "already-claimed").inc()
-                return
-            channel = plan.channel
-            prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now)
-            summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
+        opened = open_slot(runtime.engine, plan_key, entry_type, now=now, by=runtime.name)
+        if opened is None:
+            SCHEDULER_JOBS.labels("sync", "not-posted").inc()
+            return
+        slot_id = opened.prompt.slot_id
         # Taken over from a claimer that died: the claim was left alone for the lease since its holder
         # last sent (hold_claim), longer than a post can be in flight, so its prompt is in the channel
         # now if it ever will be.
-        found = find_posted_prompt(runtime.client, channel, prompt.slot_id) if claimed.taken_over else None
+        found = find_posted_prompt(runtime.client, opened.channel, slot_id) if opened.taken_over else None
         if found is not None:  # the process that died had posted it: record it, do not post twice
-            with session_scope(runtime.engine) as session:
-                mark_posted(session, session.get(SyncSlot, prompt.slot_id), channel=found[0], ts=found[1], now=now)
+            record_posted(runtime.engine, slot_id, channel=found[0], ts=found[1], now=now)
             return
-        with session_scope(runtime.engine) as session:  # the lease counts from the post being sent
-            held = hold_claim(session, prompt.slot_id, by=runtime.name, now=runtime.clock())
-        if not held:  # slower than the lease: another process has taken the slot over, and posts it
+        # The lease counts from the post being sent.
+        if not keep_claim(runtime.engine, slot_id, by=runtime.name, now=runtime.clock()):
+            # Slower than the lease: another process has taken the slot over, and posts it.
             SCHEDULER_JOBS.labels("sync", "taken-over").inc()
             log.warning(
                 "the %s sync of %s was taken over by another process before this one posted it", entry_type, plan_key
             )
             return
-        post_prompt(runtime.client, runtime.engine, prompt, channel, now=now)
-        if summary is not None:
-            post_summary(runtime.client, summary, channel)
+        post_prompt(runtime.client, runtime.engine, opened.prompt, opened.channel, now=now)
+        if opened.summary is not None:
+            post_summary(runtime.client, opened.summary, opened.channel)
         SCHEDULER_JOBS.labels("sync", "posted").inc()
     except Exception:
         SCHEDULER_JOBS.labels("sync", "error").inc()
@@ -257,17 +222,12 @@ def tick() -> None:
     runtime = _require_runtime()
     now = runtime.clock()
     try:
-        with session_scope(runtime.engine) as session:
-            due = [slot.id for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
-            orphans = [(session.get(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
-            forget_old_events(session, now)
-        for slot_id in due:
+        reminders, orphans = due_now(runtime.engine, now=now)
+        for slot_id in reminders:
             remind(runtime.client, runtime.engine, slot_id)
         for plan_key, entry_type in orphans:  # claimed by a process that died before posting
             run_slot(plan_key, entry_type)
-        with session_scope(runtime.engine) as session:
-            running = session.exec(select(Plan.id, Plan.key).where(Plan.status == "running")).all()
-        for plan_id, plan_key in running:
+        for plan_id, plan_key in running_plans(runtime.engine):
             for step in PLAN_STEPS:
                 _plan_step(runtime, step, plan_id, plan_key, now)
         escalate(runtime.engine, _outlets(runtime), now)
@@ -281,10 +241,7 @@ def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetim
     """One step of the tick for one plan, in a transaction of its own: a failure (logged) neither
     undoes nor stops the other plans' monitoring, nor a plan's monitoring its load balancing's."""
     try:
-        with session_scope(runtime.engine) as session:
-            plan = session.get(Plan, plan_id)
-            if plan is not None and plan.status == "running":
-                run_step(session, step, plan, now)
+        run_plan_step(runtime.engine, step, plan_id, now)
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()
         log.exception("the tick's %s of plan %s failed", step.__name__, plan_key)

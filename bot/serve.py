@@ -100,7 +100,7 @@ def _socket_mode(engine, config: Settings) -> int:
     token = _tokens(config, "Socket Mode")
     if token is None:
         return 1
-    app = build_app(engine, token=token, signing_secret=None, api_url=config.slack_api_url)
+    app = build_app(engine, token=token, api_url=config.slack_api_url)
     log.info("Socket Mode: connecting through %s", config.slack_api_url)
     scheduler.start(engine, app.client)
     settle_heap()
@@ -123,9 +123,7 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     if config.slack_signing_secret is None:
         print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", file=sys.stderr)
         return 1
-    app = build_app(
-        engine, token=token, signing_secret=config.slack_signing_secret.get_secret_value(), api_url=config.slack_api_url
-    )
+    app = build_app(engine, token=token, api_url=config.slack_api_url)
     scheduler.start(engine, app.client)
     settle_heap()
     try:
@@ -142,7 +140,7 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
         return run_mode()
     from bot.http import build_web
 
-    web = _WebThread(build_web(None, engine, api_token), host, port)
+    web = _WebThread(build_web(None, engine, api_token, signing_secret=None), host, port)
     if not web.start():
         print(
             f"orchestrate serve: the API could not listen on {host}:{port} (see above); "

@@ -1,14 +1,13 @@
-"""The /orchestrate slash command: ack at once (in the request), then parse, run and answer (lazily)."""
+"""The /orchestrate slash command: ack at once (in the request), then parse, run and answer (after the ack)."""
 
 import shlex
 
-from bot.respond import SlackFront, answer, confirm_view, listen
-from bot.sync_post import post_prompt
+from bot.modals import confirm_modal
+from bot.respond import SlackFront, answer, listen
 from commands.core.errors import UsageError
 from commands.core.grammar import tokenize
 from commands.core.registry import parse
 from models.db.types import utcnow
-from models.views.sync import SyncPrompt
 
 
 def register(app, front: SlackFront) -> None:
@@ -32,19 +31,12 @@ def register(app, front: SlackFront) -> None:
             }
             client.views_open(
                 trigger_id=body["trigger_id"],
-                view=confirm_view(shlex.join(tokens), reason, context, title=title, prompt=prompt),
+                view=confirm_modal(shlex.join(tokens), reason, context, title=title, prompt=prompt),
             )
             return
         reply, error = front.run(tokens, how)
-        if error is None and isinstance(reply.body, SyncPrompt) and reply.body.slot_id is not None:
-            # Posted as the bot, not through the response URL, so answers can update it.
-            post_prompt(client, front.engine, reply.body, how.channel, now=utcnow())
-            respond(
-                text=f"Posted a {reply.body.sync_type} prompt: {len(reply.body.agents)} agent(s) asked.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
+        if reply is not None:
+            front.honour(client, reply, how, now=utcnow())
         answer(respond, reply, error, how)
 
     listen(app.command("/orchestrate"), on_orchestrate)

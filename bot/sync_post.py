@@ -8,23 +8,19 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot import blocks
-from models.db.store import session_scope
-from models.db.tables import Plan, SyncSlot
-from models.rules.sync import mark_posted
-from models.views.sync import DaySummary, SyncPrompt, prompt_for_slot, unanswered
+from models.rules.sync import posted_prompt, record_posted, reminder
+from models.views.sync import DaySummary, SyncPrompt
 
 log = logging.getLogger(__name__)
 
 
 def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: str, *, now: datetime) -> str:
-    """Post a prompt and remember where, so answers can update it; returns its ts."""
+    """Post a prompt and record where, so answers can redraw it; returns its ts."""
     response = client.chat_postMessage(
         channel=channel, text=f"Sync: {prompt.sync_type} ({prompt.plan})", blocks=blocks.render_body_dicts(prompt)
     )
-    with session_scope(engine) as session:
-        mark_posted(
-            session, session.get(SyncSlot, prompt.slot_id), channel=response["channel"], ts=response["ts"], now=now
-        )
+    if prompt.slot_id is not None:
+        record_posted(engine, prompt.slot_id, channel=response["channel"], ts=response["ts"], now=now)
     return response["ts"]
 
 
@@ -32,7 +28,7 @@ def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[s
     """(channel, ts) of a slot's prompt already in the channel: its Answer button carries the slot id."""
     try:
         response = client.conversations_history(channel=channel, limit=100)
-    except Exception:  # cannot look: better a second prompt than none
+    except Exception:  # noqa: BLE001 - cannot look: better a second prompt than none
         return None
     for message in response.get("messages", []):
         for block in message.get("blocks", []):
@@ -46,38 +42,31 @@ def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[s
 
 def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: datetime) -> None:
     """Show who has answered, and what, under the prompt."""
-    with session_scope(engine) as session:
-        slot = session.get(SyncSlot, slot_id)
-        if slot is None or not slot.message_ts:
-            return
-        prompt = prompt_for_slot(session, session.get(Plan, slot.plan_id), slot, now=now)
-        channel, ts = slot.channel, slot.message_ts
+    posted = posted_prompt(engine, slot_id, now=now)
+    if posted is None:
+        return
     client.chat_update(
-        channel=channel,
-        ts=ts,
-        text=f"Sync: {prompt.sync_type} ({prompt.plan})",
-        blocks=blocks.render_body_dicts(prompt),
+        channel=posted.channel,
+        ts=posted.ts,
+        text=f"Sync: {posted.prompt.sync_type} ({posted.prompt.plan})",
+        blocks=blocks.render_body_dicts(posted.prompt),
     )
 
 
 def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
     """One direct message to each required agent who has not answered; returns how many."""
-    with session_scope(engine) as session:
-        slot = session.get(SyncSlot, slot_id)
-        plan = session.get(Plan, slot.plan_id)
-        silent = [(a.key, a.slack_user) for a in unanswered(session, slot) if a.slack_user]
-        where = f"<https://slack.com/archives/{slot.channel}/p{(slot.message_ts or '').replace('.', '')}|the prompt>"
-        sync_type = slot.entry.split("@")[0]
-    for key, user in silent:
+    due = reminder(engine, slot_id)
+    where = f"<https://slack.com/archives/{due.channel}/p{(due.ts or '').replace('.', '')}|the prompt>"
+    for key, user in due.silent:
         channel = client.conversations_open(users=user)["channel"]["id"]
         client.chat_postMessage(
             channel=channel,
             text=(
-                f"Reminder: the {sync_type} sync of {plan.key} is waiting for your answer ({key}): "
+                f"Reminder: the {due.sync_type} sync of {due.plan} is waiting for your answer ({key}): "
                 f"press Answer on {where}, or reply in its thread."
             ),
         )
-    return len(silent)
+    return len(due.silent)
 
 
 def post_summary(client: WebClient, summary: DaySummary, channel: str) -> None:

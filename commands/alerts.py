@@ -61,4 +61,4 @@ def _undelivered(ctx: Context, alert_ids: list[int]) -> dict[int, str]:
     return {alert_id: "; ".join(parts) for alert_id, parts in found.items()}
 
 
-SPECS = [CommandSpec("alerts", run_list, add_list_arguments)]
+SPECS = [CommandSpec("alerts", run_list, add_list_arguments, read_only=True)]

@@ -40,4 +40,4 @@ def run(args, ctx: Context) -> Reply:
     )
 
 
-SPECS = [CommandSpec("audit", run, add_arguments)]
+SPECS = [CommandSpec("audit", run, add_arguments, read_only=True)]

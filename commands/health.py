@@ -27,4 +27,4 @@ def run(args, ctx: Context) -> Reply:
     return Reply(body=agent_monitor(ctx.session, plan, ctx.now, only=only), plan=plan.key)
 
 
-SPECS = [CommandSpec("health", run, add_arguments)]
+SPECS = [CommandSpec("health", run, add_arguments, read_only=True)]

@@ -36,4 +36,4 @@ def run(args, ctx: Context) -> Reply:
     return Reply(body=HelpText(text="\n".join(lines)))
 
 
-SPECS = [CommandSpec("help", run, add_arguments)]
+SPECS = [CommandSpec("help", run, add_arguments, read_only=True)]

@@ -143,4 +143,4 @@ def _show(ctx: Context, plan: Plan) -> Reply:
     return message(f"{plan.key}: {plan.title}", *details, plan=plan.key)
 
 
-SPECS = [CommandSpec("plan", run, add_arguments, privileged="load: yes")]
+SPECS = [CommandSpec("plan", run, add_arguments, privileged="load: yes", read_only=lambda args: args.action != "load")]

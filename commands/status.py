@@ -19,4 +19,4 @@ def run(args, ctx: Context) -> Reply:
     return Reply(body=dashboard(ctx.session, plan, ctx.now), plan=plan.key)
 
 
-SPECS = [CommandSpec("status", run, add_arguments, aliases=("dashboard",))]
+SPECS = [CommandSpec("status", run, add_arguments, aliases=("dashboard",), read_only=True)]

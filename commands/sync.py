@@ -39,7 +39,7 @@ def run(args, ctx: Context) -> Reply:
     required = entry.required if entry else ["all-agents"]
     slot = open_adhoc_slot(ctx.session, plan, args.sync_type, now=ctx.now, by=ctx.actor.id)
     prompt = ask(ctx.session, plan, slot, args.sync_type, required, now=ctx.now)
-    return Reply(body=prompt, announce=True, plan=plan.key)
+    return Reply(body=prompt, announce=True, plan=plan.key, prompt_to_post=slot.id)
 
 
 SPECS = [CommandSpec("sync", run, add_arguments)]

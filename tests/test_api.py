@@ -172,8 +172,8 @@ def test_every_request_that_reached_a_command_is_in_the_audit_log_as_api(server,
     assert [(e.command, e.outcome, e.actor, e.plan_key) for e in entries] == [
         ("task start T2", "ok", "api", "TR-ORCH-001"),
         ("task done T99", "refused", "api", "TR-ORCH-001"),
-        ("heartbeat agent-c2 up", "ok", "api", "TR-ORCH-001"),
-        ("heartbeat agent-zz up", "refused", "api", "TR-ORCH-001"),
+        ("heartbeat agent-c2", "ok", "api", "TR-ORCH-001"),
+        ("heartbeat agent-zz", "refused", "api", "TR-ORCH-001"),
     ]
 
 

@@ -147,8 +147,10 @@ def test_the_acknowledge_button_acknowledges_as_the_clicker_and_replaces_the_mes
     assert (alert.status, alert.acked_by) == ("acknowledged", "slack:U0LEAD0001")
     with Session(store[1]) as session:
         entry = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
-    assert (entry.command, entry.actor, entry.outcome, entry.source) == (
-        f"ack {alert_id} --plan TR-ORCH-001",
+    # Alert numbers are unique across plans: the button runs `ack N`, and the entry names the alert's plan.
+    assert (entry.command, entry.plan_key, entry.actor, entry.outcome, entry.source) == (
+        f"ack {alert_id}",
+        "TR-ORCH-001",
         "slack:U0LEAD0001",
         "ok",
         "slack:C0TRORCH1",

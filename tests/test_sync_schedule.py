@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from bot import scheduler
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot
-from models.rules.sync import SyncEntry
+from models.rules.sync import ScheduledSync, SyncEntry
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 
@@ -58,7 +58,7 @@ def plan_row(engine) -> Plan:
 
 
 def fire_times(plan: Plan, entry: SyncEntry, start: datetime, end: datetime) -> list[datetime]:
-    trigger = scheduler.sync_trigger(plan, entry)
+    trigger = scheduler.sync_trigger(ScheduledSync.of(plan, entry))
     times, previous, now = [], None, start
     while True:
         fire = trigger.get_next_fire_time(previous, now)

@@ -1,9 +1,15 @@
 """Running a command: parse, run in one transaction, audit, answer.
 
-Every front end calls ``execute``. A refused command rolls back whatever it
-had begun, so it changes nothing; its audit entry is then written on its own.
-An unexpected exception is logged with a reference number, and the user gets
-a short message with that number, never a traceback.
+Every front end calls ``execute``, for every change of state (sync answers and
+heartbeats included). A refused command rolls back whatever it had begun, so it
+changes nothing; its audit entry is then written on its own. An unexpected
+exception is logged with a reference number, and the user gets a short message
+with that number, never a traceback.
+
+A request that carries its source's id (Slack's ``event_id``) is recorded in the
+same transaction under a unique key, so a retry of it changes nothing twice.
+A front end may run a read-only command for itself (drawing the Home tab, filling
+a form) without an audit entry: that is a view, not a command someone gave.
 """
 
 import logging
@@ -11,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from commands.core.context import Actor, Context
-from commands.core.errors import CommandError, UsageError
+from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
-from models.db.tables import AuditEntry
+from models.db.tables import AuditEntry, ProcessedEvent
 from models.db.types import utcnow
 from models.rules.reactions import react
 from models.views.reply import Reply
@@ -40,31 +47,67 @@ class Invocation:
     # Whether a file path in the command names a file the caller may have read on the bot's machine:
     # the operator's CLI and API yes; a Slack user, who has no access to that machine, no.
     reads_files: bool = True
+    # The request's id at its source (Slack's event_id): the same id again is AlreadyHandled.
+    request_id: str | None = None
 
 
-def execute(engine: Engine, tokens: list[str], how: Invocation, *, now: datetime | None = None) -> Reply:
+def execute(
+    engine: Engine, tokens: list[str], how: Invocation, *, now: datetime | None = None, audited: bool = True
+) -> Reply:
+    """Run a command. ``audited=False``: a read-only command a front end runs for itself (a view)."""
     now = now or utcnow()
     try:
         parsed = parse(tokens, how.front)
     except UsageError as exc:
-        _audit_alone(engine, how, " ".join(tokens), None, "usage", exc.message, now)
+        if audited:
+            _audit_alone(engine, how, " ".join(tokens), None, "usage", exc.message, now)
         raise
+    if not audited:
+        if not parsed.spec.is_read_only(parsed.args):
+            raise RuntimeError(f"{parsed.spec.name} changes state: it cannot run unaudited")
+        return _view(engine, parsed, how, now=now)
     return run_parsed(engine, parsed, how, now=now)
+
+
+def _context(session: Session, how: Invocation, now: datetime) -> Context:
+    return Context(
+        session=session,
+        actor=how.actor,
+        now=now,
+        front=how.front,
+        channel=how.channel,
+        channel_names=how.channel_names,
+        grammar=grammar(how.front),
+        reads_files=how.reads_files,
+    )
+
+
+def _view(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> Reply:
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            return parsed.spec.run(parsed.args, _context(session, how, now))
+        finally:
+            session.rollback()  # a view writes nothing
+
+
+def _first_time(session: Session, request_id: str | None, now: datetime) -> bool:
+    """Record the request's id in this transaction; False when it is there already."""
+    if request_id is None:
+        return True
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(event_id=request_id[:100], at=now))
+    except IntegrityError:
+        return False
+    return True
 
 
 def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> Reply:
     with Session(engine, expire_on_commit=False) as session:
-        ctx = Context(
-            session=session,
-            actor=how.actor,
-            now=now,
-            front=how.front,
-            channel=how.channel,
-            channel_names=how.channel_names,
-            grammar=grammar(how.front),
-            reads_files=how.reads_files,
-        )
+        ctx = _context(session, how, now)
         try:
+            if not _first_time(session, how.request_id, now):
+                raise AlreadyHandled(f"request {how.request_id} was handled already")
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
                 raise RuntimeError(f"privileged command {parsed.spec.name} did not check permissions")
@@ -72,6 +115,9 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             session.add(_entry(how, parsed.text, ctx, "ok", _summary(reply), now))
             session.commit()
             return reply
+        except (Unaddressed, AlreadyHandled):
+            session.rollback()  # not a command anyone gave (again): nothing to audit
+            raise
         except CommandError as exc:
             session.rollback()
             plan_key = ctx.plan.key if ctx.plan is not None else None

@@ -19,6 +19,16 @@ class PermissionDenied(CommandError):
         self.leads = leads
 
 
+class Unaddressed(CommandError):
+    """The input was not meant for the bot (a thread reply that is no sync answer): nothing is done,
+    shown or audited."""
+
+
+class AlreadyHandled(CommandError):
+    """The same request again (Slack retries an event it thinks was lost): it acted once; nothing more
+    is done, shown or audited."""
+
+
 class UsageError(CommandError):
     """The text did not parse; ``usage`` shows the right form."""
 

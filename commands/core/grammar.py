@@ -28,6 +28,11 @@ class CommandSpec:
     privileged: str = "no"
     aliases: tuple[str, ...] = ()
     fronts: frozenset = field(default=FRONTS)
+    # Changes nothing (with these arguments): a front end may run it for itself, unaudited (the Home tab, a form).
+    read_only: bool | Callable[[argparse.Namespace], bool] = False
+
+    def is_read_only(self, args: argparse.Namespace) -> bool:
+        return self.read_only(args) if callable(self.read_only) else self.read_only
 
     @property
     def summary(self) -> str:

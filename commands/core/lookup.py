@@ -100,12 +100,17 @@ def add_alert_arguments(parser) -> None:
 
 
 def resolve_alert(ctx: Context, plan_name: str | None, name: str) -> tuple[Plan, Alert]:
-    """An alert of the plan by its number (`12` or `#12`)."""
-    plan = resolve_plan(ctx, plan_name)
+    """An alert by its number (`12` or `#12`); numbers are unique across plans, so the plan is the alert's own
+    unless --plan names one (then the alert must be of that plan)."""
     text = name.lstrip("#")
     if not re.fullmatch(r"[0-9]{1,12}", text):
         raise UsageError(f"{name!r} is not an alert number: `alerts` lists them (e.g. #12)")
     alert = ctx.session.get(Alert, int(text))
+    if plan_name is None and alert is not None:
+        plan = ctx.session.get(Plan, alert.plan_id)
+        ctx.plan = plan
+        return plan, alert
+    plan = resolve_plan(ctx, plan_name)
     if alert is None or alert.plan_id != plan.id:
         raise CommandError(f"no alert #{text} in {plan.key}: `alerts` lists them")
     return plan, alert

@@ -96,3 +96,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the store; raises SQLAlchemyError when it does not answer (the health check)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -11,15 +11,16 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from models.db.store import session_scope
 from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot
 from models.plan.settings import calendar_of, settings_of
 from models.views.agents import agent_monitor
 from models.views.checkpoints import checkpoints_due_on
-from models.views.sync import SyncPrompt, required_agents
+from models.views.sync import DaySummary, SyncPrompt, day_summary, prompt_for_slot, required_agents, unanswered
 
 SUMMARY_ENTRY = "end-of-day"
 # A claim not posted within this long belongs to a process that died: another may take it over.
@@ -282,3 +283,141 @@ def claim_reminder(session: Session, slot: SyncSlot, *, now: datetime) -> bool:
         update(SyncSlot).where(SyncSlot.id == slot.id, SyncSlot.reminded_at.is_(None)).values(reminded_at=now)
     )
     return result.rowcount == 1
+
+
+# --- units of work of the transport jobs (bot/sync_post.py): each in a transaction of its own ------------
+
+
+@dataclass(frozen=True)
+class PostedPrompt:
+    channel: str
+    ts: str
+    prompt: SyncPrompt
+
+
+@dataclass(frozen=True)
+class Reminder:
+    plan: str
+    sync_type: str
+    channel: str | None
+    ts: str | None
+    silent: list[tuple[str, str]]  # (agent key, Slack user) of each agent asked who has not answered
+
+
+def record_posted(engine: Engine, slot_id: int, *, channel: str, ts: str, now: datetime) -> None:
+    """Where a slot's prompt landed, so that answers can redraw it."""
+    with session_scope(engine) as session:
+        slot = session.get(SyncSlot, slot_id)
+        if slot is not None:
+            mark_posted(session, slot, channel=channel, ts=ts, now=now)
+
+
+def posted_prompt(engine: Engine, slot_id: int, *, now: datetime) -> PostedPrompt | None:
+    """A posted prompt as it reads now (None before it is posted)."""
+    with session_scope(engine) as session:
+        slot = session.get(SyncSlot, slot_id)
+        if slot is None or not slot.message_ts or not slot.channel:
+            return None
+        prompt = prompt_for_slot(session, session.get(Plan, slot.plan_id), slot, now=now)
+        return PostedPrompt(slot.channel, slot.message_ts, prompt)
+
+
+def reminder(engine: Engine, slot_id: int) -> Reminder:
+    """Whom a slot's reminder goes to: the agents it asked who have not answered (and have a Slack user)."""
+    with session_scope(engine) as session:
+        slot = session.get(SyncSlot, slot_id)
+        plan = session.get(Plan, slot.plan_id)
+        silent = [(a.key, a.slack_user) for a in unanswered(session, slot) if a.slack_user]
+        return Reminder(plan.key, slot.entry.split("@")[0], slot.channel, slot.message_ts, silent)
+
+
+# --- units of work of the scheduler (bot/scheduler.py) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduledSync:
+    """One cron job the scheduler keeps: a running plan's sync entry, at its local time on its working days."""
+
+    plan_key: str
+    entry: SyncEntry
+    working_days: tuple[str, ...]
+    timezone: str
+
+    @classmethod
+    def of(cls, plan: Plan, entry: SyncEntry) -> "ScheduledSync":
+        settings = settings_of(plan)
+        return cls(plan.key, entry, tuple(settings.working_days), settings.timezone)
+
+
+@dataclass(frozen=True)
+class OpenedSlot:
+    """A slot this process has just claimed, with what to post."""
+
+    channel: str
+    prompt: SyncPrompt
+    summary: DaySummary | None  # the end-of-day summary that follows the prompt
+    taken_over: bool  # from a claimer that died: its prompt may be in the channel already
+
+
+def scheduled_syncs(engine: Engine) -> list[ScheduledSync]:
+    with session_scope(engine) as session:
+        return [
+            ScheduledSync.of(plan, entry)
+            for plan in session.exec(select(Plan).where(Plan.status == "running"))
+            for entry in scheduled_entries(plan)
+        ]
+
+
+def catch_up_all(engine: Engine, *, now: datetime, by: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """After downtime: today's slots missed by less than their duration, to post now (plan key, entry), and
+    the ones missed by more, recorded as missed (described, for the log)."""
+    to_post, missed = [], []
+    with session_scope(engine) as session:
+        for plan in session.exec(select(Plan).where(Plan.status == "running")):
+            for entry in scheduled_entries(plan):
+                decision = catch_up(plan, entry, now)
+                if decision == "post":
+                    to_post.append((plan.key, entry.type))
+                elif decision == "missed":
+                    day = calendar_of(plan).local_date(now)
+                    if claim_slot(session, plan, entry, day, now=now, by=by, status="missed"):
+                        missed.append(f"sync {entry.type} of {plan.key} at {entry.time}")
+    return to_post, missed
+
+
+def open_slot(engine: Engine, plan_key: str, entry_type: str, *, now: datetime, by: str) -> OpenedSlot | None:
+    """Claim today's slot of a sync entry and record whom it asks; None when there is nothing to post
+    (no such running plan or entry, no channel, a day off, or another process has the slot)."""
+    with session_scope(engine) as session:
+        plan = session.exec(select(Plan).where(Plan.key == plan_key)).first()
+        if plan is None or plan.status != "running" or not plan.channel:
+            return None
+        calendar = calendar_of(plan)
+        day = calendar.local_date(now)
+        if not calendar.is_working_day(day):
+            return None  # a holiday: cron only knows weekdays
+        entry = next((e for e in scheduled_entries(plan) if e.type == entry_type), None)
+        if entry is None:
+            return None
+        claimed = claim(session, plan, entry, day, now=now, by=by)
+        if claimed is None:
+            return None
+        prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now)
+        summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
+        return OpenedSlot(plan.channel, prompt, summary, claimed.taken_over)
+
+
+def keep_claim(engine: Engine, slot_id: int, *, by: str, now: datetime) -> bool:
+    """``hold_claim`` in a transaction of its own: right before posting."""
+    with session_scope(engine) as session:
+        return hold_claim(session, slot_id, by=by, now=now)
+
+
+def due_now(engine: Engine, *, now: datetime) -> tuple[list[int], list[tuple[str, str]]]:
+    """The tick's sync work: the slots whose reminders this process claimed, and the slots claimed by a process
+    that died before posting (plan key, entry), to take over. Event ids older than a day are forgotten."""
+    with session_scope(engine) as session:
+        reminders = [slot.id for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
+        orphans = [(session.get(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
+        forget_old_events(session, now)
+        return reminders, orphans

@@ -7,8 +7,10 @@ its own, so a failing step neither undoes nor stops the others.
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
+from models.db.store import session_scope
 from models.db.tables import Plan
 from models.rules import risk
 from models.rules.balance import balance
@@ -31,3 +33,21 @@ def run_step(session: Session, step: Callable[[Session, Plan, datetime], object]
     """One step, then the rules' reactions to the events it raised (same transaction)."""
     step(session, plan, now)
     react(session, now)
+
+
+def running_plans(engine: Engine) -> list[tuple[int, str]]:
+    """(id, key) of each running plan."""
+    with session_scope(engine) as session:
+        return [
+            (plan_id, key) for plan_id, key in session.exec(select(Plan.id, Plan.key).where(Plan.status == "running"))
+        ]
+
+
+def run_plan_step(
+    engine: Engine, step: Callable[[Session, Plan, datetime], object], plan_id: int, now: datetime
+) -> None:
+    """One step for one plan in a transaction of its own (a plan stopped meanwhile is left alone)."""
+    with session_scope(engine) as session:
+        plan = session.get(Plan, plan_id)
+        if plan is not None and plan.status == "running":
+            run_step(session, step, plan, now)

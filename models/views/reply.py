@@ -4,6 +4,7 @@ Every body is a ``Body`` with a ``kind``; the figures' bodies (dashboard, agent 
 sync prompt, day summary) live beside the views that compute them.
 """
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, SerializeAsAny
@@ -21,6 +22,11 @@ class Reply(BaseModel):
     # plan's channel in Slack), naming who did it. Reads go to the asker only.
     announce: bool = False
     plan: str | None = None
+    # A new sync prompt (its slot): post it as the bot's own message and record where it landed,
+    # so that answers can redraw it. Not an ephemeral answer, nor a response_url post.
+    prompt_to_post: int | None = None
+    # The posted prompt (its slot) this change shows in: the front end redraws it.
+    prompt_to_redraw: int | None = None
 
     def with_notes(self, notes: list[str]) -> "Reply":
         """The reply with what the rules did in reaction (a risk trigger fired) added to its details."""
@@ -60,6 +66,17 @@ class Checklist(Body):
     force_reason: str | None
     criteria: list[tuple[int, str, bool, str | None]]  # number, text, met, by whom
     note: str | None = None
+
+
+class HeartbeatAck(Body):
+    """A heartbeat taken: what the API answers an agent reporting in."""
+
+    kind: Literal["heartbeat"] = "heartbeat"
+    text: str
+    agent: str
+    status: Literal["up", "down"]
+    recovered: bool  # the agent had been down and is up again
+    at: datetime
 
 
 class HelpText(Body):

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import and_, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.db.tables import Agent, Plan, Stream, SyncAnswer, SyncSlot, Task
 from models.plan.settings import calendar_of
@@ -13,6 +13,53 @@ from models.views.agents import AgentFigures, AgentMonitor, agent_monitor
 from models.views.checkpoints import CheckpointSummary, checkpoints_due_on
 from models.views.dashboard import dashboard
 from models.views.reply import Body
+
+# What each kind of sync asks (answers are stored under these keys); any other kind asks DEFAULT_QUESTIONS.
+QUESTIONS = {
+    "standup": [
+        ("yesterday", "What did you do yesterday?"),
+        ("today", "What will you do today?"),
+        ("blockers", "Anything blocking you?"),
+    ],
+    "progress-check": [("progress", "How is it going?"), ("blockers", "Anything blocking you?")],
+    "end-of-day": [
+        ("done_today", "What did you finish today?"),
+        ("tomorrow", "What comes next tomorrow?"),
+        ("blockers", "Anything blocking you?"),
+    ],
+}
+DEFAULT_QUESTIONS = [("update", "Your update"), ("blockers", "Anything blocking you?")]
+OPEN_FOR_ANSWERS = ("ready", "in-progress", "blocked")  # the tasks an answer may mark done or blocked
+
+
+class AnswerForm(Body):
+    """What an agent is asked for one prompt: its questions, and the agent's open tasks to tick."""
+
+    kind: Literal["answer-form"] = "answer-form"
+    plan: str
+    slot_id: int
+    agent: str
+    sync_type: str
+    questions: list[tuple[str, str]]  # (key, label)
+    tasks: list[tuple[str, str]]  # (key, title), at most 100 (a select's limit)
+
+
+def answer_form(session: Session, plan: Plan, slot: SyncSlot, agent: Agent) -> AnswerForm:
+    sync_type = slot.entry.split("@")[0]
+    tasks = session.exec(
+        select(Task.key, Task.title)
+        .where(Task.agent_id == agent.id, col(Task.status).in_(OPEN_FOR_ANSWERS), Task.archived.is_(False))
+        .order_by(Task.position)
+        .limit(100)
+    ).all()
+    return AnswerForm(
+        plan=plan.key,
+        slot_id=slot.id,
+        agent=agent.key,
+        sync_type=sync_type,
+        questions=QUESTIONS.get(sync_type, DEFAULT_QUESTIONS),
+        tasks=[(key, title) for key, title in tasks],
+    )
 
 
 class AnswerLine(BaseModel):

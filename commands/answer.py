@@ -1,0 +1,175 @@
+"""answer, answer-form: an agent's answer to a sync prompt, and the form that asks for it."""
+
+import argparse
+import re
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from commands.core.context import Context
+from commands.core.errors import CommandError, Unaddressed, UsageError
+from commands.core.grammar import CommandSpec, count
+from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_task
+from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot, Task
+from models.rules.sync import record_answer, slot_for_thread
+from models.state.outcome import StateError
+from models.state.tasks import change_task
+from models.views.reply import Reply, message
+from models.views.sync import answer_form
+
+MAX_ANSWER = 2000  # characters kept of one answer field (the form's inputs allow as much)
+FIELD = re.compile(r"^([a-z_]{1,40})=(.*)$", re.S)
+
+
+def _slot_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--slot", type=count(1, 10**12), metavar="N", help="the prompt (its slot number)")
+    where.add_argument(
+        "--thread", metavar="CHANNEL:TS", help="the prompt whose thread this answer is a reply in (Slack)"
+    )
+    parser.add_argument("--agent", metavar="A", help="answer for this agent (a lead; default: yourself)")
+    add_plan_option(parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="*", metavar="TEXT", help="your answer, in your own words")
+    _slot_arguments(parser)
+    parser.add_argument(
+        "--field", action="append", default=[], metavar="KEY=TEXT", help="one question's answer, e.g. today=…"
+    )
+    parser.add_argument("--done", action="append", default=[], metavar="TASK", help="a task of yours now done")
+    parser.add_argument("--blocked", metavar="TASK", help="the task your blocker holds up (default: yours in progress)")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
+    """Answer a sync prompt: `answer "finished the login page"`, or each question with --field.
+
+    Without --slot it answers the newest prompt that asked you. --done marks tasks
+    of yours done; a `blockers` answer blocks your task in progress (or --blocked).
+    Answering again replaces your answer.
+    """
+    slot, plan = _slot(args, ctx)
+    agent = _agent(args, ctx, plan, slot)
+    ctx.require_lead_or_owner(plan, agent, "answer for another agent")
+    answer = _fields(args.field)
+    if args.text:
+        answer["reply"] = " ".join(args.text)[:MAX_ANSWER]
+    if not answer and not args.done:
+        raise UsageError('say something: `answer "what I did and what is next"` or --field today=…')
+    notes = [_task_change(ctx, plan, agent, key, "done", None) for key in args.done]
+    blocker = answer.get("blockers")
+    if blocker:
+        blocked = args.blocked or _in_progress(ctx, agent)
+        if blocked is not None:
+            notes.append(_task_change(ctx, plan, agent, blocked, "block", blocker))
+    first = record_answer(
+        ctx.session,
+        slot,
+        agent,
+        {**answer, "tasks_done": list(args.done)} if args.done else answer,
+        now=ctx.now,
+        source="thread" if args.thread else ctx.front,
+    )
+    sync_type = slot.entry.split("@")[0]
+    verb = "recorded" if first else "updated"
+    reply = message(f"Answer {verb}: {agent.key} for the {sync_type} of {plan.key}.", *notes, plan=plan.key)
+    return reply.model_copy(update={"prompt_to_redraw": slot.id})
+
+
+def run_form(args: argparse.Namespace, ctx: Context) -> Reply:
+    """The questions a sync prompt asks you, with your open tasks (what the Answer button opens)."""
+    slot, plan = _slot(args, ctx)
+    agent = _agent(args, ctx, plan, slot)
+    ctx.require_lead_or_owner(plan, agent, "answer for another agent")
+    return Reply(body=answer_form(ctx.session, plan, slot, agent), plan=plan.key)
+
+
+def _slot(args: argparse.Namespace, ctx: Context) -> tuple[SyncSlot, Plan]:
+    if args.thread:
+        channel, _, ts = args.thread.partition(":")
+        slot = slot_for_thread(ctx.session, channel, ts) if channel and ts else None
+        if slot is None:
+            raise Unaddressed("a thread that is no sync prompt's")
+    elif args.slot:
+        slot = ctx.session.get(SyncSlot, args.slot)
+        if slot is None or slot.status != "posted":
+            raise CommandError(f"no posted sync prompt #{args.slot}")
+    else:
+        plan = resolve_plan(ctx, args.plan)
+        mine = select(Agent.id).where(Agent.plan_id == plan.id, Agent.slack_user == ctx.actor.slack_user)
+        slot = ctx.session.exec(
+            select(SyncSlot)
+            .join(SyncAnswer, SyncAnswer.slot_id == SyncSlot.id)
+            .where(SyncSlot.plan_id == plan.id, SyncSlot.status == "posted", col(SyncAnswer.agent_id).in_(mine))
+            .order_by(col(SyncSlot.posted_at).desc())
+            .limit(1)
+        ).first()
+        if slot is None:
+            raise CommandError(f"no sync prompt of {plan.key} is waiting for your answer")
+    plan = ctx.session.get(Plan, slot.plan_id)
+    if args.plan and args.plan != plan.key:
+        raise CommandError(f"prompt #{slot.id} belongs to {plan.key}, not {args.plan}")
+    ctx.plan = plan
+    return slot, plan
+
+
+def _agent(args: argparse.Namespace, ctx: Context, plan: Plan, slot: SyncSlot) -> Agent:
+    if args.agent:
+        return resolve_agent(ctx, plan, args.agent)
+    agent = ctx.session.exec(
+        select(Agent).where(
+            Agent.plan_id == plan.id, Agent.slack_user == ctx.actor.slack_user, Agent.archived.is_(False)
+        )
+    ).first()
+    if agent is not None:
+        return agent
+    if args.thread:
+        raise Unaddressed("a reply in a prompt's thread by someone the prompt does not ask")
+    raise CommandError(
+        f"this prompt asks the agents of {plan.key}, and you are not one of them; "
+        "a lead may answer for an agent with --agent"
+    )
+
+
+def _fields(pairs: list[str]) -> dict[str, str]:
+    answer = {}
+    for pair in pairs:
+        matched = FIELD.match(pair)
+        if matched is None:
+            raise UsageError(f"--field {pair[:40]!r}: write KEY=TEXT, e.g. --field today=finish the login page")
+        key, text = matched.groups()
+        if text.strip():
+            answer[key] = text.strip()[:MAX_ANSWER]
+    return answer
+
+
+def _in_progress(ctx: Context, agent: Agent) -> str | None:
+    """The agent's oldest task in progress: what a blocker holds up unless the answer names one."""
+    return ctx.session.exec(
+        select(Task.key)
+        .where(Task.agent_id == agent.id, Task.status == "in-progress", Task.archived.is_(False))
+        .order_by(func.coalesce(Task.started_at, Task.status_changed_at))
+        .limit(1)
+    ).first()
+
+
+def _task_change(ctx: Context, plan: Plan, agent: Agent, name: str, action: str, reason: str | None) -> str:
+    """One task change asked in an answer; a change that cannot be made is said, and the answer still kept."""
+    try:
+        task = resolve_task(ctx, plan, name)
+    except CommandError as exc:
+        return f"{name}: {exc.message}"
+    if task.agent_id != agent.id:
+        return f"{task.key} is not {agent.key}'s task: left as it is"
+    try:
+        with ctx.session.begin_nested():
+            change_task(ctx.session, plan, task, action, actor=ctx.actor.id, now=ctx.now, reason=reason)
+    except StateError as exc:
+        return f"{task.key} not changed: {exc}"
+    return f"{task.key} {task.title!r} is now {task.status}" + (f" ({reason})" if reason else "") + "."
+
+
+SPECS = [
+    CommandSpec("answer", run, add_arguments),
+    CommandSpec("answer-form", run_form, _slot_arguments, read_only=True),
+]

@@ -1,0 +1,35 @@
+"""heartbeat: an agent reports in (up), or reports itself down."""
+
+import argparse
+
+from commands.core.context import Context
+from commands.core.grammar import CommandSpec
+from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan
+from models.rules.heartbeats import record_heartbeat
+from models.views.reply import HeartbeatAck, Reply
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("agent", metavar="AGENT", help="the agent reporting in (id or unique prefix)")
+    parser.add_argument("--down", action="store_true", help="the agent reports itself down")
+    add_plan_option(parser)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
+    """An agent's heartbeat: it is up (or, with --down, reports itself down).
+
+    Agents that report through the API are expected every `heartbeat-interval`;
+    silent longer, they are DOWN. An agent may report for itself; anyone else needs to be a lead.
+    """
+    plan = resolve_plan(ctx, args.plan)
+    agent = resolve_agent(ctx, plan, args.agent)
+    ctx.require_lead_or_owner(plan, agent, "report another agent's heartbeat")
+    status = "down" if args.down else "up"
+    recovered = record_heartbeat(ctx.session, agent, now=ctx.now, status=status)
+    text = f"{agent.key} is {status}" + (", recovered." if recovered else ".")
+    return Reply(
+        body=HeartbeatAck(text=text, agent=agent.key, status=status, recovered=recovered, at=ctx.now), plan=plan.key
+    )
+
+
+SPECS = [CommandSpec("heartbeat", run, add_arguments)]
