@@ -10,12 +10,13 @@ and the rows still empty are what reminders, health and the summary count.
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot
+from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot, id_of
 from models.plan.settings import calendar_of, settings_of
 from models.views.agents import agent_monitor
 from models.views.checkpoints import checkpoints_due_on
@@ -113,7 +114,7 @@ def claim(
 ) -> Claim | None:
     """The slot, if this caller is the first to claim it or takes over a dead claim; else None."""
     slot = SyncSlot(
-        plan_id=plan.id,
+        plan_id=id_of(plan),
         entry=entry.type,
         local_date=day.isoformat(),
         due_at=due_at(plan, entry, day),
@@ -141,10 +142,14 @@ def claim_slot(
 
 def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: datetime, by: str) -> SyncSlot | None:
     """A claim left unposted for longer than the lease passes to this caller (one caller wins)."""
-    where = (SyncSlot.plan_id == plan.id, SyncSlot.entry == entry, SyncSlot.local_date == day.isoformat())
+    where = (
+        col(SyncSlot.plan_id) == plan.id,
+        col(SyncSlot.entry) == entry,
+        col(SyncSlot.local_date) == day.isoformat(),
+    )
     taken = session.exec(
         update(SyncSlot)
-        .where(*where, SyncSlot.status == "claimed", SyncSlot.claimed_at < now - CLAIM_LEASE)
+        .where(*where, col(SyncSlot.status) == "claimed", col(SyncSlot.claimed_at) < now - CLAIM_LEASE)
         .values(claimed_by=by, claimed_at=now)
     ).rowcount
     return session.exec(select(SyncSlot).where(*where)).one() if taken == 1 else None
@@ -156,7 +161,7 @@ def hold_claim(session: Session, slot_id: int, *, by: str, now: datetime) -> boo
     return (
         session.exec(
             update(SyncSlot)
-            .where(SyncSlot.id == slot_id, SyncSlot.status == "claimed", SyncSlot.claimed_by == by)
+            .where(col(SyncSlot.id) == slot_id, col(SyncSlot.status) == "claimed", col(SyncSlot.claimed_by) == by)
             .values(claimed_at=now)
         ).rowcount
         == 1
@@ -166,7 +171,7 @@ def hold_claim(session: Session, slot_id: int, *, by: str, now: datetime) -> boo
 def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:
     """(plan id, entry) of scheduled slots claimed, never posted, past the lease, still within their sync."""
     rows = session.exec(
-        select(SyncSlot).where(SyncSlot.status == "claimed", SyncSlot.claimed_at < now - CLAIM_LEASE)
+        select(SyncSlot).where(SyncSlot.status == "claimed", col(SyncSlot.claimed_at) < now - CLAIM_LEASE)
     ).all()
     return [
         (s.plan_id, s.entry) for s in rows if "@" not in s.entry and now < s.due_at + timedelta(seconds=s.duration_s)
@@ -178,7 +183,7 @@ def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: dateti
     entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
     duration = entry.duration_s if entry else 15 * 60
     slot = SyncSlot(
-        plan_id=plan.id,
+        plan_id=id_of(plan),
         entry=f"{sync_type}@{now:%H%M%S%f}",
         local_date=calendar_of(plan).local_date(now).isoformat(),
         due_at=now,
@@ -204,15 +209,18 @@ def ask(
     """The prompt for a slot; records whom it asks (never a paused stream's agents)."""
     monitor = agent_monitor(session, plan, now)
     asked = required_agents(monitor, list(required))
-    ids = dict(
-        session.exec(
-            select(Agent.key, Agent.id).where(Agent.plan_id == plan.id, Agent.key.in_([a.key for a in asked]))
-        ).all()
+    ids = cast(  # ids read back from the store are never NULL
+        dict[str, int],
+        dict(
+            session.exec(
+                select(Agent.key, Agent.id).where(Agent.plan_id == plan.id, col(Agent.key).in_([a.key for a in asked]))
+            ).all()
+        ),
     )
     already = set(session.exec(select(SyncAnswer.agent_id).where(SyncAnswer.slot_id == slot.id)).all())
     for agent in asked:
         if ids[agent.key] not in already:  # a slot taken over from a dead claim was asked already
-            session.add(SyncAnswer(slot_id=slot.id, agent_id=ids[agent.key], asked_at=now, answered_at=None))
+            session.add(SyncAnswer(slot_id=id_of(slot), agent_id=ids[agent.key], asked_at=now, answered_at=None))
     session.flush()
     return SyncPrompt(
         plan=plan.key,
@@ -231,11 +239,13 @@ def mark_posted(session: Session, slot: SyncSlot, *, channel: str | None, ts: st
 # --- answers -------------------------------------------------------------------------
 
 
-def record_answer(session: Session, slot: SyncSlot, agent: Agent, answer: dict, *, now: datetime, source: str) -> bool:
+def record_answer(
+    session: Session, slot: SyncSlot, agent: Agent, answer: dict[str, Any], *, now: datetime, source: str
+) -> bool:
     """Store an agent's answer (the last one wins); returns whether it was its first."""
     row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)).first()
     if row is None:  # not asked (say, a paused stream's agent), but answers are welcome
-        row = SyncAnswer(slot_id=slot.id, agent_id=agent.id, asked_at=now)
+        row = SyncAnswer(slot_id=id_of(slot), agent_id=id_of(agent), asked_at=now)
     first = row.answered_at is None
     row.answered_at, row.answer, row.source = now, answer, source
     session.add(row)
@@ -254,7 +264,7 @@ def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
 
 def forget_old_events(session: Session, now: datetime) -> int:
     """Slack retries within minutes: event ids a day old need not be kept."""
-    return session.exec(delete(ProcessedEvent).where(ProcessedEvent.at < now - timedelta(days=1))).rowcount
+    return session.exec(delete(ProcessedEvent).where(col(ProcessedEvent.at) < now - timedelta(days=1))).rowcount
 
 
 def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
@@ -267,7 +277,7 @@ def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot 
 def reminders_due(session: Session, now: datetime) -> list[SyncSlot]:
     """Posted slots half-way through their duration, not yet reminded, not yet over."""
     candidates = session.exec(
-        select(SyncSlot).where(SyncSlot.status == "posted", SyncSlot.reminded_at.is_(None), SyncSlot.due_at <= now)
+        select(SyncSlot).where(SyncSlot.status == "posted", col(SyncSlot.reminded_at).is_(None), SyncSlot.due_at <= now)
     ).all()
     return [
         s
@@ -279,6 +289,6 @@ def reminders_due(session: Session, now: datetime) -> list[SyncSlot]:
 def claim_reminder(session: Session, slot: SyncSlot, *, now: datetime) -> bool:
     """One process sends a slot's reminders: the one whose update finds it unreminded."""
     result = session.exec(
-        update(SyncSlot).where(SyncSlot.id == slot.id, SyncSlot.reminded_at.is_(None)).values(reminded_at=now)
+        update(SyncSlot).where(col(SyncSlot.id) == slot.id, col(SyncSlot.reminded_at).is_(None)).values(reminded_at=now)
     )
     return result.rowcount == 1
