@@ -1,7 +1,7 @@
 """alerts: the plan's alerts, newest first, with their state."""
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec, count
@@ -23,7 +23,7 @@ def run_list(args, ctx: Context) -> Reply:
     if args.open:
         where.append(Alert.status != "resolved")
     total = ctx.session.exec(select(func.count()).select_from(Alert).where(*where)).one()
-    rows = ctx.session.exec(select(Alert).where(*where).order_by(Alert.id.desc()).limit(args.limit)).all()
+    rows = ctx.session.exec(select(Alert).where(*where).order_by(col(Alert.id).desc()).limit(args.limit)).all()
     pending = _undelivered(ctx, [a.id for a in rows])
     return Reply(
         body=Table(
@@ -54,8 +54,8 @@ def _undelivered(ctx: Context, alert_ids: list[int]) -> dict[int, str]:
     found: dict[int, list[str]] = {}
     for alert_id, destination, status in ctx.session.exec(
         select(AlertDelivery.alert_id, AlertDelivery.destination, AlertDelivery.status)
-        .where(AlertDelivery.alert_id.in_(alert_ids), AlertDelivery.status != "sent")
-        .order_by(AlertDelivery.id)
+        .where(col(AlertDelivery.alert_id).in_(alert_ids), AlertDelivery.status != "sent")
+        .order_by(col(AlertDelivery.id))
     ):
         found.setdefault(alert_id, []).append(f"{destination}: {status}")
     return {alert_id: "; ".join(parts) for alert_id, parts in found.items()}

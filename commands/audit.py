@@ -1,7 +1,7 @@
 """audit: the audit log."""
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec, count
@@ -18,7 +18,9 @@ def run(args, ctx: Context) -> Reply:
     """Show the audit log: who ran what, when, from where, and the outcome (refusals included)."""
     where = [AuditEntry.plan_key == args.plan] if args.plan else []
     total = ctx.session.exec(select(func.count()).select_from(AuditEntry).where(*where)).one()
-    rows = ctx.session.exec(select(AuditEntry).where(*where).order_by(AuditEntry.id.desc()).limit(args.limit)).all()
+    rows = ctx.session.exec(
+        select(AuditEntry).where(*where).order_by(col(AuditEntry.id).desc()).limit(args.limit)
+    ).all()
     return Reply(
         body=Table(
             title="Audit log",

@@ -3,7 +3,7 @@
 import argparse
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError
@@ -57,7 +57,9 @@ def run(args, ctx: Context) -> Reply:
 
 def _list(ctx: Context, plan, limit: int) -> Reply:
     total = ctx.session.exec(select(func.count()).select_from(Move).where(Move.plan_id == plan.id)).one()
-    moves = ctx.session.exec(select(Move).where(Move.plan_id == plan.id).order_by(Move.id.desc()).limit(limit)).all()
+    moves = ctx.session.exec(
+        select(Move).where(Move.plan_id == plan.id).order_by(col(Move.id).desc()).limit(limit)
+    ).all()
     tasks = _keys(ctx, Task, {m.task_id for m in moves})
     agents = _keys(
         ctx, Agent, {m.from_agent_id for m in moves} | {m.to_agent_id for m in moves} | {m.agent_id for m in moves}

@@ -1,7 +1,7 @@
 """plan: list plans, show one, load or preview a plan file."""
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, PermissionDenied
@@ -101,7 +101,7 @@ def _census(ctx: Context, plan: Plan) -> str:
 
 
 def _list(ctx: Context, mine: bool = False) -> Reply:
-    plans = ctx.session.exec(select(Plan).order_by(Plan.key)).all()
+    plans = ctx.session.exec(select(Plan).order_by(col(Plan.key))).all()
     if mine and not ctx.actor.operator:
         user = ctx.actor.slack_user
         working = set(ctx.session.exec(select(Agent.plan_id).where(Agent.slack_user == user)).all())
@@ -125,7 +125,7 @@ def _show(ctx: Context, plan: Plan) -> Reply:
     triggers = ctx.session.exec(
         select(func.count())
         .select_from(RiskTrigger)
-        .where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))
+        .where(RiskTrigger.plan_id == plan.id, col(RiskTrigger.archived).is_(False))
     ).one()
     details = [
         f"status: {plan.status}" + (f" (stopped: {plan.stop_reason})" if plan.stop_reason else ""),

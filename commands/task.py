@@ -1,7 +1,7 @@
 """task: list tasks, change a task's status, add a task."""
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
@@ -66,7 +66,7 @@ def run(args, ctx: Context) -> Reply:
 
 
 def _list(args, ctx: Context, plan) -> Reply:
-    where = [Task.plan_id == plan.id, Task.archived.is_(False)]
+    where = [Task.plan_id == plan.id, col(Task.archived).is_(False)]
     if args.stream:
         where.append(Task.stream_id == resolve_stream(ctx, plan, args.stream).id)
     if args.agent:
@@ -79,7 +79,7 @@ def _list(args, ctx: Context, plan) -> Reply:
         .join(Stream, Stream.id == Task.stream_id)
         .outerjoin(Agent, Agent.id == Task.agent_id)
         .where(*where)
-        .order_by(Task.id)
+        .order_by(col(Task.id))
         .limit(args.limit)
     ).all()
     day_s = calendar_of(plan).day_s
@@ -131,7 +131,7 @@ def _add(args, ctx: Context, plan) -> Reply:
     now_clock = stream_clock(stream, plan_clock(plan, ctx.now))
     queue_end, last_position = ctx.session.exec(
         select(func.max(Task.planned_due_ws), func.max(Task.position)).where(
-            Task.agent_id == (agent.id if agent else None), Task.archived.is_(False)
+            Task.agent_id == (agent.id if agent else None), col(Task.archived).is_(False)
         )
     ).one()
     start = max(queue_end or 0, now_clock)
@@ -198,7 +198,7 @@ def _mean_estimate(ctx: Context, plan, agent) -> int | None:
     if agent is None:
         return None
     mean = ctx.session.exec(
-        select(func.avg(Task.estimate_ws)).where(Task.agent_id == agent.id, Task.archived.is_(False))
+        select(func.avg(Task.estimate_ws)).where(Task.agent_id == agent.id, col(Task.archived).is_(False))
     ).one()
     return int(mean) if mean else None
 

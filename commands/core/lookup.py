@@ -9,7 +9,7 @@ thousands reads a handful of rows.
 import re
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
@@ -56,11 +56,11 @@ def resolve_plan(ctx: Context, name: str | None) -> Plan:
 
 def _implicit_plan(ctx: Context) -> Plan:
     if ctx.channel_names:
-        bound = ctx.session.exec(select(Plan).where(Plan.channel.in_(ctx.channel_names))).all()
+        bound = ctx.session.exec(select(Plan).where(col(Plan.channel).in_(ctx.channel_names))).all()
         if len(bound) == 1:
             return bound[0]
-    for where in (Plan.status == "running", Plan.id.is_not(None)):
-        found = ctx.session.exec(select(Plan).where(where).order_by(Plan.key).limit(_SHOWN + 1)).all()
+    for where in (Plan.status == "running", col(Plan.id).is_not(None)):
+        found = ctx.session.exec(select(Plan).where(where).order_by(col(Plan.key)).limit(_SHOWN + 1)).all()
         if len(found) == 1:
             return found[0]
         if len(found) > 1:

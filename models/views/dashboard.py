@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Integer, and_, bindparam, case, func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from models.db.sql import select_columns, sum_if
 from models.db.tables import Plan, Stream, Task
