@@ -1,5 +1,7 @@
 """plan: list plans, show one, load or preview a plan file."""
 
+import argparse
+
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -15,7 +17,7 @@ from models.plan.settings import settings_of
 from models.views.reply import Reply, Table, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the plans in the store")
     listing.add_argument("--mine", action="store_true", help="only the plans you lead or work in")
@@ -28,7 +30,7 @@ def add_arguments(parser) -> None:
     diff.add_argument("file", metavar="FILE")
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Plans: `plan list`, `plan show [PLAN]`, `plan load FILE`, `plan diff FILE`.
 
     A reload keeps the run state of everything whose id did not change; what
@@ -92,9 +94,9 @@ def run(args, ctx: Context) -> Reply:
 
 
 def _census(ctx: Context, plan: Plan) -> str:
-    def count(model):
+    def count(model: type[Stream | Agent | Task | Checkpoint]) -> int:
         return ctx.session.exec(
-            select(func.count()).select_from(model).where(model.plan_id == plan.id, model.archived.is_(False))
+            select(func.count()).select_from(model).where(model.plan_id == plan.id, col(model.archived).is_(False))
         ).one()
 
     return f"{count(Stream)} streams, {count(Agent)} agents, {count(Task)} tasks, {count(Checkpoint)} checkpoints"
