@@ -24,7 +24,7 @@ turn it on.
 import hmac
 import logging
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -136,7 +136,7 @@ class ErrorOut(BaseModel):
     fields: list[FieldProblem] | None = Field(default=None, description="on 422: each field that was wrong")
 
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "bad input (the message says what would be right)"},
     401: {"model": ErrorOut, "description": "no token, or not the right one"},
     404: {"model": ErrorOut, "description": "unknown plan, task or agent"},
@@ -153,7 +153,9 @@ class ApiError(Exception):
         self.status, self.error, self.headers, self.fields = status, error, headers, fields
 
 
-def error_response(status: int, error: str, headers: dict | None = None, fields: list | None = None) -> JSONResponse:
+def error_response(
+    status: int, error: str, headers: Mapping[str, str] | None = None, fields: list | None = None
+) -> JSONResponse:
     body = ErrorOut(error=error, fields=fields).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -368,8 +370,9 @@ def _heartbeat(engine: Engine, agent_key: str, status: str, plan_name: str | Non
             plan_key = plan.key
             agent = resolve_agent(ctx, plan, agent_key)
             recovered = record_heartbeat(session, agent, now=now, status=status)
-            reply = message(f"{agent.key} is {status}" + (", recovered." if recovered else "."), plan=plan.key)
-            session.add(_audit(now, plan.key, command, "ok", reply.body.text))
+            text = f"{agent.key} is {status}" + (", recovered." if recovered else ".")
+            reply = message(text, plan=plan.key)
+            session.add(_audit(now, plan.key, command, "ok", text))
             answer = _ok(reply, agent=agent.key, status=status, recovered=recovered, last_seen_at=now)
     except CommandError as exc:
         _audit_alone(engine, _audit(now, plan_key, command, "refused", exc.message))

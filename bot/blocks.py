@@ -117,7 +117,7 @@ def render_blocks(body, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: Message, *, offset: int = 0) -> list[Block]:
+def _message_blocks(body: Message, *, offset: int = 0) -> list[Block]:
     blocks: list[Block] = [_section(escape(body.text))]
     if body.details:
         blocks.append(_section("\n".join(f"• {escape(line)}" for line in body.details)))
@@ -125,15 +125,15 @@ def _(body: Message, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: HelpText, *, offset: int = 0) -> list[Block]:
+def _help_blocks(body: HelpText, *, offset: int = 0) -> list[Block]:
     return [_section(f"```{escape(body.text)}```")]
 
 
 @render_blocks.register
-def _(body: Table, *, offset: int = 0) -> list[Block]:
+def _table_blocks(body: Table, *, offset: int = 0) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=plain(body.title))]
     if not body.rows:
-        return blocks + [_section(escape(body.empty))]
+        return [*blocks, _section(escape(body.empty))]
     lines = [" · ".join(escape(cell) for cell in row if cell) for row in body.rows]
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections
@@ -144,7 +144,7 @@ def _(body: Table, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: Dashboard, *, offset: int = 0) -> list[Block]:
+def _dashboard_blocks(body: Dashboard, *, offset: int = 0) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=plain(f"{body.plan} · {body.title}"))]
     if body.plan_status == "stopped":
         kind = "EMERGENCY STOP" if body.emergency else "STOPPED"
@@ -212,7 +212,7 @@ def _eta(body: Dashboard) -> str:
 
 
 @render_blocks.register
-def _(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
+def _agent_monitor_blocks(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
     lines = []
     for a in body.agents:
         task = escape(a.current_title) if a.current_title else "_awaiting tasks_"
@@ -230,7 +230,7 @@ def _(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: Checklist, *, offset: int = 0) -> list[Block]:
+def _checklist_blocks(body: Checklist, *, offset: int = 0) -> list[Block]:
     state = ("forced through" if body.forced else "passed") if body.passed else "open"
     due = f" · due {escape(body.due)}" if body.due else ""
     blocks: list[Block] = [
@@ -258,7 +258,7 @@ def _(body: Checklist, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
+def _sync_prompt_blocks(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
     answered = {a.agent: a for a in body.answers if a.answered}
     lines = []
     for a in body.agents:
@@ -289,7 +289,7 @@ def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: DaySummary, *, offset: int = 0) -> list[Block]:
+def _day_summary_blocks(body: DaySummary, *, offset: int = 0) -> list[Block]:
     lines = [
         f"*{escape(s.key)}* {pct(s.start)} → *{pct(s.now)}* ({_signed(s.now - s.start)}; planned {pct(s.planned)})"
         for s in body.streams[:40]

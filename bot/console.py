@@ -250,7 +250,7 @@ class Console:
                 headers={
                     "content-type": [content_type],
                     "x-slack-request-timestamp": [timestamp],
-                    "x-slack-signature": [signature],
+                    "x-slack-signature": [signature or ""],
                 },
             )
         )

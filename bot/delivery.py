@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlparse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.blocks import escape
 from bot.metrics import ALERTS_DELIVERED
@@ -85,16 +85,16 @@ def _claim_next(engine: Engine, now: datetime) -> int | None:
     with session_scope(engine) as session:
         for delivery_id in session.exec(
             select(AlertDelivery.id)
-            .where(AlertDelivery.status.in_(("pending", "update")), AlertDelivery.next_attempt_at <= now)
-            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
+            .where(col(AlertDelivery.status).in_(("pending", "update")), AlertDelivery.next_attempt_at <= now)
+            .order_by(col(AlertDelivery.next_attempt_at), col(AlertDelivery.id))
             .limit(5)
         ).all():
             result = session.exec(
                 update(AlertDelivery)
                 .where(
-                    AlertDelivery.id == delivery_id,
-                    AlertDelivery.status.in_(("pending", "update")),
-                    AlertDelivery.next_attempt_at <= now,
+                    col(AlertDelivery.id) == delivery_id,
+                    col(AlertDelivery.status).in_(("pending", "update")),
+                    col(AlertDelivery.next_attempt_at) <= now,
                 )
                 .values(next_attempt_at=now + LEASE, attempts=AlertDelivery.attempts + 1)
             )
@@ -105,9 +105,9 @@ def _claim_next(engine: Engine, now: datetime) -> int | None:
 
 def _deliver_one(engine: Engine, outlets: Outlets, delivery_id: int, now: datetime) -> int:
     with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
-        alert = session.get(Alert, delivery.alert_id)
-        plan = session.get(Plan, alert.plan_id)
+        delivery = session.get_one(AlertDelivery, delivery_id)
+        alert = session.get_one(Alert, delivery.alert_id)
+        plan = session.get_one(Plan, alert.plan_id)
         job = (delivery.destination, delivery.status, delivery.external_ref, delivery.attempts)
         job_error = delivery.last_error
         snapshot = (Alert(**alert.model_dump()), plan.key, plan.channel, settings_of(plan))
@@ -124,7 +124,7 @@ def _deliver_one(engine: Engine, outlets: Outlets, delivery_id: int, now: dateti
         return _finish(engine, delivery_id, "unconfigured", error=str(exc))
     except RetryLater as exc:
         return _retry(engine, delivery_id, attempts, now, str(exc), exc.after)
-    except Exception as exc:  # any other failure: retried, and logged for the operator
+    except Exception as exc:  # noqa: BLE001 - any other failure (a bug, a library's): retried, and logged
         log.warning("alert delivery %s to %s failed: %s", delivery_id, destination, exc)
         doubt = IN_DOUBT if isinstance(exc, CONNECTION_LOST) else ""
         return _retry(engine, delivery_id, attempts, now, f"{doubt}{type(exc).__name__}: {exc}", None)
@@ -134,7 +134,7 @@ def _deliver_one(engine: Engine, outlets: Outlets, delivery_id: int, now: dateti
 
 def _finish(engine, delivery_id, status, *, error=None, ref=None, now=None) -> int:
     with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
+        delivery = session.get_one(AlertDelivery, delivery_id)
         delivery.status, delivery.last_error = status, error
         if status == "sent":
             delivery.sent_at, delivery.external_ref = delivery.sent_at or now, ref
@@ -145,7 +145,7 @@ def _finish(engine, delivery_id, status, *, error=None, ref=None, now=None) -> i
 def _retry(engine, delivery_id, attempts, now, error, after) -> int:
     backoff = after if after is not None else min(2**attempts, 300)
     with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
+        delivery = session.get_one(AlertDelivery, delivery_id)
         delivery.last_error = error[:500]
         if attempts >= MAX_ATTEMPTS:
             delivery.status = "failed"
@@ -172,8 +172,10 @@ def send(outlets: Outlets, snapshot, destination: str, update_ref: str | None = 
     if update_ref is not None:
         return update_ref  # a repeat is shown by updating Slack messages; email and SMS are not sent again
     if target.email:
-        return _email(outlets.smtp_url, target.email, alert, plan_key)
-    return _sms(outlets.sms_url, target.sms, alert, plan_key)
+        _email(outlets.smtp_url, target.email, alert, plan_key)
+    else:
+        _sms(outlets.sms_url, target.sms, alert, plan_key)
+    return None
 
 
 def already_posted(client: WebClient, snapshot, destination: str) -> str | None:
@@ -201,7 +203,7 @@ def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dic
     head = (
         "<!here> " if here else ""
     ) + f"{LEVEL_EMOJI.get(alert.level, '')} *{alert.level.upper()}*{count} · {plan_key}"
-    blocks = [
+    blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{head}\n{escape(alert.text)}"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"alert #{alert.id} · {alert.status}"}]},
     ]
@@ -290,7 +292,7 @@ def _email(smtp_url: str | None, addresses: list[str], alert: Alert, plan_key: s
     )
     connect = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     try:
-        with connect(url.hostname, url.port or (465 if url.scheme == "smtps" else 25), timeout=10) as smtp:
+        with connect(url.hostname or "", url.port or (465 if url.scheme == "smtps" else 25), timeout=10) as smtp:
             if url.username:
                 smtp.login(unquote(url.username), unquote(url.password or ""))
             smtp.send_message(message)
@@ -332,7 +334,11 @@ def escalate(engine: Engine, outlets: Outlets, now: datetime) -> int:
             for alert in escalations_due(session, plan, now, after, limit):
                 claimed = session.exec(
                     update(Alert)
-                    .where(Alert.id == alert.id, Alert.status == "open", Alert.escalations == alert.escalations)
+                    .where(
+                        col(Alert.id) == alert.id,
+                        col(Alert.status) == "open",
+                        col(Alert.escalations) == alert.escalations,
+                    )
                     .values(escalations=Alert.escalations + 1)
                 ).rowcount
                 if claimed:
@@ -342,6 +348,6 @@ def escalate(engine: Engine, outlets: Outlets, now: datetime) -> int:
         try:
             _direct_messages(outlets.client, alert, plan_key, leads)
             sent += 1
-        except Exception as exc:  # the next round tries again
+        except Exception as exc:  # noqa: BLE001 - one lead's failure must not stop the round; the next tries again
             log.warning("escalating alert #%s failed: %s", alert.id, exc)
     return sent

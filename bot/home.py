@@ -4,6 +4,7 @@ import logging
 
 from bot import blocks
 from bot.respond import SlackFront, listen
+from models.views.reply import Table
 
 log = logging.getLogger(__name__)
 HOME_BLOCK_LIMIT = 100
@@ -21,21 +22,21 @@ def register(app, front: SlackFront) -> None:
 
 def home_blocks(front: SlackFront, user_id: str) -> list[dict]:
     how = front.invocation({"id": user_id}, None)
-    listing, error = front.run(["plan", "list", "--mine"], how)
-    if error is not None or not listing.body.rows:
+    listing, _ = front.run(["plan", "list", "--mine"], how)
+    if listing is None or not isinstance(listing.body, Table) or not listing.body.rows:
         text = "You take part in no plan yet: a lead adds your Slack id to a plan's `roles` or agents."
         return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     published: list[dict] = []
     left_out = 0
     for row in listing.body.rows:
-        reply, error = front.run(["status", row[0]], how)
-        if error is not None:
+        reply, _ = front.run(["status", row[0]], how)
+        if reply is None:
             continue
         rendered = blocks.render(reply)
         if len(published) + len(rendered) + 2 > HOME_BLOCK_LIMIT:
             left_out += 1
             continue
-        published += rendered + [{"type": "divider"}]
+        published += [*rendered, {"type": "divider"}]
     if left_out:
         published.append(
             {

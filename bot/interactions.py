@@ -7,7 +7,7 @@ work lazily, after Slack has its answer.
 import json
 
 from slack_sdk.webhook import WebhookClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.blocks import escape
 from bot.respond import SlackFront, answer, confirm_view, listen, without_reason
@@ -104,7 +104,7 @@ def register(app, front: SlackFront) -> None:
         if not reason:
             return  # refused in the ack; the modal is still open
         context = json.loads(view["private_metadata"])
-        tokens = without_reason(tokenize(context["text"])) + ["--reason", reason]
+        tokens = [*without_reason(tokenize(context["text"])), "--reason", reason]
         how = front.invocation(body["user"], context.get("channel"))
         reply, error = front.run(tokens, how)
         if context.get("response_url"):
@@ -163,7 +163,7 @@ def alert_plan(front: SlackFront, number: str) -> str | None:
         return None
     with session_scope(front.engine) as session:
         return session.exec(
-            select(Plan.key).join(Alert, Alert.plan_id == Plan.id).where(Alert.id == int(number))
+            select(Plan.key).join(Alert, col(Alert.plan_id) == Plan.id).where(Alert.id == int(number))
         ).first()
 
 
@@ -176,7 +176,7 @@ def handled_alert_blocks(message: dict, number: str, verb: str, user: str, now) 
         kept = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
     else:
         kept = {"type": "section", "text": {"type": "mrkdwn", "text": f":rotating_light: Alert #{escape(number)}"}}
-    blocks = [kept]
+    blocks: list[dict] = [kept]
     if verb == "resolve":
         # An earlier acknowledgement stays on record.
         blocks += [

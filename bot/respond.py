@@ -121,7 +121,11 @@ class SlackFront:
         user_id = user.get("id") or user.get("user_id")
         name = user.get("username") or user.get("name") or user.get("user_name") or user_id
         actor = Actor(
-            id=f"slack:{user_id}", name=name, source="slack", slack_user=user_id, operator=user_id in self.operators
+            id=f"slack:{user_id}",
+            name=name or "",
+            source="slack",
+            slack_user=user_id,
+            operator=user_id in self.operators,
         )
         channel = channel or {}
         channel_id = channel.get("id")
@@ -129,7 +133,7 @@ class SlackFront:
         return Invocation(actor=actor, front="slack", channel=channel_id, channel_names=names, reads_files=False)
 
     def run(
-        self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = ()
+        self, tokens: list[str], how: Invocation, reraise: tuple[type[Exception], ...] = ()
     ) -> tuple[Reply | None, str | None]:
         """(reply, None) when it ran; (None, the message for the user) when it did not.
 
@@ -160,6 +164,7 @@ def answer(
     if error is not None:
         respond(text=error, response_type="ephemeral", replace_original=False)
         return
+    assert reply is not None, "SlackFront.run gives a reply or an error"
     rendered = blocks.render(reply, offset=offset, actor_user=how.actor.slack_user)
     kind = "in_channel" if reply.announce else "ephemeral"
     respond(text=blocks.fallback_text(reply), blocks=rendered, response_type=kind, replace_original=replace)

@@ -30,7 +30,7 @@ from bot.delivery import Outlets, deliver_due, escalate
 from bot.metrics import SCHEDULER_JOBS
 from bot.sync_post import find_posted_prompt, post_prompt, post_summary, remind
 from models.db.store import session_scope
-from models.db.tables import Plan, SyncSlot
+from models.db.tables import Plan, SyncSlot, id_of
 from models.db.types import utcnow
 from models.plan.settings import calendar_of, settings_of
 from models.rules.sync import (
@@ -224,19 +224,19 @@ def run_slot(plan_key: str, entry_type: str) -> None:
             if claimed is None:
                 SCHEDULER_JOBS.labels("sync", "already-claimed").inc()
                 return
-            channel = plan.channel
+            channel, slot_id = plan.channel, id_of(claimed.slot)
             prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now)
             summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
         # Taken over from a claimer that died: the claim was left alone for the lease since its holder
         # last sent (hold_claim), longer than a post can be in flight, so its prompt is in the channel
         # now if it ever will be.
-        found = find_posted_prompt(runtime.client, channel, prompt.slot_id) if claimed.taken_over else None
+        found = find_posted_prompt(runtime.client, channel, slot_id) if claimed.taken_over else None
         if found is not None:  # the process that died had posted it: record it, do not post twice
             with session_scope(runtime.engine) as session:
-                mark_posted(session, session.get(SyncSlot, prompt.slot_id), channel=found[0], ts=found[1], now=now)
+                mark_posted(session, session.get_one(SyncSlot, slot_id), channel=found[0], ts=found[1], now=now)
             return
         with session_scope(runtime.engine) as session:  # the lease counts from the post being sent
-            held = hold_claim(session, prompt.slot_id, by=runtime.name, now=runtime.clock())
+            held = hold_claim(session, slot_id, by=runtime.name, now=runtime.clock())
         if not held:  # slower than the lease: another process has taken the slot over, and posts it
             SCHEDULER_JOBS.labels("sync", "taken-over").inc()
             log.warning(
@@ -258,8 +258,8 @@ def tick() -> None:
     now = runtime.clock()
     try:
         with session_scope(runtime.engine) as session:
-            due = [slot.id for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
-            orphans = [(session.get(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
+            due = [id_of(slot) for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
+            orphans = [(session.get_one(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
             forget_old_events(session, now)
         for slot_id in due:
             remind(runtime.client, runtime.engine, slot_id)
@@ -277,7 +277,7 @@ def tick() -> None:
         log.exception("the scheduler tick failed")
 
 
-def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetime) -> None:
+def _plan_step(runtime: Runtime, step, plan_id: int | None, plan_key: str, now: datetime) -> None:
     """One step of the tick for one plan, in a transaction of its own: a failure (logged) neither
     undoes nor stops the other plans' monitoring, nor a plan's monitoring its load balancing's."""
     try:

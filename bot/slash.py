@@ -36,7 +36,7 @@ def register(app, front: SlackFront) -> None:
             )
             return
         reply, error = front.run(tokens, how)
-        if error is None and isinstance(reply.body, SyncPrompt) and reply.body.slot_id is not None:
+        if reply is not None and isinstance(reply.body, SyncPrompt) and reply.body.slot_id is not None and how.channel:
             # Posted as the bot, not through the response URL, so answers can update it.
             post_prompt(client, front.engine, reply.body, how.channel, now=utcnow())
             respond(

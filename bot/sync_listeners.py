@@ -4,13 +4,14 @@ Each listener acks at once in the request and does its work lazily (see bot.resp
 """
 
 import json
+from collections.abc import Sequence
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.respond import SlackFront, listen
 from bot.sync_post import refresh_prompt
 from models.db.store import session_scope
-from models.db.tables import Agent, Plan, SyncSlot, Task
+from models.db.tables import Agent, Plan, SyncSlot, Task, id_of
 from models.db.types import utcnow
 from models.rules.sync import first_time_seen, record_answer, slot_for_thread
 
@@ -39,13 +40,13 @@ def register(app, front: SlackFront) -> None:
             agent = (
                 session.exec(
                     select(Agent).where(
-                        Agent.plan_id == slot.plan_id, Agent.slack_user == user, Agent.archived.is_(False)
+                        Agent.plan_id == slot.plan_id, Agent.slack_user == user, col(Agent.archived).is_(False)
                     )
                 ).first()
                 if slot
                 else None
             )
-            if agent is None:
+            if agent is None or slot is None:
                 respond(
                     text=":no_entry: this prompt asks the plan's agents; you are not one of them",
                     response_type="ephemeral",
@@ -54,8 +55,8 @@ def register(app, front: SlackFront) -> None:
                 return
             tasks = session.exec(
                 select(Task.key, Task.title)
-                .where(Task.agent_id == agent.id, Task.status.in_(OPEN), Task.archived.is_(False))
-                .order_by(Task.position)
+                .where(Task.agent_id == agent.id, col(Task.status).in_(OPEN), col(Task.archived).is_(False))
+                .order_by(col(Task.position))
                 .limit(100)
             ).all()
             view = answer_view(slot, agent, tasks, body.get("channel", {}).get("id"))
@@ -75,15 +76,15 @@ def register(app, front: SlackFront) -> None:
         blocked = (values.get("blocked_task", {}).get("selected_option") or {}).get("value")
         now = utcnow()
         with session_scope(front.engine) as session:
-            slot = session.get(SyncSlot, context["slot"])
-            agent = session.get(Agent, context["agent"])
-            plan_key = session.get(Plan, slot.plan_id).key
+            slot = session.get_one(SyncSlot, context["slot"])
+            agent = session.get_one(Agent, context["agent"])
+            plan_key = session.get_one(Plan, slot.plan_id).key
             record_answer(session, slot, agent, {**answer, "tasks_done": done}, now=now, source="slack")
             if answer.get("blockers") and not blocked:
                 blocked = session.exec(
                     select(Task.key)
                     .where(Task.agent_id == agent.id, Task.status == "in-progress")
-                    .order_by(Task.started_at)
+                    .order_by(col(Task.started_at))
                 ).first()
         how = front.invocation(body["user"], {"id": context.get("channel")})
         for key in done:
@@ -111,13 +112,13 @@ def register(app, front: SlackFront) -> None:
             if agent is None:
                 return
             record_answer(session, slot, agent, {"reply": event.get("text", "")[:2000]}, now=now, source="thread")
-            slot_id = slot.id
+            slot_id = id_of(slot)
         refresh_prompt(client, front.engine, slot_id, now=now)
 
     listen(app.event("message"), on_message)
 
 
-def answer_view(slot: SyncSlot, agent: Agent, tasks: list[tuple[str, str]], channel: str | None) -> dict:
+def answer_view(slot: SyncSlot, agent: Agent, tasks: Sequence[tuple[str, str]], channel: str | None) -> dict:
     sync_type = slot.entry.split("@")[0]
     blocks = [
         {

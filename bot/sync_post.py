@@ -23,7 +23,7 @@ def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: 
     )
     with session_scope(engine) as session:
         mark_posted(
-            session, session.get(SyncSlot, prompt.slot_id), channel=response["channel"], ts=response["ts"], now=now
+            session, session.get_one(SyncSlot, prompt.slot_id), channel=response["channel"], ts=response["ts"], now=now
         )
     return response["ts"]
 
@@ -32,9 +32,9 @@ def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[s
     """(channel, ts) of a slot's prompt already in the channel: its Answer button carries the slot id."""
     try:
         response = client.conversations_history(channel=channel, limit=100)
-    except Exception:  # cannot look: better a second prompt than none
+    except Exception:  # noqa: BLE001 - whatever stops the look, better a second prompt than none
         return None
-    for message in response.get("messages", []):
+    for message in response.get("messages") or []:
         for block in message.get("blocks", []):
             if any(
                 e.get("action_id") == "sync_answer" and e.get("value") == str(slot_id)
@@ -48,9 +48,9 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
     """Show who has answered, and what, under the prompt."""
     with session_scope(engine) as session:
         slot = session.get(SyncSlot, slot_id)
-        if slot is None or not slot.message_ts:
+        if slot is None or not slot.message_ts or not slot.channel:
             return
-        prompt = prompt_for_slot(session, session.get(Plan, slot.plan_id), slot, now=now)
+        prompt = prompt_for_slot(session, session.get_one(Plan, slot.plan_id), slot, now=now)
         channel, ts = slot.channel, slot.message_ts
     client.chat_update(
         channel=channel,
@@ -63,8 +63,8 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
 def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
     """One direct message to each required agent who has not answered; returns how many."""
     with session_scope(engine) as session:
-        slot = session.get(SyncSlot, slot_id)
-        plan = session.get(Plan, slot.plan_id)
+        slot = session.get_one(SyncSlot, slot_id)
+        plan = session.get_one(Plan, slot.plan_id)
         silent = [(a.key, a.slack_user) for a in unanswered(session, slot) if a.slack_user]
         where = f"<https://slack.com/archives/{slot.channel}/p{(slot.message_ts or '').replace('.', '')}|the prompt>"
         sync_type = slot.entry.split("@")[0]
