@@ -7,7 +7,8 @@ same logging set-up, and a Bolt App configured as orchestrate's
 (`bot.app.build_app`): the same middleware chain (request signature check,
 single-team authorization; auth.test is asked once, of SLACK_API_URL, and
 cached) and process_before_response, so the ack is sent from the request's
-thread. Only the listener differs: it calls ack() and returns. /healthz answers from an in-memory SQLite engine (no store).
+thread. Only the listener differs: it calls ack() and returns. /healthz answers
+from an in-memory SQLite engine (no store).
 
     python bench/bare_bolt.py --port 3001 [--host 127.0.0.1]
 
