@@ -7,7 +7,8 @@ same logging set-up, and a Bolt App configured as orchestrate's
 (`bot.app.build_app`): the same middleware chain (request signature check,
 single-team authorization; auth.test is asked once, of SLACK_API_URL, and
 cached) and process_before_response, so the ack is sent from the request's
-thread. Only the listener differs: it calls ack() and returns. /healthz answers from an in-memory SQLite engine (no store).
+thread. Only the listener differs: it calls ack() and returns. /healthz answers
+from an in-memory SQLite engine (no store).
 
     python bench/bare_bolt.py --port 3001 [--host 127.0.0.1]
 
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
     )
     engine = create_engine("sqlite://")  # /healthz runs SELECT 1; the bare app has no store
-    uvicorn.run(build_web(app, engine, signing_secret=None), host=args.host, port=args.port, log_level="info", access_log=False)
+    web = build_web(app, engine, signing_secret=None)  # the bare app checks Slack's signature itself
+    uvicorn.run(web, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 

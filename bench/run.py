@@ -37,7 +37,7 @@ from sqlalchemy import bindparam, event, insert, update  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from bench.generate import PLAN_ID as LARGE_PLAN_ID  # noqa: E402
-from bench.generate import write_plan
+from bench.generate import write_plan  # noqa: E402
 from bench.report import Row, ms, pair_ms, print_rows, table, verdict  # noqa: E402
 from commands.core.context import Actor  # noqa: E402
 from commands.core.dispatch import Invocation, execute  # noqa: E402

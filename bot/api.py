@@ -22,7 +22,7 @@ turn it on.
 
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -128,7 +128,7 @@ class ErrorOut(BaseModel):
     fields: list[FieldProblem] | None = Field(default=None, description="on 422: each field that was wrong")
 
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "bad input (the message says what would be right)"},
     401: {"model": ErrorOut, "description": "no token, or not the right one"},
     404: {"model": ErrorOut, "description": "unknown plan, task or agent"},
@@ -145,7 +145,9 @@ class ApiError(Exception):
         self.status, self.error, self.headers, self.fields = status, error, headers, fields
 
 
-def error_response(status: int, error: str, headers: dict | None = None, fields: list | None = None) -> JSONResponse:
+def error_response(
+    status: int, error: str, headers: Mapping[str, str] | None = None, fields: list | None = None
+) -> JSONResponse:
     body = ErrorOut(error=error, fields=fields).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status, headers=headers)
 

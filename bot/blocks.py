@@ -128,7 +128,7 @@ def render_blocks(body, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: Message, *, offset: int = 0) -> list[Block]:
+def _message_blocks(body: Message, *, offset: int = 0) -> list[Block]:
     blocks: list[Block] = [_section(escape(body.text))]
     if body.details:
         blocks.append(_section("\n".join(f"• {escape(line)}" for line in body.details)))
@@ -136,15 +136,15 @@ def _(body: Message, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: HelpText, *, offset: int = 0) -> list[Block]:
+def _help_blocks(body: HelpText, *, offset: int = 0) -> list[Block]:
     return [_section(f"```{escape(body.text)}```")]
 
 
 @render_blocks.register
-def _(body: Table, *, offset: int = 0) -> list[Block]:
+def _table_blocks(body: Table, *, offset: int = 0) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=plain(body.title))]
     if not body.rows:
-        return blocks + [_section(escape(body.empty))]
+        return [*blocks, _section(escape(body.empty))]
     lines = [" · ".join(escape(cell) for cell in row if cell) for row in body.rows]
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections
@@ -155,7 +155,7 @@ def _(body: Table, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: Dashboard, *, offset: int = 0) -> list[Block]:
+def _dashboard_blocks(body: Dashboard, *, offset: int = 0) -> list[Block]:
     blocks: list[Block] = [HeaderBlock(text=plain(f"{body.plan} · {body.title}"))]
     if body.plan_status == "stopped":
         kind = "EMERGENCY STOP" if body.emergency else "STOPPED"
@@ -223,7 +223,7 @@ def _eta(body: Dashboard) -> str:
 
 
 @render_blocks.register
-def _(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
+def _agent_monitor_blocks(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
     lines = []
     for a in body.agents:
         task = escape(a.current_title) if a.current_title else "_awaiting tasks_"
@@ -241,7 +241,7 @@ def _(body: AgentMonitor, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: Checklist, *, offset: int = 0) -> list[Block]:
+def _checklist_blocks(body: Checklist, *, offset: int = 0) -> list[Block]:
     state = ("forced through" if body.forced else "passed") if body.passed else "open"
     due = f" · due {escape(body.due)}" if body.due else ""
     blocks: list[Block] = [
@@ -269,7 +269,7 @@ def _(body: Checklist, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
+def _sync_prompt_blocks(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
     answered = {a.agent: a for a in body.answers if a.answered}
     lines = []
     for a in body.agents:
@@ -300,7 +300,7 @@ def _(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
 
 
 @render_blocks.register
-def _(body: DaySummary, *, offset: int = 0) -> list[Block]:
+def _day_summary_blocks(body: DaySummary, *, offset: int = 0) -> list[Block]:
     lines = [
         f"*{escape(s.key)}* {pct(s.start)} → *{pct(s.now)}* ({_signed(s.now - s.start)}; planned {pct(s.planned)})"
         for s in body.streams[:40]
@@ -358,10 +358,12 @@ def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dic
 def handled_alert_blocks(message: dict, number: str, verb: str, user: str, now: datetime) -> list[dict]:
     """The alert message once handled: its text, who handled it and when; Resolve stays until resolved."""
     posted = Block.parse_all(message.get("blocks") or [])
-    first = next((b for b in posted if isinstance(b, SectionBlock) and isinstance(b.text, MarkdownTextObject)), None)
+    first = next(
+        (b.text for b in posted if isinstance(b, SectionBlock) and isinstance(b.text, MarkdownTextObject)), None
+    )
     if first is not None:
         # Kept as it was, less the @here that raised it: an edit must not ping the channel again.
-        kept = _section(first.text.text.replace("<!here> ", "").replace("<!here>", ""))
+        kept = _section(first.text.replace("<!here> ", "").replace("<!here>", ""))
     else:
         kept = _section(f":rotating_light: Alert #{escape(number)}")
     blocks: list[Block] = [kept]

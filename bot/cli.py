@@ -64,8 +64,9 @@ def _fail(exc: Exception, as_json: bool, code: int | None = None) -> int:
     code = code if code is not None else getattr(exc, "exit_code", EXIT_REFUSED)
     if as_json:
         payload = {"ok": False, "error": getattr(exc, "message", str(exc))}
-        if getattr(exc, "usage", None):
-            payload["usage"] = exc.usage
+        usage = getattr(exc, "usage", None)
+        if usage:
+            payload["usage"] = usage
         print(json.dumps(payload, ensure_ascii=False), file=sys.stderr)
     else:
         print(f"orchestrate: {exc}", file=sys.stderr)

@@ -114,8 +114,10 @@ def send(outlets: Outlets, job: Job, destination: str, update_ref: str | None = 
     if update_ref is not None:
         return update_ref  # a repeat is shown by updating Slack messages; email and SMS are not sent again
     if target.email:
-        return _email(outlets.smtp_url, target.email, alert, plan_key)
-    return _sms(outlets.sms_url, target.sms, alert, plan_key)
+        _email(outlets.smtp_url, target.email, alert, plan_key)
+    else:
+        _sms(outlets.sms_url, target.sms, alert, plan_key)
+    return None
 
 
 def already_posted(client: WebClient, job: Job, destination: str) -> str | None:
@@ -180,7 +182,7 @@ def _email(smtp_url: str | None, addresses: list[str], alert: Alert, plan_key: s
     )
     connect = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     try:
-        with connect(url.hostname, url.port or (465 if url.scheme == "smtps" else 25), timeout=10) as smtp:
+        with connect(url.hostname or "", url.port or (465 if url.scheme == "smtps" else 25), timeout=10) as smtp:
             if url.username:
                 smtp.login(unquote(url.username), unquote(url.password or ""))
             smtp.send_message(message)

@@ -7,6 +7,7 @@ from slack_sdk.models.views import View
 
 from bot import blocks
 from bot.respond import SlackFront, listen
+from models.views.reply import Table
 
 log = logging.getLogger(__name__)
 HOME_BLOCK_LIMIT = 100
@@ -26,7 +27,7 @@ def home_view(front: SlackFront, user_id: str) -> dict:
     """The Home tab: a view of the user's plans, read for them and not audited (opening it is no command)."""
     how = front.invocation({"id": user_id}, None)
     listing, _ = front.run(["plan", "list", "--mine"], how, audited=False)
-    if listing is None or not getattr(listing.body, "rows", None):
+    if listing is None or not isinstance(listing.body, Table) or not listing.body.rows:
         text = "You take part in no plan yet: a lead adds your Slack id to a plan's `roles` or agents."
         return View(type="home", blocks=[SectionBlock(text=MarkdownTextObject(text=text))]).to_dict()
     published: list[dict] = []
@@ -39,7 +40,7 @@ def home_view(front: SlackFront, user_id: str) -> dict:
         if len(published) + len(rendered) + 2 > HOME_BLOCK_LIMIT:
             left_out += 1
             continue
-        published += rendered + [DividerBlock().to_dict()]
+        published += [*rendered, DividerBlock().to_dict()]
     if left_out:
         more = f"{left_out} more plan(s): `/orchestrate status PLAN` shows them"
         published.append(ContextBlock(elements=[MarkdownTextObject(text=more)]).to_dict())

@@ -102,7 +102,7 @@ def register(app, front: SlackFront) -> None:
         if not reason:
             return  # refused in the ack; the modal is still open
         context = json.loads(view["private_metadata"])
-        tokens = without_reason(tokenize(context["text"])) + ["--reason", reason]
+        tokens = [*without_reason(tokenize(context["text"])), "--reason", reason]
         how = front.invocation(body["user"], context.get("channel"))
         reply, error = front.run(tokens, how)
         if context.get("response_url"):

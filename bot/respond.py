@@ -121,7 +121,11 @@ class SlackFront:
         user_id = user.get("id") or user.get("user_id")
         name = user.get("username") or user.get("name") or user.get("user_name") or user_id
         actor = Actor(
-            id=f"slack:{user_id}", name=name, source="slack", slack_user=user_id, operator=user_id in self.operators
+            id=f"slack:{user_id}",
+            name=name or "",
+            source="slack",
+            slack_user=user_id,
+            operator=user_id in self.operators,
         )
         channel = channel or {}
         channel_id = channel.get("id")
@@ -136,7 +140,7 @@ class SlackFront:
         )
 
     def run(
-        self, tokens: list[str], how: Invocation, reraise: tuple[type, ...] = (), *, audited: bool = True
+        self, tokens: list[str], how: Invocation, reraise: tuple[type[Exception], ...] = (), *, audited: bool = True
     ) -> tuple[Reply | None, str | None]:
         """(reply, None) when it ran; (None, the message for the user) when it did not;
         (None, None) when there is nothing to say (not meant for the bot, or a retry already handled).

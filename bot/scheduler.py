@@ -192,7 +192,7 @@ def run_slot(plan_key: str, entry_type: str) -> None:
         if opened is None:
             SCHEDULER_JOBS.labels("sync", "not-posted").inc()
             return
-        slot_id = opened.prompt.slot_id
+        slot_id = opened.slot_id
         # Taken over from a claimer that died: the claim was left alone for the lease since its holder
         # last sent (hold_claim), longer than a post can be in flight, so its prompt is in the channel
         # now if it ever will be.

@@ -105,6 +105,7 @@ def _socket_mode(engine, config: Settings) -> int:
     scheduler.start(engine, app.client)
     settle_heap()
     try:
+        assert config.slack_app_token is not None  # serve chose Socket Mode because it is set
         SocketModeHandler(app, app_token=config.slack_app_token.get_secret_value()).start()
     finally:
         scheduler.stop()

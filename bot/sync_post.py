@@ -30,7 +30,8 @@ def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[s
         response = client.conversations_history(channel=channel, limit=100)
     except Exception:  # noqa: BLE001 - cannot look: better a second prompt than none
         return None
-    for message in response.get("messages", []):
+    messages: list[dict] = response.get("messages", [])
+    for message in messages:
         for block in message.get("blocks", []):
             if any(
                 e.get("action_id") == "sync_answer" and e.get("value") == str(slot_id)

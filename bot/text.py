@@ -42,24 +42,27 @@ def render_body(body) -> str:
 
 
 @render_body.register
-def _(body: Message) -> str:
+def _message_text(body: Message) -> str:
     return "\n".join([body.text, *(f"  {line}" for line in body.details)])
 
 
 @render_body.register
-def _(body: HelpText) -> str:
+def _help_as_text(body: HelpText) -> str:
     return body.text
 
 
 @render_body.register
-def _(body: Table) -> str:
+def _table_text(body: Table) -> str:
     if not body.rows:
         return f"{body.title}: {body.empty}"
-    widths = [max(len(str(v)) for v in column) for column in zip(body.columns, *body.rows)]
+    widths = [max(len(str(v)) for v in column) for column in zip(body.columns, *body.rows, strict=False)]
     widths = [min(w, 48) for w in widths]
 
     def line(values):
-        cells = [(str(v) if len(str(v)) <= w else str(v)[: w - 1] + "…").ljust(w) for v, w in zip(values, widths)]
+        cells = [
+            (str(v) if len(str(v)) <= w else str(v)[: w - 1] + "…").ljust(w)
+            for v, w in zip(values, widths, strict=False)
+        ]
         return "  ".join(cells).rstrip()
 
     out = [body.title, line(body.columns), line(["─" * w for w in widths])]
@@ -70,7 +73,7 @@ def _(body: Table) -> str:
 
 
 @render_body.register
-def _(body: Dashboard) -> str:
+def _dashboard_text(body: Dashboard) -> str:
     head = [f"ORCHESTRATION DASHBOARD · {body.plan} · {body.plan_status.upper()}", body.title]
     banners = []
     if body.plan_status == "stopped":
@@ -114,7 +117,7 @@ def _eta(body: Dashboard) -> str:
 
 
 @render_body.register
-def _(body: AgentMonitor) -> str:
+def _agent_monitor_text(body: AgentMonitor) -> str:
     rows = [f"{'Agent ID':<18}│ {'Status':<10}│ {'Current Task':<22}│ Health"]
     for a in body.agents:
         task = a.current_title or ("Awaiting tasks" if a.status in ("IDLE", "PREPARING") else "—")
@@ -124,7 +127,7 @@ def _(body: AgentMonitor) -> str:
 
 
 @render_body.register
-def _(body: Checklist) -> str:
+def _checklist_text(body: Checklist) -> str:
     state = ("FORCED" if body.forced else "PASSED") if body.passed else "open"
     due = f", due {body.due}" if body.due else ""
     lines = [f"{body.checkpoint} {body.name} · day {body.day}{due}{' · blocker' if body.blocker else ''} · {state}"]
@@ -138,7 +141,7 @@ def _(body: Checklist) -> str:
 
 
 @render_body.register
-def _(body: SyncPrompt) -> str:
+def _sync_prompt_text(body: SyncPrompt) -> str:
     lines = [f"Sync: {body.sync_type} · {body.plan}"]
     for a in body.agents:
         who = f"<@{a.slack_user}>" if a.slack_user else a.key

@@ -1,30 +1,32 @@
 """alerts: the plan's alerts, newest first, with their state."""
 
+import argparse
+
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec, count
 from commands.core.lookup import add_plan_option, resolve_plan
-from models.db.tables import Alert, AlertDelivery
+from models.db.tables import Alert, AlertDelivery, id_of
 from models.views.reply import Reply, Table
 
 
-def add_list_arguments(parser) -> None:
+def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--open", action="store_true", help="only alerts not yet resolved")
     parser.add_argument("--limit", type=count(1, 1000), default=50, metavar="N")
     add_plan_option(parser)
 
 
-def run_list(args, ctx: Context) -> Reply:
+def run_list(args: argparse.Namespace, ctx: Context) -> Reply:
     """List alerts, newest first, with their level, state and who acknowledged them."""
     plan = resolve_plan(ctx, args.plan)
     where = [Alert.plan_id == plan.id]
     if args.open:
         where.append(Alert.status != "resolved")
     total = ctx.session.exec(select(func.count()).select_from(Alert).where(*where)).one()
-    rows = ctx.session.exec(select(Alert).where(*where).order_by(Alert.id.desc()).limit(args.limit)).all()
-    pending = _undelivered(ctx, [a.id for a in rows])
+    rows = ctx.session.exec(select(Alert).where(*where).order_by(col(Alert.id).desc()).limit(args.limit)).all()
+    pending = _undelivered(ctx, [id_of(a) for a in rows])
     return Reply(
         body=Table(
             title=f"Alerts of {plan.key}",
@@ -38,7 +40,7 @@ def run_list(args, ctx: Context) -> Reply:
                     f"{a.created_at:%d %b %H:%M}",
                     str(a.group_count),
                     a.acked_by or "",
-                    pending.get(a.id, ""),
+                    pending.get(id_of(a), ""),
                 ]
                 for a in rows
             ],
@@ -54,8 +56,8 @@ def _undelivered(ctx: Context, alert_ids: list[int]) -> dict[int, str]:
     found: dict[int, list[str]] = {}
     for alert_id, destination, status in ctx.session.exec(
         select(AlertDelivery.alert_id, AlertDelivery.destination, AlertDelivery.status)
-        .where(AlertDelivery.alert_id.in_(alert_ids), AlertDelivery.status != "sent")
-        .order_by(AlertDelivery.id)
+        .where(col(AlertDelivery.alert_id).in_(alert_ids), AlertDelivery.status != "sent")
+        .order_by(col(AlertDelivery.id))
     ):
         found.setdefault(alert_id, []).append(f"{destination}: {status}")
     return {alert_id: "; ".join(parts) for alert_id, parts in found.items()}

@@ -99,14 +99,14 @@ def _slot(args: argparse.Namespace, ctx: Context) -> tuple[SyncSlot, Plan]:
         mine = select(Agent.id).where(Agent.plan_id == plan.id, Agent.slack_user == ctx.actor.slack_user)
         slot = ctx.session.exec(
             select(SyncSlot)
-            .join(SyncAnswer, SyncAnswer.slot_id == SyncSlot.id)
+            .join(SyncAnswer, col(SyncAnswer.slot_id) == col(SyncSlot.id))
             .where(SyncSlot.plan_id == plan.id, SyncSlot.status == "posted", col(SyncAnswer.agent_id).in_(mine))
             .order_by(col(SyncSlot.posted_at).desc())
             .limit(1)
         ).first()
         if slot is None:
             raise CommandError(f"no sync prompt of {plan.key} is waiting for your answer")
-    plan = ctx.session.get(Plan, slot.plan_id)
+    plan = ctx.session.get_one(Plan, slot.plan_id)
     if args.plan and args.plan != plan.key:
         raise CommandError(f"prompt #{slot.id} belongs to {plan.key}, not {args.plan}")
     ctx.plan = plan
@@ -118,7 +118,7 @@ def _agent(args: argparse.Namespace, ctx: Context, plan: Plan, slot: SyncSlot) -
         return resolve_agent(ctx, plan, args.agent)
     agent = ctx.session.exec(
         select(Agent).where(
-            Agent.plan_id == plan.id, Agent.slack_user == ctx.actor.slack_user, Agent.archived.is_(False)
+            Agent.plan_id == plan.id, Agent.slack_user == ctx.actor.slack_user, col(Agent.archived).is_(False)
         )
     ).first()
     if agent is not None:
@@ -147,7 +147,7 @@ def _in_progress(ctx: Context, agent: Agent) -> str | None:
     """The agent's oldest task in progress: what a blocker holds up unless the answer names one."""
     return ctx.session.exec(
         select(Task.key)
-        .where(Task.agent_id == agent.id, Task.status == "in-progress", Task.archived.is_(False))
+        .where(Task.agent_id == agent.id, Task.status == "in-progress", col(Task.archived).is_(False))
         .order_by(func.coalesce(Task.started_at, Task.status_changed_at))
         .limit(1)
     ).first()

@@ -1,5 +1,7 @@
 """event: raise an event."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec, slug
 from commands.core.lookup import add_plan_option, resolve_plan
@@ -7,12 +9,12 @@ from models.state.events import raise_event
 from models.views.reply import Reply, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="e.g. api-endpoints-ready, critical-bug-found")
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Raise an event: coordination actions it triggers fire once and ready the tasks waiting for them."""
     name = slug(args.name, "an event name", "api-endpoints-ready")
     plan = resolve_plan(ctx, args.plan)

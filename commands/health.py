@@ -1,13 +1,16 @@
 """health: the agent status monitor."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.grammar import CommandSpec
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan
+from models.db.tables import id_of
 from models.views.agents import agent_monitor
 from models.views.reply import Reply
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--agents",
         nargs="+",
@@ -18,12 +21,12 @@ def add_arguments(parser) -> None:
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Show the agent monitor: status, current task and health of each agent."""
     plan = resolve_plan(ctx, args.plan)
     only = None
     if args.agents != ["all"]:
-        only = [resolve_agent(ctx, plan, name).id for name in args.agents if name != "all"]
+        only = [id_of(resolve_agent(ctx, plan, name)) for name in args.agents if name != "all"]
     return Reply(body=agent_monitor(ctx.session, plan, ctx.now, only=only), plan=plan.key)
 
 

@@ -1,18 +1,22 @@
 """help: usage, generated from the commands themselves."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import UsageError
 from commands.core.grammar import CommandSpec
 from models.views.reply import HelpText, Reply
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("topic", nargs="*", metavar="SUBCOMMAND", help="the subcommand to explain")
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Show usage: all subcommands, or one in detail."""
     grammar = ctx.grammar
+    if grammar is None:  # the dispatcher gives every command its front end's grammar
+        raise RuntimeError("help was run without a grammar to describe")
     known = grammar.specs
     if args.topic:
         name = args.topic[0]

@@ -1,23 +1,25 @@
 """metric: report a metric reading."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec, slug
 from commands.core.lookup import add_plan_option, resolve_plan
-from models.db.tables import MetricReading
+from models.db.tables import MetricReading, id_of
 from models.plan.settings import settings_of
 from models.rules.risk import evaluate
 from models.time.units import UnitError, parse_quantity, parse_target
 from models.views.reply import Reply, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="e.g. test-coverage, api-response")
     parser.add_argument("value", metavar="VALUE", help="e.g. 78%%, 620ms, 1.5 hours, 3/day")
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Report a metric: `metric test-coverage 78%`, `metric api-response 620ms`."""
     name = slug(args.name, "a metric name", "test-coverage")
     try:
@@ -28,7 +30,7 @@ def run(args, ctx: Context) -> Reply:
     ctx.require_member(plan, "report a metric")
     ctx.session.add(
         MetricReading(
-            plan_id=plan.id,
+            plan_id=id_of(plan),
             name=name,
             value=value.value,
             unit=value.unit,

@@ -3,13 +3,13 @@
 import argparse
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec, count
 from commands.core.lookup import add_plan_option, resolve_move, resolve_plan
-from models.db.tables import Agent, Move, Stream, Task
+from models.db.tables import Agent, Move, Plan, Stream, Task
 from models.state.outcome import StateError
 from models.state.tasks import move_agent, reassign_task
 from models.views.reply import Reply, Table, message
@@ -17,7 +17,7 @@ from models.views.reply import Reply, Table, message
 LIST_LIMIT = 20
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser("list", help="the latest moves and proposals (the default)")
     listing.add_argument(
@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
     )
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Load balancing's moves: `moves` lists them, `moves undo M1` undoes one, `moves apply M2` applies a proposal.
 
     Undoing and applying are for leads. A task whose move was undone is not moved
@@ -55,9 +55,11 @@ def run(args, ctx: Context) -> Reply:
     return message(text, f"by {ctx.actor.name}; the move was made because {move.why}", announce=True, plan=plan.key)
 
 
-def _list(ctx: Context, plan, limit: int) -> Reply:
+def _list(ctx: Context, plan: Plan, limit: int) -> Reply:
     total = ctx.session.exec(select(func.count()).select_from(Move).where(Move.plan_id == plan.id)).one()
-    moves = ctx.session.exec(select(Move).where(Move.plan_id == plan.id).order_by(Move.id.desc()).limit(limit)).all()
+    moves = ctx.session.exec(
+        select(Move).where(Move.plan_id == plan.id).order_by(col(Move.id).desc()).limit(limit)
+    ).all()
     tasks = _keys(ctx, Task, {m.task_id for m in moves})
     agents = _keys(
         ctx, Agent, {m.from_agent_id for m in moves} | {m.to_agent_id for m in moves} | {m.agent_id for m in moves}
@@ -92,53 +94,54 @@ def _list(ctx: Context, plan, limit: int) -> Reply:
     )
 
 
-def _keys(ctx: Context, model, ids: set) -> dict:
+def _keys(ctx: Context, model: type[Task | Agent], ids: set[int | None]) -> dict[int | None, str]:
     ids.discard(None)
     if not ids:
         return {}
-    return dict(ctx.session.exec(select(model.id, model.key).where(model.id.in_(ids))).all())
+    return dict(ctx.session.exec(select(model.id, model.key).where(col(model.id).in_(ids))).all())
 
 
-def _undo(ctx: Context, plan, move: Move) -> str:
+def _undo(ctx: Context, plan: Plan, move: Move) -> str:
     if move.status == "proposed":
         raise CommandError(f"{move.key} is a proposal nobody applied: there is nothing to undo")
     if move.status == "undone":
         raise CommandError(f"{move.key} was already undone by {move.undone_by}")
-    task = ctx.session.get(Task, move.task_id) if move.task_id else None
     if move.rule == "reallocate-resources":
-        agent = ctx.session.get(Agent, move.agent_id)
+        agent = ctx.session.get_one(Agent, move.agent_id)
         if agent.stream_id != move.to_stream_id:
             raise CommandError(f"{agent.key} has moved since {move.key}: reallocate it by hand")
-        back = ctx.session.get(Stream, move.from_stream_id)
+        back = ctx.session.get_one(Stream, move.from_stream_id)
         move_agent(ctx.session, plan, agent, back, now=ctx.now)
         done = f"{agent.key} is back in {back.key}"
-    elif move.new_priority is not None:
-        task.priority = move.old_priority
-        ctx.session.add(task)
-        done = f"{task.key} is back to its place in the queue"
     else:
-        if task.agent_id != move.to_agent_id:
-            raise CommandError(f"{task.key} has changed hands since {move.key}: it is no longer the move's to undo")
-        giver = ctx.session.get(Agent, move.from_agent_id)
-        reassign_task(
-            ctx.session,
-            plan,
-            task,
-            giver,
-            now=ctx.now,
-            position=move.old_position,
-            not_before_ws=move.old_not_before_ws,
-        )
-        done = f"{task.key} is back with {giver.key}, at its place and planned window"
+        task = ctx.session.get_one(Task, move.task_id)  # every other rule moved a task
+        if move.old_priority is not None:  # prioritize-unblocking: it raised the task's priority
+            task.priority = move.old_priority
+            ctx.session.add(task)
+            done = f"{task.key} is back to its place in the queue"
+        else:
+            if task.agent_id != move.to_agent_id:
+                raise CommandError(f"{task.key} has changed hands since {move.key}: it is no longer the move's to undo")
+            giver = ctx.session.get_one(Agent, move.from_agent_id)
+            reassign_task(
+                ctx.session,
+                plan,
+                task,
+                giver,
+                now=ctx.now,
+                position=move.old_position,
+                not_before_ws=move.old_not_before_ws,
+            )
+            done = f"{task.key} is back with {giver.key}, at its place and planned window"
     move.status, move.undone_at, move.undone_by = "undone", ctx.now, ctx.actor.name
     ctx.session.add(move)
     return f"Undid {move.key} ({move.rule}): {done}."
 
 
-def _apply(ctx: Context, plan, move: Move) -> str:
+def _apply(ctx: Context, plan: Plan, move: Move) -> str:
     if move.status != "proposed":
         raise CommandError(f"{move.key} is not a proposal (it is {move.status}): `moves undo {move.key}` undoes it")
-    agent, target = ctx.session.get(Agent, move.agent_id), ctx.session.get(Stream, move.to_stream_id)
+    agent, target = ctx.session.get_one(Agent, move.agent_id), ctx.session.get_one(Stream, move.to_stream_id)
     replanned = move_agent(ctx.session, plan, agent, target, now=ctx.now)  # refuses if it is there already
     move.status = "applied"
     ctx.session.add(move)

@@ -1,5 +1,7 @@
 """pause: pause a stream."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
 from commands.core.grammar import CommandSpec
@@ -10,27 +12,27 @@ from models.state.streams import pause_stream
 from models.views.reply import Reply, message
 
 
-def add_stream_arguments(parser) -> None:
+def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stream", nargs="?", metavar="STREAM", help="stream id or unique prefix")
     parser.add_argument("--stream", dest="stream_option", metavar="STREAM", help="the same, as an option")
     add_plan_option(parser)
 
 
-def stream_name(args, verb: str) -> str:
+def stream_name(args: argparse.Namespace, verb: str) -> str:
     if args.stream and args.stream_option and args.stream != args.stream_option:
         raise UsageError(f"name one stream to {verb}, not two ({args.stream!r} and {args.stream_option!r})")
-    name = args.stream or args.stream_option
+    name: str | None = args.stream or args.stream_option
     if not name:
         raise UsageError(f"name the stream to {verb}: `{verb} stream-b` or `{verb} --stream stream-b`")
     return name
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_stream_arguments(parser)
     parser.add_argument("--reason", metavar="TEXT", help="why, for the team and the audit log")
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Pause a stream: its agents get no prompts, its clocks stop, none of its tasks can start."""
     name = stream_name(args, "pause")
     plan = resolve_plan(ctx, args.plan)

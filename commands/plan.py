@@ -1,7 +1,9 @@
 """plan: list plans, show one, load or preview a plan file."""
 
+import argparse
+
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, PermissionDenied
@@ -15,7 +17,7 @@ from models.plan.settings import settings_of
 from models.views.reply import Reply, Table, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="the plans in the store")
     listing.add_argument("--mine", action="store_true", help="only the plans you lead or work in")
@@ -28,7 +30,7 @@ def add_arguments(parser) -> None:
     diff.add_argument("file", metavar="FILE")
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Plans: `plan list`, `plan show [PLAN]`, `plan load FILE`, `plan diff FILE`.
 
     A reload keeps the run state of everything whose id did not change; what
@@ -92,16 +94,16 @@ def run(args, ctx: Context) -> Reply:
 
 
 def _census(ctx: Context, plan: Plan) -> str:
-    def count(model):
+    def count(model: type[Stream | Agent | Task | Checkpoint]) -> int:
         return ctx.session.exec(
-            select(func.count()).select_from(model).where(model.plan_id == plan.id, model.archived.is_(False))
+            select(func.count()).select_from(model).where(model.plan_id == plan.id, col(model.archived).is_(False))
         ).one()
 
     return f"{count(Stream)} streams, {count(Agent)} agents, {count(Task)} tasks, {count(Checkpoint)} checkpoints"
 
 
 def _list(ctx: Context, mine: bool = False) -> Reply:
-    plans = ctx.session.exec(select(Plan).order_by(Plan.key)).all()
+    plans = ctx.session.exec(select(Plan).order_by(col(Plan.key))).all()
     if mine and not ctx.actor.operator:
         user = ctx.actor.slack_user
         working = set(ctx.session.exec(select(Agent.plan_id).where(Agent.slack_user == user)).all())
@@ -125,7 +127,7 @@ def _show(ctx: Context, plan: Plan) -> Reply:
     triggers = ctx.session.exec(
         select(func.count())
         .select_from(RiskTrigger)
-        .where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))
+        .where(RiskTrigger.plan_id == plan.id, col(RiskTrigger.archived).is_(False))
     ).one()
     details = [
         f"status: {plan.status}" + (f" (stopped: {plan.stop_reason})" if plan.stop_reason else ""),

@@ -1,5 +1,7 @@
 """reallocate: move an agent to another stream."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
@@ -10,19 +12,19 @@ from models.state.tasks import move_agent
 from models.views.reply import Reply, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="agent", required=True, metavar="AGENT", help="the agent to move")
     parser.add_argument("--to", dest="stream", required=True, metavar="STREAM", help="the stream it joins")
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Move an agent to another stream; its open tasks stay its own and are re-planned from now."""
     plan = resolve_plan(ctx, args.plan)
     agent = resolve_agent(ctx, plan, args.agent)
     target = resolve_stream(ctx, plan, args.stream)
     ctx.require_lead(plan, "reallocate an agent")
-    origin = ctx.session.get(Stream, agent.stream_id)
+    origin = ctx.session.get_one(Stream, agent.stream_id)
     try:
         replanned = move_agent(ctx.session, plan, agent, target, now=ctx.now)
     except StateError as exc:

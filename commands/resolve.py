@@ -1,5 +1,7 @@
 """resolve: resolve an alert."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
@@ -7,7 +9,7 @@ from commands.core.lookup import add_alert_arguments, resolve_alert
 from models.views.reply import Reply, message
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Resolve an alert."""
     plan, alert = resolve_alert(ctx, args.plan, args.alert)
     ctx.require_member(plan, "resolve an alert")

@@ -1,5 +1,7 @@
 """resume: resume a paused stream."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
@@ -11,7 +13,7 @@ from models.state.streams import resume_stream
 from models.views.reply import Reply, message
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Resume a paused stream; the time it spent paused does not count as delay."""
     name = stream_name(args, "resume")
     plan = resolve_plan(ctx, args.plan)

@@ -1,5 +1,7 @@
 """start: begin a plan's run, or resume a stopped one."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
@@ -10,7 +12,7 @@ from models.state.plans import start_plan
 from models.views.reply import Reply, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("plan", nargs="?", metavar="PLAN", help="the plan id (default: the only plan)")
     parser.add_argument("--parallel", action="store_true", help="run all streams at once (the plan's mode)")
     parser.add_argument(
@@ -21,7 +23,7 @@ def add_arguments(parser) -> None:
     )
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Start a plan, or resume a stopped one.
 
     The flags confirm the plan's `orchestration` settings for this run; left

@@ -1,5 +1,7 @@
 """stop: halt the plan."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
@@ -10,13 +12,13 @@ from models.state.plans import stop_plan
 from models.views.reply import Reply, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emergency", action="store_true", help="an emergency stop: raised as a critical event")
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why (required)")
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Stop the plan: every stream halts and no task can start until `start` resumes it."""
     if not args.reason.strip():
         raise CommandError('give a reason: `stop --reason "what happened"`')

@@ -1,5 +1,7 @@
 """sync: post a sync prompt now, or a checkpoint's checklist."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
@@ -10,7 +12,7 @@ from models.views.checkpoints import checklist
 from models.views.reply import Reply
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="CP", help="post this checkpoint's criteria as a checklist")
     parser.add_argument(
         "--type",
@@ -22,7 +24,7 @@ def add_arguments(parser) -> None:
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Post a sync prompt now; with --checkpoint, that checkpoint's criteria as a checklist to tick.
 
     In Slack the prompt is posted in the channel with an Answer button, and

@@ -1,13 +1,16 @@
 """task: list tasks, change a task's status, add a task."""
 
-from sqlalchemy import func
-from sqlmodel import select
+import argparse
+
+from sqlalchemy import ColumnElement, func
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
 from commands.core.grammar import CommandSpec, count
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
-from models.db.tables import TASK_STATUSES, Agent, Stream, Task
+from models.db.sql import select_columns
+from models.db.tables import TASK_STATUSES, Agent, Plan, Stream, Task, id_of
 from models.plan.coordination import initial_status
 from models.plan.schedule import mark_critical_path
 from models.plan.settings import calendar_of, plan_clock
@@ -21,7 +24,7 @@ from models.views.reply import Reply, Table, message
 LIST_LIMIT = 50
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list tasks")
     listing.add_argument("--stream", metavar="S")
@@ -49,7 +52,7 @@ def add_arguments(parser) -> None:
     add_plan_option(add)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Tasks: `task list`, `task start|done|block|fail|reopen TASK`, `task add "TITLE" --type TYPE`, `task assign TASK`.
 
     Agents may change their own tasks; changing another's, adding and assigning
@@ -65,8 +68,8 @@ def run(args, ctx: Context) -> Reply:
     return _change(args, ctx, plan)
 
 
-def _list(args, ctx: Context, plan) -> Reply:
-    where = [Task.plan_id == plan.id, Task.archived.is_(False)]
+def _list(args: argparse.Namespace, ctx: Context, plan: Plan) -> Reply:
+    where: list[ColumnElement[bool] | bool] = [Task.plan_id == plan.id, col(Task.archived).is_(False)]
     if args.stream:
         where.append(Task.stream_id == resolve_stream(ctx, plan, args.stream).id)
     if args.agent:
@@ -75,11 +78,11 @@ def _list(args, ctx: Context, plan) -> Reply:
         where.append(Task.status == args.status)
     total = ctx.session.exec(select(func.count()).select_from(Task).where(*where)).one()
     rows = ctx.session.exec(
-        select(Task.key, Task.title, Task.status, Agent.key, Stream.key, Task.estimate_ws, Task.type)
-        .join(Stream, Stream.id == Task.stream_id)
-        .outerjoin(Agent, Agent.id == Task.agent_id)
+        select_columns(Task.key, Task.title, Task.status, Agent.key, Stream.key, Task.estimate_ws, Task.type)
+        .join(Stream, col(Stream.id) == Task.stream_id)
+        .outerjoin(Agent, col(Agent.id) == Task.agent_id)
         .where(*where)
-        .order_by(Task.id)
+        .order_by(col(Task.id))
         .limit(args.limit)
     ).all()
     day_s = calendar_of(plan).day_s
@@ -97,7 +100,7 @@ def _list(args, ctx: Context, plan) -> Reply:
     )
 
 
-def _change(args, ctx: Context, plan) -> Reply:
+def _change(args: argparse.Namespace, ctx: Context, plan: Plan) -> Reply:
     task = resolve_task(ctx, plan, args.task)
     agent = ctx.session.get(Agent, task.agent_id) if task.agent_id else None
     ctx.require_lead_or_owner(plan, agent, "change another agent's task")
@@ -111,16 +114,17 @@ def _change(args, ctx: Context, plan) -> Reply:
     )
 
 
-def _add(args, ctx: Context, plan) -> Reply:
+def _add(args: argparse.Namespace, ctx: Context, plan: Plan) -> Reply:
     ctx.require_lead(plan, "add a task")
     title = args.title.strip()
     if not title:
         raise UsageError('give the task a title: task add "Write the migration" --type Database')
     stream = resolve_stream(ctx, plan, args.stream) if args.stream else None
     agent, why = _delegate(ctx, plan, args.agent, args.type)
-    if agent is None and stream is None:
-        raise CommandError(f"{why}; name its stream with --stream so it can wait there")
-    stream = stream or ctx.session.get(Stream, agent.stream_id)
+    if stream is None:
+        if agent is None:
+            raise CommandError(f"{why}; name its stream with --stream so it can wait there")
+        stream = ctx.session.get_one(Stream, agent.stream_id)
     calendar = calendar_of(plan)
     try:
         estimate = parse_duration(args.estimate, day_s=calendar.day_s) if args.estimate else None
@@ -131,13 +135,13 @@ def _add(args, ctx: Context, plan) -> Reply:
     now_clock = stream_clock(stream, plan_clock(plan, ctx.now))
     queue_end, last_position = ctx.session.exec(
         select(func.max(Task.planned_due_ws), func.max(Task.position)).where(
-            Task.agent_id == (agent.id if agent else None), Task.archived.is_(False)
+            Task.agent_id == (agent.id if agent else None), col(Task.archived).is_(False)
         )
     ).one()
     start = max(queue_end or 0, now_clock)
     task = Task(
-        plan_id=plan.id,
-        stream_id=stream.id,
+        plan_id=id_of(plan),
+        stream_id=id_of(stream),
         agent_id=agent.id if agent else None,
         key=_next_key(ctx, plan),
         title=title,
@@ -163,12 +167,12 @@ def _add(args, ctx: Context, plan) -> Reply:
     )
 
 
-def _assign(args, ctx: Context, plan) -> Reply:
+def _assign(args: argparse.Namespace, ctx: Context, plan: Plan) -> Reply:
     task = resolve_task(ctx, plan, args.task)
     ctx.require_lead(plan, "assign a task")
     if not args.agent and not task.type:
         raise CommandError(f"{task.key} has no type for the delegation matrix: name the agent with --agent")
-    agent, why = _delegate(ctx, plan, args.agent, task.type)
+    agent, why = _delegate(ctx, plan, args.agent, task.type or "")  # (no type: --agent names the agent)
     if agent is None:
         raise CommandError(f"the matrix names nobody for {task.key} ({why}): name the agent with --agent")
     if agent.id == task.agent_id:
@@ -184,7 +188,7 @@ def _assign(args, ctx: Context, plan) -> Reply:
     )
 
 
-def _delegate(ctx: Context, plan, agent_name: str | None, task_type: str):
+def _delegate(ctx: Context, plan: Plan, agent_name: str | None, task_type: str) -> tuple[Agent | None, str]:
     """(agent, why): the one named with --agent, else the delegation matrix's choice for the type."""
     if agent_name:
         return resolve_agent(ctx, plan, agent_name), "named in the command"
@@ -194,16 +198,16 @@ def _delegate(ctx: Context, plan, agent_name: str | None, task_type: str):
         raise CommandError(str(exc)) from None
 
 
-def _mean_estimate(ctx: Context, plan, agent) -> int | None:
+def _mean_estimate(ctx: Context, plan: Plan, agent: Agent | None) -> int | None:
     if agent is None:
         return None
     mean = ctx.session.exec(
-        select(func.avg(Task.estimate_ws)).where(Task.agent_id == agent.id, Task.archived.is_(False))
+        select(func.avg(Task.estimate_ws)).where(Task.agent_id == agent.id, col(Task.archived).is_(False))
     ).one()
     return int(mean) if mean else None
 
 
-def _next_key(ctx: Context, plan) -> str:
+def _next_key(ctx: Context, plan: Plan) -> str:
     number = ctx.session.exec(select(func.count()).select_from(Task).where(Task.plan_id == plan.id)).one() + 1
     while ctx.session.exec(select(Task.id).where(Task.plan_id == plan.id, Task.key == f"T{number}")).first():
         number += 1

@@ -1,5 +1,7 @@
 """unblock-deployment: a lead lifts a deployment block."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError
 from commands.core.grammar import CommandSpec
@@ -7,12 +9,12 @@ from commands.core.lookup import add_plan_option, resolve_plan
 from models.views.reply import Reply, message
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why it is safe to deploy")
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Lift the deployment block a risk trigger set (it blocks again only once its condition clears and recurs)."""
     plan = resolve_plan(ctx, args.plan)
     ctx.require_lead(plan, "lift a deployment block")

@@ -1,5 +1,7 @@
 """validate: tick a checkpoint's criteria, and pass the gate."""
 
+import argparse
+
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
 from commands.core.grammar import CommandSpec
@@ -22,7 +24,7 @@ def _numbers(text: str) -> list[int]:
         raise UsageError(f"--criterion takes criterion numbers such as 2 or 1,3, not {text!r}") from None
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="CP", help="checkpoint id or unique prefix")
     parser.add_argument(
         "--criterion", action="append", default=[], metavar="N", help="tick criterion N as met (repeat, or 1,3)"
@@ -32,7 +34,7 @@ def add_arguments(parser) -> None:
     add_plan_option(parser)
 
 
-def run(args, ctx: Context) -> Reply:
+def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Tick a checkpoint's criteria and pass it when all are met; --force passes it anyway.
 
     A forced pass records who forced it and why. Run from a script, the seed's

@@ -1099,7 +1099,8 @@ def test_monday_9am_tasks_planned_after_cp3_are_held(world):
     assert streams(dashboard(world))[C].lateness_s == 0
     # checkpoint-missed (Fri 17:00), still unacknowledged, is re-sent to the lead by the first tick.
     assert posts(world, LEAD_DM)[-1] == (
-        "[critical] TR-ORCH-001: still unacknowledged: checkpoint-missed (checkpoint: cp-3; name: Integration Readiness)"
+        "[critical] TR-ORCH-001: still unacknowledged: checkpoint-missed "
+        "(checkpoint: cp-3; name: Integration Readiness)"
     )
 
 

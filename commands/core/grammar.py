@@ -13,8 +13,13 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from commands.core.errors import UsageError
+from models.views.reply import Reply
+
+if TYPE_CHECKING:  # a context holds its front end's grammar: the two refer to each other in types only
+    from commands.core.context import Context
 
 FRONTS = frozenset({"cli", "slack", "api"})
 
@@ -22,12 +27,12 @@ FRONTS = frozenset({"cli", "slack", "api"})
 @dataclass(frozen=True)
 class CommandSpec:
     name: str
-    run: Callable
+    run: Callable[[argparse.Namespace, "Context"], Reply]
     add_arguments: Callable[[argparse.ArgumentParser], None]
     # "yes", "no", or when it depends on the arguments, a word on when.
     privileged: str = "no"
     aliases: tuple[str, ...] = ()
-    fronts: frozenset = field(default=FRONTS)
+    fronts: frozenset[str] = field(default=FRONTS)
     # Changes nothing (with these arguments): a front end may run it for itself, unaudited (the Home tab, a form).
     read_only: bool | Callable[[argparse.Namespace], bool] = False
 
@@ -53,16 +58,16 @@ class Parsed:
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing and exiting."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("add_help", False)
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(_friendlier(message), usage=self.format_usage().strip())
 
-    def exit(self, status: int = 0, message: str | None = None):
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError((message or "").strip() or "usage error", usage=self.format_usage().strip())
 
 
@@ -72,7 +77,7 @@ def _friendlier(message: str) -> str:
     return message
 
 
-def count(low: int, high: int):
+def count(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from low to high (what the store and Slack can take)."""
 
     def parse(text: str) -> int:
@@ -142,7 +147,7 @@ class Grammar:
 
 def tokenize(text: str) -> list[str]:
     """Split text the way a shell would, accepting the curly quotes Slack types."""
-    text = text.translate(str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "\u00a0": " "}))
+    text = text.translate(str.maketrans("“”‘’\u00a0", "\"\"'' "))
     try:
         return shlex.split(text)
     except ValueError as exc:

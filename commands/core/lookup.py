@@ -6,10 +6,12 @@ are SQL (exact, then prefix with a limit), so naming one task among tens of
 thousands reads a handful of rows.
 """
 
+import argparse
 import re
+from typing import TypeVar
 
-from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy import ColumnElement, func
+from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
@@ -17,24 +19,29 @@ from models.db.tables import Agent, Alert, Checkpoint, Move, Plan, Stream, Task
 
 _SHOWN = 10
 
+# What can be named by its key.
+_Named = TypeVar("_Named", Plan, Stream, Agent, Checkpoint, Task, Move)
 
-def _pick(ctx: Context, model, what: str, name: str, *scope):
+
+def _pick(ctx: Context, model: type[_Named], what: str, name: str, *scope: ColumnElement[bool] | bool) -> _Named:
     base = select(model).where(*scope)
     if hasattr(model, "archived"):
-        base = base.where(model.archived.is_(False))
+        base = base.where(col(model.archived).is_(False))
     exact = ctx.session.exec(base.where(model.key == name)).first()
     if exact is not None:
         return exact
     lowered = name.lower()
     matches = ctx.session.exec(
-        base.where(func.lower(model.key).startswith(lowered, autoescape=True)).order_by(model.key).limit(_SHOWN + 1)
+        base.where(func.lower(model.key).startswith(lowered, autoescape=True))
+        .order_by(col(model.key))
+        .limit(_SHOWN + 1)
     ).all()
     if len(matches) == 1:
         return matches[0]
     if matches:
         listed = _listing([m.key for m in matches])
         raise CommandError(f"{what} {name!r} is ambiguous: it could be {listed}; type more of the id")
-    known = ctx.session.exec(select(model.key).where(*scope).order_by(model.key).limit(_SHOWN + 1)).all()
+    known = ctx.session.exec(select(model.key).where(*scope).order_by(col(model.key)).limit(_SHOWN + 1)).all()
     listed = _listing(list(known)) if known else "none yet"
     raise CommandError(f"unknown {what} {name!r}; known: {listed}")
 
@@ -46,21 +53,18 @@ def _listing(keys: list[str]) -> str:
 
 def resolve_plan(ctx: Context, name: str | None) -> Plan:
     """The named plan; else the one bound to this channel; else the only running (or only) plan."""
-    if name:
-        plan = _pick(ctx, Plan, "plan", name)
-    else:
-        plan = _implicit_plan(ctx)
+    plan = _pick(ctx, Plan, "plan", name) if name else _implicit_plan(ctx)
     ctx.plan = plan
     return plan
 
 
 def _implicit_plan(ctx: Context) -> Plan:
     if ctx.channel_names:
-        bound = ctx.session.exec(select(Plan).where(Plan.channel.in_(ctx.channel_names))).all()
+        bound = ctx.session.exec(select(Plan).where(col(Plan.channel).in_(ctx.channel_names))).all()
         if len(bound) == 1:
             return bound[0]
-    for where in (Plan.status == "running", Plan.id.is_not(None)):
-        found = ctx.session.exec(select(Plan).where(where).order_by(Plan.key).limit(_SHOWN + 1)).all()
+    for where in (Plan.status == "running", col(Plan.id).is_not(None)):
+        found = ctx.session.exec(select(Plan).where(where).order_by(col(Plan.key)).limit(_SHOWN + 1)).all()
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -84,7 +88,7 @@ def resolve_task(ctx: Context, plan: Plan, name: str) -> Task:
     return _pick(ctx, Task, "task", name, Task.plan_id == plan.id)
 
 
-def add_plan_option(parser) -> None:
+def add_plan_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plan", metavar="PLAN", help="the plan (default: the channel's plan, else the only running plan)"
     )
@@ -94,7 +98,7 @@ def resolve_move(ctx: Context, plan: Plan, name: str) -> Move:
     return _pick(ctx, Move, "move", name.upper(), Move.plan_id == plan.id)
 
 
-def add_alert_arguments(parser) -> None:
+def add_alert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("alert", metavar="ALERT", help="the alert number, as `alerts` shows it (e.g. 12 or #12)")
     add_plan_option(parser)
 
@@ -107,7 +111,7 @@ def resolve_alert(ctx: Context, plan_name: str | None, name: str) -> tuple[Plan,
         raise UsageError(f"{name!r} is not an alert number: `alerts` lists them (e.g. #12)")
     alert = ctx.session.get(Alert, int(text))
     if plan_name is None and alert is not None:
-        plan = ctx.session.get(Plan, alert.plan_id)
+        plan = ctx.session.get_one(Plan, alert.plan_id)
         ctx.plan = plan
         return plan, alert
     plan = resolve_plan(ctx, plan_name)

@@ -8,8 +8,9 @@ dashboard aggregate lateness, busy time and planned progress in SQL on any
 engine (see ``models/time/clocks.py`` and ``models/views/dashboard.py``).
 """
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -21,11 +22,22 @@ TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "done", "failed")
 OPEN_TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "failed")
 
 
+class _Row(Protocol):
+    id: int | None
+
+
+def id_of(row: _Row) -> int:
+    """The id of a row already in the store: SQLModel types every id as optional, for rows not yet flushed."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} {row!r} has no id yet: add and flush it first")
+    return row.id
+
+
 def _when(**kw: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kw)
 
 
-def _json(default_factory=dict) -> Any:
+def _json(default_factory: Callable[[], dict[str, Any] | list[Any]] = dict) -> Any:
     return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
 
 
@@ -40,10 +52,10 @@ class Plan(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=100)
     # The plan's settings as last loaded (the document without its tasks,
     # dumped by alias): what commands read. The whole document is in plan_documents.
-    spec: dict = _json()
+    spec: dict[str, Any] = _json()
     source_path: str | None = None
     # start/execute flags of the current run: parallel, monitor, safe.
-    run_options: dict = _json()
+    run_options: dict[str, Any] = _json()
     started_at: datetime | None = _when(default=None)
     stopped_at: datetime | None = _when(default=None)
     stop_reason: str | None = None
@@ -63,7 +75,7 @@ class PlanDocument(SQLModel, table=True):
     __tablename__ = "plan_documents"
 
     plan_id: int = Field(foreign_key="plans.id", primary_key=True)
-    document: dict = _json()
+    document: dict[str, Any] = _json()
 
 
 class Stream(SQLModel, table=True):
@@ -98,7 +110,7 @@ class Agent(SQLModel, table=True):
     name: str
     position: int = 0
     slack_user: str | None = Field(default=None, max_length=50, index=True)
-    skills: list = _json(list)
+    skills: list[str] = _json(list)
     # Agents that report through the API are expected every this many seconds.
     heartbeat_interval_s: int | None = None
     last_seen_at: datetime | None = _when(default=None)
@@ -255,7 +267,7 @@ class SyncAnswer(SQLModel, table=True):
     agent_id: int = Field(foreign_key="agents.id", index=True)
     asked_at: datetime = _when(default_factory=utcnow)
     answered_at: datetime | None = _when(default=None)
-    answer: dict = _json()
+    answer: dict[str, Any] = _json()
     source: str = Field(default="slack", max_length=20)
 
 
@@ -303,7 +315,7 @@ class Event(SQLModel, table=True):
     at: datetime = _when(default_factory=utcnow)
     source: str = Field(default="cli", max_length=20)
     actor: str | None = None
-    detail: dict = _json()
+    detail: dict[str, Any] = _json()
 
 
 class CoordinationFiring(SQLModel, table=True):

@@ -10,11 +10,12 @@ file and are never touched by a reload.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Checkpoint, Criterion, Plan, PlanDocument, RiskTrigger, Stream, Task
+from models.db.tables import Agent, Checkpoint, Criterion, Plan, PlanDocument, RiskTrigger, Stream, Task, id_of
 from models.plan.coordination import initial_status
 from models.plan.schedule import CriticalPath, mark_critical_path, reschedule
 from models.plan.schema import PlanFile
@@ -45,8 +46,12 @@ class LoadResult:
 
 # --- what the file says, entity by entity ---------------------------------
 
+# One entity as the file gives it (field -> value, in the store's terms), by its key in the file.
+Spec = dict[str, Any]
+Specs = dict[str, Spec]
 
-def _task_rows(doc: PlanFile, calendar: WorkCalendar) -> dict[str, dict]:
+
+def _task_rows(doc: PlanFile, calendar: WorkCalendar) -> Specs:
     """The file's tasks with their defaults filled in (estimate, type), in one pass."""
     plan_s = doc.duration_days * calendar.day_s
     type_of = {row.primary: row.task_type for row in reversed(doc.delegation_matrix)}
@@ -71,7 +76,7 @@ def _task_rows(doc: PlanFile, calendar: WorkCalendar) -> dict[str, dict]:
     }
 
 
-def _entities(doc: PlanFile | None) -> dict[str, dict[str, dict]]:
+def _entities(doc: PlanFile | None) -> dict[str, Specs]:
     if doc is None:
         return {kind: {} for kind in ("stream", "agent", "task", "checkpoint", "risk-trigger")}
     calendar = doc.calendar()
@@ -138,12 +143,14 @@ _SECTIONS = (
 )
 
 
-def plan_settings(doc: PlanFile) -> dict:
+def plan_settings(doc: PlanFile) -> dict[str, Any]:
     """The file's settings as ``Plan.spec`` stores them (read back by ``models.plan.settings``)."""
     return doc.settings().model_dump(mode="json", by_alias=True)
 
 
-def diff_documents(old: PlanFile | None, new: PlanFile, entities=None) -> list[Change]:
+def diff_documents(
+    old: PlanFile | None, new: PlanFile, entities: tuple[dict[str, Specs], dict[str, Specs]] | None = None
+) -> list[Change]:
     """What loading ``new`` over ``old`` changes, in a stable order.
 
     ``entities`` is ``(_entities(old), _entities(new))`` when the caller has them already.
@@ -182,27 +189,27 @@ def assign_task_ids(old: PlanFile | None, new: PlanFile) -> PlanFile:
     """
     data = new.model_dump(mode="json", by_alias=True, exclude_none=True)
     if old is None:
-        for key, agent_id, index, _ in new.task_list():
-            data["agents"][agent_id]["tasks"][index]["id"] = key
+        for task_key, agent_id, index, _ in new.task_list():
+            data["agents"][agent_id]["tasks"][index]["id"] = task_key
         return PlanFile.model_validate(data)
     old_tasks = old.task_list()
     by_title = {(agent, task.title): key for key, agent, _, task in old_tasks}
     by_place = {(agent, index): key for key, agent, index, _ in old_tasks}
     explicit = {task.id for _, _, _, task in new.task_list() if task.id}
     claimed = set(explicit)
-    pending = []
+    pending: list[tuple[str, int]] = []  # (agent, index) of the tasks left without an id
     for _, agent_id, index, task in new.task_list():
         if task.id:
             continue
         key = by_title.get((agent_id, task.title))
         if key is None or key in claimed:
-            pending.append((agent_id, index, task))
+            pending.append((agent_id, index))
             continue
         claimed.add(key)
         data["agents"][agent_id]["tasks"][index]["id"] = key
     numbers = [int(k[1:]) for k in claimed | {k for k, *_ in old_tasks} if k[:1] == "T" and k[1:].isdigit()]
     next_number = max(numbers, default=0) + 1
-    for agent_id, index, task in pending:
+    for agent_id, index in pending:
         key = by_place.get((agent_id, index))
         if key is None or key in claimed:
             key, next_number = f"T{next_number}", next_number + 1
@@ -228,15 +235,15 @@ def stored_document(session: Session, plan: Plan) -> PlanFile | None:
 def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: str | None = None) -> LoadResult:
     plan = session.exec(select(Plan).where(Plan.key == doc.id)).one_or_none()
     created = plan is None
-    old = None if created else stored_document(session, plan)
+    old = None if plan is None else stored_document(session, plan)
     doc = assign_task_ids(old, doc)
     before, after = _entities(old), _entities(doc)
     changes = diff_documents(old, doc, (before, after))
-    if not created and not changes:
+    if plan is not None and not changes:
         return LoadResult(plan, created=False)
 
     spec = plan_settings(doc)
-    if created:
+    if plan is None:
         plan = Plan(
             key=doc.id,
             title=doc.title or doc.id,
@@ -249,13 +256,13 @@ def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: st
         )
         session.add(plan)
         session.flush()
-        session.add(PlanDocument(plan_id=plan.id, document={}))
+        session.add(PlanDocument(plan_id=id_of(plan), document={}))
     else:
         plan.title, plan.timezone, plan.channel = doc.title or doc.id, doc.timezone, doc.channel
         plan.spec, plan.source_path, plan.updated_at = spec, source_path or plan.source_path, now
         session.add(plan)
 
-    document = session.get(PlanDocument, plan.id)
+    document = session.get_one(PlanDocument, plan.id)
     document.document = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
     session.add(document)
     streams = _apply_streams(session, plan, before["stream"], after["stream"])
@@ -268,11 +275,14 @@ def load_plan(session: Session, doc: PlanFile, *, now: datetime, source_path: st
     return LoadResult(plan, created=created, changes=changes, critical_path=mark_critical_path(session, plan))
 
 
-def _rows_by_key(session: Session, model, plan: Plan) -> dict:
+_Keyed = TypeVar("_Keyed", Stream, Agent, Checkpoint)
+
+
+def _rows_by_key(session: Session, model: type[_Keyed], plan: Plan) -> dict[str, _Keyed]:
     return {row.key: row for row in session.exec(select(model).where(model.plan_id == plan.id))}
 
 
-def _archive_removed(session, rows: dict, before: dict, after: dict) -> None:
+def _archive_removed(session: Session, rows: dict[str, Any], before: Specs, after: Specs) -> None:
     """What the file no longer has is archived: off the dashboard, history kept."""
     for key in before.keys() - after.keys():
         if key in rows:
@@ -280,12 +290,12 @@ def _archive_removed(session, rows: dict, before: dict, after: dict) -> None:
             session.add(rows[key])
 
 
-def _apply_streams(session, plan, before, after) -> dict[str, Stream]:
+def _apply_streams(session: Session, plan: Plan, before: Specs, after: Specs) -> dict[str, Stream]:
     rows = _rows_by_key(session, Stream, plan)
     for key, spec in after.items():
         row = rows.get(key)
         if row is None:
-            row = rows[key] = Stream(plan_id=plan.id, key=key)
+            row = rows[key] = Stream(plan_id=id_of(plan), key=key)
         if row.archived or before.get(key) != spec:
             row.type, row.priority, row.position, row.archived = spec["type"], spec["priority"], spec["position"], False
             session.add(row)
@@ -294,15 +304,19 @@ def _apply_streams(session, plan, before, after) -> dict[str, Stream]:
     return rows
 
 
-def _apply_agents(session, plan, streams, before, after) -> dict[str, Agent]:
+def _apply_agents(
+    session: Session, plan: Plan, streams: dict[str, Stream], before: Specs, after: Specs
+) -> dict[str, Agent]:
     rows = _rows_by_key(session, Agent, plan)
     for key, spec in after.items():
         row = rows.get(key)
         old = before.get(key)
         if row is None:
-            row = rows[key] = Agent(plan_id=plan.id, key=key, name=spec["name"], stream_id=streams[spec["stream"]].id)
+            row = rows[key] = Agent(
+                plan_id=id_of(plan), key=key, name=spec["name"], stream_id=id_of(streams[spec["stream"]])
+            )
         elif old is None or old["stream"] != spec["stream"]:
-            row.stream_id = streams[spec["stream"]].id  # the file moved it; else keep reallocate's move
+            row.stream_id = id_of(streams[spec["stream"]])  # the file moved it; else keep reallocate's move
         if row.archived or old != spec:
             row.name, row.position, row.slack_user = spec["name"], spec["position"], spec["slack_user"]
             row.skills, row.heartbeat_interval_s, row.archived = spec["skills"], spec["heartbeat_interval_s"], False
@@ -312,7 +326,9 @@ def _apply_agents(session, plan, streams, before, after) -> dict[str, Agent]:
     return rows
 
 
-def _apply_tasks(session, plan, streams, agents, before, after) -> None:
+def _apply_tasks(
+    session: Session, plan: Plan, streams: dict[str, Stream], agents: dict[str, Agent], before: Specs, after: Specs
+) -> None:
     existing = {
         key: (task_id, archived)
         for key, task_id, archived in session.exec(
@@ -349,24 +365,26 @@ def _apply_tasks(session, plan, streams, agents, before, after) -> None:
             if old is None or old["agent"] != spec["agent"]:
                 values.update(agent_id=agent.id, stream_id=agent.stream_id)
             values["archived"] = False
-            session.exec(update(Task).where(Task.id == task_id).values(**values))
+            session.exec(update(Task).where(col(Task.id) == task_id).values(**values))
     if new_rows:
         session.exec(insert(Task), params=new_rows)
     gone = [key for key in before.keys() - after.keys() if key in existing]
     if gone:
         session.exec(
-            update(Task).where(Task.plan_id == plan.id, Task.key.in_(gone), Task.origin == "file").values(archived=True)
+            update(Task)
+            .where(col(Task.plan_id) == plan.id, col(Task.key).in_(gone), col(Task.origin) == "file")
+            .values(archived=True)
         )
 
 
-def _apply_checkpoints(session, plan, before, after) -> None:
+def _apply_checkpoints(session: Session, plan: Plan, before: Specs, after: Specs) -> None:
     rows = _rows_by_key(session, Checkpoint, plan)
     for key, spec in after.items():
         row = rows.get(key)
         if row is not None and not row.archived and before.get(key) == spec:
             continue
         if row is None:
-            row = rows[key] = Checkpoint(plan_id=plan.id, key=key, name=spec["name"], day=spec["day"])
+            row = rows[key] = Checkpoint(plan_id=id_of(plan), key=key, name=spec["name"], day=spec["day"])
         row.name, row.day, row.blocker, row.position, row.archived = (
             spec["name"],
             spec["day"],
@@ -380,7 +398,7 @@ def _apply_checkpoints(session, plan, before, after) -> None:
         for position, (text, metric) in enumerate(spec["criteria"], start=1):
             criterion = criteria.pop(position, None)
             if criterion is None:
-                criterion = Criterion(checkpoint_id=row.id, position=position, text=text)
+                criterion = Criterion(checkpoint_id=id_of(row), position=position, text=text)
             elif (criterion.text, criterion.metric) != (text, metric):
                 criterion.met_at = criterion.met_by = None  # a new criterion is not met yet
             criterion.text, criterion.metric = text, metric
@@ -390,13 +408,13 @@ def _apply_checkpoints(session, plan, before, after) -> None:
     _archive_removed(session, rows, before, after)
 
 
-def _apply_triggers(session, plan, before, after) -> None:
+def _apply_triggers(session: Session, plan: Plan, before: Specs, after: Specs) -> None:
     rows = {
         f"{t.condition} → {t.action}": t
         for t in session.exec(select(RiskTrigger).where(RiskTrigger.plan_id == plan.id))
     }
     for key, spec in after.items():
-        row = rows.get(key) or RiskTrigger(plan_id=plan.id, **spec)
+        row = rows.get(key) or RiskTrigger(plan_id=id_of(plan), **spec)
         row.severity, row.repeat_s, row.position, row.archived = (
             spec["severity"],
             spec["repeat_s"],

@@ -22,8 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from models.db.sql import select_columns
 from models.db.tables import Plan, Task
 from models.plan.coordination import DAY_COMPLETE, TYPE_COMPLETE_EVENTS
 from models.plan.schema import CoordinationRule
@@ -106,24 +107,26 @@ def critical_path(slots: list[Slot], coordination: list[CoordinationRule], day_s
 
     if not slots:
         return CriticalPath([], 0)
-    previous = {s.id: p for queue in queues.values() for p, s in zip([None, *queue], queue)}
-    path, slot = [], max(slots, key=lambda s: (s.end, -s.id))
-    while slot is not None and len(path) < len(slots):
-        path.append(slot.id)
-        held_at, holder = wait(slot)
-        before = previous[slot.id]
-        if holder is not None and held_at == slot.start and (before is None or held_at > before.end):
-            slot = holder
-        elif before is not None and before.end == slot.start and slot.start > 0:
-            slot = before
+    # Each slot with the one before it in its queue (None for the first).
+    previous = {s.id: p for queue in queues.values() for p, s in zip([None, *queue], queue, strict=False)}
+    path: list[int] = []
+    on_path: Slot | None = max(slots, key=lambda s: (s.end, -s.id))
+    while on_path is not None and len(path) < len(slots):
+        path.append(on_path.id)
+        held_at, holder = wait(on_path)
+        before = previous[on_path.id]
+        if holder is not None and held_at == on_path.start and (before is None or held_at > before.end):
+            on_path = holder
+        elif before is not None and before.end == on_path.start and on_path.start > 0:
+            on_path = before
         else:
-            slot = None
+            on_path = None
     return CriticalPath(path[::-1], max(s.end for s in slots))
 
 
 def plan_critical_path(session: Session, plan: Plan) -> CriticalPath:
     rows = session.exec(
-        select(
+        select_columns(
             Task.id,
             Task.agent_id,
             Task.stream_id,
@@ -133,8 +136,8 @@ def plan_critical_path(session: Session, plan: Plan) -> CriticalPath:
             Task.signals,
             Task.type,
         )
-        .where(Task.plan_id == plan.id, Task.archived.is_(False))
-        .order_by(Task.agent_id, Task.position, Task.id)
+        .where(Task.plan_id == plan.id, col(Task.archived).is_(False))
+        .order_by(col(Task.agent_id), col(Task.position), col(Task.id))
     ).all()
     return critical_path(
         [Slot(*row) for row in rows],
@@ -146,13 +149,12 @@ def plan_critical_path(session: Session, plan: Plan) -> CriticalPath:
 def mark_critical_path(session: Session, plan: Plan) -> CriticalPath:
     """Store which of the plan's tasks are on its critical path."""
     path = plan_critical_path(session, plan)
-    table = Task.__table__
     session.connection().execute(
-        update(table).where(table.c.plan_id == plan.id, table.c.critical.is_(True)).values(critical=False)
+        update(Task).where(col(Task.plan_id) == plan.id, col(Task.critical).is_(True)).values(critical=False)
     )
     if path.ids:
         session.connection().execute(
-            update(table).where(table.c.id == bindparam("task_id")).values(critical=True),
+            update(Task).where(col(Task.id) == bindparam("task_id")).values(critical=True),
             [{"task_id": task_id} for task_id in path.ids],
         )
     return path
@@ -160,7 +162,7 @@ def mark_critical_path(session: Session, plan: Plan) -> CriticalPath:
 
 def describe_path(session: Session, plan: Plan, path: CriticalPath) -> str:
     """One line: the path's tasks and where it ends against the plan's duration."""
-    keys = dict(session.exec(select(Task.id, Task.key).where(Task.id.in_(path.ids))).all()) if path.ids else {}
+    keys = dict(session.exec(select(Task.id, Task.key).where(col(Task.id).in_(path.ids))).all()) if path.ids else {}
     day_s = calendar_of(plan).day_s
     chain = " → ".join(keys[i] for i in path.ids[:12]) + (" → …" if len(path.ids) > 12 else "")
     days, duration = path.end_ws / day_s, settings_of(plan).duration_days
@@ -180,9 +182,11 @@ def reschedule(session: Session, plan: Plan, agent_id: int | None = None) -> int
     on the dashboard's path.
     """
     query = (
-        select(Task.id, Task.agent_id, Task.estimate_ws, Task.not_before_ws, Task.planned_start_ws, Task.planned_due_ws)
-        .where(Task.plan_id == plan.id, Task.archived.is_(False))
-        .order_by(Task.agent_id, Task.position, Task.id)
+        select_columns(
+            Task.id, Task.agent_id, Task.estimate_ws, Task.not_before_ws, Task.planned_start_ws, Task.planned_due_ws
+        )
+        .where(Task.plan_id == plan.id, col(Task.archived).is_(False))
+        .order_by(col(Task.agent_id), col(Task.position), col(Task.id))
     )
     if agent_id is not None:
         query = query.where(Task.agent_id == agent_id)
@@ -196,8 +200,8 @@ def reschedule(session: Session, plan: Plan, agent_id: int | None = None) -> int
             moved.append({"task_id": task_id, "start": new_start, "due": new_start + estimate})
     if moved:
         session.connection().execute(
-            update(Task.__table__)
-            .where(Task.__table__.c.id == bindparam("task_id"))
+            update(Task)
+            .where(col(Task.id) == bindparam("task_id"))
             .values(planned_start_ws=bindparam("start"), planned_due_ws=bindparam("due")),
             moved,
         )

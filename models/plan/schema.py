@@ -9,6 +9,7 @@ problem, each naming the field's path and, where YAML gives it, its line.
 """
 
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,10 +28,13 @@ from pydantic import (
 from models.time.calendar import WEEKDAYS, WorkCalendar
 from models.time.units import UnitError, parse_condition, parse_duration, parse_target
 
-try:  # libyaml is several times faster on large plans; same safe semantics
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader
+# libyaml is several times faster on large plans; same safe semantics
+_Loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+# Where a problem is in the file: keys and list indexes from the top, e.g. ("agents", "A1", "tasks", 0).
+FieldPath = tuple[str | int, ...]
+Problem = tuple[FieldPath, str]
 
 
 class PlanFileError(ValueError):
@@ -50,7 +54,7 @@ class Section(BaseModel):
     model_config = ConfigDict(alias_generator=_kebab, extra="forbid", frozen=True)
 
 
-def _check(parse):
+def _check(parse: Callable[[str], object]) -> AfterValidator:
     """An AfterValidator that checks a string with one of the unit parsers."""
 
     def validate(value: str) -> str:
@@ -83,7 +87,7 @@ def _clock_time(value: Any) -> str:
 ClockTime = Annotated[str, BeforeValidator(_clock_time)]
 
 
-def _as_object(field: str):
+def _as_object(field: str) -> BeforeValidator:
     """Lets a list item be written as a bare string meaning ``{field: string}``."""
 
     def coerce(value: Any) -> Any:
@@ -198,7 +202,7 @@ class LoadBalancingRule(Section):
     then: Literal["redistribute-tasks", "allocate-backup-agent", "prioritize-unblocking", "reallocate-resources"]
 
     @model_validator(mode="after")
-    def _paired(self):
+    def _paired(self) -> "LoadBalancingRule":
         condition = parse_condition(self.when)
         wanted = LOAD_BALANCING[self.then]
         if (condition.metric or condition.event) != wanted:
@@ -265,8 +269,8 @@ class PlanSettings(Section):
             raise PlanConsistencyError(problems)
         return self
 
-    def _problems(self) -> list[tuple[tuple, str]]:
-        problems: list[tuple[tuple, str]] = []
+    def _problems(self) -> list[Problem]:
+        problems: list[Problem] = []
         opens, closes = self.working_hours
         if closes <= opens:
             problems.append((("working-hours",), f"the day must close after it opens ({opens} → {closes})"))
@@ -313,7 +317,7 @@ class PlanSettings(Section):
         """The threshold of the first load-balancing rule on ``metric > X`` in ``unit``, if any."""
         for rule in self.load_balancing:
             condition = parse_condition(rule.when)
-            if condition.metric == metric and condition.comparison.threshold.unit == unit:
+            if condition.metric == metric and condition.comparison and condition.comparison.threshold.unit == unit:
                 return condition.comparison.threshold.value
         return None
 
@@ -347,7 +351,7 @@ class PlanFile(PlanSettings):
         """The part of the file a stored plan keeps as its settings."""
         return PlanSettings.model_validate(self.model_dump(by_alias=True, include=set(PlanSettings.model_fields)))
 
-    def _problems(self) -> list[tuple[tuple, str]]:
+    def _problems(self) -> list[Problem]:
         problems = super()._problems()
         stream_ids = [s.id for s in self.streams]
         problems += _duplicates(stream_ids, "streams", "stream id")
@@ -412,7 +416,7 @@ class PlanFile(PlanSettings):
         A task without an ``id`` is ``T<n>``, n its place among all the file's
         tasks, so giving one task an id does not renumber the others.
         """
-        found = []
+        found: list[tuple[str, str, int, TaskSpec]] = []
         for agent_id, agent in self.agents.items():
             for index, task in enumerate(agent.tasks):
                 found.append((task.id or f"T{len(found) + 1}", agent_id, index, task))
@@ -427,9 +431,9 @@ def _is_slack_channel(name: str) -> bool:
     return name.startswith("#") or bool(re.fullmatch(r"[CGD][A-Z0-9]{6,}", name))
 
 
-def _duplicates(values: list[str], section: str, what: str) -> list[tuple[tuple, str]]:
+def _duplicates(values: list[str], section: str, what: str) -> list[Problem]:
     seen: set[str] = set()
-    found = []
+    found: list[Problem] = []
     for value in values:
         if value in seen:
             found.append(((section,), f"duplicate {what} {value!r}"))
@@ -438,7 +442,7 @@ def _duplicates(values: list[str], section: str, what: str) -> list[tuple[tuple,
 
 
 class PlanConsistencyError(ValueError):
-    def __init__(self, problems: list[tuple[tuple, str]]):
+    def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("; ".join(message for _, message in problems))
 
@@ -477,7 +481,7 @@ def read_plan_file(path: str) -> PlanFile:
     return read_plan_text(text, source=path)
 
 
-def _flatten(exc: ValidationError) -> list[tuple[tuple, str, str]]:
+def _flatten(exc: ValidationError) -> list[tuple[FieldPath, str, str]]:
     """(path, message, error type) for each problem, expanding consistency errors."""
     found = []
     for err in exc.errors():
@@ -494,7 +498,7 @@ def _flatten(exc: ValidationError) -> list[tuple[tuple, str, str]]:
     return found
 
 
-def _describe(problem: tuple[tuple, str, str], lines: dict[tuple, int]) -> str:
+def _describe(problem: tuple[FieldPath, str, str], lines: dict[FieldPath, int]) -> str:
     loc, message, _ = problem
     path = format_path(loc)
     line = _nearest_line(loc, lines)
@@ -502,7 +506,7 @@ def _describe(problem: tuple[tuple, str, str], lines: dict[tuple, int]) -> str:
     return f"{path or '(top)'}{where}: {message}"
 
 
-def format_path(loc: tuple) -> str:
+def format_path(loc: FieldPath) -> str:
     text = ""
     for part in loc:
         if isinstance(part, int):
@@ -512,30 +516,30 @@ def format_path(loc: tuple) -> str:
     return text
 
 
-def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
+def _nearest_line(loc: FieldPath, lines: dict[FieldPath, int]) -> int | None:
     for end in range(len(loc), -1, -1):
         if loc[:end] in lines:
             return lines[loc[:end]]
     return None
 
 
-def _line_numbers(text: str) -> dict[tuple, int]:
+def _line_numbers(text: str) -> dict[FieldPath, int]:
     """Path → 1-based line of each key and item, from the YAML node tree."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return {}
-    found: dict[tuple, int] = {}
+    found: dict[FieldPath, int] = {}
 
-    def walk(node, path: tuple):
+    def walk(node: yaml.Node | None, path: FieldPath) -> None:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                child = path + (key_node.value,)
+                child = (*path, key_node.value)
                 found[child] = key_node.start_mark.line + 1
                 walk(value_node, child)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                child = path + (index,)
+                child = (*path, index)
                 found[child] = item.start_mark.line + 1
                 walk(item, child)
 

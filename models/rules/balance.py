@@ -26,11 +26,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, update
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, Integer, bindparam, func, update
+from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Move, Plan, Stream, Task
+from models.db.tables import Agent, Move, Plan, Stream, Task, id_of
 from models.plan.coordination import DAY_COMPLETE, TYPE_COMPLETE_EVENTS
 from models.plan.settings import plan_clock, settings_of
 from models.state.alerts import PLAN_CHANNEL
@@ -61,7 +62,7 @@ class Load:
         return self.status not in ("DOWN", "PAUSED") and (self.utilization or 0) <= limit
 
 
-class Team(dict):
+class Team(dict[int | None, Load]):
     """The agents' loads by agent id, indexed by agent key and by stream (rules look them up per task)."""
 
     def __init__(self, loads: list[Load]):
@@ -104,12 +105,12 @@ def _redistribute(
     over = [
         load
         for load in loads.values()
-        if load.utilization is not None and condition.comparison.holds(Quantity(load.utilization, "%"))
+        if load.utilization is not None and condition.holds(Quantity(load.utilization, "%"))
     ]
     left_alone = _undone_givers(session, plan, "redistribute-tasks")
     last_queued = _queue_ends(session, plan, last=True) if over else {}
     notes = []
-    for giver in sorted(over, key=lambda load: -load.utilization):
+    for giver in sorted(over, key=lambda load: -(load.utilization or 0.0)):
         task = last_queued.get(giver.agent.id)
         if task is None or giver.agent.id in left_alone:
             continue
@@ -132,16 +133,16 @@ def _allocate_backup(
     lateness = (clock - Task.planned_due_ws).label("lateness")
     worst = session.exec(
         select(Task.stream_id, Task.agent_id, func.max(lateness))
-        .join(Stream, Stream.id == Task.stream_id)
+        .join(Stream, col(Stream.id) == Task.stream_id)
         .where(
             Task.plan_id == plan.id,
-            Task.archived.is_(False),
-            Task.status.in_(OPEN),
-            Task.agent_id.is_not(None),
+            col(Task.archived).is_(False),
+            col(Task.status).in_(OPEN),
+            col(Task.agent_id).is_not(None),
             Stream.status == "active",
             clock - Task.planned_due_ws > threshold,
         )
-        .group_by(Task.stream_id, Task.agent_id)
+        .group_by(col(Task.stream_id), col(Task.agent_id))
         .order_by(func.max(lateness).desc())
     ).all()
     if not worst:
@@ -155,13 +156,13 @@ def _allocate_backup(
             continue  # a stream's worst agent only: the one its delay comes from
         streams_seen.add(stream_id)
         task = next_queued.get(agent_id)
-        if task is None or agent_id in left_alone or not condition.comparison.holds(Quantity(late_s, "s")):
+        if task is None or agent_id in left_alone or not condition.holds(Quantity(late_s, "s")):
             continue
         giver = loads[agent_id]
         receiver = _receiver(plan, loads, task, giver, limit, backup_only=True)
         if receiver is None:
             continue
-        stream = session.get(Stream, stream_id)
+        stream = session.get_one(Stream, stream_id)
         why = (
             f"{stream.key} is {format_duration(late_s)} late ({rule_text(condition)}); "
             f"{receiver.agent.key} is the backup for {task.type}"
@@ -178,21 +179,21 @@ def _prioritize_unblocking(
     clock = stream_clock_sql(bindparam("w", plan_clock(plan, now), type_=Integer))
     waiting = session.exec(  # one row per action waited for, with one of its waiting tasks to name
         select(func.min(Task.key), Task.after)
-        .join(Stream, Stream.id == Task.stream_id)
+        .join(Stream, col(Stream.id) == Task.stream_id)
         .where(
             Task.plan_id == plan.id,
-            Task.archived.is_(False),
+            col(Task.archived).is_(False),
             Task.status == "todo",
-            Task.after.is_not(None),
+            col(Task.after).is_not(None),
             clock > Task.planned_start_ws,
         )
-        .group_by(Task.after)
+        .group_by(col(Task.after))
     ).all()
     completing = {event: task_type for task_type, event in TYPE_COMPLETE_EVENTS.items()}
-    moved = set(session.exec(select(Move.task_id).where(Move.plan_id == plan.id, Move.task_id.is_not(None))).all())
+    moved = set(session.exec(select(Move.task_id).where(Move.plan_id == plan.id, col(Move.task_id).is_not(None))).all())
     notes = []
     for waiter_key, action in waiting:
-        signal = actions.get(action)
+        signal = actions.get(action) if action else None  # (the query reads only tasks that wait)
         if signal is None or DAY_COMPLETE.fullmatch(signal):
             continue  # nobody's work raises it: only time (or a person) can
         # The open tasks whose completion raises the signal: those that signal it, or for a built-in
@@ -207,12 +208,12 @@ def _prioritize_unblocking(
             select(Task)
             .where(
                 Task.plan_id == plan.id,
-                Task.archived.is_(False),
+                col(Task.archived).is_(False),
                 raises_it,
-                Task.status.in_(MOVABLE),
+                col(Task.status).in_(MOVABLE),
                 Task.priority < UNBLOCKING_PRIORITY,
             )
-            .order_by(Task.planned_due_ws)
+            .order_by(col(Task.planned_due_ws))
             .limit(5)
         ).all()
         for blocker in blockers:
@@ -242,15 +243,15 @@ def _propose_reallocation(
     clock = stream_clock_sql(bindparam("w", plan_clock(plan, now), type_=Integer))
     at_risk = session.exec(
         select(Task, (clock - Task.planned_due_ws).label("late"))
-        .join(Stream, Stream.id == Task.stream_id)
+        .join(Stream, col(Stream.id) == Task.stream_id)
         .where(
             Task.plan_id == plan.id,
-            Task.archived.is_(False),
-            Task.critical.is_(True),
-            Task.status.in_(OPEN),
+            col(Task.archived).is_(False),
+            col(Task.critical).is_(True),
+            col(Task.status).in_(OPEN),
             Stream.status == "active",
         )
-        .order_by(Task.planned_due_ws)
+        .order_by(col(Task.planned_due_ws))
     ).all()
     loads = team() if at_risk else Team([])
     proposed = set(
@@ -271,7 +272,7 @@ def _propose_reallocation(
         helper = _spare_agent(session, plan, loads, task)
         if helper is None:
             continue
-        stream = session.get(Stream, task.stream_id)
+        stream = session.get_one(Stream, task.stream_id)
         command = f"reallocate --from {helper.agent.key} --to {stream.key}"
         why = (
             f"critical path at risk: {task.key} {task.title!r} {risk}, and the plan's end moves with it; "
@@ -306,7 +307,9 @@ def _propose_reallocation(
 
 
 def rule_text(condition: Condition) -> str:
-    return f"{condition.metric} {condition.comparison.display()}" if condition.metric else condition.event
+    if condition.comparison is not None:
+        return f"{condition.metric} {condition.comparison.display()}"
+    return condition.event or ""
 
 
 def _hours(seconds: int) -> str:
@@ -321,11 +324,11 @@ def _loads(session: Session, plan: Plan, now: datetime) -> Team:
     open_ws = dict(
         session.exec(
             select(Task.agent_id, func.coalesce(func.sum(Task.estimate_ws), 0))
-            .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status.in_(OPEN))
-            .group_by(Task.agent_id)
+            .where(Task.plan_id == plan.id, col(Task.archived).is_(False), col(Task.status).in_(OPEN))
+            .group_by(col(Task.agent_id))
         ).all()
     )
-    agents = session.exec(select(Agent).where(Agent.plan_id == plan.id, Agent.archived.is_(False))).all()
+    agents = session.exec(select(Agent).where(Agent.plan_id == plan.id, col(Agent.archived).is_(False))).all()
     return Team(
         [
             Load(
@@ -339,18 +342,18 @@ def _loads(session: Session, plan: Plan, now: datetime) -> Team:
     )
 
 
-def _queue_ends(session: Session, plan: Plan, *, last: bool) -> dict[int, Task]:
+def _queue_ends(session: Session, plan: Plan, *, last: bool) -> dict[int | None, Task]:
     """Per agent, its last (or next) queued task that no rule moved before: one query for all agents."""
-    order = (Task.position.desc(), Task.id.desc()) if last else (Task.position, Task.id)
-    moved = select(Move.task_id).where(Move.plan_id == plan.id, Move.task_id.is_not(None))
+    order = (col(Task.position).desc(), col(Task.id).desc()) if last else (col(Task.position), col(Task.id))
+    moved = select(Move.task_id).where(Move.plan_id == plan.id, col(Move.task_id).is_not(None))
     ranked = (
-        select(Task.id, func.row_number().over(partition_by=Task.agent_id, order_by=order).label("place"))
+        select(Task.id, func.row_number().over(partition_by=col(Task.agent_id), order_by=order).label("place"))
         .where(
             Task.plan_id == plan.id,
-            Task.archived.is_(False),
-            Task.status.in_(MOVABLE),
-            Task.agent_id.is_not(None),
-            Task.id.not_in(moved),
+            col(Task.archived).is_(False),
+            col(Task.status).in_(MOVABLE),
+            col(Task.agent_id).is_not(None),
+            col(Task.id).not_in(moved),
         )
         .subquery()
     )
@@ -358,7 +361,7 @@ def _queue_ends(session: Session, plan: Plan, *, last: bool) -> dict[int, Task]:
     return {task.agent_id: task for task in tasks}
 
 
-def _undone_givers(session: Session, plan: Plan, rule: str) -> set[int]:
+def _undone_givers(session: Session, plan: Plan, rule: str) -> set[int | None]:
     """Agents a lead took back a move of this rule from: the rule leaves their queues to the leads."""
     return set(
         session.exec(
@@ -394,7 +397,10 @@ def _spare_agent(session: Session, plan: Plan, loads: Team, task: Task) -> Load 
     busy_streams = set(
         session.exec(
             select(Task.stream_id).where(
-                Task.plan_id == plan.id, Task.critical.is_(True), Task.status.in_(OPEN), Task.archived.is_(False)
+                Task.plan_id == plan.id,
+                col(Task.critical).is_(True),
+                col(Task.status).in_(OPEN),
+                col(Task.archived).is_(False),
             )
         ).all()
     )
@@ -409,14 +415,14 @@ def _spare_agent(session: Session, plan: Plan, loads: Team, task: Task) -> Load 
     return min(spare, key=lambda load: (load.open_ws, load.agent.position), default=None)
 
 
-def _queued_behind_other_work(session: Session, task: Task, raises_it) -> bool:
+def _queued_behind_other_work(session: Session, task: Task, raises_it: ColumnElement[bool]) -> bool:
     """Whether its agent would do other work first, work that does not unblock anyone."""
     return (
         session.exec(
             select(Task.id).where(
                 Task.agent_id == task.agent_id,
-                Task.archived.is_(False),
-                Task.status.in_(MOVABLE),
+                col(Task.archived).is_(False),
+                col(Task.status).in_(MOVABLE),
                 Task.position < task.position,
                 Task.priority <= task.priority,
                 ~raises_it,
@@ -458,22 +464,27 @@ def _ahead_of_waiting(session: Session, agent: Agent) -> int | None:
     fired (it can work on the task meanwhile), else the end of its queue (None)."""
     first_waiting = session.exec(
         select(func.min(Task.position)).where(
-            Task.agent_id == agent.id, Task.archived.is_(False), Task.status == "todo", Task.after.is_not(None)
+            Task.agent_id == agent.id,
+            col(Task.archived).is_(False),
+            Task.status == "todo",
+            col(Task.after).is_not(None),
         )
     ).one()
     if first_waiting is None:
         return None
     session.exec(
-        update(Task).where(Task.agent_id == agent.id, Task.position >= first_waiting).values(position=Task.position + 1)
+        update(Task)
+        .where(col(Task.agent_id) == agent.id, col(Task.position) >= first_waiting)
+        .values(position=Task.position + 1)
     )
     return first_waiting
 
 
 def _record(
-    session: Session, plan: Plan, rule: str, why: str, now: datetime, *, status: str = "applied", **what
+    session: Session, plan: Plan, rule: str, why: str, now: datetime, *, status: str = "applied", **what: Any
 ) -> Move:
     number = session.exec(select(func.count()).select_from(Move).where(Move.plan_id == plan.id)).one() + 1
-    move = Move(plan_id=plan.id, key=f"M{number}", rule=rule, status=status, why=why, made_at=now, **what)
+    move = Move(plan_id=id_of(plan), key=f"M{number}", rule=rule, status=status, why=why, made_at=now, **what)
     session.add(move)
     session.flush()
     return move

@@ -2,9 +2,9 @@
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Plan
+from models.db.tables import Agent, Plan, id_of
 from models.plan.settings import plan_clock, settings_of
 from models.views.agents import agent_monitor
 from models.views.metrics import agent_utilization
@@ -30,7 +30,7 @@ def choose_agent(session: Session, plan: Plan, task_type: str, now: datetime) ->
         a.key: a
         for a in session.exec(
             select(Agent).where(
-                Agent.plan_id == plan.id, Agent.key.in_([row.primary, row.backup]), Agent.archived.is_(False)
+                Agent.plan_id == plan.id, col(Agent.key).in_([row.primary, row.backup]), col(Agent.archived).is_(False)
             )
         )
     }
@@ -46,11 +46,11 @@ def choose_agent(session: Session, plan: Plan, task_type: str, now: datetime) ->
 
 
 def _unavailable(session: Session, plan: Plan, agent: Agent, now: datetime) -> str | None:
-    status = agent_monitor(session, plan, now, only=[agent.id]).agents[0].status
+    status = agent_monitor(session, plan, now, only=[id_of(agent)]).agents[0].status
     if status in ("DOWN", "PAUSED"):
         return status
     limit = settings_of(plan).utilization_limit
-    used = agent_utilization(session, plan, agent.id, plan_clock(plan, now))
+    used = agent_utilization(session, plan, id_of(agent), plan_clock(plan, now))
     if used is not None and used > limit:
         return f"at {used:.0f}% utilization (limit {limit:g}%)"
     return None

@@ -2,9 +2,9 @@
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Heartbeat, Plan
+from models.db.tables import Agent, Heartbeat, Plan, id_of
 from models.state.events import raise_event
 
 
@@ -12,8 +12,8 @@ def record_heartbeat(session: Session, agent: Agent, *, now: datetime, status: s
     """Store a heartbeat; ``status`` "down" reports the agent down. Returns whether it recovered."""
     if status not in ("up", "down"):
         raise ValueError(f"status must be up or down, not {status!r}")
-    plan = session.get(Plan, agent.plan_id)
-    session.add(Heartbeat(agent_id=agent.id, at=now, status=status))
+    plan = session.get_one(Plan, agent.plan_id)
+    session.add(Heartbeat(agent_id=id_of(agent), at=now, status=status))
     agent.last_seen_at, agent.reported_down = now, status == "down"
     recovered = status == "up" and agent.down_since is not None
     if status == "down" and agent.down_since is None:
@@ -35,13 +35,14 @@ def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
     for agent in session.exec(
         select(Agent).where(
             Agent.plan_id == plan.id,
-            Agent.archived.is_(False),
-            Agent.heartbeat_interval_s.is_not(None),
-            Agent.down_since.is_(None),
+            col(Agent.archived).is_(False),
+            col(Agent.heartbeat_interval_s).is_not(None),
+            col(Agent.down_since).is_(None),
         )
     ):
-        silent_since = agent.last_seen_at or plan.started_at
-        if now - silent_since > timedelta(seconds=agent.heartbeat_interval_s):
+        # The query and a running plan make both known; the checks say so to the type checker.
+        interval, silent_since = agent.heartbeat_interval_s, agent.last_seen_at or plan.started_at
+        if interval is not None and silent_since is not None and now - silent_since > timedelta(seconds=interval):
             _down(session, plan, agent, now, f"no heartbeat since {silent_since:%H:%M} UTC")
             gone.append(agent.key)
     return gone

@@ -4,9 +4,9 @@ running late, gates missed."""
 from datetime import datetime
 
 from sqlalchemy import Integer, bindparam, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Checkpoint, Event, MetricReading, Plan, Stream, Task
+from models.db.tables import Checkpoint, Event, MetricReading, Plan, Stream, Task, id_of
 from models.plan.settings import calendar_of, plan_clock
 from models.state.events import raise_event
 from models.time.clocks import stream_clock_sql
@@ -33,7 +33,7 @@ def raise_day_complete(session: Session, plan: Plan, now: datetime) -> list[str]
     names = [f"day-{n}-complete" for n in range(1, completed_days(plan, now) + 1)]
     if not names:
         return []
-    done = set(session.exec(select(Event.name).where(Event.plan_id == plan.id, Event.name.in_(names))).all())
+    done = set(session.exec(select(Event.name).where(Event.plan_id == plan.id, col(Event.name).in_(names))).all())
     raised = [name for name in names if name not in done]
     for name in raised:
         raise_event(session, plan, name, now=now, source="built-in", actor="calendar")
@@ -47,20 +47,20 @@ def raise_task_delayed(session: Session, plan: Plan, now: datetime) -> list[str]
     clock = stream_clock_sql(bindparam("w", plan_clock(plan, now), type_=Integer))
     late = session.exec(
         select(Task.id, Task.key, Task.title)
-        .join(Stream, Stream.id == Task.stream_id)
+        .join(Stream, col(Stream.id) == Task.stream_id)
         .where(
             Task.plan_id == plan.id,
-            Task.archived.is_(False),
+            col(Task.archived).is_(False),
             Task.status != "done",
-            Task.delayed_at.is_(None),
+            col(Task.delayed_at).is_(None),
             clock > Task.planned_due_ws,
         )
-        .order_by(Task.planned_due_ws)
+        .order_by(col(Task.planned_due_ws))
         .limit(LATE_BATCH)
     ).all()
     if not late:
         return []
-    session.exec(update(Task).where(Task.id.in_([task_id for task_id, _, _ in late])).values(delayed_at=now))
+    session.exec(update(Task).where(col(Task.id).in_([task_id for task_id, _, _ in late])).values(delayed_at=now))
     if len(late) == 1:
         [(_, key, title)] = late
         detail = {"task": key, "title": title}
@@ -81,10 +81,10 @@ def raise_checkpoint_missed(session: Session, plan: Plan, now: datetime) -> list
     for checkpoint in session.exec(
         select(Checkpoint).where(
             Checkpoint.plan_id == plan.id,
-            Checkpoint.archived.is_(False),
-            Checkpoint.blocker.is_(True),
-            Checkpoint.passed_at.is_(None),
-            Checkpoint.missed_at.is_(None),
+            col(Checkpoint.archived).is_(False),
+            col(Checkpoint.blocker).is_(True),
+            col(Checkpoint.passed_at).is_(None),
+            col(Checkpoint.missed_at).is_(None),
         )
     ):
         if now >= calendar.end_of_working_day(plan.started_at, checkpoint.day):
@@ -105,13 +105,15 @@ def raise_checkpoint_missed(session: Session, plan: Plan, now: datetime) -> list
 
 def snapshot_metrics(session: Session, plan: Plan, now: datetime) -> int:
     """Keep the computed metrics as readings, so tomorrow's dashboard can show their trend."""
-    figures = [m for m in dashboard(session, plan, now).metrics if m.source == "computed" and m.value is not None]
-    for figure in figures:
+    figures = [
+        (m, m.value) for m in dashboard(session, plan, now).metrics if m.source == "computed" and m.value is not None
+    ]
+    for figure, value in figures:
         session.add(
             MetricReading(
-                plan_id=plan.id,
+                plan_id=id_of(plan),
                 name=figure.name,
-                value=figure.value,
+                value=value,
                 unit=figure.unit,
                 at=now,
                 source="snapshot",

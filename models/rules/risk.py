@@ -10,9 +10,9 @@ scheduler's one-minute tick.
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Plan, RiskTrigger, Stream, Task
+from models.db.tables import Agent, Plan, RiskTrigger, Stream, Task, id_of
 from models.plan.coordination import initial_status
 from models.plan.schedule import mark_critical_path
 from models.plan.settings import plan_clock
@@ -21,7 +21,7 @@ from models.state.audit import audit_automatic
 from models.state.events import fire_action, raise_event
 from models.state.outcome import Outcome, merge
 from models.time.clocks import stream_clock
-from models.time.units import Quantity, parse_condition
+from models.time.units import Condition, Quantity, parse_condition
 from models.views.dashboard import dashboard
 from models.views.metrics import latest_readings, max_agent_utilization
 
@@ -48,16 +48,20 @@ def evaluate(session: Session, plan: Plan, now: datetime, only: set[str] | None 
     if plan.status != "running":
         return Outcome()
     triggers = _triggers(session, plan)
-    wanted = [(t, c) for t, c in triggers if c.metric and (only is None or c.metric in only)]
+    wanted = [(t, c, c.metric) for t, c in triggers if c.metric and (only is None or c.metric in only)]
     if not wanted:
         return Outcome()
     values = metric_values(session, plan, now)
     outcome = Outcome()
-    for trigger, condition in wanted:
-        value = values.get(condition.metric)
-        comparable = value is not None and value.unit in (condition.comparison.threshold.unit, "")
-        holds = comparable and condition.comparison.holds(value)
-        if holds and (not trigger.firing or _repeat_due(trigger, now)):
+    for trigger, condition, metric in wanted:
+        value, comparison = values.get(metric), condition.comparison
+        holds = (
+            value is not None
+            and comparison is not None
+            and value.unit in (comparison.threshold.unit, "")
+            and comparison.holds(value)
+        )
+        if value is not None and holds and (not trigger.firing or _repeat_due(trigger, now)):
             outcome = merge(outcome, _fire(session, plan, trigger, now, value.display()))
         elif not holds and trigger.firing:
             trigger.firing = False  # re-armed: it fires again when the condition next turns true
@@ -78,11 +82,11 @@ def on_event(session: Session, plan: Plan, name: str, now: datetime) -> Outcome:
     return outcome
 
 
-def _triggers(session: Session, plan: Plan):
+def _triggers(session: Session, plan: Plan) -> list[tuple[RiskTrigger, Condition]]:
     rows = session.exec(
         select(RiskTrigger)
-        .where(RiskTrigger.plan_id == plan.id, RiskTrigger.archived.is_(False))
-        .order_by(RiskTrigger.position)
+        .where(RiskTrigger.plan_id == plan.id, col(RiskTrigger.archived).is_(False))
+        .order_by(col(RiskTrigger.position))
     ).all()
     return [(t, parse_condition(t.condition)) for t in rows]
 
@@ -98,7 +102,9 @@ def _repeat_due(trigger: RiskTrigger, now: datetime) -> bool:
 def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, value: str) -> Outcome:
     trigger.firing, trigger.last_fired_at, trigger.fire_count = True, now, trigger.fire_count + 1
     session.add(trigger)
-    level, destinations, notes = SEVERITY_LEVELS[trigger.severity], (), []
+    level = SEVERITY_LEVELS[trigger.severity]
+    destinations: tuple[str, ...] = ()
+    notes: list[str] = []
     if trigger.action == "escalate-to-lead":
         destinations = (LEADS,)
     elif trigger.action == "block-deployment":
@@ -138,15 +144,15 @@ def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, val
 def _add_review_task(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime) -> str:
     """A review task in the plan's most critical stream, for its least loaded agent."""
     rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-    streams = session.exec(select(Stream).where(Stream.plan_id == plan.id, Stream.archived.is_(False))).all()
+    streams = session.exec(select(Stream).where(Stream.plan_id == plan.id, col(Stream.archived).is_(False))).all()
     stream = min(streams, key=lambda s: (rank.get(s.priority, 9), s.position))
-    open_tasks = func.count(Task.id)
+    open_tasks = func.count(col(Task.id))
     agent = session.exec(
         select(Agent)
-        .outerjoin(Task, (Task.agent_id == Agent.id) & Task.status.in_(("ready", "in-progress")))
-        .where(Agent.stream_id == stream.id, Agent.archived.is_(False))
-        .group_by(Agent.id)
-        .order_by(open_tasks, Agent.position)
+        .outerjoin(Task, (col(Task.agent_id) == Agent.id) & col(Task.status).in_(("ready", "in-progress")))
+        .where(Agent.stream_id == stream.id, col(Agent.archived).is_(False))
+        .group_by(col(Agent.id))
+        .order_by(open_tasks, col(Agent.position))
     ).first()
     count = session.exec(select(func.count()).select_from(Task).where(Task.plan_id == plan.id)).one()
     key = f"T{count + 1}"
@@ -157,8 +163,8 @@ def _add_review_task(session: Session, plan: Plan, trigger: RiskTrigger, now: da
     estimate = 4 * 3600
     session.add(
         Task(
-            plan_id=plan.id,
-            stream_id=stream.id,
+            plan_id=id_of(plan),
+            stream_id=id_of(stream),
             agent_id=agent.id if agent else None,
             key=key,
             title=f"Performance review: {trigger.condition}",

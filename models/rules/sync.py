@@ -10,13 +10,14 @@ and the rows still empty are what reminders, health and the summary count.
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
 from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.db.store import session_scope
-from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot
+from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot, id_of
 from models.plan.settings import calendar_of, settings_of
 from models.views.agents import agent_monitor
 from models.views.checkpoints import checkpoints_due_on
@@ -114,7 +115,7 @@ def claim(
 ) -> Claim | None:
     """The slot, if this caller is the first to claim it or takes over a dead claim; else None."""
     slot = SyncSlot(
-        plan_id=plan.id,
+        plan_id=id_of(plan),
         entry=entry.type,
         local_date=day.isoformat(),
         due_at=due_at(plan, entry, day),
@@ -142,10 +143,14 @@ def claim_slot(
 
 def _take_over(session: Session, plan: Plan, entry: str, day: date, *, now: datetime, by: str) -> SyncSlot | None:
     """A claim left unposted for longer than the lease passes to this caller (one caller wins)."""
-    where = (SyncSlot.plan_id == plan.id, SyncSlot.entry == entry, SyncSlot.local_date == day.isoformat())
+    where = (
+        col(SyncSlot.plan_id) == plan.id,
+        col(SyncSlot.entry) == entry,
+        col(SyncSlot.local_date) == day.isoformat(),
+    )
     taken = session.exec(
         update(SyncSlot)
-        .where(*where, SyncSlot.status == "claimed", SyncSlot.claimed_at < now - CLAIM_LEASE)
+        .where(*where, col(SyncSlot.status) == "claimed", col(SyncSlot.claimed_at) < now - CLAIM_LEASE)
         .values(claimed_by=by, claimed_at=now)
     ).rowcount
     return session.exec(select(SyncSlot).where(*where)).one() if taken == 1 else None
@@ -157,7 +162,7 @@ def hold_claim(session: Session, slot_id: int, *, by: str, now: datetime) -> boo
     return (
         session.exec(
             update(SyncSlot)
-            .where(SyncSlot.id == slot_id, SyncSlot.status == "claimed", SyncSlot.claimed_by == by)
+            .where(col(SyncSlot.id) == slot_id, col(SyncSlot.status) == "claimed", col(SyncSlot.claimed_by) == by)
             .values(claimed_at=now)
         ).rowcount
         == 1
@@ -167,7 +172,7 @@ def hold_claim(session: Session, slot_id: int, *, by: str, now: datetime) -> boo
 def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:
     """(plan id, entry) of scheduled slots claimed, never posted, past the lease, still within their sync."""
     rows = session.exec(
-        select(SyncSlot).where(SyncSlot.status == "claimed", SyncSlot.claimed_at < now - CLAIM_LEASE)
+        select(SyncSlot).where(SyncSlot.status == "claimed", col(SyncSlot.claimed_at) < now - CLAIM_LEASE)
     ).all()
     return [
         (s.plan_id, s.entry) for s in rows if "@" not in s.entry and now < s.due_at + timedelta(seconds=s.duration_s)
@@ -179,7 +184,7 @@ def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: dateti
     entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
     duration = entry.duration_s if entry else 15 * 60
     slot = SyncSlot(
-        plan_id=plan.id,
+        plan_id=id_of(plan),
         entry=f"{sync_type}@{now:%H%M%S%f}",
         local_date=calendar_of(plan).local_date(now).isoformat(),
         due_at=now,
@@ -205,15 +210,18 @@ def ask(
     """The prompt for a slot; records whom it asks (never a paused stream's agents)."""
     monitor = agent_monitor(session, plan, now)
     asked = required_agents(monitor, list(required))
-    ids = dict(
-        session.exec(
-            select(Agent.key, Agent.id).where(Agent.plan_id == plan.id, Agent.key.in_([a.key for a in asked]))
-        ).all()
+    ids = cast(  # ids read back from the store are never NULL
+        dict[str, int],
+        dict(
+            session.exec(
+                select(Agent.key, Agent.id).where(Agent.plan_id == plan.id, col(Agent.key).in_([a.key for a in asked]))
+            ).all()
+        ),
     )
     already = set(session.exec(select(SyncAnswer.agent_id).where(SyncAnswer.slot_id == slot.id)).all())
     for agent in asked:
         if ids[agent.key] not in already:  # a slot taken over from a dead claim was asked already
-            session.add(SyncAnswer(slot_id=slot.id, agent_id=ids[agent.key], asked_at=now, answered_at=None))
+            session.add(SyncAnswer(slot_id=id_of(slot), agent_id=ids[agent.key], asked_at=now, answered_at=None))
     session.flush()
     return SyncPrompt(
         plan=plan.key,
@@ -232,11 +240,13 @@ def mark_posted(session: Session, slot: SyncSlot, *, channel: str | None, ts: st
 # --- answers -------------------------------------------------------------------------
 
 
-def record_answer(session: Session, slot: SyncSlot, agent: Agent, answer: dict, *, now: datetime, source: str) -> bool:
+def record_answer(
+    session: Session, slot: SyncSlot, agent: Agent, answer: dict[str, Any], *, now: datetime, source: str
+) -> bool:
     """Store an agent's answer (the last one wins); returns whether it was its first."""
     row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)).first()
     if row is None:  # not asked (say, a paused stream's agent), but answers are welcome
-        row = SyncAnswer(slot_id=slot.id, agent_id=agent.id, asked_at=now)
+        row = SyncAnswer(slot_id=id_of(slot), agent_id=id_of(agent), asked_at=now)
     first = row.answered_at is None
     row.answered_at, row.answer, row.source = now, answer, source
     session.add(row)
@@ -255,7 +265,7 @@ def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
 
 def forget_old_events(session: Session, now: datetime) -> int:
     """Slack retries within minutes: event ids a day old need not be kept."""
-    return session.exec(delete(ProcessedEvent).where(ProcessedEvent.at < now - timedelta(days=1))).rowcount
+    return session.exec(delete(ProcessedEvent).where(col(ProcessedEvent.at) < now - timedelta(days=1))).rowcount
 
 
 def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
@@ -268,7 +278,7 @@ def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot 
 def reminders_due(session: Session, now: datetime) -> list[SyncSlot]:
     """Posted slots half-way through their duration, not yet reminded, not yet over."""
     candidates = session.exec(
-        select(SyncSlot).where(SyncSlot.status == "posted", SyncSlot.reminded_at.is_(None), SyncSlot.due_at <= now)
+        select(SyncSlot).where(SyncSlot.status == "posted", col(SyncSlot.reminded_at).is_(None), SyncSlot.due_at <= now)
     ).all()
     return [
         s
@@ -280,7 +290,7 @@ def reminders_due(session: Session, now: datetime) -> list[SyncSlot]:
 def claim_reminder(session: Session, slot: SyncSlot, *, now: datetime) -> bool:
     """One process sends a slot's reminders: the one whose update finds it unreminded."""
     result = session.exec(
-        update(SyncSlot).where(SyncSlot.id == slot.id, SyncSlot.reminded_at.is_(None)).values(reminded_at=now)
+        update(SyncSlot).where(col(SyncSlot.id) == slot.id, col(SyncSlot.reminded_at).is_(None)).values(reminded_at=now)
     )
     return result.rowcount == 1
 
@@ -318,15 +328,15 @@ def posted_prompt(engine: Engine, slot_id: int, *, now: datetime) -> PostedPromp
         slot = session.get(SyncSlot, slot_id)
         if slot is None or not slot.message_ts or not slot.channel:
             return None
-        prompt = prompt_for_slot(session, session.get(Plan, slot.plan_id), slot, now=now)
+        prompt = prompt_for_slot(session, session.get_one(Plan, slot.plan_id), slot, now=now)
         return PostedPrompt(slot.channel, slot.message_ts, prompt)
 
 
 def reminder(engine: Engine, slot_id: int) -> Reminder:
     """Whom a slot's reminder goes to: the agents it asked who have not answered (and have a Slack user)."""
     with session_scope(engine) as session:
-        slot = session.get(SyncSlot, slot_id)
-        plan = session.get(Plan, slot.plan_id)
+        slot = session.get_one(SyncSlot, slot_id)
+        plan = session.get_one(Plan, slot.plan_id)
         silent = [(a.key, a.slack_user) for a in unanswered(session, slot) if a.slack_user]
         return Reminder(plan.key, slot.entry.split("@")[0], slot.channel, slot.message_ts, silent)
 
@@ -354,6 +364,7 @@ class OpenedSlot:
     """A slot this process has just claimed, with what to post."""
 
     channel: str
+    slot_id: int
     prompt: SyncPrompt
     summary: DaySummary | None  # the end-of-day summary that follows the prompt
     taken_over: bool  # from a claimer that died: its prompt may be in the channel already
@@ -404,7 +415,7 @@ def open_slot(engine: Engine, plan_key: str, entry_type: str, *, now: datetime, 
             return None
         prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now)
         summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
-        return OpenedSlot(plan.channel, prompt, summary, claimed.taken_over)
+        return OpenedSlot(plan.channel, id_of(claimed.slot), prompt, summary, claimed.taken_over)
 
 
 def keep_claim(engine: Engine, slot_id: int, *, by: str, now: datetime) -> bool:
@@ -417,7 +428,7 @@ def due_now(engine: Engine, *, now: datetime) -> tuple[list[int], list[tuple[str
     """The tick's sync work: the slots whose reminders this process claimed, and the slots claimed by a process
     that died before posting (plan key, entry), to take over. Event ids older than a day are forgotten."""
     with session_scope(engine) as session:
-        reminders = [slot.id for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
-        orphans = [(session.get(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
+        reminders = [id_of(slot) for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
+        orphans = [(session.get_one(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
         forget_old_events(session, now)
         return reminders, orphans

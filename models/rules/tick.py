@@ -38,9 +38,8 @@ def run_step(session: Session, step: Callable[[Session, Plan, datetime], object]
 def running_plans(engine: Engine) -> list[tuple[int, str]]:
     """(id, key) of each running plan."""
     with session_scope(engine) as session:
-        return [
-            (plan_id, key) for plan_id, key in session.exec(select(Plan.id, Plan.key).where(Plan.status == "running"))
-        ]
+        rows = session.exec(select(Plan.id, Plan.key).where(Plan.status == "running")).all()
+        return [(plan_id, key) for plan_id, key in rows if plan_id is not None]
 
 
 def run_plan_step(

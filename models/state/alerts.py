@@ -9,10 +9,11 @@ raising another.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Alert, AlertDelivery, Event, Plan
+from models.db.tables import Alert, AlertDelivery, Event, Plan, id_of
 from models.plan.schema import PlanSettings
 from models.plan.settings import settings_of
 
@@ -69,7 +70,7 @@ def slack_channel(settings: PlanSettings, plan_channel: str | None, destination:
     return destination if destination.startswith("#") or destination[:1] in ("C", "G") else None
 
 
-def describe(name: str, detail: dict) -> str:
+def describe(name: str, detail: dict[str, Any]) -> str:
     """One line for people: the event and what it concerns (or the ``message`` it carries)."""
     if detail.get("message"):
         return str(detail["message"])
@@ -107,7 +108,7 @@ def alert_for_event(
                 Alert.status != "resolved",
                 Alert.last_seen_at >= now - GROUP_WINDOW,
             )
-            .order_by(Alert.id.desc())
+            .order_by(col(Alert.id).desc())
         ).first()
     )
     if recent is not None:
@@ -119,14 +120,14 @@ def alert_for_event(
             select(AlertDelivery).where(
                 AlertDelivery.alert_id == recent.id,
                 AlertDelivery.status == "sent",
-                AlertDelivery.external_ref.is_not(None),
+                col(AlertDelivery.external_ref).is_not(None),
             )
         ):
             delivery.status, delivery.next_attempt_at = "update", now
             session.add(delivery)
         return recent
     alert = Alert(
-        plan_id=plan.id,
+        plan_id=id_of(plan),
         event_id=event.id,
         event_name=event.name,
         level=event.level,
@@ -137,7 +138,7 @@ def alert_for_event(
     session.add(alert)
     session.flush()
     for destination in dict.fromkeys(destinations):
-        session.add(AlertDelivery(alert_id=alert.id, destination=destination, next_attempt_at=now))
+        session.add(AlertDelivery(alert_id=id_of(alert), destination=destination, next_attempt_at=now))
     return alert
 
 

@@ -7,11 +7,12 @@ it commits (``models.rules.reactions``). State never calls up into the rules.
 """
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from models.db.tables import CoordinationFiring, Event, Plan, Task
+from models.db.tables import CoordinationFiring, Event, Plan, Task, id_of
 from models.plan.coordination import fired_actions
 from models.plan.settings import settings_of
 from models.state.alerts import alert_for_event, level_of
@@ -30,14 +31,20 @@ def raise_event(
     source: str,
     actor: str | None,
     level: str | None = None,
-    detail: dict | None = None,
+    detail: dict[str, Any] | None = None,
     destinations: tuple[str, ...] = (),
     grouped: bool = True,
 ) -> Outcome:
     """Store an event with its alert (same transaction) and fire the coordination actions it triggers."""
     lock_plan(session, plan)  # alerts are grouped per plan and event: one at a time
     event = Event(
-        plan_id=plan.id, name=name, level=level_of(name, level), at=now, source=source, actor=actor, detail=detail or {}
+        plan_id=id_of(plan),
+        name=name,
+        level=level_of(name, level),
+        at=now,
+        source=source,
+        actor=actor,
+        detail=detail or {},
     )
     session.add(event)
     session.flush()
@@ -62,7 +69,7 @@ def fire_action(session: Session, plan: Plan, action: str, *, trigger: str, grou
     """A coordination action fires once per plan: it readies the tasks waiting for it."""
     if action in fired_actions(session, plan):
         return None
-    session.add(CoordinationFiring(plan_id=plan.id, action=action, trigger=trigger, fired_at=now))
+    session.add(CoordinationFiring(plan_id=id_of(plan), action=action, trigger=trigger, fired_at=now))
     session.flush()
     readied = _ready_waiting(session, plan, action, now=now)
     return f"{trigger} → {action} ({group}): {readied} task(s) ready"
@@ -73,7 +80,12 @@ def _ready_waiting(session: Session, plan: Plan, action: str, *, now: datetime) 
         return 0  # they become ready when the plan starts
     result = session.exec(
         update(Task)
-        .where(Task.plan_id == plan.id, Task.after == action, Task.status == "todo", Task.archived.is_(False))
+        .where(
+            col(Task.plan_id) == plan.id,
+            col(Task.after) == action,
+            col(Task.status) == "todo",
+            col(Task.archived).is_(False),
+        )
         .values(status="ready", status_changed_at=now)
     )
     return result.rowcount

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import col, select
 
 from models.db.store import session_scope
-from models.db.tables import Alert, AlertDelivery, Plan
+from models.db.tables import Alert, AlertDelivery, Plan, id_of
 from models.plan.schema import PlanSettings
 from models.plan.settings import settings_of
 from models.state.alerts import escalations_due
@@ -49,7 +49,7 @@ def claim_next(engine: Engine, now: datetime) -> Job | None:
         for delivery_id in session.exec(
             select(AlertDelivery.id)
             .where(col(AlertDelivery.status).in_(DUE), AlertDelivery.next_attempt_at <= now)
-            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
+            .order_by(col(AlertDelivery.next_attempt_at), col(AlertDelivery.id))
             .limit(5)
         ).all():
             result = session.exec(
@@ -62,12 +62,12 @@ def claim_next(engine: Engine, now: datetime) -> Job | None:
                 .values(next_attempt_at=now + LEASE, attempts=AlertDelivery.attempts + 1)
             )
             if result.rowcount == 1:
-                delivery = session.get(AlertDelivery, delivery_id)
+                delivery = session.get_one(AlertDelivery, delivery_id)
                 session.refresh(delivery)
-                alert = session.get(Alert, delivery.alert_id)
-                plan = session.get(Plan, alert.plan_id)
+                alert = session.get_one(Alert, delivery.alert_id)
+                plan = session.get_one(Plan, alert.plan_id)
                 return Job(
-                    delivery_id=delivery_id,
+                    delivery_id=id_of(delivery),
                     destination=delivery.destination,
                     status=delivery.status,
                     external_ref=delivery.external_ref,
@@ -92,7 +92,7 @@ def finish(
 ) -> int:
     """Record a delivery's outcome (sent, unconfigured…); returns 1 when it was sent."""
     with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
+        delivery = session.get_one(AlertDelivery, delivery_id)
         delivery.status, delivery.last_error = status, error
         if status == "sent":
             delivery.sent_at, delivery.external_ref = delivery.sent_at or now, ref
@@ -105,7 +105,7 @@ def retry(engine: Engine, delivery_id: int, attempts: int, now: datetime, error:
     after MAX_ATTEMPTS. Returns 0 (nothing was sent)."""
     backoff = after if after is not None else min(2**attempts, 300)
     with session_scope(engine) as session:
-        delivery = session.get(AlertDelivery, delivery_id)
+        delivery = session.get_one(AlertDelivery, delivery_id)
         delivery.last_error = error[:500]
         if attempts >= MAX_ATTEMPTS:
             delivery.status = "failed"
@@ -133,8 +133,8 @@ def escalations(engine: Engine, now: datetime) -> list[Escalation]:
                     update(Alert)
                     .where(
                         col(Alert.id) == alert.id,
-                        Alert.status == "open",
-                        Alert.escalations == alert.escalations,
+                        col(Alert.status) == "open",
+                        col(Alert.escalations) == alert.escalations,
                     )
                     .values(escalations=Alert.escalations + 1)
                 ).rowcount

@@ -1,9 +1,10 @@
 """Starting and stopping a plan's run."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.db.tables import Plan, Stream, Task
 from models.plan.coordination import fired_actions
@@ -12,7 +13,7 @@ from models.state.outcome import StateError
 from models.state.streams import pause_stream, resume_stream
 
 
-def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict) -> str:
+def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict[str, Any]) -> str:
     """Start a draft plan or resume a stopped one; returns what happened."""
     lock_plan(session, plan)
     if plan.status == "running":
@@ -21,10 +22,10 @@ def start_plan(session: Session, plan: Plan, *, now: datetime, options: dict) ->
     if plan.status == "draft":
         plan.status, plan.started_at = "running", now
         fired = fired_actions(session, plan)
-        waiting = Task.after.is_(None) | Task.after.in_(fired) if fired else Task.after.is_(None)
+        waiting = col(Task.after).is_(None) | col(Task.after).in_(fired) if fired else col(Task.after).is_(None)
         session.exec(
             update(Task)
-            .where(Task.plan_id == plan.id, Task.status == "todo", Task.archived.is_(False), waiting)
+            .where(col(Task.plan_id) == plan.id, col(Task.status) == "todo", col(Task.archived).is_(False), waiting)
             .values(status="ready", status_changed_at=now)
         )
         session.add(plan)
@@ -57,6 +58,8 @@ def stop_plan(session: Session, plan: Plan, *, now: datetime, reason: str, emerg
 def _streams(session: Session, plan: Plan) -> list[Stream]:
     return list(
         session.exec(
-            select(Stream).where(Stream.plan_id == plan.id, Stream.archived.is_(False)).order_by(Stream.position)
+            select(Stream)
+            .where(Stream.plan_id == plan.id, col(Stream.archived).is_(False))
+            .order_by(col(Stream.position))
         )
     )

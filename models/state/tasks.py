@@ -9,9 +9,9 @@ when a change is not allowed, before anything is written.
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Checkpoint, Plan, Stream, Task, TaskEvent
+from models.db.tables import Agent, Checkpoint, Plan, Stream, Task, TaskEvent, id_of
 from models.plan.coordination import TYPE_COMPLETE_EVENTS, fired_actions
 from models.plan.schedule import mark_critical_path, reschedule
 from models.plan.settings import calendar_of, plan_clock, run_options_of
@@ -43,7 +43,7 @@ def change_task(
     allowed_from, target = TASK_ACTIONS[action]
     lock_plan(session, plan)
     session.refresh(task)  # as it is now that this transaction holds the plan
-    stream = session.get(Stream, task.stream_id)
+    stream = session.get_one(Stream, task.stream_id)
     session.refresh(stream)
     if task.status not in allowed_from:
         raise StateError(_why_not(task, action, allowed_from))
@@ -69,7 +69,7 @@ def change_task(
         task.blocked_ws += elapsed
     previous = task.status
     if (previous == "in-progress") != (target == "in-progress") and task.agent_id is not None:
-        _count_busy(session, plan, session.get(Agent, task.agent_id), +1 if target == "in-progress" else -1, now)
+        _count_busy(session, plan, session.get_one(Agent, task.agent_id), +1 if target == "in-progress" else -1, now)
     task.status, task.since_ws, task.status_changed_at = target, clock, now
     task.reason = reason if target in ("blocked", "failed") else None
     if target == "in-progress" and task.started_at is None:
@@ -79,7 +79,9 @@ def change_task(
     if action == "reopen" and previous == "done":
         task.rework_count += 1
     session.add(task)
-    session.add(TaskEvent(task_id=task.id, at=now, from_status=previous, to_status=target, actor=actor, reason=reason))
+    session.add(
+        TaskEvent(task_id=id_of(task), at=now, from_status=previous, to_status=target, actor=actor, reason=reason)
+    )
     outcome = Outcome()
     if target == "blocked":
         outcome = raise_event(
@@ -113,11 +115,11 @@ def holding_gate(session: Session, plan: Plan, task: Task, now: datetime) -> Che
         select(Checkpoint)
         .where(
             Checkpoint.plan_id == plan.id,
-            Checkpoint.blocker.is_(True),
-            Checkpoint.passed_at.is_(None),
-            Checkpoint.archived.is_(False),
+            col(Checkpoint.blocker).is_(True),
+            col(Checkpoint.passed_at).is_(None),
+            col(Checkpoint.archived).is_(False),
         )
-        .order_by(Checkpoint.day)
+        .order_by(col(Checkpoint.day))
     ).all()
     for gate in gates:
         due = calendar.end_of_working_day(plan.started_at, gate.day)
@@ -127,7 +129,7 @@ def holding_gate(session: Session, plan: Plan, task: Task, now: datetime) -> Che
 
 
 def agent_clock(session: Session, plan: Plan, agent: Agent, now: datetime) -> int:
-    return stream_clock(session.get(Stream, agent.stream_id), plan_clock(plan, now))
+    return stream_clock(session.get_one(Stream, agent.stream_id), plan_clock(plan, now))
 
 
 def _count_busy(session: Session, plan: Plan, agent: Agent, change: int, now: datetime) -> None:
@@ -152,7 +154,7 @@ def move_agent(session: Session, plan: Plan, agent: Agent, stream: Stream, *, no
         raise StateError(f"{agent.key} is already in {stream.key}")
     if agent.busy_since_ws is not None:
         agent.busy_ws += max(agent_clock(session, plan, agent, now) - agent.busy_since_ws, 0)
-    agent.stream_id = stream.id
+    agent.stream_id = id_of(stream)
     if agent.busy_since_ws is not None:
         agent.busy_since_ws = stream_clock(stream, plan_clock(plan, now))
     session.add(agent)
@@ -163,12 +165,12 @@ def _replan_queue(session: Session, plan: Plan, agent: Agent, *, now: datetime) 
     """Re-plan an agent's tasks not yet started to run back to back from now (after a move)."""
     waiting = session.exec(
         select(Task).where(
-            Task.agent_id == agent.id, Task.archived.is_(False), Task.status.in_(("todo", "ready", "blocked"))
+            Task.agent_id == agent.id, col(Task.archived).is_(False), col(Task.status).in_(("todo", "ready", "blocked"))
         )
     ).all()
     w_now = plan_clock(plan, now)
     for task in waiting:
-        task.not_before_ws = stream_clock(session.get(Stream, task.stream_id), w_now)
+        task.not_before_ws = stream_clock(session.get_one(Stream, task.stream_id), w_now)
         session.add(task)
     session.flush()
     reschedule(session, plan, agent_id=agent.id)
@@ -200,7 +202,7 @@ def reassign_task(
     task.not_before_ws = (
         not_before_ws
         if not_before_ws is not None
-        else stream_clock(session.get(Stream, task.stream_id), plan_clock(plan, now))
+        else stream_clock(session.get_one(Stream, task.stream_id), plan_clock(plan, now))
     )
     session.add(task)
     session.flush()
@@ -231,7 +233,10 @@ def _type_complete(session: Session, plan: Plan, task: Task, *, now: datetime, a
         select(func.count())
         .select_from(Task)
         .where(
-            Task.stream_id == task.stream_id, Task.type == task.type, Task.status != "done", Task.archived.is_(False)
+            Task.stream_id == task.stream_id,
+            Task.type == task.type,
+            Task.status != "done",
+            col(Task.archived).is_(False),
         )
     ).one()
     if open_left:

@@ -6,7 +6,7 @@ late, not 64 hours. Local wall times are resolved with zoneinfo on each date,
 so the working day stays 09:00–17:00 local across daylight-saving changes.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -40,7 +40,7 @@ class WorkCalendar:
         return int((closes - opens).total_seconds())
 
     @cached_property
-    def _public_holidays(self):
+    def _public_holidays(self) -> Container[date]:
         if not self.holiday_calendar:
             return {}
         import holidays  # only plans that name a calendar pay for the import

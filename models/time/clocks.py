@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlalchemy.sql import case
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from models.db.tables import Plan, Stream
 from models.time.calendar import WorkCalendar
@@ -31,9 +32,9 @@ def stream_clock(stream: Stream, plan_ws: int) -> int:
     return plan_ws - stream.paused_ws
 
 
-def stream_clock_sql(plan_ws) -> ColumnElement:
+def stream_clock_sql(plan_ws: int | ColumnElement[int]) -> ColumnElement[int]:
     """``stream_clock`` in SQL, for the row's stream, given the plan clock ``plan_ws``."""
     return case(
-        (Stream.status == "paused", func.coalesce(Stream.paused_since_ws, 0) - Stream.paused_ws),
+        (col(Stream.status) == "paused", func.coalesce(Stream.paused_since_ws, 0) - Stream.paused_ws),
         else_=plan_ws - Stream.paused_ws,
     )

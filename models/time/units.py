@@ -7,11 +7,12 @@ metric readings (``78%``, ``620ms``, ``3/day``), risk-trigger conditions
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Time units in seconds. A "day" in an estimate is one working day; callers
 # that mean working time pass its length as ``day_s``.
-_TIME_UNITS = {
+_TIME_UNITS: dict[str, int | None] = {
     "s": 1,
     "sec": 1,
     "secs": 1,
@@ -40,7 +41,7 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _DURATION_PART = re.compile(rf"\s*({_NUMBER})\s*([a-z]+)\s*", re.I)
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*(%|ms|[a-z]+|/\s*day)?\s*$", re.I)
 
-OPERATORS = {
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -108,8 +109,9 @@ def parse_quantity(text: str) -> Quantity:
         return Quantity(number, unit)
     if unit in _MS_UNITS:
         return Quantity(number * _MS_UNITS[unit], "s")
-    if unit in _TIME_UNITS and _TIME_UNITS[unit] is not None:
-        return Quantity(number * _TIME_UNITS[unit], "s")
+    unit_s = _TIME_UNITS.get(unit)
+    if unit_s is not None:
+        return Quantity(number * unit_s, "s")
     if unit in ("d", "day", "days"):
         return Quantity(number * 86400, "s")
     raise UnitError(f"unknown unit {unit!r} in {text!r}: use %, ms, s, min, hours, days or /day")
@@ -135,6 +137,10 @@ class Condition:
     comparison: Comparison | None = None
     event: str | None = None
 
+    def holds(self, value: Quantity) -> bool:
+        """Whether a metric's value meets the condition (a bare event holds for no value)."""
+        return self.comparison is not None and self.comparison.holds(value)
+
 
 def parse_condition(text: str) -> Condition:
     match = _CONDITION.match(str(text))
@@ -152,6 +158,8 @@ def parse_condition(text: str) -> Condition:
 def parse_target(text: str) -> Comparison:
     """``"> 80%"`` or a bare ``"100%"`` (meaning at least that)."""
     match = _TARGET.match(str(text))
+    if not match:
+        raise UnitError(f"{text!r} is not a target: write e.g. '> 80%', '< 2 hours' or '100%'")
     op, value = (match.group(1) or ">="), match.group(2)
     try:
         return Comparison(op, parse_quantity(value))
@@ -173,7 +181,7 @@ def format_duration(seconds: float | None) -> str:
     """Seconds → ``"2d 14h 30m"`` (wall-clock days), as the seed's dashboard shows them."""
     if seconds is None:
         return "—"
-    minutes = int(round(abs(seconds) / 60))
+    minutes = round(abs(seconds) / 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     parts = [f"{days}d"] if days else []
@@ -185,7 +193,7 @@ def format_duration(seconds: float | None) -> str:
 
 def format_work(seconds: float, day_s: int) -> str:
     """Working seconds → ``"1d 4h"`` where a day is one working day of ``day_s``."""
-    minutes = int(round(seconds / 60))
+    minutes = round(seconds / 60)
     day_min = max(day_s // 60, 1)
     days, rest = divmod(minutes, day_min)
     hours, mins = divmod(rest, 60)

@@ -4,10 +4,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import case, func, literal
-from sqlmodel import Session, select
+from sqlalchemy import Subquery, case, func, literal
+from sqlmodel import Session, col, select
 
-from models.db.sql import sum_if
+from models.db.sql import select_columns, sum_if
 from models.db.tables import Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task
 from models.plan.settings import calendar_of
 from models.views.reply import Body
@@ -34,38 +34,38 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     calendar = calendar_of(plan)
     # The current task: the oldest in progress, else the next ready one.
     rank = func.row_number().over(
-        partition_by=Task.agent_id,
+        partition_by=col(Task.agent_id),
         # The oldest in progress first; then ready ones by priority (load balancing raises it), in queue order.
         order_by=(
-            case((Task.status == "in-progress", 0), else_=1),
-            case((Task.status == "in-progress", Task.started_at), else_=None),
-            Task.priority.desc(),
-            Task.position,
-            Task.id,
+            case((col(Task.status) == "in-progress", 0), else_=1),
+            case((col(Task.status) == "in-progress", Task.started_at), else_=None),
+            col(Task.priority).desc(),
+            col(Task.position),
+            col(Task.id),
         ),
     )
     ranked = (
-        select(Task.agent_id, Task.key, Task.title, Task.status, rank.label("rank"))
-        .where(Task.plan_id == plan.id, Task.archived.is_(False), Task.status.in_(("in-progress", "ready")))
+        select_columns(Task.agent_id, Task.key, Task.title, Task.status, rank.label("rank"))
+        .where(Task.plan_id == plan.id, col(Task.archived).is_(False), col(Task.status).in_(("in-progress", "ready")))
         .subquery()
     )
     # Materialized, so each agent joins one row rather than rescanning the ranking.
-    current = select(ranked).where(ranked.c.rank == 1).cte("current_task").prefix_with("MATERIALIZED")
+    current = select_columns(ranked).where(ranked.c.rank == 1).cte("current_task").prefix_with("MATERIALIZED")
     tally = (
         select(
             Task.agent_id,
-            sum_if(Task.status == "todo").label("todo"),
-            sum_if(Task.status.in_(("in-progress", "blocked", "done", "failed"))).label("touched"),
+            sum_if(col(Task.status) == "todo").label("todo"),
+            sum_if(col(Task.status).in_(("in-progress", "blocked", "done", "failed"))).label("touched"),
         )
-        .where(Task.plan_id == plan.id, Task.archived.is_(False))
-        .group_by(Task.agent_id)
+        .where(Task.plan_id == plan.id, col(Task.archived).is_(False))
+        .group_by(col(Task.agent_id))
         .subquery()
     )
     window_start = calendar.subtract_working(now, calendar.day_s) if plan.started_at else now
     window_start = max(window_start, plan.started_at) if plan.started_at else now
     checkins = _checkins(plan, window_start, now)
     query = (
-        select(
+        select_columns(
             Agent.id,
             Agent.key,
             Agent.name,
@@ -84,15 +84,15 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
             func.coalesce(checkins.c.answered, 0),
             func.coalesce(checkins.c.beats, 0),
         )
-        .join(Stream, Stream.id == Agent.stream_id)
+        .join(Stream, col(Stream.id) == Agent.stream_id)
         .outerjoin(current, current.c.agent_id == Agent.id)
         .outerjoin(tally, tally.c.agent_id == Agent.id)
         .outerjoin(checkins, checkins.c.agent_id == Agent.id)
-        .where(Agent.plan_id == plan.id, Agent.archived.is_(False))
-        .order_by(Agent.position, Agent.id)
+        .where(Agent.plan_id == plan.id, col(Agent.archived).is_(False))
+        .order_by(col(Agent.position), col(Agent.id))
     )
     if only is not None:
-        query = query.where(Agent.id.in_(only))
+        query = query.where(col(Agent.id).in_(only))
     window_s = (now - window_start).total_seconds()
     agents = []
     for (
@@ -147,34 +147,34 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     return AgentMonitor(plan=plan.key, agents=agents)
 
 
-def _checkins(plan: Plan, since: datetime, until: datetime):
+def _checkins(plan: Plan, since: datetime, until: datetime) -> Subquery:
     """Per agent: prompts that asked it, answers given, heartbeats, since ``since``."""
     prompts = (
-        select(
-            SyncAnswer.agent_id.label("agent_id"),
+        select_columns(
+            col(SyncAnswer.agent_id).label("agent_id"),
             func.count().label("asked"),
-            func.count(SyncAnswer.answered_at).label("answered"),
+            func.count(col(SyncAnswer.answered_at)).label("answered"),
             literal(0).label("beats"),
         )
-        .join(SyncSlot, SyncSlot.id == SyncAnswer.slot_id)
+        .join(SyncSlot, col(SyncSlot.id) == SyncAnswer.slot_id)
         .where(
             SyncSlot.plan_id == plan.id,
             SyncSlot.status == "posted",
             SyncAnswer.asked_at >= since,
             SyncAnswer.asked_at <= until,
         )
-        .group_by(SyncAnswer.agent_id)
+        .group_by(col(SyncAnswer.agent_id))
     )
     beats = (
-        select(
-            Heartbeat.agent_id.label("agent_id"),
+        select_columns(
+            col(Heartbeat.agent_id).label("agent_id"),
             literal(0).label("asked"),
             literal(0).label("answered"),
             func.count().label("beats"),
         )
-        .join(Agent, Agent.id == Heartbeat.agent_id)
+        .join(Agent, col(Agent.id) == Heartbeat.agent_id)
         .where(Agent.plan_id == plan.id, Heartbeat.at >= since, Heartbeat.at <= until)
-        .group_by(Heartbeat.agent_id)
+        .group_by(col(Heartbeat.agent_id))
     )
     both = prompts.union_all(beats).subquery()
     return (

@@ -4,8 +4,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from models.db.sql import select_columns
 from models.db.tables import Checkpoint, Criterion, Plan
 from models.plan.settings import calendar_of
 from models.time.calendar import WorkCalendar
@@ -32,18 +33,20 @@ def checkpoint_due(plan: Plan, checkpoint_day: int, calendar: WorkCalendar) -> d
 def next_checkpoint(session: Session, plan: Plan, calendar: WorkCalendar) -> CheckpointSummary | None:
     """The first checkpoint not passed yet, with how many criteria are met."""
     row = session.exec(
-        select(
+        select_columns(
             Checkpoint.key,
             Checkpoint.name,
             Checkpoint.day,
             Checkpoint.blocker,
-            func.count(Criterion.id),
-            func.count(Criterion.met_at),
+            func.count(col(Criterion.id)),
+            func.count(col(Criterion.met_at)),
         )
-        .outerjoin(Criterion, Criterion.checkpoint_id == Checkpoint.id)
-        .where(Checkpoint.plan_id == plan.id, Checkpoint.archived.is_(False), Checkpoint.passed_at.is_(None))
-        .group_by(Checkpoint.id, Checkpoint.key, Checkpoint.name, Checkpoint.day, Checkpoint.blocker)
-        .order_by(Checkpoint.day, Checkpoint.position)
+        .outerjoin(Criterion, col(Criterion.checkpoint_id) == Checkpoint.id)
+        .where(Checkpoint.plan_id == plan.id, col(Checkpoint.archived).is_(False), col(Checkpoint.passed_at).is_(None))
+        .group_by(
+            col(Checkpoint.id), col(Checkpoint.key), col(Checkpoint.name), col(Checkpoint.day), col(Checkpoint.blocker)
+        )
+        .order_by(col(Checkpoint.day), col(Checkpoint.position))
         .limit(1)
     ).first()
     if row is None:
@@ -73,23 +76,25 @@ def checkpoints_due_on(session: Session, plan: Plan, now: datetime) -> list[Chec
     if day < 1:
         return []  # started after today's closing: its day 1 is still to come
     rows = session.exec(
-        select(
+        select_columns(
             Checkpoint.key,
             Checkpoint.name,
             Checkpoint.day,
             Checkpoint.blocker,
-            func.count(Criterion.id),
-            func.count(Criterion.met_at),
+            func.count(col(Criterion.id)),
+            func.count(col(Criterion.met_at)),
         )
-        .outerjoin(Criterion, Criterion.checkpoint_id == Checkpoint.id)
+        .outerjoin(Criterion, col(Criterion.checkpoint_id) == Checkpoint.id)
         .where(
             Checkpoint.plan_id == plan.id,
-            Checkpoint.archived.is_(False),
-            Checkpoint.passed_at.is_(None),
+            col(Checkpoint.archived).is_(False),
+            col(Checkpoint.passed_at).is_(None),
             Checkpoint.day == day,
         )
-        .group_by(Checkpoint.id, Checkpoint.key, Checkpoint.name, Checkpoint.day, Checkpoint.blocker)
-        .order_by(Checkpoint.position)
+        .group_by(
+            col(Checkpoint.id), col(Checkpoint.key), col(Checkpoint.name), col(Checkpoint.day), col(Checkpoint.blocker)
+        )
+        .order_by(col(Checkpoint.position))
     ).all()
     due = calendar.end_of_working_day(plan.started_at, day)
     return [
@@ -101,13 +106,15 @@ def checkpoints_due_on(session: Session, plan: Plan, now: datetime) -> list[Chec
 # --- a gate's checklist ----------------------------------------------------------
 
 
-def criteria_of(session, checkpoint: Checkpoint) -> list[Criterion]:
+def criteria_of(session: Session, checkpoint: Checkpoint) -> list[Criterion]:
     return list(
-        session.exec(select(Criterion).where(Criterion.checkpoint_id == checkpoint.id).order_by(Criterion.position))
+        session.exec(
+            select(Criterion).where(Criterion.checkpoint_id == checkpoint.id).order_by(col(Criterion.position))
+        )
     )
 
 
-def checklist(session, plan: Plan, checkpoint: Checkpoint, note: str | None = None) -> Checklist:
+def checklist(session: Session, plan: Plan, checkpoint: Checkpoint, note: str | None = None) -> Checklist:
     due = checkpoint_due(plan, checkpoint.day, calendar_of(plan))
     return Checklist(
         plan=plan.key,

@@ -9,15 +9,16 @@ any SQL engine can sum.
 """
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Integer, and_, bindparam, case, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col
 
-from models.db.sql import sum_if
+from models.db.sql import select_columns, sum_if
 from models.db.tables import Plan, Stream, Task
 from models.plan.settings import calendar_of, plan_clock, settings_of
+from models.time.calendar import WorkCalendar
 from models.time.clocks import stream_clock_sql
 from models.views.checkpoints import CheckpointSummary, next_checkpoint
 from models.views.metrics import MetricFigure, TaskTime, plan_metrics
@@ -57,7 +58,7 @@ class Dashboard(Body):
     emergency: bool
     stop_reason: str | None
     deployment_blocked: str | None
-    run_options: dict
+    run_options: dict[str, Any]
     now: datetime
     started_at: datetime | None
     elapsed_s: int | None
@@ -83,44 +84,51 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         (into_task <= 0, 0),
         else_=into_task,
     )
-    unfinished = Task.status != "done"
-    in_progress_now = case((Task.status == "in-progress", clock - Task.since_ws), else_=0)
-    blocked_now = case((Task.status == "blocked", clock - Task.since_ws), else_=0)
+    unfinished = col(Task.status) != "done"
+    in_progress_now = case((col(Task.status) == "in-progress", clock - Task.since_ws), else_=0)
+    blocked_now = case((col(Task.status) == "blocked", clock - Task.since_ws), else_=0)
     rows = session.exec(
-        select(
+        select_columns(
             Stream.key,
             Stream.type,
             Stream.priority,
             Stream.status,
             Stream.paused_by_stop,
-            func.count(Task.id),
+            func.count(col(Task.id)),
             func.coalesce(func.sum(Task.estimate_ws), 0),
-            sum_if(Task.status == "done", Task.estimate_ws),
-            sum_if(Task.id.is_not(None), planned_part),
+            sum_if(col(Task.status) == "done", Task.estimate_ws),
+            sum_if(col(Task.id).is_not(None), planned_part),
             func.max(case((unfinished, clock - Task.planned_due_ws), else_=None)),
-            sum_if(Task.status == "done"),
-            sum_if(Task.status == "in-progress"),
-            sum_if(Task.status == "blocked"),
-            sum_if(Task.status == "failed"),
-            sum_if(Task.status == "ready"),
-            sum_if(Task.status == "todo"),
+            sum_if(col(Task.status) == "done"),
+            sum_if(col(Task.status) == "in-progress"),
+            sum_if(col(Task.status) == "blocked"),
+            sum_if(col(Task.status) == "failed"),
+            sum_if(col(Task.status) == "ready"),
+            sum_if(col(Task.status) == "todo"),
             func.max(Task.planned_due_ws - clock),
-            sum_if(Task.id.is_not(None), Task.active_ws + in_progress_now),
-            sum_if(Task.id.is_not(None), Task.blocked_ws + blocked_now),
+            sum_if(col(Task.id).is_not(None), Task.active_ws + in_progress_now),
+            sum_if(col(Task.id).is_not(None), Task.blocked_ws + blocked_now),
             func.coalesce(func.sum(Task.rework_count), 0),
             func.coalesce(func.sum(Task.done_count), 0),
         )
         .select_from(Stream)
-        .outerjoin(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
-        .where(Stream.plan_id == plan.id, Stream.archived.is_(False))
+        .outerjoin(Task, and_(col(Task.stream_id) == Stream.id, col(Task.archived).is_(False)))
+        .where(Stream.plan_id == plan.id, col(Stream.archived).is_(False))
         .group_by(
-            Stream.id, Stream.key, Stream.type, Stream.priority, Stream.status, Stream.paused_by_stop, Stream.position
+            col(Stream.id),
+            col(Stream.key),
+            col(Stream.type),
+            col(Stream.priority),
+            col(Stream.status),
+            col(Stream.paused_by_stop),
+            col(Stream.position),
         )
-        .order_by(Stream.position)
+        .order_by(col(Stream.position))
     ).all()
 
     threshold = settings_of(plan).stream_delay_threshold_s
-    streams, counts, totals = [], Counts(), TaskTime()
+    streams: list[StreamFigures] = []
+    counts, totals = Counts(), TaskTime()
     total_est = done_est = planned_est = 0
     remaining_plan_s = 0
     for (
@@ -200,7 +208,17 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     )
 
 
-def _stream_status(plan, status, by_stop, progress, planned, late, done, est, threshold) -> str:
+def _stream_status(
+    plan: Plan,
+    status: str,
+    by_stop: bool,
+    progress: float,
+    planned: float,
+    late: int | None,
+    done: int,
+    est: int,
+    threshold: int,
+) -> str:
     if status == "paused":
         return "Stopped" if by_stop and plan.status == "stopped" else "Paused"
     if est and done and progress >= 1.0:
@@ -217,7 +235,15 @@ def _stream_status(plan, status, by_stop, progress, planned, late, done, est, th
     return "On Track"
 
 
-def _eta(plan, calendar, now, w_now, total_est, done_est, remaining_plan_s):
+def _eta(
+    plan: Plan,
+    calendar: WorkCalendar,
+    now: datetime,
+    w_now: int,
+    total_est: float,
+    done_est: float,
+    remaining_plan_s: float,
+) -> tuple[datetime | None, Literal["observed", "planned", "none"]]:
     """Remaining work at the observed rate, or on the plan's schedule before any is done."""
     if plan.status == "stopped" or total_est == 0:
         return None, "none"

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, bindparam, case, func
-from sqlmodel import Session, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, Subquery, bindparam, case, func
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from models.db.tables import Agent, MetricReading, Plan, Stream, SyncSlot
 from models.plan.settings import calendar_of, plan_clock, settings_of
@@ -55,7 +56,7 @@ COMPUTED_METRICS = (
 )
 
 
-def busy_per_agent(plan: Plan, w):
+def busy_per_agent(plan: Plan, w: BindParameter[int]) -> Select[int | None, int, int]:
     """Per agent: its busy time and the time it had, both on its stream's clock.
 
     Busy time is the agent's busy clock (running while it has any task in
@@ -63,15 +64,15 @@ def busy_per_agent(plan: Plan, w):
     stream's pauses. One row per agent, and no task is read.
     """
     clock = stream_clock_sql(w)
-    busy_now = case((Agent.busy_since_ws.is_not(None), clock - Agent.busy_since_ws), else_=0)
+    busy_now = case((col(Agent.busy_since_ws).is_not(None), clock - Agent.busy_since_ws), else_=0)
     return (
-        select(Agent.id.label("agent_id"), (Agent.busy_ws + busy_now).label("busy"), clock.label("available"))
-        .join(Stream, Stream.id == Agent.stream_id)
-        .where(Agent.plan_id == plan.id, Agent.archived.is_(False))
+        select(col(Agent.id).label("agent_id"), (Agent.busy_ws + busy_now).label("busy"), clock.label("available"))
+        .join(Stream, col(Stream.id) == Agent.stream_id)
+        .where(Agent.plan_id == plan.id, col(Agent.archived).is_(False))
     )
 
 
-def utilization_of(per_agent):
+def utilization_of(per_agent: Subquery) -> ColumnElement[float]:
     """busy ÷ available per agent, at most 1; NULL when it had no time yet."""
     return case(
         (
@@ -113,7 +114,7 @@ def computed_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime)
         )
     ).one()
 
-    def pct(part, whole):
+    def pct(part: float, whole: float) -> float | None:
         return round(100.0 * part / whole, 1) if whole else None
 
     return {
@@ -130,9 +131,9 @@ def latest_readings(session: Session, plan: Plan, before: datetime | None = None
     newest = select(func.max(MetricReading.id)).where(MetricReading.plan_id == plan.id)
     if before is not None:
         newest = newest.where(MetricReading.at < before)
-    newest = newest.group_by(MetricReading.name)
+    newest = newest.group_by(col(MetricReading.name))
     rows = session.exec(
-        select(MetricReading.name, MetricReading.value, MetricReading.unit).where(MetricReading.id.in_(newest))
+        select(MetricReading.name, MetricReading.value, MetricReading.unit).where(col(MetricReading.id).in_(newest))
     ).all()
     return {name: Quantity(value, unit) for name, value, unit in rows}
 

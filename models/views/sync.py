@@ -1,13 +1,14 @@
 """Sync prompts and the end-of-day summary, as the fronts show them."""
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Plan, Stream, SyncAnswer, SyncSlot, Task
+from models.db.tables import Agent, Plan, Stream, SyncAnswer, SyncSlot, Task, id_of
 from models.plan.settings import calendar_of
 from models.views.agents import AgentFigures, AgentMonitor, agent_monitor
 from models.views.checkpoints import CheckpointSummary, checkpoints_due_on
@@ -48,13 +49,13 @@ def answer_form(session: Session, plan: Plan, slot: SyncSlot, agent: Agent) -> A
     sync_type = slot.entry.split("@")[0]
     tasks = session.exec(
         select(Task.key, Task.title)
-        .where(Task.agent_id == agent.id, col(Task.status).in_(OPEN_FOR_ANSWERS), Task.archived.is_(False))
-        .order_by(Task.position)
+        .where(Task.agent_id == agent.id, col(Task.status).in_(OPEN_FOR_ANSWERS), col(Task.archived).is_(False))
+        .order_by(col(Task.position))
         .limit(100)
     ).all()
     return AnswerForm(
         plan=plan.key,
-        slot_id=slot.id,
+        slot_id=id_of(slot),
         agent=agent.key,
         sync_type=sync_type,
         questions=QUESTIONS.get(sync_type, DEFAULT_QUESTIONS),
@@ -76,7 +77,7 @@ class SyncPrompt(Body):
     agents: list[AgentFigures]
     checkpoints_due: list[CheckpointSummary]
     slot_id: int | None = None  # answers go to this slot
-    answers: list[AnswerLine] = []
+    answers: list[AnswerLine] = Field(default_factory=list)
 
 
 def required_agents(monitor: AgentMonitor, required: list[str]) -> list[AgentFigures]:
@@ -99,7 +100,9 @@ def prompt_for_slot(session: Session, plan: Plan, slot: SyncSlot, *, now: dateti
     """A posted prompt as it reads now: the agents it asked, their current tasks, their answers."""
     asked = set(
         session.exec(
-            select(Agent.key).join(SyncAnswer, SyncAnswer.agent_id == Agent.id).where(SyncAnswer.slot_id == slot.id)
+            select(Agent.key)
+            .join(SyncAnswer, col(SyncAnswer.agent_id) == Agent.id)
+            .where(col(SyncAnswer.slot_id) == slot.id)
         ).all()
     )
     monitor = agent_monitor(session, plan, now)
@@ -116,9 +119,9 @@ def prompt_for_slot(session: Session, plan: Plan, slot: SyncSlot, *, now: dateti
 def answers_of(session: Session, slot: SyncSlot) -> list[AnswerLine]:
     rows = session.exec(
         select(Agent.key, Agent.slack_user, SyncAnswer.answered_at, SyncAnswer.answer)
-        .join(Agent, Agent.id == SyncAnswer.agent_id)
+        .join(Agent, col(Agent.id) == SyncAnswer.agent_id)
         .where(SyncAnswer.slot_id == slot.id)
-        .order_by(Agent.position)
+        .order_by(col(Agent.position))
     ).all()
     return [
         AnswerLine(agent=key, slack_user=user, answered=at is not None, summary=_summary(answer))
@@ -126,7 +129,7 @@ def answers_of(session: Session, slot: SyncSlot) -> list[AnswerLine]:
     ]
 
 
-def _summary(answer: dict | None) -> str:
+def _summary(answer: Mapping[str, Any] | None) -> str:
     parts = [f"{k}: {v}" for k, v in (answer or {}).items() if v and k not in ("done", "blocked_task")]
     return "; ".join(parts)[:300]
 
@@ -135,9 +138,9 @@ def unanswered(session: Session, slot: SyncSlot) -> list[Agent]:
     return list(
         session.exec(
             select(Agent)
-            .join(SyncAnswer, SyncAnswer.agent_id == Agent.id)
-            .where(SyncAnswer.slot_id == slot.id, SyncAnswer.answered_at.is_(None))
-            .order_by(Agent.position)
+            .join(SyncAnswer, col(SyncAnswer.agent_id) == Agent.id)
+            .where(SyncAnswer.slot_id == slot.id, col(SyncAnswer.answered_at).is_(None))
+            .order_by(col(Agent.position))
         )
     )
 
@@ -172,17 +175,17 @@ def day_summary(session: Session, plan: Plan, *, now: datetime) -> DaySummary:
     done_before = dict(
         session.exec(
             select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
-            .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
-            .where(Stream.plan_id == plan.id, Task.status == "done", Task.done_at < opened)
-            .group_by(Stream.key)
+            .join(Task, and_(col(Task.stream_id) == Stream.id, col(Task.archived).is_(False)))
+            .where(Stream.plan_id == plan.id, Task.status == "done", col(Task.done_at) < opened)
+            .group_by(col(Stream.key))
         ).all()
     )
     totals = dict(
         session.exec(
             select(Stream.key, func.coalesce(func.sum(Task.estimate_ws), 0))
-            .join(Task, and_(Task.stream_id == Stream.id, Task.archived.is_(False)))
+            .join(Task, and_(col(Task.stream_id) == Stream.id, col(Task.archived).is_(False)))
             .where(Stream.plan_id == plan.id)
-            .group_by(Stream.key)
+            .group_by(col(Stream.key))
         ).all()
     )
     streams = [
@@ -194,12 +197,19 @@ def day_summary(session: Session, plan: Plan, *, now: datetime) -> DaySummary:
         )
         for s in board.streams
     ]
-    done_filter = (Task.plan_id == plan.id, Task.status == "done", Task.done_at >= opened, Task.archived.is_(False))
+    done_filter = (
+        Task.plan_id == plan.id,
+        Task.status == "done",
+        col(Task.done_at) >= opened,
+        col(Task.archived).is_(False),
+    )
     done_count = session.exec(select(func.count()).select_from(Task).where(*done_filter)).one()
-    done_today = session.exec(select(Task.key, Task.title).where(*done_filter).order_by(Task.done_at).limit(20)).all()
+    done_today = session.exec(
+        select(Task.key, Task.title).where(*done_filter).order_by(col(Task.done_at)).limit(20)
+    ).all()
     blocked = session.exec(
         select(Task.key, Task.title, Task.reason)
-        .where(Task.plan_id == plan.id, Task.status == "blocked", Task.archived.is_(False))
+        .where(Task.plan_id == plan.id, Task.status == "blocked", col(Task.archived).is_(False))
         .limit(20)
     ).all()
     today_slots = session.exec(
