@@ -20,6 +20,9 @@ from commands.core.grammar import tokenize
 from models.db.store import make_engine
 from tests import pg
 
+# Fixtures shared across modules, asked for by name: fake_slack; slack, store, server.
+pytest_plugins = ["tests.fake_slack", "tests.slack_app"]
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLAN = ROOT / "models" / "example_plans" / "TR-ORCH-001.yml"
 SHARED_PLAN = ROOT.parent / "shared" / "plans" / "TR-ORCH-001.yml"

@@ -470,7 +470,7 @@ def _one_block_errors(block: Any) -> list[str]:
         if parsed is None:
             return [f"unknown block type {block.get('type')!r}"]
         parsed.to_dict()  # raises SlackObjectFormationError on a violated limit
-    except Exception as exc:  # bad field types surface as TypeError etc.
+    except Exception as exc:  # noqa: BLE001 - slack_sdk's models raise TypeError, ValueError, their own errors: each is a refusal
         return [f"{block.get('type')} block: {exc}"]
     return _section_text_errors(block)
 
@@ -489,7 +489,7 @@ def _view_errors(view: dict) -> list[str]:
         model = View(**{k: v for k, v in view.items() if k != "blocks"})
         model.blocks = None  # blocks are checked one by one, with their count, elsewhere
         model.to_dict()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - as in the block check above: any model error is a refusal
         return [f"view: {exc} [json-pointer:/view]"]
     return []
 

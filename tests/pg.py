@@ -14,12 +14,13 @@ runs sharing the server (several checkouts, CI jobs) never see each other's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 
 import pytest
@@ -197,12 +198,10 @@ class Server:
 
         candidates = [os.environ.get("ORCHESTRATE_TEST_PG_BINDIR", "")]
         if shutil.which("pg_config"):
-            try:
+            with suppress(OSError, subprocess.SubprocessError):
                 candidates.append(
                     subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()
                 )
-            except (OSError, subprocess.SubprocessError):
-                pass
         candidates += sorted(
             glob.glob("/usr/lib/postgresql/*/bin"),
             key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
@@ -304,10 +303,8 @@ class Server:
         if self.directory is None:
             return
         if os.path.exists(os.path.join(self.data, "postmaster.pid")):
-            try:
+            with contextlib.suppress(Exception):  # best effort: the directory goes anyway
                 self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
-            except Exception:  # noqa: BLE001 - best effort: the directory goes anyway
-                pass
         shutil.rmtree(self.directory, ignore_errors=True)
         self.directory = None
 

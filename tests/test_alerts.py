@@ -10,17 +10,11 @@ from sqlmodel import Session, select
 from bot import scheduler
 from bot.app import web_client
 from bot.delivery import Outlets, deliver_due
+from commands.core.errors import CommandError
 from models.db.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
 from models.rules.heartbeats import record_heartbeat
 from tests.conftest import LEAD
-from tests.fake_slack import FakeSlack
 from tests.outlets import Mailbox, SmsGateway
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -74,7 +68,7 @@ def test_events_go_by_their_route_else_by_their_level(started, engine):
 
 
 def test_an_alert_is_part_of_the_refused_commands_rollback(started, engine):
-    with pytest.raises(Exception):
+    with pytest.raises(CommandError):
         started("task block T99")
     assert alerts(engine) == []
 
@@ -100,7 +94,7 @@ def test_every_alert_arrives_once_per_destination_despite_429_and_500(started, e
     assert all(set(deliveries(engine, a.id).values()) == {"sent"} for a in alerts(engine))
     deliver_until_quiet(engine, outlets, started, rounds=2)  # nothing is sent twice
     assert len(slack.calls_to("chat.postMessage", include_failed=False)) == len(posted)
-    critical = [c for c in posted if c.body["text"].endswith("critical-bug")][0]
+    critical = next(c for c in posted if c.body["text"].endswith("critical-bug"))
     blocks = (
         critical.body["blocks"] if isinstance(critical.body["blocks"], list) else json.loads(critical.body["blocks"])
     )
@@ -202,7 +196,7 @@ def test_a_late_task_escalates_to_the_leads_on_the_tick(started, engine, slack):
 def test_a_critical_bug_calls_all_hands(started, engine):
     reply = started("event critical-bug-found")
     assert "risk trigger fired: critical-bug-found (now critical-bug-found) → all-hands-alert" in reply.body.details
-    fired = [a for a in alerts(engine) if a.event_name == "risk:critical-bug-found"][0]
+    fired = next(a for a in alerts(engine) if a.event_name == "risk:critical-bug-found")
     assert fired.level == "critical" and "channel-here" in deliveries(engine, fired.id)
 
 

@@ -12,14 +12,14 @@ from sqlmodel import Session, func, select
 from commands.core.dispatch import execute
 from models.db.tables import Agent, AuditEntry, MetricReading, Task, TaskEvent
 from tests.serve_process import ORCHESTRATE, ServeProcess, free_port
-from tests.test_slack_http import OPERATOR, slack, store  # noqa: F401  (fixtures)
+from tests.slack_app import OPERATOR
 
 TOKEN = "test-api-token-0b9d3c7e5a1f"
 PATHS = {"/api/v1/metrics", "/api/v1/events", "/api/v1/tasks/{task_id}", "/api/v1/agents/{agent_id}/heartbeat"}
 
 
 @pytest.fixture
-def server(tmp_path, slack, store):  # noqa: F811
+def server(tmp_path, slack, store):
     process = ServeProcess(tmp_path, slack.url, store[0], extra_env={"ORCHESTRATE_API_TOKEN": TOKEN})
     try:
         process.wait_healthy()
@@ -186,7 +186,7 @@ def test_the_openapi_document_lists_the_four_endpoints(server):
     assert "/slack/events" not in document["paths"]
 
 
-def test_without_a_token_the_api_is_off_and_says_how_to_turn_it_on(tmp_path, slack, store):  # noqa: F811
+def test_without_a_token_the_api_is_off_and_says_how_to_turn_it_on(tmp_path, slack, store):
     process = ServeProcess(tmp_path, slack.url, store[0], extra_env={"ORCHESTRATE_API_TOKEN": ""})
     try:
         process.wait_healthy()
@@ -224,7 +224,7 @@ class ConsoleServe(ServeProcess):
         )
 
 
-def test_in_console_mode_the_api_answers_on_the_port(tmp_path, store):  # noqa: F811
+def test_in_console_mode_the_api_answers_on_the_port(tmp_path, store):
     console = ConsoleServe(tmp_path, store[0])
     try:
         console.wait_healthy()

@@ -6,6 +6,7 @@ Announcements go through the real alert pipeline to the Slack stand-in.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,10 +19,18 @@ from models.db.store import make_engine, upgrade
 from models.db.tables import AuditEntry, Event, Move, Plan, Task
 from models.rules.balance import balance
 from tests.conftest import EXAMPLE_PLAN, LEAD, MONDAY_9AM_PARIS, STRANGER, Runner
-from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess, block_action
 
 CHANNEL = "#team"
+
+
+# The one rule most of these tests run: move work off an agent above 90% utilization.
+REDISTRIBUTE = [{"when": "agent-utilization > 90%", "then": "redistribute-tasks"}]
+
+
+def gate(trigger: str, action: str) -> dict:
+    """A coordination rule: when `trigger` is raised, `action` is raised."""
+    return {"trigger": trigger, "action": action}
 
 
 def plan_file(tmp_path, agents: dict, *, rules: list, coordination: dict | None = None) -> str:
@@ -62,12 +71,6 @@ def plan_file(tmp_path, agents: dict, *, rules: list, coordination: dict | None 
 
 def build_tasks(*titles_and_estimates, **extra):
     return [{"title": t, "estimate": e, "type": "Build", **extra} for t, e in titles_and_estimates]
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -120,9 +123,7 @@ def overloaded(tmp_path, run, ticking):
         },
         "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
     }
-    run(
-        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
-    )
+    run(f"plan load {plan_file(tmp_path, agents, rules=REDISTRIBUTE)}")
     run("start LB-1")
     run("task start T1")  # A1, alpha: busy from 09:00
     run.advance(hours=1)
@@ -165,14 +166,14 @@ def test_a_moved_task_goes_ahead_of_the_receivers_waiting_work(tmp_path, run, ti
         },
     }
     rules = [{"when": "agent-utilization > 90%", "then": "redistribute-tasks"}]
-    run(
-        f"plan load {plan_file(tmp_path, agents, rules=rules, coordination={'main': [{'trigger': 'design-signed', 'action': 'go-beta'}]})}"
-    )
+    coordination = {"main": [gate("design-signed", "go-beta")]}
+    run(f"plan load {plan_file(tmp_path, agents, rules=rules, coordination=coordination)}")
     run("start LB-1")
     run("task start T1")
     run.advance(hours=1)
     ticking()
-    # beta: open 4h (B1, waiting for go-beta, which waits for an event raised by hand); 4h + 4h < alpha's 16h → A4 moves, and
+    # beta: open 4h (B1, waiting for go-beta, which waits for an event raised by hand);
+    # 4h + 4h < alpha's 16h → A4 moves, and
     # goes before B1: it runs from now (1h) to 5h; B1 follows, 5h–9h.
     assert owners(run)["T4"] == "beta"
     assert planned(run, "T4") == (1, 5) and planned(run, "T5") == (5, 9)
@@ -229,9 +230,7 @@ def test_nobody_receives_while_they_are_over_the_limit(tmp_path, run, ticking):
         },
         "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"), ("B2", "4h"))},
     }
-    run(
-        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
-    )
+    run(f"plan load {plan_file(tmp_path, agents, rules=REDISTRIBUTE)}")
     run("start LB-1")
     run("task start T1")
     run("task start T5")  # beta busy too: 100% > 90%
@@ -285,9 +284,8 @@ def test_a_task_others_wait_for_goes_ahead_of_its_agents_other_work(tmp_path, ru
         },
     }
     rules = [{"when": "blocking-detected", "then": "prioritize-unblocking"}]
-    run(
-        f"plan load {plan_file(tmp_path, agents, rules=rules, coordination={'main': [{'trigger': 'contract-ready', 'action': 'client-start'}]})}"
-    )
+    coordination = {"main": [gate("contract-ready", "client-start")]}
+    run(f"plan load {plan_file(tmp_path, agents, rules=rules, coordination=coordination)}")
     run("start LB-1")
     health = {a.key: a.current_task for a in run("health --plan LB-1").body.agents}
     assert health["alpha"] == "T1"  # queue order: A1 first
@@ -411,9 +409,7 @@ def test_undo_from_the_announcements_button_in_slack(tmp_path, slack):
         },
         "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
     }
-    run(
-        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
-    )
+    run(f"plan load {plan_file(tmp_path, agents, rules=REDISTRIBUTE)}")
     run("start LB-1")
     run("task start T1")
     run.advance(hours=1)
@@ -449,10 +445,10 @@ def test_an_announcement_is_posted_once_where_a_route_already_reaches_the_plan_c
         "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
     }
     path = plan_file(tmp_path, agents, rules=[{"when": "agent-utilization > 90%", "then": "redistribute-tasks"}])
-    doc = yaml.safe_load(open(path))
+    doc = yaml.safe_load(Path(path).read_text())
     doc["alerts"] = [{"level": "info", "channel": ["team-room"]}]
     doc["destinations"] = {"team-room": {"slack": CHANNEL}}
-    open(path, "w").write(yaml.safe_dump(doc))
+    Path(path).write_text(yaml.safe_dump(doc))
     run(f"plan load {path}")
     run("start LB-1")
     run("task start T1")
@@ -466,9 +462,7 @@ def test_a_plan_the_tick_fails_on_does_not_stop_the_others(tmp_path, run, tickin
         "alpha": {"name": "Alpha", "stream": "main", "tasks": build_tasks(("A1", "4h"))},
         "beta": {"name": "Beta", "stream": "main", "tasks": build_tasks(("B1", "4h"))},
     }
-    run(
-        f"plan load {plan_file(tmp_path, agents, rules=[{'when': 'agent-utilization > 90%', 'then': 'redistribute-tasks'}])}"
-    )
+    run(f"plan load {plan_file(tmp_path, agents, rules=REDISTRIBUTE)}")
     run(f"plan load {EXAMPLE_PLAN}")
     run("start LB-1")
     run("start TR-ORCH-001")

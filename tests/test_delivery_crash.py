@@ -10,7 +10,7 @@ from models.db.store import make_engine, upgrade
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
-from tests.test_slack_http import OPERATOR
+from tests.slack_app import OPERATOR
 
 ALERTS = 30
 

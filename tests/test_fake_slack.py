@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from tests.fake_slack import FakeSlack, fake_slack  # noqa: F401  (fake_slack is a fixture)
+from tests.fake_slack import FakeSlack
 
 
 def section(text: str) -> dict:
@@ -32,7 +32,7 @@ def test_context_manager_starts_and_stops():
     with FakeSlack() as slack:
         assert WebClient(token="xoxb-x", base_url=slack.url).auth_test()["ok"]
     with pytest.raises(RuntimeError):
-        slack.url
+        _ = slack.url
 
 
 def test_auth_test_names_the_bot(client):

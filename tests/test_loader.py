@@ -1,7 +1,9 @@
 """Loading and reloading: same file changes nothing; a changed file keeps run state."""
 
+import pytest
 from sqlmodel import Session, select
 
+from commands.core.errors import CommandError
 from models.db.tables import Agent, AuditEntry, Plan, Stream, Task
 from tests.conftest import EXAMPLE_PLAN
 
@@ -115,10 +117,8 @@ def test_estimates_fill_the_plan_and_tasks_run_back_to_back(loaded, engine):
 
 
 def test_plan_load_and_refusals_are_audited(loaded, engine):
-    try:
+    with pytest.raises(CommandError):
         loaded("pause nowhere")
-    except Exception:
-        pass
     with Session(engine) as session:
         entries = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()
     assert [(e.command.split()[0], e.outcome) for e in entries] == [("plan", "ok"), ("pause", "refused")]

@@ -34,6 +34,7 @@ from models.db.tables import Alert, AlertDelivery, AuditEntry, Event, Plan, Stre
 from tests import pg
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
+from tests.slack_app import body_of, texts
 from tests.test_api import TOKEN, call
 from tests.test_replicas import (
     LEAD,
@@ -46,7 +47,6 @@ from tests.test_replicas import (
     undelivered,
     wait_until,
 )
-from tests.test_slack_http import body_of, texts
 
 PLAN, CHANNEL, ALERTS = "RS-PGR", "C0RSPGR01", "C0RSPGRAL"
 POOL_LIMIT = 10  # models/db/store.py make_engine: pool_size=5 + max_overflow=5

@@ -54,7 +54,7 @@ from models.rules.sync import CLAIM_LEASE_MARGIN
 from tests import pg
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
-from tests.test_slack_http import OPERATOR
+from tests.slack_app import OPERATOR
 
 # Every test of the replicas runs on PostgreSQL only (the one in-process test runs on both stores).
 replicas_on_postgresql = pytest.mark.postgresql

@@ -74,7 +74,7 @@ A2_TASK = 76800  # (80h − 16h) / 3 = 21h20m = 76 800 s: T5, T6, T7
 def paris(day: int, hour: int, minute: int = 0, second: float = 0) -> datetime:
     """A local time in Paris in January 2026 (UTC+1, no daylight saving)."""
     whole = int(second)
-    return datetime(2026, 1, day, hour, minute, whole, int(round((second - whole) * 1e6)), tzinfo=PARIS)
+    return datetime(2026, 1, day, hour, minute, whole, round((second - whole) * 1e6), tzinfo=PARIS)
 
 
 START = paris(5, 9)

@@ -16,8 +16,10 @@ starts failing (XPASS) the day the defect is fixed, and the marker can go.
 """
 
 import argparse
+import functools
 import itertools
 import json
+import operator
 import os
 import pty
 import re
@@ -913,13 +915,16 @@ def grammar_guided(name: str):
             pieces.append(st.tuples(st.sampled_from(flags), value).map(list))
             pieces.append(st.sampled_from(flags).map(lambda f: [f]))
         head = [name] + ([action] if action else [])
-        return st.lists(st.one_of(*pieces), max_size=4).map(lambda parts: shlex.join(head + sum(parts, [])))
+        return st.lists(st.one_of(*pieces), max_size=4).map(
+            lambda parts: shlex.join(head + functools.reduce(operator.iadd, parts, []))
+        )
 
     return st.sampled_from(choices).flatmap(line)
 
 
 # Commands that parse, read-only or privileged, each of which a test above runs as written.
-TEMPLATES = PRIVILEGED + [
+TEMPLATES = [
+    *PRIVILEGED,
     "status",
     "dashboard SEC-LED",
     "status SEC-NOLEADS",

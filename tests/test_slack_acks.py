@@ -11,13 +11,13 @@ from sqlmodel import Session, select
 
 from models.db.tables import Alert, AuditEntry, Plan, Stream
 from tests.serve_process import block_action
-from tests.test_slack_http import body_of, buttons, server, slack, store, texts  # noqa: F401  (fixtures)
+from tests.slack_app import body_of, buttons, texts
 
 SLACK_ACK_LIMIT = 3.0  # seconds: Slack's own contract for the HTTP answer
 CONCURRENT = 30
 
 
-def test_concurrent_commands_are_all_acked_within_3_seconds_and_all_answered(server, slack):  # noqa: F811
+def test_concurrent_commands_are_all_acked_within_3_seconds_and_all_answered(server, slack):
     start = threading.Barrier(CONCURRENT)
     results: dict[int, tuple[int, str, float]] = {}
 
@@ -44,7 +44,7 @@ def test_concurrent_commands_are_all_acked_within_3_seconds_and_all_answered(ser
     assert "Traceback" not in server.output()
 
 
-def test_a_modal_without_a_reason_is_refused_in_the_ack_and_nothing_runs(server, slack, store):  # noqa: F811
+def test_a_modal_without_a_reason_is_refused_in_the_ack_and_nothing_runs(server, slack, store):
     server.slash('stop --emergency --reason "Critical issue found"', slack.response_url("e1"))
     opened = slack.wait_for("views.open")[0].body
     view = opened["view"] if isinstance(opened["view"], dict) else json.loads(opened["view"])
@@ -128,7 +128,7 @@ def alert_row(engine, alert_id: int) -> Alert:
         return session.get(Alert, alert_id)
 
 
-def test_the_acknowledge_button_acknowledges_as_the_clicker_and_replaces_the_message(server, slack, store):  # noqa: F811
+def test_the_acknowledge_button_acknowledges_as_the_clicker_and_replaces_the_message(server, slack, store):
     text = "Stream stream-b-frontend is 3 days late"
     alert_id = add_alert(store[1], text)
     started = time.monotonic()
@@ -176,7 +176,7 @@ def test_the_acknowledge_button_acknowledges_as_the_clicker_and_replaces_the_mes
     assert "Traceback" not in server.output()
 
 
-def test_agents_may_acknowledge_or_resolve_strangers_may_not(server, slack, store):  # noqa: F811
+def test_agents_may_acknowledge_or_resolve_strangers_may_not(server, slack, store):
     # `ack` and `resolve` are not privileged: any participant (an agent here) may use them; others only read.
     from sqlmodel import Session, select
 

@@ -10,7 +10,7 @@ from websockets.sync.server import serve as websocket_serve
 
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ORCHESTRATE, ServeProcess
-from tests.test_slack_http import body_of, store  # noqa: F401  (the store fixture)
+from tests.slack_app import body_of
 
 
 class SlackSocket:
@@ -40,7 +40,7 @@ class SlackSocket:
                 message = websocket.recv(timeout=0.05)
             except TimeoutError:
                 continue
-            except Exception:  # the client went away
+            except Exception:  # noqa: BLE001 - the client went away, however websockets says so
                 return
             self.acks.put(json.loads(message))
 
@@ -55,7 +55,7 @@ def slack_socket():
     socket.close()
 
 
-def test_a_slash_command_arrives_over_the_socket_and_is_acked_then_answered(tmp_path, store, slack_socket):  # noqa: F811
+def test_a_slash_command_arrives_over_the_socket_and_is_acked_then_answered(tmp_path, store, slack_socket):
     with FakeSlack() as slack:
         slack.socket_url = slack_socket.url
         process = ServeProcess(
@@ -88,7 +88,7 @@ def test_a_slash_command_arrives_over_the_socket_and_is_acked_then_answered(tmp_
     assert "Traceback" not in process.output()
 
 
-def test_socket_mode_without_a_bot_token_says_what_is_missing(tmp_path, store):  # noqa: F811
+def test_socket_mode_without_a_bot_token_says_what_is_missing(tmp_path, store):
     result = subprocess.run(
         [str(ORCHESTRATE), "serve"],
         cwd=tmp_path,

@@ -4,16 +4,14 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import yaml
 from sqlmodel import Session, select
 
 from commands.core.dispatch import execute
 from models.db.store import make_engine, upgrade
 from models.db.tables import SyncAnswer, SyncSlot, Task
-from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess, block_action
-from tests.test_slack_http import OPERATOR
+from tests.slack_app import OPERATOR
 
 CHANNEL = "C0RTCHAN1"
 
@@ -36,12 +34,6 @@ def plan_file(path, at: datetime) -> None:
             }
         )
     )
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 def view_of(call) -> dict:
@@ -73,7 +65,7 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
         assert [c.body["text"] for c in slack.calls_to("chat.postMessage")] == ["Sync: standup (RT-1)"]
         assert prompt.body["channel"] == CHANNEL
         blocks = prompt.body["blocks"] if isinstance(prompt.body["blocks"], list) else json.loads(prompt.body["blocks"])
-        slot_id = [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]][0]
+        slot_id = next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"])
 
         # The agent presses Answer (on one process), fills the modal, submits (on the other).
         first.interaction(

@@ -12,7 +12,6 @@ from bot import scheduler
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot
 from models.rules.sync import ScheduledSync, SyncEntry
 from tests.conftest import EXAMPLE_PLAN
-from tests.fake_slack import FakeSlack
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -23,12 +22,6 @@ def dumps(value) -> str:
 
 def paris(*args) -> datetime:
     return datetime(*args, tzinfo=PARIS).astimezone(UTC)
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -252,7 +245,7 @@ def test_a_claim_left_unposted_by_a_dead_process_is_taken_over(jobs, slack, engi
     jobs.at(paris(2026, 1, 5, 9, 0))
     with Session(engine) as session:  # a process claims the standup, then dies before posting
         plan = session.exec(select(Plan)).one()
-        entry = [e for e in scheduled_entries(plan) if e.type == "standup"][0]
+        entry = next(e for e in scheduled_entries(plan) if e.type == "standup")
         assert claim_slot(session, plan, entry, jobs.now.astimezone(PARIS).date(), now=jobs.now, by="dead:1")
         session.commit()
     scheduler.run_slot("TR-ORCH-001", "standup")
@@ -270,7 +263,7 @@ def test_a_taken_over_slot_whose_prompt_was_posted_is_not_posted_twice(jobs, sla
     jobs.at(paris(2026, 1, 5, 9, 0))
     with Session(engine) as session:  # a process claims, asks, posts... and dies before recording it
         plan = session.exec(select(Plan)).one()
-        entry = [e for e in scheduled_entries(plan) if e.type == "standup"][0]
+        entry = next(e for e in scheduled_entries(plan) if e.type == "standup")
         slot = claim_slot(session, plan, entry, jobs.now.astimezone(PARIS).date(), now=jobs.now, by="dead:1")
         prompt = ask(session, plan, slot, "standup", entry.required, now=jobs.now)
         session.commit()

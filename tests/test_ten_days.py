@@ -104,7 +104,7 @@ A, B, C = "stream-a-backend", "stream-b-frontend", "stream-c-testing"
 def paris(day: int, hour: int, minute: int = 0, second: float = 0) -> datetime:
     """A local time in Paris in January 2026 (UTC+1)."""
     whole = int(second)
-    return datetime(2026, 1, day, hour, minute, whole, int(round((second - whole) * 1e6)), tzinfo=PARIS)
+    return datetime(2026, 1, day, hour, minute, whole, round((second - whole) * 1e6), tzinfo=PARIS)
 
 
 START, END = paris(5, 9), paris(16, 17)
