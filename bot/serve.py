@@ -14,6 +14,7 @@ their own, so one runs beside them (/healthz, /metrics and the API) on
 import argparse
 import gc
 import logging
+import socket
 import sys
 import threading
 import time
@@ -44,7 +45,7 @@ def serve(argv: list[str]) -> int:
     engine = make_engine(config.database_url)
     ensure_schema(engine)
     api_token = _api_token(config)
-    host, port = args.host, args.port or config.port
+    host, port = args.host, config.port if args.port is None else args.port  # 0: any free port
 
     if config.slack_app_token and not args.http:
         return _with_api(engine, api_token, host, port, lambda: _socket_mode(engine, config))
@@ -124,15 +125,38 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     if config.slack_signing_secret is None:
         print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", file=sys.stderr)
         return 1
+    listening = _listen(host, port)
+    if listening is None:
+        return 1
     app = build_app(engine, token=token, api_url=config.slack_api_url)
     scheduler.start(engine, app.client)
     settle_heap()
     try:
         web = build_web(app, engine, api_token, signing_secret=config.slack_signing_secret.get_secret_value())
-        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
+        server = uvicorn.Server(uvicorn.Config(web, log_level="info", access_log=False))
+        server.run(sockets=[listening])
     finally:
         scheduler.stop()
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket | None:
+    """The web server's socket, bound before anything starts; with port 0 the system picks a free one.
+
+    The address really bound is logged, so whoever started us (a test, a supervisor) can read it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        print(
+            f"orchestrate serve: cannot listen on {host}:{port} ({exc.strerror}); "
+            "free the port, or choose another with --port or PORT (0 picks a free one)",
+            file=sys.stderr,
+        )
+        return None
+    log.info("Listening on http://%s:%d", host, listening.getsockname()[1])
+    return listening
 
 
 def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> int:
@@ -141,14 +165,14 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
         return run_mode()
     from bot.http import build_web
 
-    web = _WebThread(build_web(None, engine, api_token, signing_secret=None), host, port)
-    if not web.start():
-        print(
-            f"orchestrate serve: the API could not listen on {host}:{port} (see above); "
-            "free the port, or choose another with --port or PORT",
-            file=sys.stderr,
-        )
+    listening = _listen(host, port)
+    if listening is None:
         return 1
+    web = _WebThread(build_web(None, engine, api_token, signing_secret=None), listening)
+    if not web.start():
+        print("orchestrate serve: the API's web server did not start (see above)", file=sys.stderr)
+        return 1
+    port = listening.getsockname()[1]
     log.info("API on http://%s:%s/api/v1 (OpenAPI: /api/v1/openapi.json)", host, port)
     try:
         return run_mode()
@@ -159,11 +183,13 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
 class _WebThread:
     """The web app on uvicorn in a daemon thread (signals stay with the main thread's mode)."""
 
-    def __init__(self, app, host: str, port: int):
+    def __init__(self, app, listening: socket.socket):
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, name="orchestrate-web", daemon=True)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [listening]}, name="orchestrate-web", daemon=True
+        )
 
     def start(self, timeout: float = 15.0) -> bool:
         """Whether it is listening; False when it could not start (uvicorn logged why)."""
