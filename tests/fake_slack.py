@@ -41,7 +41,14 @@ MAX_VIEW_BLOCKS = 100
 MAX_SECTION_TEXT = 3000
 
 # Form-encoded requests carry these structured fields as JSON strings.
-JSON_FIELDS = ("blocks", "attachments", "view", "files")
+JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
+
+# conversations.history for apps outside the Slack Marketplace, since 2025 (new apps from 29 May 2025,
+# every installation from 3 March 2026): Tier 1, one request a minute, and `limit` at most (and by
+# default) 15 messages. Source: "Rate limit changes for non-Marketplace apps",
+# https://api.slack.com/changelog/2025-05-terms-rate-limit-update-and-faq
+HISTORY_WINDOW_S = 60.0
+HISTORY_MAX_LIMIT = 15
 # Bodies whose `blocks` Slack checks as a message (views are checked apart).
 MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
 
@@ -96,6 +103,18 @@ class FakeSlack:
         self._counter = 0  # for ts, view ids and file ids; never reset, so they stay unique
         self._uploads: dict[str, str] = {}  # file_id -> filename
         self._channels: dict[str, list[dict]] = {}  # channel -> messages posted, for conversations.history
+        # Slack's clock, in epoch seconds, for message ts (a test on a simulated clock sets its own).
+        self.clock: Callable[[], float] = time.time
+        self._last_ts = 0.0
+        # conversations.history as a non-Marketplace app gets it (see HISTORY_WINDOW_S); False: as a
+        # Marketplace app (Tier 3, limit up to 999), for tests about something else.
+        self.history_limited = True
+        self._history_at: float | None = None  # time.monotonic() of the last history call let through
+        # chat.postMessage: messages a channel takes per second before 429 (None: unlimited). Slack:
+        # "generally allows posting one message per second per channel", with short bursts
+        # (https://api.slack.com/apis/rate-limits, "Posting messages").
+        self.posts_per_second: float | None = None
+        self._posted_at: dict[str, float] = {}  # channel -> monotonic time its next post is allowed
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -195,6 +214,11 @@ class FakeSlack:
         with self._cond:
             self._failures.setdefault(method, []).extend(_Failure(status, retry_after) for _ in range(times))
 
+    def a_minute_passes(self) -> None:
+        """Lift conversations.history's one-a-minute limit now, as if a minute had passed."""
+        with self._cond:
+            self._history_at = None
+
     def lose_answer_next(self, method: str, times: int = 1) -> None:
         """Do the next `times` calls to `method` (a post lands in the channel), then drop the
         connection without answering: the caller cannot know whether Slack has it."""
@@ -225,6 +249,22 @@ class FakeSlack:
                 return True
             return False
 
+    def _rate_limited(self, method: str, body: dict) -> _Failure | None:
+        """Slack's own limits on the methods whose limits the bot must live with."""
+        now = time.monotonic()
+        with self._cond:
+            if method == "conversations.history" and self.history_limited:
+                if self._history_at is not None and now - self._history_at < HISTORY_WINDOW_S:
+                    return _Failure(429, max(1, round(HISTORY_WINDOW_S - (now - self._history_at))))
+                self._history_at = now
+            if method == "chat.postMessage" and self.posts_per_second:
+                channel = str(body.get("channel"))
+                allowed = self._posted_at.get(channel, now)
+                if allowed > now + 1.0:  # a burst of about one second's worth is let through
+                    return _Failure(429, max(1, round(allowed - now)))
+                self._posted_at[channel] = max(allowed, now) + 1.0 / self.posts_per_second
+        return None
+
     def _take_failure(self, method: str) -> _Failure | None:
         with self._cond:
             pending = self._failures.get(method)
@@ -236,9 +276,10 @@ class FakeSlack:
             return self._counter
 
     def _next_ts(self) -> str:
-        # Unique and increasing, like Slack's: 1700000000.000100, .000200, ...
-        micros = self._next_number() * 100
-        return f"{1700000000 + micros // 1_000_000}.{micros % 1_000_000:06d}"
+        # Slack's: the epoch time of the message, to the microsecond, unique and increasing in a workspace.
+        with self._cond:
+            self._last_ts = max(round(self.clock(), 6), round(self._last_ts + 0.000001, 6))
+            return f"{self._last_ts:.6f}"
 
     # ------------------------------------------------------------ request handling
 
@@ -248,7 +289,7 @@ class FakeSlack:
         method = {"api": name, "response": f"response:{name}", "upload": f"upload:{name}"}.get(kind, f"http:{path}")
         if method in self.delays:
             time.sleep(self.delays[method])  # a slow Slack, to catch a process in the middle of sending
-        failure = self._take_failure(method)
+        failure = self._take_failure(method) or self._rate_limited(method, body)
         self._record(Call(method, body, headers, time.monotonic(), failed=failure is not None, raw=raw))
         if failure is not None:
             return _failure_reply(failure)
@@ -339,7 +380,7 @@ class FakeSlack:
 
     def _message(self, body: dict, ts: str) -> dict:
         message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": body.get("text", ""), "ts": ts}
-        for key in ("blocks", "attachments", "thread_ts"):
+        for key in ("blocks", "attachments", "thread_ts", "metadata"):
             if key in body:
                 message[key] = body[key]
         return message
@@ -349,6 +390,9 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not any(body.get(k) for k in ("text", "blocks", "attachments")):
             return {"ok": False, "error": "no_text"}
+        metadata_error = _metadata_error(body.get("metadata"))
+        if metadata_error:
+            return {"ok": False, "error": metadata_error}
         ts = self._next_ts()
         message = self._message(body, ts)
         with self._cond:
@@ -356,10 +400,22 @@ class FakeSlack:
         return {"ok": True, "channel": body["channel"], "ts": ts, "message": message}
 
     def _history(self, body: dict) -> dict:
-        """What was posted in a channel, newest first, as conversations.history gives it."""
+        """What was posted in a channel, newest first, as conversations.history gives it: between
+        `oldest` and `latest` (exclusive unless `inclusive`), at most `limit` (15 at most for a
+        non-Marketplace app), message metadata only with `include_all_metadata`."""
+        cap = HISTORY_MAX_LIMIT if self.history_limited else 999
+        limit = min(int(body.get("limit") or cap), cap)
+        oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or "inf")
+        inclusive = str(body.get("inclusive", "")).lower() in ("1", "true")
         with self._cond:
-            messages = list(reversed(self._channels.get(body.get("channel"), [])))
-        return {"ok": True, "messages": messages[: int(body.get("limit") or 100)], "has_more": False}
+            messages = [
+                m
+                for m in reversed(self._channels.get(body.get("channel"), []))
+                if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
+            ]
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in messages[:limit]]
+        return {"ok": True, "messages": shown, "has_more": len(messages) > limit}
 
     def _update(self, body: dict) -> dict:
         ts = body.get("ts", "")
@@ -437,6 +493,18 @@ def _token(body: dict, headers: dict) -> str:
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     return str(body.get("token", ""))  # some clients still send it as a field
+
+
+def _metadata_error(metadata: Any) -> str | None:
+    """Slack's refusal of a message's `metadata`: an object with a string event_type and an object
+    event_payload (https://api.slack.com/reference/metadata)."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str):
+        return "invalid_metadata_format"
+    if not isinstance(metadata.get("event_payload"), dict):
+        return "invalid_metadata_schema"
+    return None
 
 
 def _failure_reply(failure: _Failure) -> _Reply:

@@ -56,7 +56,7 @@ def test_post_message_is_recorded_with_token_and_blocks(fake_slack, client):
 
 def test_ts_values_are_unique_and_increasing(client):
     stamps = [client.chat_postMessage(channel="C1", text=str(i))["ts"] for i in range(3)]
-    assert stamps[0] == "1700000000.000100"
+    assert abs(float(stamps[0]) - time.time()) < 60  # Slack's ts is the message's epoch time
     assert stamps == sorted(stamps, key=float) and len(set(stamps)) == 3
 
 
@@ -271,3 +271,40 @@ def test_a_lost_answer_leaves_the_post_done_and_the_caller_without_an_answer(fak
     assert not isinstance(lost.value, SlackApiError)  # no answer at all, not an error answer
     assert [m["text"] for m in client.conversations_history(channel="#general")["messages"]] == ["hello"]
     client.chat_postMessage(channel="#general", text="again")  # only the next one was lost
+
+
+# --- conversations.history as a non-Marketplace app gets it, and message metadata ---------------------------
+# Source: https://api.slack.com/changelog/2025-05-terms-rate-limit-update-and-faq (1 request a minute, at
+# most 15 messages); metadata: https://api.slack.com/reference/metadata (chat.postMessage's `metadata`,
+# returned by conversations.history with include_all_metadata=true).
+
+
+def test_history_gives_at_most_15_messages_and_one_answer_a_minute(fake_slack, client):
+    for i in range(20):
+        client.chat_postMessage(channel="C1", text=str(i))
+    page = client.conversations_history(channel="C1", limit=100)
+    assert [m["text"] for m in page["messages"]] == [str(i) for i in range(19, 4, -1)]
+    assert page["has_more"] is True
+    with pytest.raises(SlackApiError) as limited:
+        client.conversations_history(channel="C1")
+    assert limited.value.response.status_code == 429
+    assert int(limited.value.response.headers["Retry-After"]) > 1
+    fake_slack.a_minute_passes()
+    assert len(client.conversations_history(channel="C1")["messages"]) == 15
+
+
+def test_history_since_oldest_carries_the_posts_metadata_when_asked(fake_slack, client):
+    fake_slack.history_limited = False
+    before = client.chat_postMessage(channel="C1", text="before")["ts"]
+    marked = {"event_type": "orchestrate_test", "event_payload": {"delivery_id": 7}}
+    client.chat_postMessage(channel="C1", text="marked", metadata=marked)
+    plain = client.conversations_history(channel="C1", oldest=before)["messages"]
+    assert [(m["text"], "metadata" in m) for m in plain] == [("marked", False)]
+    [message] = client.conversations_history(channel="C1", oldest=before, include_all_metadata=True)["messages"]
+    assert message["metadata"] == marked
+
+
+def test_metadata_without_an_event_payload_is_refused(client):
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="x", metadata={"event_type": "orchestrate_test"})
+    assert refused.value.response["error"] == "invalid_metadata_schema"
