@@ -3,6 +3,14 @@
 The outbox and its claims are ``models/state/outbox.py``; this module sends: Slack
 messages, emails over SMTP, SMS through the gateway. Failures (Slack 429 with its
 Retry-After, 5xx, timeouts, SMTP or webhook errors) are retried with exponential backoff.
+
+The worker never waits in-line: a 429 puts its row back for the Retry-After and the worker
+goes on with the next row; a destination that refused (a 429, SMTP down) is not tried again
+in the same round, so it holds no one else. Each Slack post carries message metadata with
+its delivery's id; a post whose answer was lost (or whose worker died) is looked for once
+per channel and round, among the messages since its attempt, before it is posted again
+(``resolve_doubts``). A look Slack refuses (conversations.history allows one a minute) means
+"look again later", never "not there".
 """
 
 import http.client
@@ -13,12 +21,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
+from functools import cached_property
 from urllib.parse import unquote, urlparse
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 
 from bot.blocks import alert_blocks, escape
@@ -26,7 +36,7 @@ from bot.metrics import ALERTS_DELIVERED
 from models.db.tables import Alert
 from models.state import outbox
 from models.state.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, slack_channel
-from models.state.outbox import Job
+from models.state.outbox import Doubt, Job
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -50,50 +60,146 @@ class Outlets:
     smtp_url: str | None = None
     sms_url: str | None = None
 
+    @cached_property
+    def slack(self) -> WebClient:
+        """The client the delivery path posts with: the same, minus the SDK's in-line sleep through a
+        429's Retry-After (the row is put back for that long instead, and the worker goes on)."""
+        client = self.client
+        handlers = [h for h in client.retry_handlers if not isinstance(h, RateLimitErrorRetryHandler)]
+        if len(handlers) == len(client.retry_handlers):
+            return client
+        return WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=handlers)
+
 
 # A request whose answer never came: it may have been done. The retry looks before sending again.
 CONNECTION_LOST = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException)
-IN_DOUBT = "in doubt: "
+# The event_type of the message metadata every alert post carries; its payload names the delivery.
+DELIVERY_EVENT = "orchestrate_alert_delivery"
+# The clocks of this replica and of Slack may disagree a little: the look starts this much before the attempt.
+CLOCK_MARGIN = timedelta(seconds=10)
+HISTORY_LIMIT = 15  # the most conversations.history gives an app outside the Slack Marketplace
+LOOK_AGAIN = timedelta(seconds=60)  # conversations.history: one call a minute for such an app
 
 
 def deliver_due(engine: Engine, outlets: Outlets, clock: Callable[[], datetime]) -> int:
     """Send what is due, one row at a time, at most BATCH rows; returns how many were sent.
 
-    The clock is read for each row, so a lease is always counted from its own claim.
+    The rows in doubt are looked for first, one look per Slack channel. The clock is read for
+    each row, so a lease is always counted from its own claim.
     """
-    sent = 0
+    sent = resolve_doubts(engine, outlets, clock())
+    refused: dict[str, datetime] = {}  # outlet -> when it may be tried again, for the rest of this round
     for _ in range(BATCH):
         job = outbox.claim_next(engine, clock())
         if job is None:
             break
-        sent += _deliver_one(engine, outlets, job, clock())
+        sent += _deliver_one(engine, outlets, job, clock(), refused)
     return sent
 
 
-def _deliver_one(engine: Engine, outlets: Outlets, job: Job, now: datetime) -> int:
+def _deliver_one(engine: Engine, outlets: Outlets, job: Job, now: datetime, refused: dict[str, datetime]) -> int:
+    outlet = _outlet(job)
+    if outlet in refused and refused[outlet] > now:
+        outbox.postpone(engine, job.delivery_id, refused[outlet], untried=f"waiting: {outlet} refused a moment ago")
+        return 0
     try:
-        if (
-            job.attempts > 1
-            and job.status == "pending"
-            and (job.last_error is None or job.last_error.startswith(IN_DOUBT))
-        ):
-            # Claimed again with no failure recorded (the process that held it may have died after
-            # posting), or after a connection lost before Slack answered: look before posting twice.
-            found = already_posted(outlets.client, job, job.destination)
-            if found:
-                return outbox.finish(engine, job.delivery_id, "sent", ref=found, now=now)
         update_ref = job.external_ref if job.status == "update" else None
         new_ref = send(outlets, job, job.destination, update_ref=update_ref)
     except Unconfigured as exc:
         return outbox.finish(engine, job.delivery_id, "unconfigured", error=str(exc))
     except RetryLater as exc:
-        return outbox.retry(engine, job.delivery_id, job.attempts, now, str(exc), exc.after)
+        outbox.retry(engine, job.delivery_id, job.attempts, now, str(exc), exc.after)
+        refused[outlet] = now + timedelta(seconds=exc.after if exc.after is not None else 5)
+        return 0
     except Exception as exc:  # noqa: BLE001 - any other failure: retried, and logged for the operator
         log.warning("alert delivery %s to %s failed: %s", job.delivery_id, job.destination, exc)
-        doubt = IN_DOUBT if isinstance(exc, CONNECTION_LOST) else ""
-        return outbox.retry(engine, job.delivery_id, job.attempts, now, f"{doubt}{type(exc).__name__}: {exc}", None)
+        refused[outlet] = now + timedelta(seconds=5)
+        error, after = f"{type(exc).__name__}: {exc}", None
+        if isinstance(exc, CONNECTION_LOST):
+            # It may have been done: it is looked for before it is sent again, once a post sent now has
+            # surely landed or failed (Slack goes on with a request whose answer is lost).
+            error, after = outbox.in_doubt(now, error), outlets.slack.timeout + CLOCK_MARGIN.total_seconds()
+        return outbox.retry(engine, job.delivery_id, job.attempts, now, error, after)
     ALERTS_DELIVERED.labels(job.destination).inc()
     return outbox.finish(engine, job.delivery_id, "sent", ref=new_ref or job.external_ref, now=now)
+
+
+def _outlet(job: Job) -> str:
+    """What a row is sent through: a failure there holds the rows sent the same way, no others."""
+    if job.destination == LEADS:
+        return "slack direct messages"
+    channel = slack_channel(job.settings, job.plan_channel, job.destination)
+    if channel:
+        return f"Slack channel {channel}"
+    target = job.settings.destinations.get(job.destination)
+    return "SMTP" if target is not None and target.email else "the SMS gateway"
+
+
+# --- posts whose outcome is unknown ------------------------------------------------------
+
+
+def resolve_doubts(engine: Engine, outlets: Outlets, now: datetime) -> int:
+    """Settle the rows in doubt: each Slack channel's are looked for in one conversations.history
+    call; email, SMS and direct messages cannot be looked up, and are sent again (at least once)."""
+    by_channel: dict[str, list[Doubt]] = {}
+    for doubt in outbox.claim_in_doubt(engine, now):
+        job = doubt.job
+        channel = slack_channel(job.settings, job.plan_channel, job.destination) if job.destination != LEADS else None
+        if channel:
+            by_channel.setdefault(channel, []).append(doubt)
+        else:
+            outbox.clear_doubt(engine, job.delivery_id, "sent again: it cannot be looked up (at least once)", now)
+    return sum(_look_once(engine, outlets.slack, channel, doubts, now) for channel, doubts in by_channel.items())
+
+
+def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Doubt], now: datetime) -> int:
+    """One look at the channel's messages since the earliest attempt in doubt, for all of them."""
+    oldest = min(d.since for d in doubts) - CLOCK_MARGIN
+    latest = max(d.since for d in doubts) + timedelta(seconds=client.timeout) + CLOCK_MARGIN
+    try:
+        page = client.conversations_history(
+            channel=channel,
+            oldest=f"{oldest.timestamp():.6f}",
+            latest=f"{latest.timestamp():.6f}",
+            inclusive=True,
+            limit=HISTORY_LIMIT,
+            include_all_metadata=True,
+        )
+    except (SlackApiError, *CONNECTION_LOST) as exc:  # Slack did not answer: not an answer that it is not there
+        wait = LOOK_AGAIN.total_seconds()
+        if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
+            wait = float(exc.response.headers.get("Retry-After", wait))
+        for doubt in doubts:
+            outbox.postpone(engine, doubt.job.delivery_id, now + timedelta(seconds=wait))
+        return 0
+    messages: list[dict] = page.get("messages", [])
+    # With more than a page since the attempts, only the newest page's span was seen.
+    seen_from = min((float(m["ts"]) for m in messages), default=0.0) if page.get("has_more") else 0.0
+    sent = 0
+    for doubt in doubts:
+        found = _posted(messages, doubt.job)
+        if found is not None:
+            sent += outbox.finish(engine, doubt.job.delivery_id, "sent", ref=f"{channel}|{found}", now=now)
+        elif (doubt.since - CLOCK_MARGIN).timestamp() >= seen_from:
+            note = f"not in {channel} since {doubt.since.isoformat()}: sent again"
+            outbox.clear_doubt(engine, doubt.job.delivery_id, note, now)
+        else:
+            outbox.postpone(engine, doubt.job.delivery_id, now + LOOK_AGAIN)
+    return sent
+
+
+def _posted(messages: list[dict], job: Job) -> str | None:
+    """The ts of this delivery's message among these: by its metadata (or, for a post made before
+    posts carried it, by the alert's number in its blocks)."""
+    marker = f"alert #{job.alert.id} ·"
+    for message in messages:
+        payload = (message.get("metadata") or {}).get("event_payload") or {}
+        if payload.get("delivery_id") == job.delivery_id:
+            return str(message["ts"])
+    for message in messages:
+        if "metadata" not in message and marker in json.dumps(message.get("blocks", []), ensure_ascii=False):
+            return str(message["ts"])
+    return None
 
 
 # --- the destinations -------------------------------------------------------------
@@ -102,12 +208,16 @@ def _deliver_one(engine: Engine, outlets: Outlets, job: Job, now: datetime) -> i
 def send(outlets: Outlets, job: Job, destination: str, update_ref: str | None = None) -> str | None:
     alert, plan_key, plan_channel, settings = job.alert, job.plan_key, job.plan_channel, job.settings
     if destination == LEADS:
-        return _direct_messages(outlets.client, alert, plan_key, settings.leads)
+        return _direct_messages(outlets.slack, alert, plan_key, settings.leads)
     if destination in (CHANNEL_HERE, PLAN_CHANNEL) and not plan_channel:
         raise Unconfigured("the plan has no channel: set `channel:` in the plan file")
     channel = slack_channel(settings, plan_channel, destination)
     if channel:
-        return _slack(outlets.client, channel, alert, plan_key, update_ref, here=destination == CHANNEL_HERE)
+        metadata = {
+            "event_type": DELIVERY_EVENT,
+            "event_payload": {"delivery_id": job.delivery_id, "alert_id": alert.id},
+        }
+        return _slack(outlets.slack, channel, alert, plan_key, update_ref, metadata, here=destination == CHANNEL_HERE)
     target = settings.destinations.get(destination)
     if target is None:
         raise Unconfigured(f"no destination {destination!r} in the plan's destinations")
@@ -120,25 +230,14 @@ def send(outlets: Outlets, job: Job, destination: str, update_ref: str | None = 
     return None
 
 
-def already_posted(client: WebClient, job: Job, destination: str) -> str | None:
-    """The ref of this alert's message if it is already in its Slack channel's recent history."""
-    alert = job.alert
-    channel = slack_channel(job.settings, job.plan_channel, destination)
-    if not channel:
-        return None  # email, SMS and direct messages cannot be looked up: at least once
-    try:
-        messages = client.conversations_history(channel=channel, limit=100)["messages"]
-    except SlackApiError:
-        return None
-    marker = f"alert #{alert.id} ·"
-    for message in messages:
-        if marker in json.dumps(message.get("blocks", []), ensure_ascii=False):
-            return f"{channel}|{message['ts']}"
-    return None
-
-
 def _slack(
-    client: WebClient, channel: str, alert: Alert, plan_key: str, update_ref: str | None, here: bool = False
+    client: WebClient,
+    channel: str,
+    alert: Alert,
+    plan_key: str,
+    update_ref: str | None,
+    metadata: dict,
+    here: bool = False,
 ) -> str:
     text = escape(f"[{alert.level}] {plan_key}: {alert.text}")
     blocks = alert_blocks(alert, plan_key, here=here)
@@ -147,7 +246,7 @@ def _slack(
             posted_channel, ts = update_ref.split("|", 1)
             client.chat_update(channel=posted_channel, ts=ts, text=text, blocks=blocks)
             return update_ref
-        response = client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        response = client.chat_postMessage(channel=channel, text=text, blocks=blocks, metadata=metadata)
         return f"{response['channel']}|{response['ts']}"
     except SlackApiError as exc:
         status = exc.response.status_code

@@ -43,6 +43,7 @@ from models.rules.sync import (
     catch_up_all as catch_up,
 )
 from models.rules.tick import PLAN_STEPS, run_plan_step, running_plans
+from models.state.outbox import check_lease
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
@@ -85,8 +86,9 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
     global _scheduler
     from bot.settings import settings
 
-    try:  # the sync claims' lease must outlast a post in flight (models/rules/sync.py)
+    try:  # the sync claims' and the deliveries' leases must outlast a post in flight
         check_claim_lease(client.timeout)
+        check_lease(client.timeout)
     except ValueError as exc:
         raise SystemExit(f"orchestrate serve: {exc}") from None
     config = settings()

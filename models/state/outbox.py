@@ -6,14 +6,22 @@ of workers can run. A process killed mid-send leaves the row to be claimed again
 the lease runs out; a row marked sent is never sent again. The sending itself (Slack,
 SMTP, the SMS gateway) is the transport's (``bot/delivery.py``); these are its units of
 work on the store, each in a transaction of its own.
+
+A row is *in doubt* when an attempt may have been done without its sender knowing: the
+connection was lost after the request left (``last_error`` says "in doubt since <when>"), or
+the process that claimed it died (its claim cleared ``last_error``, and the lease ran out).
+``claim_next`` leaves such rows alone: ``claim_in_doubt`` hands them out, with the time of the
+attempt, for the transport to look before sending again (``clear_doubt``), or to wait
+(``postpone``) when it cannot look.
 """
 
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, update
-from sqlmodel import col, select
+from sqlalchemy import Engine, and_, func, or_, update
+from sqlmodel import Session, col, select
 
 from models.db.store import session_scope
 from models.db.tables import Alert, AlertDelivery, Plan, id_of
@@ -25,6 +33,38 @@ from models.state.alerts import escalations_due
 LEASE = timedelta(seconds=float(os.environ.get("ORCHESTRATE_DELIVERY_LEASE_SECONDS", "60")))
 MAX_ATTEMPTS = 12
 DUE = ("pending", "update")  # update: an alert counted again, shown by editing what was sent
+IN_DOUBT = "in doubt since "
+LEASE_MARGIN = timedelta(seconds=10)  # clocks that disagree a little, a slow answer
+
+
+def check_lease(request_timeout_s: float, lease: timedelta | None = None) -> None:
+    """Raise ValueError unless a delivery's lease outlasts the longest a send can take (one request:
+    the delivery path never sleeps in-line), so that no two workers ever hold one row."""
+    lease = LEASE if lease is None else lease
+    least = request_timeout_s + LEASE_MARGIN.total_seconds()
+    if lease.total_seconds() < least:
+        raise ValueError(
+            f"ORCHESTRATE_DELIVERY_LEASE_SECONDS is {lease.total_seconds():g}: it must be at least {least:g} (the "
+            f"Slack client's request timeout, ORCHESTRATE_SLACK_TIMEOUT_SECONDS, {request_timeout_s:g} s, plus "
+            f"{LEASE_MARGIN.total_seconds():g} s), or a send still in flight could be claimed by a second worker, "
+            f"or looked for before it lands. Unset it (default 60) or raise it."
+        )
+
+
+def in_doubt(since: datetime, error: str) -> str:
+    """The ``last_error`` of an attempt whose outcome is unknown (sent at ``since``)."""
+    return f"{IN_DOUBT}{since.isoformat()}: {error}"
+
+
+def _doubted() -> Any:
+    """Rows in doubt: an attempt lost its answer, or its worker died (claimed, no error, lease over)."""
+    return and_(
+        col(AlertDelivery.status) == "pending",
+        or_(
+            func.coalesce(col(AlertDelivery.last_error), "").startswith(IN_DOUBT),  # never NULL: NOT works
+            and_(col(AlertDelivery.last_error).is_(None), col(AlertDelivery.attempts) > 0),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -44,11 +84,13 @@ class Job:
 
 
 def claim_next(engine: Engine, now: datetime) -> Job | None:
-    """The oldest due row, claimed for one lease; None when nothing is due (or others took it all)."""
+    """The oldest due row not in doubt, claimed for one lease; None when nothing is due (or others took it all).
+
+    The claim clears ``last_error``: a worker that dies with the row leaves it in doubt."""
     with session_scope(engine) as session:
         for delivery_id in session.exec(
             select(AlertDelivery.id)
-            .where(col(AlertDelivery.status).in_(DUE), AlertDelivery.next_attempt_at <= now)
+            .where(col(AlertDelivery.status).in_(DUE), AlertDelivery.next_attempt_at <= now, ~_doubted())
             .order_by(col(AlertDelivery.next_attempt_at), col(AlertDelivery.id))
             .limit(5)
         ).all():
@@ -58,27 +100,93 @@ def claim_next(engine: Engine, now: datetime) -> Job | None:
                     col(AlertDelivery.id) == delivery_id,
                     col(AlertDelivery.status).in_(DUE),
                     col(AlertDelivery.next_attempt_at) <= now,
+                    ~_doubted(),
                 )
-                .values(next_attempt_at=now + LEASE, attempts=AlertDelivery.attempts + 1)
+                .values(next_attempt_at=now + LEASE, attempts=AlertDelivery.attempts + 1, last_error=None)
             )
-            if result.rowcount == 1:
-                delivery = session.get_one(AlertDelivery, delivery_id)
-                session.refresh(delivery)
-                alert = session.get_one(Alert, delivery.alert_id)
-                plan = session.get_one(Plan, alert.plan_id)
-                return Job(
-                    delivery_id=id_of(delivery),
-                    destination=delivery.destination,
-                    status=delivery.status,
-                    external_ref=delivery.external_ref,
-                    attempts=delivery.attempts,
-                    last_error=delivery.last_error,
-                    alert=Alert(**alert.model_dump()),
-                    plan_key=plan.key,
-                    plan_channel=plan.channel,
-                    settings=settings_of(plan),
-                )
+            if result.rowcount == 1 and delivery_id is not None:
+                return _job(session, delivery_id)
     return None
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A row in doubt, claimed for one lease: ``since`` is when its uncertain attempt was sent."""
+
+    job: Job
+    since: datetime
+
+
+def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doubt]:
+    """The due rows in doubt, each claimed for one lease (their attempts not counted: a look is not a send)."""
+    doubts = []
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(AlertDelivery)
+            .where(AlertDelivery.next_attempt_at <= now, _doubted())
+            .order_by(col(AlertDelivery.next_attempt_at), col(AlertDelivery.id))
+            .limit(limit)
+        ).all()
+        for row in rows:
+            error = row.last_error
+            since = _since(error) if error else row.next_attempt_at - LEASE  # a claim whose worker died
+            claimed = session.exec(
+                update(AlertDelivery)
+                .where(
+                    col(AlertDelivery.id) == row.id,
+                    col(AlertDelivery.next_attempt_at) == row.next_attempt_at,
+                    _doubted(),
+                )
+                # The time of the attempt is kept in the row: a worker dying now leaves it as it was.
+                .values(next_attempt_at=now + LEASE, last_error=error or in_doubt(since, "its worker stopped"))
+            ).rowcount
+            if claimed == 1:
+                doubts.append(Doubt(_job(session, id_of(row)), since))
+    return doubts
+
+
+def _since(error: str) -> datetime:
+    return datetime.fromisoformat(error.removeprefix(IN_DOUBT).split(": ", 1)[0])
+
+
+def clear_doubt(engine: Engine, delivery_id: int, note: str, now: datetime) -> None:
+    """The doubt is resolved as "not sent": the row is due now, to be sent again."""
+    with session_scope(engine) as session:
+        delivery = session.get_one(AlertDelivery, delivery_id)
+        delivery.last_error, delivery.next_attempt_at = note[:500], now
+        session.add(delivery)
+
+
+def postpone(engine: Engine, delivery_id: int, until: datetime, *, untried: str | None = None) -> None:
+    """Leave a claimed row as it was until ``until``: Slack asked to wait (a 429, a refused look).
+
+    ``untried``: the row was claimed to be sent but was not tried (its destination refused a moment
+    ago), said why; its claim is then not counted as an attempt."""
+    with session_scope(engine) as session:
+        delivery = session.get_one(AlertDelivery, delivery_id)
+        delivery.next_attempt_at = until
+        if untried is not None:
+            delivery.attempts, delivery.last_error = max(delivery.attempts - 1, 0), untried[:500]
+        session.add(delivery)
+
+
+def _job(session: Session, delivery_id: int) -> Job:
+    delivery = session.get_one(AlertDelivery, delivery_id)
+    session.refresh(delivery)
+    alert = session.get_one(Alert, delivery.alert_id)
+    plan = session.get_one(Plan, alert.plan_id)
+    return Job(
+        delivery_id=id_of(delivery),
+        destination=delivery.destination,
+        status=delivery.status,
+        external_ref=delivery.external_ref,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        alert=Alert(**alert.model_dump()),
+        plan_key=plan.key,
+        plan_channel=plan.channel,
+        settings=settings_of(plan),
+    )
 
 
 def finish(
