@@ -64,11 +64,15 @@ class Outlets:
     def slack(self) -> WebClient:
         """The client the delivery path posts with: the same, minus the SDK's in-line sleep through a
         429's Retry-After (the row is put back for that long instead, and the worker goes on)."""
-        client = self.client
-        handlers = [h for h in client.retry_handlers if not isinstance(h, RateLimitErrorRetryHandler)]
-        if len(handlers) == len(client.retry_handlers):
-            return client
-        return WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=handlers)
+        return never_waiting(self.client)
+
+
+def never_waiting(client: WebClient) -> WebClient:
+    """The client, minus the SDK's in-line sleep through a 429's Retry-After: the caller gets the 429."""
+    handlers = [h for h in client.retry_handlers if not isinstance(h, RateLimitErrorRetryHandler)]
+    if len(handlers) == len(client.retry_handlers):
+        return client
+    return WebClient(token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=handlers)
 
 
 # A request whose answer never came: it may have been done. The retry looks before sending again.

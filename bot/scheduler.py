@@ -15,40 +15,63 @@ coalesce and max_instances.
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
-from bot.delivery import Outlets, deliver_due, escalate
+from bot.delivery import CONNECTION_LOST, Outlets, deliver_due, escalate, never_waiting
 from bot.metrics import SCHEDULER_JOBS
-from bot.sync_post import find_posted_prompt, post_prompt, post_summary, remind
+from bot.sync_post import CLOCK_MARGIN, CannotLook, find_posted, post_prompt, post_summary, remind
 from models.db.types import utcnow
 from models.rules.sync import (
+    OpenedSlot,
     ScheduledSync,
     check_claim_lease,
     due_now,
+    give_up_slot,
     keep_claim,
     open_slot,
     record_posted,
+    resume_slot,
     scheduled_syncs,
+    summary_of_slot,
 )
 from models.rules.sync import (
     catch_up_all as catch_up,
 )
 from models.rules.tick import PLAN_STEPS, run_plan_step, running_plans
 from models.state.outbox import check_lease
+from models.views.sync import DaySummary
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
 TICK_SECONDS = 60
 DELIVER_SECONDS = 2
+RETRY_SECONDS = 2  # how often the posts of sync slots that failed are looked at
+MAX_BACKOFF_S = 60  # below the sync claim's lease (120 s): the claimer keeps its slot while it waits
+
+
+@dataclass(frozen=True)
+class PendingPost:
+    """A post of a slot this process claimed that failed, to try again at ``at``, within its sync."""
+
+    slot_id: int
+    part: str  # "prompt", or "summary" (the end-of-day's, after its prompt)
+    label: str  # "the standup sync of TR-ORCH-001", for the log
+    at: datetime
+    attempt: int
+    ends_at: datetime
+    doubt_since: datetime | None = None  # an attempt whose answer was lost was sent then: look first
 
 
 @dataclass
@@ -62,6 +85,14 @@ class Runtime:
     sms_url: str | None = None
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     fingerprints: dict[str, tuple] = field(default_factory=dict)
+    pending: dict[tuple[int, str], PendingPost] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def slack(self) -> WebClient:
+        """The client sync posts and looks go through: a 429 comes back to the caller, which tries
+        again later (``PendingPost``), instead of a thread of the pool sleeping through it."""
+        return never_waiting(self.client)
 
 
 _runtime: Runtime | None = None
@@ -86,9 +117,12 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
     global _scheduler
     from bot.settings import settings
 
-    try:  # the sync claims' and the deliveries' leases must outlast a post in flight
-        check_claim_lease(client.timeout)
+    try:  # a delivery's lease shorter than a post in flight: a row could be sent or looked for twice
         check_lease(client.timeout)
+    except ValueError as exc:
+        log.warning("%s", exc)
+    try:  # the sync claims' lease must outlast a post in flight (models/rules/sync.py)
+        check_claim_lease(client.timeout)
     except ValueError as exc:
         raise SystemExit(f"orchestrate serve: {exc}") from None
     config = settings()
@@ -106,6 +140,15 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
         id="deliver",
         replace_existing=True,
         misfire_grace_time=DELIVER_SECONDS,
+        coalesce=True,
+        max_instances=1,
+    )
+    _scheduler.add_job(
+        retry_posts,
+        IntervalTrigger(seconds=RETRY_SECONDS),
+        id="sync-retry",
+        replace_existing=True,
+        misfire_grace_time=RETRY_SECONDS,
         coalesce=True,
         max_instances=1,
     )
@@ -201,29 +244,135 @@ def run_slot(plan_key: str, entry_type: str) -> None:
         if opened is None:
             SCHEDULER_JOBS.labels("sync", "not-posted").inc()
             return
-        slot_id = opened.slot_id
         # Taken over from a claimer that died: the claim was left alone for the lease since its holder
         # last sent (hold_claim), longer than a post can be in flight, so its prompt is in the channel
-        # now if it ever will be.
-        found = find_posted_prompt(runtime.client, opened.channel, slot_id) if opened.taken_over else None
-        if found is not None:  # the process that died had posted it: record it, do not post twice
-            record_posted(runtime.engine, slot_id, channel=found[0], ts=found[1], now=now)
-            return
-        # The lease counts from the post being sent.
-        if not keep_claim(runtime.engine, slot_id, by=runtime.name, now=runtime.clock()):
-            # Slower than the lease: another process has taken the slot over, and posts it.
-            SCHEDULER_JOBS.labels("sync", "taken-over").inc()
-            log.warning(
-                "the %s sync of %s was taken over by another process before this one posted it", entry_type, plan_key
-            )
-            return
-        post_prompt(runtime.client, runtime.engine, opened.prompt, opened.channel, now=now)
-        if opened.summary is not None:
-            post_summary(runtime.client, opened.summary, opened.channel)
-        SCHEDULER_JOBS.labels("sync", "posted").inc()
+        # now if it ever will be: it is looked for among the messages since the slot was due.
+        doubt = opened.due_at if opened.taken_over else None
+        _post_slot(runtime, opened, f"the {entry_type} sync of {plan_key}", attempt=0, doubt_since=doubt)
     except Exception:
         SCHEDULER_JOBS.labels("sync", "error").inc()
         log.exception("posting the %s sync of %s failed", entry_type, plan_key)
+
+
+def _post_slot(runtime: Runtime, opened: OpenedSlot, label: str, *, attempt: int, doubt_since: datetime | None) -> None:
+    """Post a claimed slot's prompt (then its summary); a failure is tried again with backoff (retry_posts)."""
+    retry = PendingPost(opened.slot_id, "prompt", label, runtime.clock(), attempt, _ends(opened), doubt_since)
+    if doubt_since is not None:
+        try:
+            found = find_posted(runtime.slack, opened.channel, opened.slot_id, since=doubt_since, until=runtime.clock())
+        except CannotLook as exc:  # not an answer: the claimer keeps its claim, and looks again later
+            keep_claim(runtime.engine, opened.slot_id, by=runtime.name, now=runtime.clock())
+            _later(runtime, retry, exc, after=exc.after)
+            return
+        if found is not None:  # it had been posted: record it, do not post twice
+            record_posted(runtime.engine, opened.slot_id, channel=found[0], ts=found[1], now=runtime.clock())
+            _post_day_summary(runtime, opened, label)
+            return
+    # The lease counts from the post being sent.
+    sent_at = runtime.clock()
+    if not keep_claim(runtime.engine, opened.slot_id, by=runtime.name, now=sent_at):
+        # Slower than the lease: another process has taken the slot over, and posts it.
+        SCHEDULER_JOBS.labels("sync", "taken-over").inc()
+        log.warning("%s was taken over by another process before this one posted it", label)
+        return
+    try:
+        post_prompt(runtime.slack, runtime.engine, opened.prompt, opened.channel, now=sent_at)
+    except Exception as exc:  # noqa: BLE001 - tried again within the sync, looked for first if its answer was lost
+        _later(runtime, replace(retry, attempt=attempt + 1, doubt_since=None), exc, sent_at=sent_at)
+        return
+    SCHEDULER_JOBS.labels("sync", "posted").inc()
+    _post_day_summary(runtime, opened, label)
+
+
+def _post_day_summary(runtime: Runtime, opened: OpenedSlot, label: str) -> None:
+    if opened.summary is not None:
+        _post_summary_of(runtime, opened.slot_id, opened.channel, opened.summary, label, attempt=0, ends=_ends(opened))
+
+
+def _post_summary_of(
+    runtime: Runtime, slot_id: int, channel: str, summary: DaySummary, label: str, *, attempt: int, ends: datetime
+) -> None:
+    retry = PendingPost(slot_id, "summary", label, runtime.clock(), attempt, ends)
+    if attempt > 0:  # a summary that failed may have landed (its chart failing after): looked for first
+        try:
+            since = runtime.clock() - timedelta(minutes=30)
+            if find_posted(runtime.slack, channel, slot_id, since=since, until=runtime.clock(), part="summary"):
+                return
+        except CannotLook as exc:
+            _later(runtime, retry, exc, after=exc.after)
+            return
+    try:
+        post_summary(runtime.slack, summary, channel, slot_id)
+    except Exception as exc:  # noqa: BLE001 - tried again within the sync
+        _later(runtime, replace(retry, attempt=attempt + 1), exc)
+
+
+def _ends(opened: OpenedSlot) -> datetime:
+    if opened.ends_at is not None:
+        return opened.ends_at
+    return (opened.due_at or datetime.now(UTC)) + timedelta(minutes=15)
+
+
+def _later(
+    runtime: Runtime,
+    retry: PendingPost,
+    error: Exception,
+    *,
+    after: float | None = None,
+    sent_at: datetime | None = None,
+) -> None:
+    """Try the post again after a backoff (or Slack's Retry-After); a post whose answer was lost is looked
+    for first, once it has surely landed. Past the end of its sync the slot is recorded as missed."""
+    now = runtime.clock()
+    wait = after if after is not None else float(min(2**retry.attempt, MAX_BACKOFF_S))
+    if isinstance(error, SlackApiError) and error.response.status_code == 429:
+        wait = float(error.response.headers.get("Retry-After", wait))
+    doubt = retry.doubt_since
+    if sent_at is not None and isinstance(error, CONNECTION_LOST):
+        doubt = sent_at
+        wait = max(wait, runtime.slack.timeout + CLOCK_MARGIN.total_seconds())
+    at = now + timedelta(seconds=wait)
+    if at >= retry.ends_at:
+        log.error("%s: its %s could not be posted within the sync (%s); given up", retry.label, retry.part, error)
+        if retry.part == "prompt":
+            give_up_slot(runtime.engine, retry.slot_id, by=runtime.name)
+        return
+    log.warning("%s: posting its %s failed (%s); trying again in %g s", retry.label, retry.part, error, wait)
+    with runtime.lock:
+        runtime.pending[(retry.slot_id, retry.part)] = replace(retry, at=at, doubt_since=doubt)
+
+
+def retry_posts() -> None:
+    """Every two seconds: try again the posts of slots this process claimed whose post failed."""
+    runtime = _require_runtime()
+    now = runtime.clock()
+    with runtime.lock:
+        due = [p for p in runtime.pending.values() if p.at <= now]
+        for post in due:
+            del runtime.pending[(post.slot_id, post.part)]
+    for post in due:
+        try:
+            _retry_one(runtime, post, now)
+        except Exception:
+            SCHEDULER_JOBS.labels("sync", "error").inc()
+            log.exception("trying %s's %s again failed", post.label, post.part)
+
+
+def _retry_one(runtime: Runtime, post: PendingPost, now: datetime) -> None:
+    if post.part == "summary":
+        posted = summary_of_slot(runtime.engine, post.slot_id, now=now)
+        if posted is not None:
+            channel, summary = posted
+            _post_summary_of(
+                runtime, post.slot_id, channel, summary, post.label, attempt=post.attempt, ends=post.ends_at
+            )
+        return
+    opened = resume_slot(runtime.engine, post.slot_id, by=runtime.name, now=now)
+    if opened is None:  # posted, taken over, or its sync over (then recorded as missed)
+        if now >= post.ends_at:
+            give_up_slot(runtime.engine, post.slot_id, by=runtime.name)
+        return
+    _post_slot(runtime, opened, post.label, attempt=post.attempt, doubt_since=post.doubt_since)
 
 
 def tick() -> None:

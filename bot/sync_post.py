@@ -2,9 +2,10 @@
 
 import io
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot import blocks
@@ -13,31 +14,70 @@ from models.views.sync import DaySummary, SyncPrompt
 
 log = logging.getLogger(__name__)
 
+# The event_type of the message metadata a slot's posts carry; the payload names the slot (and the summary).
+PROMPT_EVENT = "orchestrate_sync_prompt"
+CLOCK_MARGIN = timedelta(seconds=10)  # this replica's clock and Slack's may disagree a little
+HISTORY_LIMIT = 15  # the most conversations.history gives an app outside the Slack Marketplace
+
+
+class CannotLook(Exception):
+    """Slack did not say what is in the channel (a 429, a 5xx, no answer, more than a page since):
+    the look is to be made again later; it is never an answer that the post is not there."""
+
+    def __init__(self, message: str, after: float = 60.0):
+        super().__init__(message)
+        self.after = after
+
 
 def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: str, *, now: datetime) -> str:
     """Post a prompt and record where, so answers can redraw it; returns its ts."""
     response = client.chat_postMessage(
-        channel=channel, text=f"Sync: {prompt.sync_type} ({prompt.plan})", blocks=blocks.render_body_dicts(prompt)
+        channel=channel,
+        text=f"Sync: {prompt.sync_type} ({prompt.plan})",
+        blocks=blocks.render_body_dicts(prompt),
+        metadata=_marker(prompt.slot_id, "prompt") if prompt.slot_id is not None else None,
     )
     if prompt.slot_id is not None:
         record_posted(engine, prompt.slot_id, channel=response["channel"], ts=response["ts"], now=now)
     return response["ts"]
 
 
-def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[str, str] | None:
-    """(channel, ts) of a slot's prompt already in the channel: its Answer button carries the slot id."""
+def _marker(slot_id: int, part: str) -> dict:
+    return {"event_type": PROMPT_EVENT, "event_payload": {"slot_id": slot_id, "part": part}}
+
+
+def find_posted(
+    client: WebClient, channel: str, slot_id: int, *, since: datetime, until: datetime, part: str = "prompt"
+) -> tuple[str, str] | None:
+    """(channel, ts) of a slot's prompt (or summary) if it was posted between ``since`` and ``until``, by the
+    message metadata it carries (or, for a prompt posted before prompts carried it, its Answer button's
+    value); None when Slack shows it is not there. Raises CannotLook when Slack does not say."""
     try:
-        response = client.conversations_history(channel=channel, limit=100)
-    except Exception:  # noqa: BLE001 - cannot look: better a second prompt than none
-        return None
+        response = client.conversations_history(
+            channel=channel,
+            oldest=f"{(since - CLOCK_MARGIN).timestamp():.6f}",
+            latest=f"{(until + CLOCK_MARGIN).timestamp():.6f}",
+            inclusive=True,
+            limit=HISTORY_LIMIT,
+            include_all_metadata=True,
+        )
+    except SlackApiError as exc:
+        after = float(exc.response.headers.get("Retry-After", 60)) if exc.response.status_code == 429 else 60.0
+        raise CannotLook(f"Slack answered {exc.response.status_code} to the look", after) from None
+    except Exception as exc:  # noqa: BLE001 - no answer at all: the same, look later
+        raise CannotLook(f"no answer to the look: {type(exc).__name__}") from None
     messages: list[dict] = response.get("messages", [])
     for message in messages:
-        for block in message.get("blocks", []):
+        if (message.get("metadata") or {}).get("event_payload") == _marker(slot_id, part)["event_payload"]:
+            return response.get("channel") or channel, message["ts"]
+        for block in message.get("blocks", []) if part == "prompt" and "metadata" not in message else []:
             if any(
                 e.get("action_id") == "sync_answer" and e.get("value") == str(slot_id)
                 for e in block.get("elements", [])
             ):
                 return response.get("channel") or channel, message["ts"]
+    if response.get("has_more"):
+        raise CannotLook(f"more than {HISTORY_LIMIT} messages in {channel} since {since.isoformat()}")
     return None
 
 
@@ -70,10 +110,13 @@ def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
     return len(due.silent)
 
 
-def post_summary(client: WebClient, summary: DaySummary, channel: str) -> None:
+def post_summary(client: WebClient, summary: DaySummary, channel: str, slot_id: int | None = None) -> None:
     """The day's summary, then its progress chart as an image."""
     response = client.chat_postMessage(
-        channel=channel, text=f"End of day {summary.day} ({summary.plan})", blocks=blocks.render_body_dicts(summary)
+        channel=channel,
+        text=f"End of day {summary.day} ({summary.plan})",
+        blocks=blocks.render_body_dicts(summary),
+        metadata=_marker(slot_id, "summary") if slot_id is not None else None,
     )
     client.files_upload_v2(
         channel=response["channel"],

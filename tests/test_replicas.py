@@ -807,6 +807,7 @@ def test_a_slot_taken_over_from_a_dead_claim_is_not_posted_twice(started, engine
     from models.rules.sync import ask, claim_slot, scheduled_entries
 
     with FakeSlack() as slack:
+        slack.clock = lambda: started.now.timestamp()  # Slack's clock and the bot's agree
         client = WebClient(token="xoxb-test", base_url=slack.url)
         with Session(engine) as session:  # the dead replica's work, up to its post
             plan = session.exec(select(Plan).where(Plan.key == "TR-ORCH-001")).one()
@@ -870,6 +871,7 @@ def test_a_taken_over_slot_whose_prompt_asked_nobody_is_not_posted_twice(started
 
     started.advance(hours=4)
     with FakeSlack() as slack:
+        slack.clock = lambda: started.now.timestamp()  # Slack's clock and the bot's agree
         client = WebClient(token="xoxb-test", base_url=slack.url)
         with Session(engine) as session:  # the dead replica's work, its post included
             plan = session.exec(select(Plan).where(Plan.key == "TR-ORCH-001")).one()

@@ -32,6 +32,7 @@ def jobs(started, engine, slack):
             agent.slack_user = user
             session.add(agent)
         session.commit()
+    slack.clock = lambda: started.now.timestamp()  # Slack's clock and the bot's agree
     scheduler.use(engine, WebClient(token="xoxb-test", base_url=slack.url), clock=lambda: started.now)
     yield started
     scheduler._runtime = None

@@ -179,6 +179,19 @@ def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:
     ]
 
 
+def expire_claims(session: Session, now: datetime) -> int:
+    """Slots still claimed, unposted, when their sync is over (their claimer died, or never got
+    Slack to take the prompt) are recorded as missed: no slot ends claimed and unposted."""
+    rows = session.exec(
+        select(SyncSlot).where(SyncSlot.status == "claimed", col(SyncSlot.claimed_at) < now - CLAIM_LEASE)
+    ).all()
+    over = [s for s in rows if now >= s.due_at + timedelta(seconds=s.duration_s)]
+    for slot in over:
+        slot.status = "missed"
+        session.add(slot)
+    return len(over)
+
+
 def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: datetime, by: str) -> SyncSlot:
     """An on-demand prompt gets its own slot, so answers and reminders work the same."""
     entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
@@ -368,6 +381,8 @@ class OpenedSlot:
     prompt: SyncPrompt
     summary: DaySummary | None  # the end-of-day summary that follows the prompt
     taken_over: bool  # from a claimer that died: its prompt may be in the channel already
+    due_at: datetime | None = None  # when the slot was due: no prompt of it is older
+    ends_at: datetime | None = None  # when its sync is over: no use posting it later
 
 
 def scheduled_syncs(engine: Engine) -> list[ScheduledSync]:
@@ -415,7 +430,50 @@ def open_slot(engine: Engine, plan_key: str, entry_type: str, *, now: datetime, 
             return None
         prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now)
         summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
-        return OpenedSlot(plan.channel, id_of(claimed.slot), prompt, summary, claimed.taken_over)
+        return OpenedSlot(
+            plan.channel, id_of(claimed.slot), prompt, summary, claimed.taken_over, *_window(claimed.slot)
+        )
+
+
+def _window(slot: SyncSlot) -> tuple[datetime, datetime]:
+    return slot.due_at, slot.due_at + timedelta(seconds=slot.duration_s)
+
+
+def resume_slot(engine: Engine, slot_id: int, *, by: str, now: datetime) -> OpenedSlot | None:
+    """A slot ``by`` claimed and has not posted yet, to try its post again; None when it is no longer
+    its to post (posted, taken over by another process, its sync over, its plan stopped)."""
+    with session_scope(engine) as session:
+        slot = session.get(SyncSlot, slot_id)
+        if slot is None or slot.status != "claimed" or slot.claimed_by != by:
+            return None
+        plan = session.get_one(Plan, slot.plan_id)
+        if plan.status != "running" or not plan.channel or now >= _window(slot)[1]:
+            return None
+        prompt = prompt_for_slot(session, plan, slot, now=now)
+        summary = day_summary(session, plan, now=now) if slot.entry == SUMMARY_ENTRY else None
+        return OpenedSlot(plan.channel, slot_id, prompt, summary, False, *_window(slot))
+
+
+def summary_of_slot(engine: Engine, slot_id: int, *, now: datetime) -> tuple[str, DaySummary] | None:
+    """(channel, the day's summary) of a posted end-of-day slot, to post its summary again."""
+    with session_scope(engine) as session:
+        slot = session.get(SyncSlot, slot_id)
+        if slot is None or slot.status != "posted" or not slot.channel:
+            return None
+        return slot.channel, day_summary(session, session.get_one(Plan, slot.plan_id), now=now)
+
+
+def give_up_slot(engine: Engine, slot_id: int, *, by: str) -> bool:
+    """A slot ``by`` could not post within its sync is recorded as missed, not left claimed."""
+    with session_scope(engine) as session:
+        return (
+            session.exec(
+                update(SyncSlot)
+                .where(col(SyncSlot.id) == slot_id, col(SyncSlot.status) == "claimed", col(SyncSlot.claimed_by) == by)
+                .values(status="missed")
+            ).rowcount
+            == 1
+        )
 
 
 def keep_claim(engine: Engine, slot_id: int, *, by: str, now: datetime) -> bool:
@@ -430,5 +488,6 @@ def due_now(engine: Engine, *, now: datetime) -> tuple[list[int], list[tuple[str
     with session_scope(engine) as session:
         reminders = [id_of(slot) for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
         orphans = [(session.get_one(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
+        expire_claims(session, now)
         forget_old_events(session, now)
         return reminders, orphans
