@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from functools import cached_property
 from urllib.parse import unquote, urlparse
@@ -79,8 +79,9 @@ def never_waiting(client: WebClient) -> WebClient:
 CONNECTION_LOST = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException)
 # The event_type of the message metadata every alert post carries; its payload names the delivery.
 DELIVERY_EVENT = "orchestrate_alert_delivery"
-# The clocks of this replica and of Slack may disagree a little: the look starts this much before the attempt.
-CLOCK_MARGIN = timedelta(seconds=10)
+# The clocks of this replica and of Slack may disagree a little: the look spans this much more either side.
+CLOCK_MARGIN = timedelta(seconds=3)
+LOOK_AFTER = timedelta(seconds=15)  # how long after an attempt in doubt it is looked for
 HISTORY_LIMIT = 15  # the most conversations.history gives an app outside the Slack Marketplace
 LOOK_AGAIN = timedelta(seconds=60)  # conversations.history: one call a minute for such an app
 
@@ -97,12 +98,14 @@ def deliver_due(engine: Engine, outlets: Outlets, clock: Callable[[], datetime])
         job = outbox.claim_next(engine, clock())
         if job is None:
             break
-        sent += _deliver_one(engine, outlets, job, clock(), refused)
+        sent += _deliver_one(engine, outlets, job, clock, refused)
     return sent
 
 
-def _deliver_one(engine: Engine, outlets: Outlets, job: Job, now: datetime, refused: dict[str, datetime]) -> int:
-    outlet = _outlet(job)
+def _deliver_one(
+    engine: Engine, outlets: Outlets, job: Job, clock: Callable[[], datetime], refused: dict[str, datetime]
+) -> int:
+    now, outlet = clock(), _outlet(job)
     if outlet in refused and refused[outlet] > now:
         outbox.postpone(engine, job.delivery_id, refused[outlet], untried=f"waiting: {outlet} refused a moment ago")
         return 0
@@ -120,9 +123,9 @@ def _deliver_one(engine: Engine, outlets: Outlets, job: Job, now: datetime, refu
         refused[outlet] = now + timedelta(seconds=5)
         error, after = f"{type(exc).__name__}: {exc}", None
         if isinstance(exc, CONNECTION_LOST):
-            # It may have been done: it is looked for before it is sent again, once a post sent now has
-            # surely landed or failed (Slack goes on with a request whose answer is lost).
-            error, after = outbox.in_doubt(now, error), outlets.slack.timeout + CLOCK_MARGIN.total_seconds()
+            # It may have been done (by the time the connection failed): it is looked for before it is
+            # sent again, a little later (the look is rationed, and others may join it).
+            error, after = outbox.in_doubt(now, clock(), error), LOOK_AFTER.total_seconds()
         return outbox.retry(engine, job.delivery_id, job.attempts, now, error, after)
     ALERTS_DELIVERED.labels(job.destination).inc()
     return outbox.finish(engine, job.delivery_id, "sent", ref=new_ref or job.external_ref, now=now)
@@ -159,7 +162,7 @@ def resolve_doubts(engine: Engine, outlets: Outlets, now: datetime) -> int:
 def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Doubt], now: datetime) -> int:
     """One look at the channel's messages since the earliest attempt in doubt, for all of them."""
     oldest = min(d.since for d in doubts) - CLOCK_MARGIN
-    latest = max(d.since for d in doubts) + timedelta(seconds=client.timeout) + CLOCK_MARGIN
+    latest = max(d.until for d in doubts) + CLOCK_MARGIN
     try:
         page = client.conversations_history(
             channel=channel,
@@ -177,7 +180,8 @@ def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Dou
             outbox.postpone(engine, doubt.job.delivery_id, now + timedelta(seconds=wait))
         return 0
     messages: list[dict] = page.get("messages", [])
-    # With more than a page since the attempts, only the newest page's span was seen.
+    # With more than a page in the span, only the newest page's part of it was seen: the rest is
+    # looked at next time (the span narrowed to what is left), a page further back each minute.
     seen_from = min((float(m["ts"]) for m in messages), default=0.0) if page.get("has_more") else 0.0
     sent = 0
     for doubt in doubts:
@@ -188,7 +192,8 @@ def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Dou
             note = f"not in {channel} since {doubt.since.isoformat()}: sent again"
             outbox.clear_doubt(engine, doubt.job.delivery_id, note, now)
         else:
-            outbox.postpone(engine, doubt.job.delivery_id, now + LOOK_AGAIN)
+            left = datetime.fromtimestamp(seen_from, UTC) - CLOCK_MARGIN  # Slack's own time: no margin
+            outbox.narrow_doubt(engine, doubt.job.delivery_id, min(doubt.until, left), now + LOOK_AGAIN)
     return sent
 
 

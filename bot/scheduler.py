@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from bot.delivery import CONNECTION_LOST, Outlets, deliver_due, escalate, never_waiting
 from bot.metrics import SCHEDULER_JOBS
-from bot.sync_post import CLOCK_MARGIN, CannotLook, find_posted, post_prompt, post_summary, remind
+from bot.sync_post import CannotLook, find_posted, post_prompt, post_summary, remind
 from models.db.types import utcnow
 from models.rules.sync import (
     OpenedSlot,
@@ -59,6 +59,7 @@ TICK_SECONDS = 60
 DELIVER_SECONDS = 2
 RETRY_SECONDS = 2  # how often the posts of sync slots that failed are looked at
 MAX_BACKOFF_S = 60  # below the sync claim's lease (120 s): the claimer keeps its slot while it waits
+LOOK_AFTER_S = 15  # how long after a post whose answer was lost it is looked for
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class PendingPost:
     attempt: int
     ends_at: datetime
     doubt_since: datetime | None = None  # an attempt whose answer was lost was sent then: look first
+    doubt_until: datetime | None = None  # and its post (if Slack took it) made by then
 
 
 @dataclass
@@ -254,15 +256,26 @@ def run_slot(plan_key: str, entry_type: str) -> None:
         log.exception("posting the %s sync of %s failed", entry_type, plan_key)
 
 
-def _post_slot(runtime: Runtime, opened: OpenedSlot, label: str, *, attempt: int, doubt_since: datetime | None) -> None:
+def _post_slot(
+    runtime: Runtime,
+    opened: OpenedSlot,
+    label: str,
+    *,
+    attempt: int,
+    doubt_since: datetime | None,
+    doubt_until: datetime | None = None,
+) -> None:
     """Post a claimed slot's prompt (then its summary); a failure is tried again with backoff (retry_posts)."""
-    retry = PendingPost(opened.slot_id, "prompt", label, runtime.clock(), attempt, _ends(opened), doubt_since)
+    retry = PendingPost(
+        opened.slot_id, "prompt", label, runtime.clock(), attempt, _ends(opened), doubt_since, doubt_until
+    )
     if doubt_since is not None:
+        until = doubt_until or runtime.clock()
         try:
-            found = find_posted(runtime.slack, opened.channel, opened.slot_id, since=doubt_since, until=runtime.clock())
+            found = find_posted(runtime.slack, opened.channel, opened.slot_id, since=doubt_since, until=until)
         except CannotLook as exc:  # not an answer: the claimer keeps its claim, and looks again later
             keep_claim(runtime.engine, opened.slot_id, by=runtime.name, now=runtime.clock())
-            _later(runtime, retry, exc, after=exc.after)
+            _later(runtime, replace(retry, doubt_until=exc.seen_down_to or until), exc, after=exc.after)
             return
         if found is not None:  # it had been posted: record it, do not post twice
             record_posted(runtime.engine, opened.slot_id, channel=found[0], ts=found[1], now=runtime.clock())
@@ -278,7 +291,7 @@ def _post_slot(runtime: Runtime, opened: OpenedSlot, label: str, *, attempt: int
     try:
         post_prompt(runtime.slack, runtime.engine, opened.prompt, opened.channel, now=sent_at)
     except Exception as exc:  # noqa: BLE001 - tried again within the sync, looked for first if its answer was lost
-        _later(runtime, replace(retry, attempt=attempt + 1, doubt_since=None), exc, sent_at=sent_at)
+        _later(runtime, replace(retry, attempt=attempt + 1, doubt_since=None, doubt_until=None), exc, sent_at=sent_at)
         return
     SCHEDULER_JOBS.labels("sync", "posted").inc()
     _post_day_summary(runtime, opened, label)
@@ -327,10 +340,11 @@ def _later(
     wait = after if after is not None else float(min(2**retry.attempt, MAX_BACKOFF_S))
     if isinstance(error, SlackApiError) and error.response.status_code == 429:
         wait = float(error.response.headers.get("Retry-After", wait))
-    doubt = retry.doubt_since
+    doubt, until = retry.doubt_since, retry.doubt_until
     if sent_at is not None and isinstance(error, CONNECTION_LOST):
-        doubt = sent_at
-        wait = max(wait, runtime.slack.timeout + CLOCK_MARGIN.total_seconds())
+        # Slack may have it, posted by the time the connection failed: looked for a little later.
+        doubt, until = sent_at, now
+        wait = max(wait, LOOK_AFTER_S)
     at = now + timedelta(seconds=wait)
     if at >= retry.ends_at:
         log.error("%s: its %s could not be posted within the sync (%s); given up", retry.label, retry.part, error)
@@ -339,7 +353,7 @@ def _later(
         return
     log.warning("%s: posting its %s failed (%s); trying again in %g s", retry.label, retry.part, error, wait)
     with runtime.lock:
-        runtime.pending[(retry.slot_id, retry.part)] = replace(retry, at=at, doubt_since=doubt)
+        runtime.pending[(retry.slot_id, retry.part)] = replace(retry, at=at, doubt_since=doubt, doubt_until=until)
 
 
 def retry_posts() -> None:
@@ -372,7 +386,9 @@ def _retry_one(runtime: Runtime, post: PendingPost, now: datetime) -> None:
         if now >= post.ends_at:
             give_up_slot(runtime.engine, post.slot_id, by=runtime.name)
         return
-    _post_slot(runtime, opened, post.label, attempt=post.attempt, doubt_since=post.doubt_since)
+    _post_slot(
+        runtime, opened, post.label, attempt=post.attempt, doubt_since=post.doubt_since, doubt_until=post.doubt_until
+    )
 
 
 def tick() -> None:

@@ -2,7 +2,7 @@
 
 import io
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 # The event_type of the message metadata a slot's posts carry; the payload names the slot (and the summary).
 PROMPT_EVENT = "orchestrate_sync_prompt"
-CLOCK_MARGIN = timedelta(seconds=10)  # this replica's clock and Slack's may disagree a little
+CLOCK_MARGIN = timedelta(seconds=3)  # this replica's clock and Slack's may disagree a little
 HISTORY_LIMIT = 15  # the most conversations.history gives an app outside the Slack Marketplace
 
 
@@ -24,9 +24,10 @@ class CannotLook(Exception):
     """Slack did not say what is in the channel (a 429, a 5xx, no answer, more than a page since):
     the look is to be made again later; it is never an answer that the post is not there."""
 
-    def __init__(self, message: str, after: float = 60.0):
+    def __init__(self, message: str, after: float = 60.0, seen_down_to: datetime | None = None):
         super().__init__(message)
         self.after = after
+        self.seen_down_to = seen_down_to  # a page was seen, back to then: what is left to look at is older
 
 
 def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: str, *, now: datetime) -> str:
@@ -77,7 +78,11 @@ def find_posted(
             ):
                 return response.get("channel") or channel, message["ts"]
     if response.get("has_more"):
-        raise CannotLook(f"more than {HISTORY_LIMIT} messages in {channel} since {since.isoformat()}")
+        # Slack's own time (the next look adds no margin to it): the next look goes a page further back.
+        oldest_seen = (
+            datetime.fromtimestamp(min(float(m["ts"]) for m in messages), UTC) - CLOCK_MARGIN if messages else None
+        )
+        raise CannotLook(f"more than {HISTORY_LIMIT} messages in {channel} since {since.isoformat()}", 60, oldest_seen)
     return None
 
 

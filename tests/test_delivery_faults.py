@@ -125,6 +125,19 @@ def test_a_lost_answer_in_a_busy_channel_is_found_among_the_messages_since_the_a
     assert int(look.body["limit"]) == 15
 
 
+def test_more_than_a_page_since_the_attempt_is_looked_through_a_page_a_minute(started, engine, outlets, slack):
+    slack.lose_answer_next("chat.postMessage")
+    started("event critical-bug")
+    deliver_due(engine, outlets, lambda: started.now)  # posted; the answer lost
+    human_chatter(slack, "#urgent", 20)  # at once after it: the post is not among the newest 15
+    for _ in range(3):
+        slack.a_minute_passes()
+        started.advance(minutes=1)
+        deliver_due(engine, outlets, lambda: started.now)
+    assert len(slack.calls_to("conversations.history")) == 2  # the newest page, then the one before
+    assert len(posts_to(slack, "#urgent")) == 1 + 20 and statuses(engine, "slack-urgent") == ["sent"]
+
+
 @pytest.mark.parametrize("refusal", ["the minute's one call is spent", "Slack answers 500"])
 def test_a_refused_look_means_later_never_not_there(started, engine, outlets, slack, refusal):
     slack.lose_answer_next("chat.postMessage")

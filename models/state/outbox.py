@@ -51,9 +51,15 @@ def check_lease(request_timeout_s: float, lease: timedelta | None = None) -> Non
         )
 
 
-def in_doubt(since: datetime, error: str) -> str:
-    """The ``last_error`` of an attempt whose outcome is unknown (sent at ``since``)."""
-    return f"{IN_DOUBT}{since.isoformat()}: {error}"
+def in_doubt(since: datetime, until: datetime, error: str) -> str:
+    """The ``last_error`` of an attempt whose outcome is unknown: sent at ``since``, its post (if Slack
+    took it) made by ``until``."""
+    return f"{IN_DOUBT}{since.isoformat()} until {until.isoformat()}: {error}"
+
+
+def _window(error: str) -> tuple[datetime, datetime]:
+    since, until = error.removeprefix(IN_DOUBT).split(": ", 1)[0].split(" until ")
+    return datetime.fromisoformat(since), datetime.fromisoformat(until)
 
 
 def _doubted() -> Any:
@@ -111,10 +117,12 @@ def claim_next(engine: Engine, now: datetime) -> Job | None:
 
 @dataclass(frozen=True)
 class Doubt:
-    """A row in doubt, claimed for one lease: ``since`` is when its uncertain attempt was sent."""
+    """A row in doubt, claimed for one lease: its uncertain attempt was sent at ``since``, and the post
+    (if Slack took it) is no later than ``until`` (the part of that span not looked at yet)."""
 
     job: Job
     since: datetime
+    until: datetime
 
 
 def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doubt]:
@@ -129,7 +137,10 @@ def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doub
         ).all()
         for row in rows:
             error = row.last_error
-            since = _since(error) if error else row.next_attempt_at - LEASE  # a claim whose worker died
+            if error:
+                since, until = _window(error)
+            else:  # a claim whose worker died: it had the lease to send
+                since, until = row.next_attempt_at - LEASE, row.next_attempt_at
             claimed = session.exec(
                 update(AlertDelivery)
                 .where(
@@ -138,15 +149,22 @@ def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doub
                     _doubted(),
                 )
                 # The time of the attempt is kept in the row: a worker dying now leaves it as it was.
-                .values(next_attempt_at=now + LEASE, last_error=error or in_doubt(since, "its worker stopped"))
+                .values(next_attempt_at=now + LEASE, last_error=error or in_doubt(since, until, "its worker stopped"))
             ).rowcount
             if claimed == 1:
-                doubts.append(Doubt(_job(session, id_of(row)), since))
+                doubts.append(Doubt(_job(session, id_of(row)), since, until))
     return doubts
 
 
-def _since(error: str) -> datetime:
-    return datetime.fromisoformat(error.removeprefix(IN_DOUBT).split(": ", 1)[0])
+def narrow_doubt(engine: Engine, delivery_id: int, until: datetime, next_look: datetime) -> None:
+    """A look saw the messages after ``until`` and the post was not among them: only the span up to
+    ``until`` is left to look at, at ``next_look``."""
+    with session_scope(engine) as session:
+        delivery = session.get_one(AlertDelivery, delivery_id)
+        since, _ = _window(delivery.last_error or "")
+        reason = (delivery.last_error or "").split(": ", 1)[-1]
+        delivery.last_error, delivery.next_attempt_at = in_doubt(since, until, reason)[:500], next_look
+        session.add(delivery)
 
 
 def clear_doubt(engine: Engine, delivery_id: int, note: str, now: datetime) -> None:
