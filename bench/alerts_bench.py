@@ -5,13 +5,13 @@ of events to ten Slack destinations (#bench-alerts-0 … 9). 1,000 distinct
 events are raised with the `event` command (so none is grouped into
 another): 1,000 alerts, each with one delivery row, 100 per channel. Then
 `bot.delivery.deliver_due` (what `serve`'s delivery job calls) runs back to
-back, through the WebClient `serve` builds (bot.app.web_client: the SDK
-retries 429s after their Retry-After) and FakeSlack, until no row is due.
+back, through the WebClient `serve` builds (bot.app.web_client; the delivery
+path puts a 429's row back for its Retry-After) and FakeSlack, until no row is due.
 
 Counted: every alert's successful chat.postMessage in FakeSlack ("alert #N ·"
 in its blocks): each exactly once, and every row marked sent. Then 100 more
 alerts go while FakeSlack refuses four posts in a row with 429 (Retry-After
-1 s: the SDK's three retries run out, so delivery's own retry takes over)
+1 s: each puts its row back for a second, and the worker goes on)
 and one with 500: still each exactly once.
 
 Baseline: the same 1,000 messages posted back to back with the same client,

@@ -32,7 +32,9 @@ class RetryUnlessPosted(ConnectionErrorRetryHandler):
 
 
 def web_client(token: str, api_url: str) -> WebClient:
-    # Slack's 429s are retried by the SDK, honouring Retry-After, not by a loop of ours.
+    # Slack's 429s are retried by the SDK, honouring Retry-After, not by a loop of ours; except on the
+    # delivery and sync-post paths, which must not sleep in-line: they use bot.delivery.never_waiting(client)
+    # and put the post back for its Retry-After.
     return WebClient(
         token=token,
         base_url=api_url,
