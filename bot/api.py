@@ -46,8 +46,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 OPENAPI_URL = f"{PREFIX}/openapi.json"
 DOCS_URL = f"{PREFIX}/docs"
-MAX_BODY = 64 * 1024  # announced by Content-Length: refused with ErrorOut
-MAX_STREAMED_BODY = 1024 * 1024  # a body sent in chunks: Starlette's plain 413 beyond this
+MAX_BODY = 64 * 1024  # however it is sent: refused while it arrives (bot/body_limit.py)
 
 ACTOR = Actor(id="api", name="api", source="api", operator=True)
 INVOCATION = Invocation(actor=ACTOR, front="api")
@@ -159,7 +158,8 @@ def _route_class(token: str) -> type[APIRoute]:
     expected = token.encode()
 
     class ApiRoute(APIRoute):
-        """Checks the token before anything else is read, and answers every problem as ErrorOut."""
+        """Checks the token before anything of the body is looked at (its size was, by BodyLimit), and answers
+        every problem as ErrorOut."""
 
         def get_route_handler(self) -> Callable:
             handler = super().get_route_handler()
@@ -173,8 +173,6 @@ def _route_class(token: str) -> type[APIRoute]:
                         f"{why}: send `Authorization: Bearer <ORCHESTRATE_API_TOKEN>`",
                         headers={"WWW-Authenticate": "Bearer"},
                     )
-                if _length(request) > MAX_BODY:
-                    return error_response(413, f"the body is larger than {MAX_BODY // 1024} KiB")
                 try:
                     return await handler(request)
                 except RequestValidationError as exc:
@@ -192,13 +190,6 @@ def _route_class(token: str) -> type[APIRoute]:
             return guarded
 
     return ApiRoute
-
-
-def _length(request: Request) -> int:
-    try:
-        return int(request.headers.get("content-length") or 0)
-    except ValueError:
-        return 0
 
 
 def _field(error: dict) -> str:
@@ -280,7 +271,6 @@ def build_api(engine: Engine, token: str | None) -> APIRouter:
         dependencies=[Depends(bearer)],
         responses=ERRORS,
         tags=["api"],
-        max_body_size=MAX_STREAMED_BODY,
     )
     plan_query = Query(
         default=None,

@@ -24,6 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from bot import api
+from bot.body_limit import BodyLimit, KiB
 from bot.metrics import LATENCY, REQUESTS
 from bot.respond import holding_work, start_held
 from models.db.store import ping
@@ -31,7 +32,8 @@ from models.db.store import ping
 log = logging.getLogger(__name__)
 
 ROUTES = ("/slack/events", "/healthz", "/metrics")
-MAX_SLACK_BODY = 1024 * 1024  # Slack's payloads are far smaller
+MAX_SLACK_BODY = 1024 * KiB  # Slack's payloads are far smaller
+MAX_OTHER_BODY = 64 * KiB  # /healthz and /metrics take none
 
 
 def _route_label(path: str) -> str:
@@ -110,12 +112,9 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *,
 
         @web.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
-            # Nothing is parsed, logged or stored before the request is known to be Slack's.
-            if int(request.headers.get("content-length") or 0) > MAX_SLACK_BODY:
-                return _refusal(413, "request too large")
+            # Nothing is parsed, logged or stored before the request is known to be Slack's;
+            # the body is at most MAX_SLACK_BODY, already read by BodyLimit.
             body = await request.body()
-            if len(body) > MAX_SLACK_BODY:
-                return _refusal(413, "request too large")
             if verifier is not None:
                 signature = request.headers.get("x-slack-signature", "")
                 if not _signed(verifier, body, request.headers.get("x-slack-request-timestamp", ""), signature):
@@ -153,4 +152,8 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *,
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     web.include_router(api.build_api(engine, api_token))
+    # Inside `measure`, so refusals are counted; in front of every route, so they come first.
+    web.add_middleware(
+        BodyLimit, limits={"/slack/events": MAX_SLACK_BODY, api.PREFIX: api.MAX_BODY}, default=MAX_OTHER_BODY
+    )
     return web
