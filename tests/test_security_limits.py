@@ -6,17 +6,36 @@ slash texts, requests signed for another workspace, replays sent to two replicas
 Each test asserts what the attacker (or the team) sees, and that nothing changed.
 """
 
-import select
+import json
 import socket
 import threading
+import time
 from pathlib import Path
+from select import select as ready
 from types import SimpleNamespace
 
 import pytest
+from sqlmodel import Session, col, select
 
+from commands.core.dispatch import execute
+from commands.core.errors import CommandError
+from models.db.tables import AuditEntry
+from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
-from tests.test_security import PLAN_LED, PLAN_NOLEADS, load_store
+from tests.test_commands import snapshot
+from tests.test_security import (
+    LED_CHANNEL,
+    OPERATOR,
+    PLAN_LED,
+    PLAN_NOLEADS,
+    STRANGER,
+    LogMark,
+    audit_count,
+    fresh,
+    load_store,
+    reply_to,
+)
 
 API_TOKEN = "limits-api-token-0123456789abcdef"
 MiB = 1024 * 1024
@@ -60,7 +79,7 @@ def send_chunked(port: int, path: str, total: int, headers: dict[str, str], chun
         try:
             sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
             for _ in range(total // chunk):
-                if select.select([sock], [], [], 0)[0]:
+                if ready([sock], [], [], 0)[0]:
                     break  # the server has answered (or closed)
                 sock.sendall(piece)
             else:
@@ -112,3 +131,48 @@ def test_large_chunked_bodies_are_refused_as_they_arrive_without_growing_memory(
     assert answers == [413] * len(senders), answers
     assert grown_mib < 16, f"the server's memory grew by {grown_mib:.0f} MiB while refusing {len(senders)} bodies"
     assert server.get("/healthz")[0] == 200
+
+
+# =================================================================================================
+# 3. Unbounded text: a long slash command is refused before it is read; names longer than any id
+#    are refused before they are looked up; the audit log and the server log hold bounded texts
+# =================================================================================================
+
+
+@pytest.mark.parametrize("line", ["pause {long}", "metric code-coverage {long}", "task list --plan {long}"])
+def test_a_slash_command_longer_than_slack_allows_is_refused_readably_and_changes_nothing(target, line):
+    name = fresh("long")
+    mark, audited = LogMark(target.server), audit_count(target.engine)
+    before = snapshot(target.engine)
+    text = line.format(long="x" * 300_000)
+    status, _ = target.server.slash(text, target.slack.response_url(name), user=STRANGER, **LED_CHANNEL)
+    assert status == 200
+    refusal = reply_to(target.slack, name)
+    assert refusal["response_type"] == "ephemeral"
+    assert "the command is 30" in refusal["text"] and "at most 4,000 characters" in refusal["text"], refusal
+    assert len(json.dumps(refusal)) < 2_000
+    time.sleep(0.3)
+    assert snapshot(target.engine) == before and audit_count(target.engine) == audited
+    logged = mark.since()
+    assert "Traceback" not in logged and len(logged) < 2_000, logged[:2_000]
+
+
+@pytest.mark.parametrize("line", ["pause {long}", "task start {long}", "status {long}", "ack {long}"])
+def test_a_name_longer_than_any_id_is_refused_before_it_is_looked_up(run, line):
+    run(f"plan load {EXAMPLE_PLAN}")
+    run("start TR-ORCH-001")
+    before = snapshot(run.engine)
+    with pytest.raises(CommandError) as refused:  # as the CLI gives it: one argument, no text to tokenize
+        execute(run.engine, line.format(long="n" * 60_000).split(), OPERATOR)
+    message = refused.value.message
+    assert "(60,000 characters)" in message and len(message) < 300, message
+    assert snapshot(run.engine) == before
+
+
+def test_the_audit_log_keeps_a_bounded_command_text(run):
+    run(f"plan load {EXAMPLE_PLAN}")
+    with pytest.raises(CommandError):
+        execute(run.engine, ["pause", "s" * 60_000], OPERATOR)
+    with Session(run.engine) as session:
+        entry = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc())).first()
+    assert entry is not None and len(entry.command) <= 1_000 and entry.command.endswith("…")

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from commands.core.context import Actor, Context
-from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError
+from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError, brief
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
 from models.db.tables import AuditEntry, ProcessedEvent
@@ -30,6 +30,8 @@ from models.rules.reactions import react
 from models.views.reply import Reply
 
 log = logging.getLogger(__name__)
+
+MAX_AUDITED_TEXT = 1000  # characters of a command's text kept in its audit entry (and its log line: 200)
 
 
 class InternalError(Exception):
@@ -127,7 +129,7 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
         except Exception as exc:
             session.rollback()
             ref = _audit_alone(engine, how, parsed.text, None, "error", type(exc).__name__, now)
-            log.exception("command failed (audit #%s): %s", ref, parsed.text)
+            log.exception("command failed (audit #%s): %s", ref, brief(parsed.text, 200))
             where = (
                 f"It is logged as audit #{ref}."
                 if ref is not None
@@ -155,7 +157,7 @@ def _entry(
         actor=how.actor.id,
         actor_name=how.actor.name,
         source=where[:20],
-        command=text,
+        command=text if len(text) <= MAX_AUDITED_TEXT else text[: MAX_AUDITED_TEXT - 1] + "…",
         outcome=outcome,
         message=(message or "")[:500] or None,
     )
@@ -171,7 +173,7 @@ def _audit_alone(
             session.commit()
             return entry.id
     except Exception:  # the audit must never turn a refusal into a crash
-        log.exception("could not write the audit entry for %r", text)
+        log.exception("could not write the audit entry for %s", brief(text, 200))
         return None
 
 

@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # a context holds its front end's grammar: the two refer to e
 
 FRONTS = frozenset({"cli", "slack", "api"})
 
+# The longest command text read (a slash command, a console line): far more than any real command
+# needs (a reason is at most 500, a title 300), far less than Slack's 40,000-character messages.
+MAX_COMMAND_TEXT = 4000
+
 
 @dataclass(frozen=True)
 class CommandSpec:
@@ -147,6 +151,10 @@ class Grammar:
 
 def tokenize(text: str) -> list[str]:
     """Split text the way a shell would, accepting the curly quotes Slack types."""
+    if len(text) > MAX_COMMAND_TEXT:
+        raise UsageError(
+            f"the command is {len(text):,} characters long: at most {MAX_COMMAND_TEXT:,} characters are read"
+        )
     text = text.translate(str.maketrans("“”‘’\u00a0", "\"\"'' "))
     try:
         return shlex.split(text)

@@ -67,7 +67,8 @@ def _check(parse: Callable[[str], object]) -> AfterValidator:
     return AfterValidator(validate)
 
 
-Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+MAX_KEY_LENGTH = 100  # the longest id of a plan, stream, agent, checkpoint or task
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Duration = Annotated[str, BeforeValidator(str), _check(parse_duration)]
 ConditionText = Annotated[str, _check(parse_condition)]
 TargetText = Annotated[str, BeforeValidator(str), _check(parse_target)]
