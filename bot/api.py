@@ -37,8 +37,8 @@ from starlette.exceptions import HTTPException
 
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
-from commands.core.errors import CommandError, PermissionDenied, UsageError
-from models.time.units import UnitError, parse_quantity
+from commands.core.errors import CommandError, PermissionDenied, UsageError, brief
+from models.time.units import MAX_VALUE_TEXT, UnitError, parse_quantity
 from models.views.reply import HeartbeatAck, Reply
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ class MetricIn(_In):
         """The command reads text: 0.62 and "0.62" are the same reading; true is none."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError("give a number, or a string with its unit such as '78%' or '620ms'")
+        if len(str(value)) > MAX_VALUE_TEXT:
+            raise ValueError(f"a value is at most {MAX_VALUE_TEXT} characters, e.g. '78%' or '620ms'")
         return str(value)
 
 
@@ -209,7 +211,7 @@ def _problem(error: dict) -> str:
         return "send a JSON object, with Content-Type: application/json"
     text = error.get("msg", "is not valid").removeprefix("Value error, ")
     if error.get("type") not in ("missing", "extra_forbidden") and isinstance(given, (str, int, float)):
-        text += f" (got {given!r})"
+        text += f" (got {brief(given) if isinstance(given, str) else repr(given)})"
     return text
 
 

@@ -155,8 +155,8 @@ class ServeProcess:
         )
         return self.post(body, "application/json", **kw)
 
-    def get(self, path: str) -> tuple[int, str]:
-        with urllib.request.urlopen(f"{self.base}{path}", timeout=5) as response:
+    def get(self, path: str, timeout: float = 5) -> tuple[int, str]:
+        with urllib.request.urlopen(f"{self.base}{path}", timeout=timeout) as response:
             return response.status, response.read().decode()
 
 

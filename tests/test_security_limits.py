@@ -10,6 +10,8 @@ import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from select import select as ready
 from types import SimpleNamespace
@@ -20,11 +22,13 @@ from sqlmodel import Session, col, select
 from commands.core.dispatch import execute
 from commands.core.errors import CommandError
 from models.db.tables import AuditEntry
+from models.time.units import UnitError, parse_condition, parse_duration, parse_quantity, parse_target
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
 from tests.serve_process import ServeProcess
 from tests.test_commands import snapshot
 from tests.test_security import (
+    LEAD,
     LED_CHANNEL,
     OPERATOR,
     PLAN_LED,
@@ -176,3 +180,89 @@ def test_the_audit_log_keeps_a_bounded_command_text(run):
     with Session(run.engine) as session:
         entry = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc())).first()
     assert entry is not None and len(entry.command) <= 1_000 and entry.command.endswith("…")
+
+
+# =================================================================================================
+# 2. A slow pattern stalls everyone: every value field has a documented length, patterns are
+#    linear, and the server answers /healthz while it refuses the longest values
+# =================================================================================================
+
+SPACES = "1" + " " * 60_000 + "x!"  # what made the quantity pattern backtrack for minutes
+API_FIELDS = [
+    ("POST", "/api/v1/metrics", {"name": "code-coverage", "value": SPACES}, "value"),
+    ("POST", "/api/v1/metrics", {"name": "n" * 60_000, "value": "5"}, "name"),
+    ("POST", "/api/v1/metrics", {"name": "code-coverage", "value": "5", "plan": SPACES}, "plan"),
+    ("POST", "/api/v1/events", {"name": SPACES}, "name"),
+    ("PATCH", "/api/v1/tasks/T1", {"status": "blocked", "reason": SPACES}, "reason"),
+    ("PATCH", "/api/v1/tasks/" + "T" * 30_000, {"status": "done"}, "task_id"),
+    ("POST", "/api/v1/agents/" + "a" * 30_000 + "/heartbeat", {"status": "up"}, "agent_id"),
+]
+
+
+def api_call(server, method: str, path: str, body: dict, timeout: float = 30) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"{server.base}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def healthy_meanwhile(server, attack) -> list:
+    """Run ``attack`` in a thread; /healthz must keep answering (each probe waits 3 s at most)."""
+    done: list = []
+    thread = threading.Thread(target=lambda: done.append(attack()))
+    thread.start()
+    probes = 0
+    while thread.is_alive() and probes < 20:
+        assert server.get("/healthz", timeout=3)[0] == 200, "the server stopped answering /healthz"
+        probes += 1
+        thread.join(0.05)
+    thread.join(30)
+    assert done, "the request got no answer"
+    return done
+
+
+@pytest.mark.parametrize("method,path,body,field", API_FIELDS, ids=[f"{f[1]}:{f[3]}" for f in API_FIELDS])
+def test_a_long_value_in_any_api_field_is_refused_at_once_naming_its_limit(target, method, path, body, field):
+    before = snapshot(target.engine)
+    [(status, answer)] = healthy_meanwhile(target.server, lambda: api_call(target.server, method, path, body))
+    assert status == 422, answer
+    assert field in answer["error"] and "at most" in answer["error"], answer
+    assert len(answer["error"]) < 500
+    assert snapshot(target.engine) == before
+
+
+SLASH_FIELDS = [
+    "metric code-coverage '{long}'",
+    "metric '{long}' 5",
+    "event '{long}'",
+    "task block T1 --reason '{long}'",
+    "pause stream-x --reason '{long}'",
+    "task add '{long}' --type Dev --agent agent-x",
+    "status '{long}'",
+]
+
+
+@pytest.mark.parametrize("line", SLASH_FIELDS)
+def test_a_long_value_in_any_slash_field_is_refused_naming_its_limit(target, line):
+    name = fresh("field")
+    before = snapshot(target.engine)
+    text = line.format(long="1" + " " * 3_900 + "x!")
+    target.server.slash(text, target.slack.response_url(name), user=LEAD, **LED_CHANNEL)
+    assert target.server.get("/healthz", timeout=3)[0] == 200
+    refusal = reply_to(target.slack, name)
+    assert "at most" in refusal["text"] and len(refusal["text"]) < 500, refusal["text"][:500]
+    assert snapshot(target.engine) == before
+
+
+@pytest.mark.parametrize("parse", [parse_quantity, parse_condition, parse_target, parse_duration])
+def test_the_value_patterns_refuse_long_input_naming_the_limit(parse):
+    with pytest.raises(UnitError) as refused:
+        parse("1" + " " * 100_000 + "x!")
+    assert "at most" in str(refused.value) and len(str(refused.value)) < 300
