@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from commands.core.dispatch import execute
 from commands.core.errors import CommandError
 from models.db.tables import AuditEntry
+from models.plan.schema import MAX_PLAN_FILE_BYTES, PlanFileError, read_plan_file
 from models.time.units import UnitError, parse_condition, parse_duration, parse_quantity, parse_target
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
@@ -266,3 +267,36 @@ def test_the_value_patterns_refuse_long_input_naming_the_limit(parse):
     with pytest.raises(UnitError) as refused:
         parse("1" + " " * 100_000 + "x!")
     assert "at most" in str(refused.value) and len(str(refused.value)) < 300
+
+
+# =================================================================================================
+# 8. YAML expansion: anchors and aliases are refused before anything is built from the file
+# =================================================================================================
+
+
+def laughs(levels: int = 9) -> str:
+    """A plan of 1 kB whose aliases expand to 10**levels criteria (the "billion laughs")."""
+    lines = ["id: LAUGHS", "streams: [{id: s}]", "agents: {a: {stream: s, tasks: [t]}}", "x0: &x0 [lol]"]
+    lines += [f"x{n}: &x{n} [{', '.join([f'*x{n - 1}'] * 10)}]" for n in range(1, levels + 1)]
+    lines.append(f"checkpoints: [{{id: cp, name: c, day: 1, criteria: *x{levels}}}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_plan_file_with_aliases_is_refused_before_it_is_expanded(run, tmp_path):
+    path = tmp_path / "laughs.yml"
+    path.write_text(laughs())
+    assert path.stat().st_size < 1024
+    before = snapshot(run.engine)
+    with pytest.raises(CommandError) as refused:
+        run(f"plan load {path}")
+    message = refused.value.message
+    assert "line 4" in message and "anchors and aliases" in message, message
+    assert snapshot(run.engine) == before
+
+
+def test_a_plan_file_larger_than_the_limit_is_refused_naming_it(tmp_path):
+    path = tmp_path / "huge.yml"
+    path.write_text("id: HUGE\n" + "#" * (MAX_PLAN_FILE_BYTES + 1) + "\n")
+    with pytest.raises(PlanFileError) as refused:
+        read_plan_file(str(path))
+    assert f"at most {MAX_PLAN_FILE_BYTES // MiB} MiB" in str(refused.value)

@@ -451,9 +451,29 @@ class PlanConsistencyError(ValueError):
 # --- reading --------------------------------------------------------------
 
 
+MAX_PLAN_FILE_BYTES = 16 * 1024 * 1024  # the bench's 24,000-task plan is 1 MiB
+
+
+def _refuse_aliases(text: str, source: str) -> None:
+    """Anchors and aliases let 1 kB of YAML stand for billions of nodes: refused, before anything is built."""
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark
+            raise PlanFileError(
+                source,
+                [
+                    f"line {mark.line + 1}, column {mark.column + 1}: YAML anchors and aliases (&name, *name) "
+                    "are not accepted in plan files: write each value out where it is used"
+                ],
+            )
+
+
 def read_plan_text(text: str, source: str = "<plan>") -> PlanFile:
     """Parse and validate a plan document, or raise PlanFileError."""
+    if len(text) > MAX_PLAN_FILE_BYTES:
+        raise PlanFileError(source, [f"the file is larger than the limit: at most {MAX_PLAN_FILE_BYTES // 2**20} MiB"])
     try:
+        _refuse_aliases(text, source)
         data = yaml.load(text, Loader=_Loader)  # safe loader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -474,7 +494,7 @@ def read_plan_text(text: str, source: str = "<plan>") -> PlanFile:
 def read_plan_file(path: str) -> PlanFile:
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            text = handle.read(MAX_PLAN_FILE_BYTES + 1)  # never more than the limit in memory
     except OSError as exc:
         raise PlanFileError(path, [f"cannot read the file: {exc.strerror}"]) from None
     except UnicodeDecodeError:
