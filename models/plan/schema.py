@@ -459,11 +459,12 @@ def _refuse_aliases(text: str, source: str) -> None:
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             mark = event.start_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             raise PlanFileError(
                 source,
                 [
-                    f"line {mark.line + 1}, column {mark.column + 1}: YAML anchors and aliases (&name, *name) "
-                    "are not accepted in plan files: write each value out where it is used"
+                    f"{where}YAML anchors and aliases (&name, *name) are not accepted in plan files: "
+                    "write each value out where it is used"
                 ],
             )
 
