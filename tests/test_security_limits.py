@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from select import select as ready
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 from sqlmodel import Session, col, select
@@ -26,7 +27,7 @@ from models.plan.schema import MAX_PLAN_FILE_BYTES, PlanFileError, read_plan_fil
 from models.time.units import UnitError, parse_condition, parse_duration, parse_quantity, parse_target
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
-from tests.serve_process import ServeProcess
+from tests.serve_process import ServeProcess, block_action
 from tests.test_commands import snapshot
 from tests.test_security import (
     LEAD,
@@ -40,6 +41,7 @@ from tests.test_security import (
     fresh,
     load_store,
     reply_to,
+    shown,
 )
 
 API_TOKEN = "limits-api-token-0123456789abcdef"
@@ -300,3 +302,54 @@ def test_a_plan_file_larger_than_the_limit_is_refused_naming_it(tmp_path):
     with pytest.raises(PlanFileError) as refused:
         read_plan_file(str(path))
     assert f"at most {MAX_PLAN_FILE_BYTES // MiB} MiB" in str(refused.value)
+
+
+# =================================================================================================
+# 5. Another workspace: a request signed with the app's secret but from a workspace the bot token
+#    does not belong to (auth.test: T0TEST, no enterprise) is refused, and changes nothing
+# =================================================================================================
+
+
+def _other_workspace_requests(response_url: str) -> dict[str, tuple[str, str]]:
+    slash = {
+        "token": "legacy",
+        "team_id": "T0OTHER",
+        "team_domain": "other",
+        "channel_id": LED_CHANNEL["channel"],
+        "channel_name": LED_CHANNEL["channel_name"],
+        "user_id": LEAD,
+        "user_name": "lead",
+        "command": "/orchestrate",
+        "text": "pause stream-x",
+        "api_app_id": "A0TEST",
+        "response_url": response_url,
+        "trigger_id": "1337.42.abcd",
+    }
+    button = block_action("stream_pause", "SEC-LED|stream-x", response_url, user=LEAD, channel=LED_CHANNEL["channel"])
+    form = "application/x-www-form-urlencoded"
+    return {
+        "slash-other-team": (urlencode(slash), form),
+        "slash-other-enterprise": (urlencode({**slash, "team_id": "T0TEST", "enterprise_id": "E0OTHER"}), form),
+        "button-other-team": (urlencode({"payload": json.dumps({**button, "team": {"id": "T0OTHER"}})}), form),
+        "slash-no-team": (urlencode({k: v for k, v in slash.items() if k != "team_id"}), form),
+    }
+
+
+@pytest.mark.parametrize("kind", ["slash-other-team", "slash-other-enterprise", "button-other-team", "slash-no-team"])
+def test_a_request_from_another_workspace_is_refused_and_changes_nothing(target, kind):
+    name = fresh("ws")
+    body, content_type = _other_workspace_requests(target.slack.response_url(name))[kind]
+    before, audited = snapshot(target.engine), audit_count(target.engine)
+    status, answer = target.server.post(body, content_type)
+    assert status == 403 and "workspace" in answer, (status, answer)
+    time.sleep(0.3)
+    assert target.slack.calls_to(f"response:{name}") == []
+    assert snapshot(target.engine) == before and audit_count(target.engine) == audited
+
+
+def test_the_same_request_from_the_bots_own_workspace_acts(target):
+    """The control: the lead's pause from T0TEST (what auth.test says) is obeyed."""
+    name = fresh("ws")
+    target.server.slash("pause stream-y", target.slack.response_url(name), user=LEAD, **LED_CHANNEL)
+    assert "Paused stream-y" in shown(reply_to(target.slack, name))
+    target.server.slash("resume stream-y", target.slack.response_url(fresh("ws")), user=LEAD, **LED_CHANNEL)
