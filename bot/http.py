@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from bot import api
 from bot.body_limit import BodyLimit, KiB
 from bot.metrics import LATENCY, REQUESTS
-from bot.respond import holding_work, start_held
+from bot.respond import REQUEST_ID, holding_work, start_held
 from models.db.store import ping
+from models.state.requests import signed_request_id
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ def _signed(verifier: SignatureVerifier, body: bytes, timestamp: str, signature:
 class RecentSignatures:
     """Signatures seen in the last five minutes (Slack's window), in this process.
 
-    Kept in memory so the check costs nothing before the ack: a replay sent to
-    another replica behind the load balancer is not caught (SECURITY.md).
+    Kept in memory so the check costs nothing before the ack: the fast path. A replay
+    sent to another replica is caught by the store instead (models/state/requests.py).
     """
 
     WINDOW_S = 300.0
@@ -115,16 +116,21 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *,
             # Nothing is parsed, logged or stored before the request is known to be Slack's;
             # the body is at most MAX_SLACK_BODY, already read by BodyLimit.
             body = await request.body()
+            request_id = None
             if verifier is not None:
                 signature = request.headers.get("x-slack-signature", "")
-                if not _signed(verifier, body, request.headers.get("x-slack-request-timestamp", ""), signature):
+                timestamp = request.headers.get("x-slack-request-timestamp", "")
+                if not _signed(verifier, body, timestamp, signature):
                     return _refusal(401, "invalid or missing Slack signature")
                 if not recent.first_time(signature):
-                    return Response(status_code=200)  # a replay of a request already handled
+                    return Response(status_code=200)  # a replay of a request this process handled
+                # Replays to other replicas are caught in the store, by the command's own transaction.
+                request_id = signed_request_id(timestamp, signature)
             try:
                 bolt_request = to_bolt_request(request, body)
             except ValueError:
                 return _refusal(400, "the request body is not what Slack sends")
+            bolt_request.context[REQUEST_ID] = request_id
             bolt_response, held = await run_in_threadpool(_dispatch_holding_work, bolt, bolt_request)
             response = to_starlette_response(bolt_response)
             # The listeners' work starts once the ack is on the wire, not while it is written.

@@ -6,28 +6,34 @@ slash texts, requests signed for another workspace, replays sent to two replicas
 Each test asserts what the attacker (or the team) sees, and that nothing changed.
 """
 
+import contextlib
 import json
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from select import select as ready
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
+from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, col, select
 
 from commands.core.dispatch import execute
 from commands.core.errors import CommandError
-from models.db.tables import AuditEntry
+from models.db.store import make_engine, upgrade
+from models.db.tables import AuditEntry, MetricReading, ProcessedEvent
 from models.plan.schema import MAX_PLAN_FILE_BYTES, PlanFileError, read_plan_file
+from models.state.requests import SIGNED_REQUEST_KEPT, first_time, forget_old, signed_request_id
 from models.time.units import UnitError, parse_condition, parse_duration, parse_quantity, parse_target
+from tests import pg
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
-from tests.serve_process import ServeProcess, block_action
+from tests.serve_process import SIGNING_SECRET, ServeProcess, block_action
 from tests.test_commands import snapshot
 from tests.test_security import (
     LEAD,
@@ -37,6 +43,7 @@ from tests.test_security import (
     PLAN_NOLEADS,
     STRANGER,
     LogMark,
+    _slash_body,
     audit_count,
     fresh,
     load_store,
@@ -353,3 +360,76 @@ def test_the_same_request_from_the_bots_own_workspace_acts(target):
     target.server.slash("pause stream-y", target.slack.response_url(name), user=LEAD, **LED_CHANNEL)
     assert "Paused stream-y" in shown(reply_to(target.slack, name))
     target.server.slash("resume stream-y", target.slack.response_url(fresh("ws")), user=LEAD, **LED_CHANNEL)
+
+
+# =================================================================================================
+# 4. A replay to another replica: each accepted signed request is recorded in the store, in the
+#    command's own transaction, so the same request sent to two replicas on one store acts once
+# =================================================================================================
+
+
+@contextlib.contextmanager
+def two_replicas(tmp_path: Path, store: str):
+    """Two `serve --http` processes on one store (a SQLite file, or a PostgreSQL database), the roles plans loaded."""
+    with contextlib.ExitStack() as stack:
+        if store == "sqlite":
+            url = f"sqlite:///{tmp_path / 'store.db'}"
+        else:
+            name, _ = stack.enter_context(pg.empty_database())
+            url = pg.url(name)
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        upgrade(engine)
+        for key, text in {"SEC-LED": PLAN_LED}.items():
+            path = tmp_path / f"{key}.yml"
+            path.write_text(text)
+            execute(engine, ["plan", "load", str(path)], OPERATOR)
+            execute(engine, ["start", key], OPERATOR)
+        slack = stack.enter_context(FakeSlack())
+        replicas = [ServeProcess(tmp_path, slack.url, url) for _ in range(2)]
+        for replica in replicas:
+            stack.callback(replica.stop)
+        for replica in replicas:
+            replica.wait_healthy()
+        yield SimpleNamespace(replicas=replicas, slack=slack, engine=engine)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_signed_request_replayed_to_another_replica_acts_once(tmp_path, store):
+    with two_replicas(tmp_path, store) as two:
+        name = fresh("replica")
+        body = _slash_body("metric replica-reading 5", two.slack.response_url(name), LEAD)
+        stamp = str(int(time.time()))
+        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=stamp, body=body)
+        for replica in [*two.replicas, *two.replicas]:  # to each replica, twice
+            status, _ = replica.post(
+                body, "application/x-www-form-urlencoded", timestamp=int(stamp), signature=signature
+            )
+            assert status == 200
+        assert "Recorded replica-reading = 5" in shown(reply_to(two.slack, name))
+        time.sleep(1.0)  # the other replica's work, had it acted, would be done by now
+        with Session(two.engine) as session:
+            readings = session.exec(select(MetricReading).where(MetricReading.name == "replica-reading")).all()
+            recorded = session.exec(
+                select(ProcessedEvent).where(col(ProcessedEvent.event_id).startswith("signed:"))
+            ).all()
+        assert len(readings) == 1
+        assert len(two.slack.calls_to(f"response:{name}")) == 1
+        assert len(recorded) == 1
+
+
+def test_the_record_of_signed_requests_is_kept_for_the_window_only(run):
+    first = signed_request_id("1700000000", "v0=" + "a" * 64)
+    assert first.startswith("signed:") and len(first) <= 100
+    assert (
+        first == signed_request_id("1700000000", "v0=" + "a" * 64) != signed_request_id("1700000001", "v0=" + "a" * 64)
+    )
+    with Session(run.engine) as session:
+        assert first_time(session, first, now=run.now)
+        assert not first_time(session, first, now=run.now)
+        assert first_time(session, "Ev0TEST", now=run.now)  # an event id: kept a day
+        session.commit()
+        forget_old(session, run.now + SIGNED_REQUEST_KEPT + timedelta(seconds=1))
+        session.commit()
+        left = session.exec(select(ProcessedEvent.event_id)).all()
+    assert left == ["Ev0TEST"]
