@@ -21,13 +21,14 @@ from urllib.parse import urlencode
 
 import pytest
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import text as sql
 from sqlmodel import Session, col, select
 
 from commands.core.dispatch import execute
 from commands.core.errors import CommandError
-from models.db.store import make_engine, upgrade
+from models.db.store import ensure_schema, make_engine, upgrade
 from models.db.tables import AuditEntry, MetricReading, ProcessedEvent
-from models.plan.schema import MAX_PLAN_FILE_BYTES, PlanFileError, read_plan_file
+from models.plan.schema import MAX_PLAN_FILE_BYTES, PlanFileError, read_plan_file, read_plan_text
 from models.state.requests import SIGNED_REQUEST_KEPT, first_time, forget_old, signed_request_id
 from models.time.units import UnitError, parse_condition, parse_duration, parse_quantity, parse_target
 from tests import pg
@@ -433,3 +434,30 @@ def test_the_record_of_signed_requests_is_kept_for_the_window_only(run):
         session.commit()
         left = session.exec(select(ProcessedEvent.event_id)).all()
     assert left == ["Ev0TEST"]
+
+
+# =================================================================================================
+# 10. The open gaps (G7, G8, G11, G12, the default address)
+# =================================================================================================
+
+
+@pytest.mark.parametrize("lead", ["<!channel>", "@lead", "u0lead0001", "U0LEAD0001 ", ""])
+def test_a_lead_that_is_not_a_slack_user_id_is_refused_at_load_with_its_path(lead):
+    text = PLAN_LED.replace("leads: [U0LEAD0001]", f"leads: [U0LEAD0001, {json.dumps(lead)}]")
+    with pytest.raises(PlanFileError) as refused:
+        read_plan_text(text)
+    problems = str(refused.value)
+    assert "roles.leads[1]" in problems and "Slack user id" in problems, problems
+
+
+def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path):
+    path = tmp_path / "fresh.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        ensure_schema(engine)
+        with engine.begin() as connection:  # a write, so the WAL file exists too
+            connection.execute(sql("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir() if p.name.startswith("fresh")}
+    finally:
+        engine.dispose()
+    assert modes["fresh.db"] == "0o600" and set(modes.values()) == {"0o600"}, modes

@@ -67,6 +67,20 @@ def _check(parse: Callable[[str], object]) -> AfterValidator:
     return AfterValidator(validate)
 
 
+# A Slack user id as Slack writes it (U… or W…): the only form that can mention or identify someone.
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+def _slack_user_id(value: str) -> str:
+    if not _SLACK_USER_ID.match(value):
+        raise ValueError(
+            f"{value[:40]!r} is not a Slack user id: write the member id Slack shows "
+            "(profile → ⋮ → Copy member ID), e.g. U0123ABCD"
+        )
+    return value
+
+
+SlackUserId = Annotated[str, AfterValidator(_slack_user_id)]
 MAX_KEY_LENGTH = 100  # the longest id of a plan, stream, agent, checkpoint or task
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Duration = Annotated[str, BeforeValidator(str), _check(parse_duration)]
@@ -118,7 +132,7 @@ class Orchestration(Section):
 
 
 class Roles(Section):
-    leads: list[str] = []
+    leads: list[SlackUserId] = []
 
 
 class StreamSpec(Section):
@@ -142,7 +156,7 @@ class AgentSpec(Section):
     stream: Key
     tasks: list[Annotated[TaskSpec, _as_object("title")]] = []
     skills: list[str] = []
-    slack_user: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]+$")
+    slack_user: SlackUserId | None = None
     heartbeat_interval: Duration | None = None
 
 
