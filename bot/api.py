@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
+from bot.throttle import FailedTokens
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import CommandError, PermissionDenied, UsageError, brief
@@ -132,6 +133,7 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "bad input (the message says what would be right)"},
     401: {"model": ErrorOut, "description": "no token, or not the right one"},
+    429: {"model": ErrorOut, "description": "too many wrong tokens from this address lately (Retry-After says when)"},
     404: {"model": ErrorOut, "description": "unknown plan, task or agent"},
     409: {"model": ErrorOut, "description": "refused in the current state (e.g. a task that is already done)"},
     413: {"model": ErrorOut, "description": "the body is larger than 64 KiB"},
@@ -156,8 +158,27 @@ def error_response(
 # --- authentication and error shapes, for the API's routes only -----------------------
 
 
-def _route_class(token: str) -> type[APIRoute]:
-    expected = token.encode()
+def refused_token(request: Request, tokens: list[str], throttle: FailedTokens, name: str) -> Response | None:
+    """None when the request carries one of ``tokens`` as its bearer; else the answer: 401, or 429 for a client
+    that sent too many wrong ones (throttled per address, logged)."""
+    client = request.client.host if request.client else "unknown"
+    wait = throttle.wait_for(client)
+    if wait:
+        return error_response(
+            429, f"too many wrong tokens from this address: try again in {wait} s", headers={"Retry-After": str(wait)}
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    given_bytes = given.strip().encode()
+    # Every token is compared (in constant time), so the answer takes as long whichever matched.
+    matches = [hmac.compare_digest(given_bytes, token.encode()) for token in tokens]
+    if scheme.lower() == "bearer" and any(matches):
+        return None
+    throttle.failed(client)
+    why = "no bearer token" if not given.strip() else "that token is not the right one"
+    return error_response(401, f"{why}: send `Authorization: Bearer <{name}>`", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _route_class(token: str, throttle: FailedTokens) -> type[APIRoute]:
 
     class ApiRoute(APIRoute):
         """Checks the token before anything of the body is looked at (its size was, by BodyLimit), and answers
@@ -167,14 +188,9 @@ def _route_class(token: str) -> type[APIRoute]:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
-                scheme, _, given = request.headers.get("authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-                    why = "no bearer token" if not given.strip() else "that token is not the right one"
-                    return error_response(
-                        401,
-                        f"{why}: send `Authorization: Bearer <ORCHESTRATE_API_TOKEN>`",
-                        headers={"WWW-Authenticate": "Bearer"},
-                    )
+                refusal = refused_token(request, [token], throttle, "ORCHESTRATE_API_TOKEN")
+                if refusal is not None:
+                    return refusal
                 try:
                     return await handler(request)
                 except RequestValidationError as exc:
@@ -258,7 +274,7 @@ def _ok(reply: Reply, **extra: Any) -> dict:
     return {"ok": True, "reply": reply.model_dump(mode="json"), **extra}
 
 
-def build_api(engine: Engine, token: str | None) -> APIRouter:
+def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None = None) -> APIRouter:
     """The /api/v1 routes; with no token, routes that only say how to turn the API on."""
     if not token:
         return _api_off()
@@ -269,7 +285,7 @@ def build_api(engine: Engine, token: str | None) -> APIRouter:
     )
     router = APIRouter(
         prefix=PREFIX,
-        route_class=_route_class(token),
+        route_class=_route_class(token, throttle or FailedTokens()),
         dependencies=[Depends(bearer)],
         responses=ERRORS,
         tags=["api"],

@@ -13,6 +13,7 @@ import threading
 import time
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -27,6 +28,7 @@ from bot import api
 from bot.body_limit import BodyLimit, KiB
 from bot.metrics import LATENCY, REQUESTS
 from bot.respond import REQUEST_ID, holding_work, start_held
+from bot.throttle import FailedTokens
 from models.db.store import ping
 from models.state.requests import signed_request_id
 
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 ROUTES = ("/slack/events", "/healthz", "/metrics")
 MAX_SLACK_BODY = 1024 * KiB  # Slack's payloads are far smaller
 MAX_OTHER_BODY = 64 * KiB  # /healthz and /metrics take none
+METRICS_CLOSED = (
+    "/metrics needs a token: set ORCHESTRATE_METRICS_TOKEN (or ORCHESTRATE_API_TOKEN) and send it as "
+    "`Authorization: Bearer <token>`, or set ORCHESTRATE_OPEN_ENDPOINTS=true to serve it to anyone"
+)
 
 
 def _route_label(path: str) -> str:
@@ -86,17 +92,30 @@ def _dispatch_holding_work(bolt: App, request: BoltRequest) -> tuple[BoltRespons
         return bolt.dispatch(request), held
 
 
-def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *, signing_secret: str | None) -> FastAPI:
+def build_web(
+    bolt: App | None,
+    engine: Engine,
+    api_token: str | None = None,
+    *,
+    signing_secret: str | None,
+    metrics_token: str | None = None,
+    open_endpoints: bool = False,
+) -> FastAPI:
     """The web server. Slack's requests are verified here, once, with ``signing_secret``; None only for an
-    app that verifies for itself (the bench's bare Bolt app)."""
+    app that verifies for itself (the bench's bare Bolt app).
+
+    /metrics takes ``metrics_token`` or ``api_token`` as its bearer token, and the API's OpenAPI document and
+    docs page take ``api_token``; ``open_endpoints`` serves them to anyone (ORCHESTRATE_OPEN_ENDPOINTS)."""
+    open_docs = bool(api_token) and open_endpoints
     web = FastAPI(
         title="orchestrate",
         version="1",
         description=api.__doc__,
-        openapi_url=api.OPENAPI_URL if api_token else None,
-        docs_url=api.DOCS_URL if api_token else None,
+        openapi_url=api.OPENAPI_URL if open_docs else None,
+        docs_url=api.DOCS_URL if open_docs else None,
         redoc_url=None,
     )
+    throttle = FailedTokens()
 
     @web.middleware("http")
     async def measure(request: Request, call_next):
@@ -153,11 +172,31 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *,
             return _refusal(503, "the store does not answer")
         return JSONResponse({"ok": True})
 
+    scrapers = [token for token in (metrics_token, api_token) if token]
+
     @web.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not open_endpoints:
+            if not scrapers:
+                return _refusal(401, METRICS_CLOSED)
+            refusal = api.refused_token(request, scrapers, throttle, "ORCHESTRATE_METRICS_TOKEN")
+            if refusal is not None:
+                return refusal
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    web.include_router(api.build_api(engine, api_token))
+    if api_token and not open_endpoints:  # the API's own description, for its clients only
+
+        @web.get(api.OPENAPI_URL, include_in_schema=False)
+        async def openapi(request: Request) -> Response:
+            refusal = api.refused_token(request, [api_token], throttle, "ORCHESTRATE_API_TOKEN")
+            return refusal or JSONResponse(web.openapi())
+
+        @web.get(api.DOCS_URL, include_in_schema=False)
+        async def docs(request: Request) -> Response:
+            refusal = api.refused_token(request, [api_token], throttle, "ORCHESTRATE_API_TOKEN")
+            return refusal or get_swagger_ui_html(openapi_url=api.OPENAPI_URL, title="orchestrate API")
+
+    web.include_router(api.build_api(engine, api_token, throttle))
     # Inside `measure`, so refusals are counted; in front of every route, so they come first.
     web.add_middleware(
         BodyLimit, limits={"/slack/events": MAX_SLACK_BODY, api.PREFIX: api.MAX_BODY}, default=MAX_OTHER_BODY

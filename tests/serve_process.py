@@ -155,9 +155,14 @@ class ServeProcess:
         )
         return self.post(body, "application/json", **kw)
 
-    def get(self, path: str, timeout: float = 5) -> tuple[int, str]:
-        with urllib.request.urlopen(f"{self.base}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode()
+    def get(self, path: str, timeout: float = 5, token: str | None = None) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"{self.base}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
 
 def block_action(

@@ -210,12 +210,12 @@ API_FIELDS = [
 ]
 
 
-def api_call(server, method: str, path: str, body: dict, timeout: float = 30) -> tuple[int, dict]:
+def api_call(
+    server, method: str, path: str, body: dict, timeout: float = 30, token: str | None = API_TOKEN
+) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
     request = urllib.request.Request(
-        f"{server.base}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},
-        method=method,
+        f"{server.base}{path}", data=json.dumps(body).encode(), headers=headers, method=method
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -461,3 +461,44 @@ def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path):
     finally:
         engine.dispose()
     assert modes["fresh.db"] == "0o600" and set(modes.values()) == {"0o600"}, modes
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/api/v1/openapi.json", "/api/v1/docs"])
+def test_metrics_and_the_api_description_need_the_token(target, path):
+    status, answer = target.server.get(path)
+    assert status == 401 and "Authorization: Bearer" in answer, answer
+    assert target.server.get(path, token="not-the-token")[0] == 401
+    assert target.server.get(path, token=API_TOKEN)[0] == 200
+
+
+def test_a_setting_opens_metrics_and_the_api_description(tmp_path):
+    url, engine = load_store(tmp_path, {"SEC-LED": PLAN_LED})
+    engine.dispose()
+    with FakeSlack() as slack:
+        env = {"ORCHESTRATE_API_TOKEN": API_TOKEN, "ORCHESTRATE_OPEN_ENDPOINTS": "true"}
+        server = ServeProcess(tmp_path, slack.url, url, extra_env=env)
+        try:
+            server.wait_healthy()
+            assert [server.get(p)[0] for p in ("/metrics", "/api/v1/openapi.json", "/api/v1/docs")] == [200] * 3
+            assert api_call(server, "POST", "/api/v1/events", {"name": "x"}, token=None)[0] == 401  # the API is not
+        finally:
+            server.stop()
+
+
+def test_wrong_api_tokens_are_throttled_per_client_and_logged(tmp_path):
+    url, engine = load_store(tmp_path, {"SEC-LED": PLAN_LED})
+    with FakeSlack() as slack:
+        server = ServeProcess(tmp_path, slack.url, url, extra_env={"ORCHESTRATE_API_TOKEN": API_TOKEN})
+        try:
+            server.wait_healthy()
+            before = snapshot(engine)
+            answers = [api_call(server, "POST", "/api/v1/events", {"name": "x"}, token=f"guess-{n}") for n in range(12)]
+            assert [status for status, _ in answers] == [401] * 10 + [429] * 2
+            assert "too many wrong tokens" in answers[-1][1]["error"]
+            # Throttled, even with the right token, until the window has passed: guessing gains nothing.
+            assert api_call(server, "POST", "/api/v1/events", {"name": "x"})[0] == 429
+            assert snapshot(engine) == before
+            assert "10 wrong tokens from 127.0.0.1" in server.output()
+        finally:
+            server.stop()
+            engine.dispose()
