@@ -1,4 +1,5 @@
-"""Bodies are read in chunks and refused (413) the moment they pass their path's limit.
+"""Bodies are read in chunks and refused (413) the moment they pass their path's limit, or (408) when
+they take longer than ``timeout_s`` to arrive.
 
 An ASGI middleware in front of every route, so nothing of a request (its signature, its
 token, its JSON) is looked at before its body is known to be small; an oversized body
@@ -6,6 +7,7 @@ costs the server at most its limit in memory, however it was sent (Content-Lengt
 chunked). The connection is closed after the refusal, so the rest is never read.
 """
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -22,8 +24,8 @@ KiB = 1024
 class BodyLimit:
     """``limits``: path prefix -> the most bytes a body may have there; ``default`` elsewhere."""
 
-    def __init__(self, app: ASGIApp, limits: dict[str, int], default: int):
-        self.app, self.limits, self.default = app, limits, default
+    def __init__(self, app: ASGIApp, limits: dict[str, int], default: int, timeout_s: float = 30.0):
+        self.app, self.limits, self.default, self.timeout_s = app, limits, default, timeout_s
 
     def limit_for(self, path: str) -> int:
         return next((n for prefix, n in self.limits.items() if path.startswith(prefix)), self.default)
@@ -34,22 +36,27 @@ class BodyLimit:
             return
         limit = self.limit_for(scope["path"])
         if _declared_length(scope) > limit:
-            await _too_large(send, limit)
+            await _refuse(send, 413, f"the body is larger than {limit // KiB} KiB")
             return
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away: nobody to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await _too_large(send, limit)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return  # the client went away: nobody to answer
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        await _refuse(send, 413, f"the body is larger than {limit // KiB} KiB")
+                        return
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await _refuse(send, 408, f"the body did not arrive within {self.timeout_s:g} s")
+            return
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
 
@@ -77,9 +84,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"ok": False, "error": f"the body is larger than {limit // KiB} KiB"}).encode()
+async def _refuse(send: Send, status: int, error: str) -> None:
+    body = json.dumps({"ok": False, "error": error}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers.append((b"connection", b"close"))  # the rest of the body is not read
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

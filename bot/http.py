@@ -29,6 +29,7 @@ from bot.body_limit import BodyLimit, KiB
 from bot.metrics import LATENCY, REQUESTS
 from bot.respond import REQUEST_ID, holding_work, start_held
 from bot.throttle import FailedTokens
+from bot.web_limits import BODY_TIMEOUT_S
 from models.db.store import ping
 from models.state.requests import signed_request_id
 
@@ -199,6 +200,9 @@ def build_web(
     web.include_router(api.build_api(engine, api_token, throttle))
     # Inside `measure`, so refusals are counted; in front of every route, so they come first.
     web.add_middleware(
-        BodyLimit, limits={"/slack/events": MAX_SLACK_BODY, api.PREFIX: api.MAX_BODY}, default=MAX_OTHER_BODY
+        BodyLimit,
+        limits={"/slack/events": MAX_SLACK_BODY, api.PREFIX: api.MAX_BODY},
+        default=MAX_OTHER_BODY,
+        timeout_s=BODY_TIMEOUT_S,
     )
     return web

@@ -20,6 +20,7 @@ import time
 
 from bot import scheduler
 from bot.settings import Settings, settings
+from bot.web_limits import uvicorn_options
 from models.db.store import ensure_schema, make_engine
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     try:
         secret = config.slack_signing_secret.get_secret_value()
         web = build_web(app, engine, api_token, signing_secret=secret, **web_options)
-        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False, **uvicorn_options())
     finally:
         scheduler.stop()
     return 0
@@ -175,7 +176,8 @@ class _WebThread:
     def __init__(self, app, host: str, port: int):
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **uvicorn_options())
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="orchestrate-web", daemon=True)
 
     def start(self, timeout: float = 15.0) -> bool:

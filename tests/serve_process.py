@@ -2,6 +2,7 @@
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -26,8 +27,15 @@ def free_port() -> int:
 
 class ServeProcess:
     def __init__(
-        self, workdir: Path, slack_url: str, database_url: str, extra_env: dict | None = None, mode: str = "http"
+        self,
+        workdir: Path,
+        slack_url: str,
+        database_url: str,
+        extra_env: dict | None = None,
+        mode: str = "http",
+        open_files: int | None = None,
     ):
+        """``open_files``: the process's file descriptor limit (RLIMIT_NOFILE), for tests of running out."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
@@ -53,6 +61,9 @@ class ServeProcess:
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
+            if open_files
+            else None,
         )
 
     def wait_healthy(self, timeout: float = 20.0) -> None:

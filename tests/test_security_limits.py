@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from commands.core.dispatch import execute
 from commands.core.errors import CommandError
 from models.db.store import ensure_schema, make_engine, upgrade
-from models.db.tables import AuditEntry, MetricReading, ProcessedEvent
+from models.db.tables import AuditEntry, MetricReading, ProcessedEvent, SyncAnswer, SyncSlot
 from models.plan.schema import MAX_PLAN_FILE_BYTES, PlanFileError, read_plan_file, read_plan_text
 from models.state.requests import SIGNED_REQUEST_KEPT, first_time, forget_old, signed_request_id
 from models.time.units import UnitError, parse_condition, parse_duration, parse_quantity, parse_target
@@ -50,6 +50,7 @@ from tests.test_security import (
     load_store,
     reply_to,
     shown,
+    wait_until,
 )
 
 API_TOKEN = "limits-api-token-0123456789abcdef"
@@ -499,6 +500,142 @@ def test_wrong_api_tokens_are_throttled_per_client_and_logged(tmp_path):
             assert api_call(server, "POST", "/api/v1/events", {"name": "x"})[0] == 429
             assert snapshot(engine) == before
             assert "10 wrong tokens from 127.0.0.1" in server.output()
+        finally:
+            server.stop()
+            engine.dispose()
+
+
+# =================================================================================================
+# 6. The answer modal: it answers for the person who submits it, as an agent of the slot's plan
+# =================================================================================================
+
+AGENT_X, AGENT_Y = "U0AGENT001", "U0AGENT002"
+
+
+@pytest.fixture(scope="module")
+def answer_form(target):
+    """A sync prompt posted in SEC-LED's channel, and the Answer modal agent-x opened from it."""
+    posted = len(target.slack.calls_to("chat.postMessage"))
+    target.server.slash("sync", target.slack.response_url(fresh("sync")), user=LEAD, **LED_CHANNEL)
+    prompt = target.slack.wait_for("chat.postMessage", count=posted + 1)[posted].body
+    blocks = prompt["blocks"] if isinstance(prompt["blocks"], list) else json.loads(prompt["blocks"])
+    slot = next(e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"])
+    opened = len(target.slack.calls_to("views.open"))
+    wait_until(lambda: slot_posted(target.engine, int(slot)), what="the prompt recorded as posted")
+    target.server.interaction(
+        block_action(
+            "sync_answer", slot, target.slack.response_url(fresh("ans")), user=AGENT_X, channel=LED_CHANNEL["channel"]
+        )
+    )
+    view = target.slack.wait_for("views.open", count=opened + 1)[opened].body["view"]
+    return SimpleNamespace(slot=int(slot), view=view if isinstance(view, dict) else json.loads(view))
+
+
+def slot_posted(engine, slot: int) -> bool:
+    with Session(engine) as session:
+        found = session.get(SyncSlot, slot)
+        return found is not None and found.status == "posted"
+
+
+def submit_answer(target, view: dict, user: str, metadata_changes: dict) -> None:
+    metadata = {**json.loads(view["private_metadata"]), **metadata_changes}
+    state = {"today": {"value": {"type": "plain_text_input", "value": "forged answer"}}}
+    target.server.interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "user": {"id": user, "username": user.lower()},
+            "view": {**view, "id": "V0ANS", "private_metadata": json.dumps(metadata), "state": {"values": state}},
+        }
+    )
+
+
+def answers_of(engine, slot: int) -> list:
+    with Session(engine) as session:
+        return session.exec(
+            select(SyncAnswer).where(SyncAnswer.slot_id == slot, col(SyncAnswer.answered_at).is_not(None))
+        ).all()
+
+
+@pytest.mark.parametrize(
+    "user,changes",
+    [
+        (AGENT_X, {"agent": "agent-y"}),  # an agent answering for another
+        (LEAD, {}),  # a lead submitting an agent's form
+        (AGENT_X, {"agent": "agent-n"}),  # an agent of another plan
+        (AGENT_Y, {}),  # someone else submitting agent-x's form
+    ],
+    ids=["for-another-agent", "lead-for-agent", "agent-of-another-plan", "another-submitter"],
+)
+def test_an_answer_modal_records_nothing_for_anyone_but_its_submitter(target, answer_form, user, changes):
+    before = answers_of(target.engine, answer_form.slot)
+    audited = audit_count(target.engine)
+    submit_answer(target, answer_form.view, user, changes)
+    wait_for_audit(target.engine, audited + 1)
+    assert answers_of(target.engine, answer_form.slot) == before
+    with Session(target.engine) as session:
+        entry = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc())).first()
+    assert entry is not None and entry.outcome == "refused", entry
+
+
+def test_the_answer_modal_records_the_submitters_own_answer(target, answer_form):
+    audited = audit_count(target.engine)
+    submit_answer(target, answer_form.view, AGENT_X, {})
+    wait_for_audit(target.engine, audited + 1)
+    [answer] = answers_of(target.engine, answer_form.slot)
+    assert answer.answer == {"today": "forged answer"}
+
+
+def wait_for_audit(engine, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while audit_count(engine) < count:
+        assert time.monotonic() < deadline, "the submission was not audited"
+        time.sleep(0.05)
+
+
+# =================================================================================================
+# 9. Slow clients: a request head or body that does not arrive in time costs its connection
+# =================================================================================================
+
+
+def half_open(port: int, count: int, head: bytes) -> list[socket.socket]:
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(head)
+        sockets.append(sock)
+    return sockets
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(20)
+    try:
+        return sock.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_half_open_requests_are_timed_out_and_real_commands_still_run(tmp_path):
+    url, engine = load_store(tmp_path, {"SEC-LED": PLAN_LED})
+    with FakeSlack() as slack:
+        env = {"ORCHESTRATE_HTTP_HEAD_TIMEOUT_SECONDS": "2", "ORCHESTRATE_HTTP_BODY_TIMEOUT_SECONDS": "2"}
+        server = ServeProcess(tmp_path, slack.url, url, extra_env=env, open_files=256)
+        try:
+            server.wait_healthy()
+            heads = half_open(server.port, 300, b"POST /slack/events HTTP/1.1\r\nHost: x\r\n")
+            name = fresh("slow")
+            status, _ = server.slash("metric slow-clients 3", slack.response_url(name), user=LEAD, **LED_CHANNEL)
+            assert status == 200
+            assert "Recorded slow-clients = 3" in shown(reply_to(slack, name))
+            assert all(closed_by_server(sock) for sock in heads[:20])
+            [body] = half_open(server.port, 1, b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            body.settimeout(20)
+            assert body.recv(4096).startswith(b"HTTP/1.1 408 ")
+            for sock in [*heads, body]:
+                sock.close()
         finally:
             server.stop()
             engine.dispose()
