@@ -7,6 +7,8 @@ Each test asserts what the attacker (or the team) sees, and that nothing changed
 """
 
 import contextlib
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -20,6 +22,8 @@ from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text as sql
 from sqlmodel import Session, col, select
@@ -639,3 +643,109 @@ def test_half_open_requests_are_timed_out_and_real_commands_still_run(tmp_path):
         finally:
             server.stop()
             engine.dispose()
+
+
+# =================================================================================================
+# The property: a request with a wrong, missing, stale, future, tampered or replayed signature, of
+# any size and encoding, changes nothing, and costs the server bounded memory and time
+# =================================================================================================
+
+
+def send_raw(port: int, headers: dict[str, str], body: bytes, *, chunked: bool) -> int | None:
+    """POST /slack/events as it comes (Content-Length or chunked), stopping when the server answers; its status."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        head = ["POST /slack/events HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+        head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}")
+        pieces = [body[i : i + 64 * 1024] for i in range(0, len(body), 64 * 1024)]
+        if chunked:
+            pieces = [f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces] + [b"0\r\n\r\n"]
+        try:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            for piece in pieces:
+                if ready([sock], [], [], 0)[0]:
+                    break
+                sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            return _status(sock.recv(4096))
+        except (ConnectionResetError, TimeoutError):
+            return None
+
+
+@pytest.fixture(scope="module")
+def replayable(target):
+    """A signed request that was accepted once (it recorded a reading): its replays must change nothing."""
+    body = _slash_body("metric property-replay 1", target.slack.response_url(fresh("prop")), LEAD).encode()
+    stamp = str(int(time.time()))
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=stamp, body=body)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp}
+    headers["X-Slack-Signature"] = signature
+    assert send_raw(target.server.port, headers, body, chunked=False) == 200
+    wait_until(lambda: audit_count(target.engine) and "property-replay" in str(last_audited(target.engine)))
+    return SimpleNamespace(body=body, headers=headers)
+
+
+def last_audited(engine) -> str | None:
+    with Session(engine) as session:
+        entry = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc())).first()
+        return entry.command if entry else None
+
+
+def _signed_headers(body: bytes, how: str, replay) -> tuple[dict[str, str], bytes]:
+    now = int(time.time())
+
+    def sign(*, timestamp: str, body: bytes, secret: str = SIGNING_SECRET) -> str:
+        """Slack's v0 signature of any bytes (Slack signs the raw body, whatever it holds)."""
+        base = b"v0:" + timestamp.encode() + b":" + body
+        return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if how == "missing":
+        return headers, body
+    if how == "replayed":
+        return dict(replay.headers), replay.body
+    stamp = {"stale": now - 6 * 60, "future": now + 6 * 60}.get(how, now)
+    if how == "wrong":
+        signature = "v0=" + hashlib.sha256(body).hexdigest()
+    elif how == "tampered":
+        signature = sign(timestamp=str(stamp), body=body + b"&x=1")
+    else:
+        signature = sign(timestamp=str(stamp), body=body)
+    if how == "wrong-secret":
+        signature = sign(timestamp=str(stamp), body=body, secret="not-the-secret")
+    return {**headers, "X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": signature}, body
+
+
+BODIES = st.one_of(
+    st.binary(max_size=2_000),
+    st.text(max_size=2_000).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.sampled_from(["pause stream-x", "stop --reason x", "metric m 5"]).map(
+        lambda line: _slash_body(line, "http://127.0.0.1:1/r", LEAD).encode()
+    ),
+    st.integers(min_value=1, max_value=3 * MiB).map(lambda n: b"payload=" + b"%7B" * (n // 3)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=BODIES,
+    how=st.sampled_from(["missing", "wrong", "wrong-secret", "stale", "future", "tampered", "replayed"]),
+    chunked=st.booleans(),
+)
+def test_any_request_without_a_fresh_valid_signature_changes_nothing(target, replayable, body, how, chunked):
+    before, audited = snapshot(target.engine), audit_count(target.engine)
+    headers, sent = _signed_headers(body, how, replayable)
+    status = send_raw(target.server.port, headers, sent, chunked=chunked)
+    expected = {200} if how == "replayed" else {401}
+    if len(sent) > 1024 * 1024:
+        expected = {413, None}  # refused while it arrives (None: closed before the client read the answer)
+    assert status in expected, (how, len(sent), status)
+    assert snapshot(target.engine) == before and audit_count(target.engine) == audited
+
+
+def test_the_property_cost_bounded_memory_and_left_the_server_answering(target, replayable):
+    """Run after the property (file order): the server answers, and has not grown without bound."""
+    assert target.server.get("/healthz")[0] == 200
+    rss_mib = _status_kib(target.server.process.pid, "VmRSS") / 1024
+    assert rss_mib < 400, f"serve holds {rss_mib:.0f} MiB"
