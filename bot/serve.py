@@ -96,12 +96,12 @@ def _console_mode(engine) -> int:
 def _socket_mode(engine, config: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import build_app
-
     token = _tokens(config, "Socket Mode")
     if token is None:
         return 1
-    app = build_app(engine, token=token, api_url=config.slack_api_url)
+    app = _slack_app(engine, config, token)
+    if app is None:
+        return 1
     log.info("Socket Mode: connecting through %s", config.slack_api_url)
     scheduler.start(engine, app.client)
     settle_heap()
@@ -116,7 +116,6 @@ def _socket_mode(engine, config: Settings) -> int:
 def _http_mode(engine, config: Settings, api_token: str | None, host: str, port: int) -> int:
     import uvicorn
 
-    from bot.app import build_app
     from bot.http import build_web
 
     token = _tokens(config, "HTTP mode")
@@ -128,7 +127,9 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     listening = _listen(host, port)
     if listening is None:
         return 1
-    app = build_app(engine, token=token, api_url=config.slack_api_url)
+    app = _slack_app(engine, config, token)
+    if app is None:
+        return 1
     scheduler.start(engine, app.client)
     settle_heap()
     try:
@@ -138,6 +139,24 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     finally:
         scheduler.stop()
     return 0
+
+
+def _slack_app(engine, config: Settings, token: str):
+    """The Bolt app, or None with a message saying why Slack would not have it (its token is checked now)."""
+    from slack_bolt.error import BoltError
+
+    from bot.app import build_app
+
+    try:
+        return build_app(engine, token=token, api_url=config.slack_api_url)
+    except (OSError, BoltError) as exc:  # URLError is an OSError: Slack could not be reached
+        reason = getattr(exc, "reason", None) or exc
+        print(
+            f"orchestrate serve: could not check the bot token with Slack at {config.slack_api_url} ({reason}); "
+            "check SLACK_BOT_TOKEN, and that this machine reaches Slack (SLACK_API_URL)",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _listen(host: str, port: int) -> socket.socket | None:
