@@ -124,7 +124,7 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     if config.slack_signing_secret is None:
         print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", file=sys.stderr)
         return 1
-    listening = _listen(host, port)
+    listening = listen(host, port)
     if listening is None:
         return 1
     app = _slack_app(engine, config, token)
@@ -159,7 +159,7 @@ def _slack_app(engine, config: Settings, token: str):
         return None
 
 
-def _listen(host: str, port: int) -> socket.socket | None:
+def listen(host: str, port: int) -> socket.socket | None:
     """The web server's socket, bound before anything starts; with port 0 the system picks a free one.
 
     The address really bound is logged, so whoever started us (a test, a supervisor) can read it.
@@ -184,7 +184,7 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
         return run_mode()
     from bot.http import build_web
 
-    listening = _listen(host, port)
+    listening = listen(host, port)
     if listening is None:
         return 1
     web = _WebThread(build_web(None, engine, api_token, signing_secret=None), listening)

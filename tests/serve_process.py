@@ -46,13 +46,13 @@ class ServeProcess:
             env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
             args.append("--http")
         env.update(extra_env or {})
-        self._start(workdir, args, env, stdin=subprocess.DEVNULL)
+        self._start(workdir, [str(ORCHESTRATE), *args], env, stdin=subprocess.DEVNULL)
 
-    def _start(self, workdir: Path, args: list[str], env: dict, stdin) -> None:
+    def _start(self, workdir: Path, command: list[str], env: dict, stdin) -> None:
         self._port: int | None = None
         self.log = workdir / f"serve-{os.getpid()}-{next(_serial)}.log"
         self.process = subprocess.Popen(
-            [str(ORCHESTRATE), *args],
+            command,
             cwd=workdir,
             env=env,
             stdout=self.log.open("w"),

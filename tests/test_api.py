@@ -11,7 +11,7 @@ from sqlmodel import Session, func, select
 
 from commands.core.dispatch import execute
 from models.db.tables import Agent, AuditEntry, MetricReading, Task, TaskEvent
-from tests.serve_process import ServeProcess
+from tests.serve_process import ORCHESTRATE, ServeProcess
 from tests.slack_app import OPERATOR
 
 TOKEN = "test-api-token-0b9d3c7e5a1f"
@@ -204,7 +204,9 @@ class ConsoleServe(ServeProcess):
     def __init__(self, workdir, database_url: str):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "ORCHESTRATE_"))}
         env.update({"DATABASE_URL": database_url, "ORCHESTRATE_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"})
-        self._start(workdir, ["serve", "--host", "127.0.0.1", "--port", "0"], env, stdin=subprocess.PIPE)
+        self._start(
+            workdir, [str(ORCHESTRATE), "serve", "--host", "127.0.0.1", "--port", "0"], env, stdin=subprocess.PIPE
+        )
 
 
 def test_in_console_mode_the_api_answers_on_the_port(tmp_path, store):
