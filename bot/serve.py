@@ -14,6 +14,7 @@ their own, so one runs beside them (/healthz, /metrics and the API) on
 import argparse
 import gc
 import logging
+import socket
 import sys
 import threading
 import time
@@ -47,7 +48,7 @@ def serve(argv: list[str]) -> int:
     engine = make_engine(config.database_url)
     ensure_schema(engine)
     api_token = _api_token(config)
-    port = args.port or config.port
+    port = config.port if args.port is None else args.port  # 0: any free port
     web_options = {
         "metrics_token": _secret(config.orchestrate_metrics_token),
         "open_endpoints": config.orchestrate_open_endpoints,
@@ -108,12 +109,12 @@ def _console_mode(engine) -> int:
 def _socket_mode(engine, config: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import build_app
-
     token = _tokens(config, "Socket Mode")
     if token is None:
         return 1
-    app = build_app(engine, token=token, api_url=config.slack_api_url)
+    app = _slack_app(engine, config, token)
+    if app is None:
+        return 1
     log.info("Socket Mode: connecting through %s", config.slack_api_url)
     scheduler.start(engine, app.client)
     settle_heap()
@@ -128,7 +129,6 @@ def _socket_mode(engine, config: Settings) -> int:
 def _http_mode(engine, config: Settings, api_token: str | None, host: str, port: int, web_options: dict) -> int:
     import uvicorn
 
-    from bot.app import build_app
     from bot.http import build_web
 
     token = _tokens(config, "HTTP mode")
@@ -137,16 +137,59 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     if config.slack_signing_secret is None:
         print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", file=sys.stderr)
         return 1
-    app = build_app(engine, token=token, api_url=config.slack_api_url)
+    listening = listen(host, port)
+    if listening is None:
+        return 1
+    app = _slack_app(engine, config, token)
+    if app is None:
+        return 1
     scheduler.start(engine, app.client)
     settle_heap()
     try:
         secret = config.slack_signing_secret.get_secret_value()
         web = build_web(app, engine, api_token, signing_secret=secret, **web_options)
-        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False, **uvicorn_options())
+        server = uvicorn.Server(uvicorn.Config(web, log_level="info", access_log=False, **uvicorn_options()))
+        server.run(sockets=[listening])
     finally:
         scheduler.stop()
     return 0
+
+
+def _slack_app(engine, config: Settings, token: str):
+    """The Bolt app, or None with a message saying why Slack would not have it (its token is checked now)."""
+    from slack_bolt.error import BoltError
+
+    from bot.app import build_app
+
+    try:
+        return build_app(engine, token=token, api_url=config.slack_api_url)
+    except (OSError, BoltError) as exc:  # URLError is an OSError: Slack could not be reached
+        reason = getattr(exc, "reason", None) or exc
+        print(
+            f"orchestrate serve: could not check the bot token with Slack at {config.slack_api_url} ({reason}); "
+            "check SLACK_BOT_TOKEN, and that this machine reaches Slack (SLACK_API_URL)",
+            file=sys.stderr,
+        )
+        return None
+
+
+def listen(host: str, port: int) -> socket.socket | None:
+    """The web server's socket, bound before anything starts; with port 0 the system picks a free one.
+
+    The address really bound is logged, so whoever started us (a test, a supervisor) can read it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        print(
+            f"orchestrate serve: cannot listen on {host}:{port} ({exc.strerror}); "
+            "free the port, or choose another with --port or PORT (0 picks a free one)",
+            file=sys.stderr,
+        )
+        return None
+    log.info("Listening on http://%s:%d", host, listening.getsockname()[1])
+    return listening
 
 
 def _with_api(engine, api_token: str | None, host: str, port: int, web_options: dict, run_mode) -> int:
@@ -155,14 +198,14 @@ def _with_api(engine, api_token: str | None, host: str, port: int, web_options: 
         return run_mode()
     from bot.http import build_web
 
-    web = _WebThread(build_web(None, engine, api_token, signing_secret=None, **web_options), host, port)
-    if not web.start():
-        print(
-            f"orchestrate serve: the API could not listen on {host}:{port} (see above); "
-            "free the port, or choose another with --port or PORT",
-            file=sys.stderr,
-        )
+    listening = listen(host, port)
+    if listening is None:
         return 1
+    web = _WebThread(build_web(None, engine, api_token, signing_secret=None, **web_options), listening)
+    if not web.start():
+        print("orchestrate serve: the API's web server did not start (see above)", file=sys.stderr)
+        return 1
+    port = listening.getsockname()[1]
     log.info("API on http://%s:%s/api/v1 (OpenAPI: /api/v1/openapi.json)", host, port)
     try:
         return run_mode()
@@ -173,12 +216,14 @@ def _with_api(engine, api_token: str | None, host: str, port: int, web_options: 
 class _WebThread:
     """The web app on uvicorn in a daemon thread (signals stay with the main thread's mode)."""
 
-    def __init__(self, app, host: str, port: int):
+    def __init__(self, app, listening: socket.socket):
         import uvicorn
 
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, **uvicorn_options())
+        config = uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_options())
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="orchestrate-web", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [listening]}, name="orchestrate-web", daemon=True
+        )
 
     def start(self, timeout: float = 15.0) -> bool:
         """Whether it is listening; False when it could not start (uvicorn logged why)."""

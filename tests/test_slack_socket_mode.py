@@ -10,7 +10,7 @@ import pytest
 from websockets.sync.server import serve as websocket_serve
 
 from tests.fake_slack import FakeSlack
-from tests.serve_process import ORCHESTRATE, ServeProcess, free_port
+from tests.serve_process import ORCHESTRATE, ServeProcess
 from tests.slack_app import body_of
 
 
@@ -115,13 +115,13 @@ def listening_addresses(port: int) -> set[str]:
 
 def test_the_api_beside_socket_mode_listens_on_loopback_only_by_default(tmp_path, store, slack_socket):
     """Nothing outside needs to reach a Socket Mode bot: its web server binds 127.0.0.1 unless --host says."""
-    port = free_port()
     with FakeSlack() as slack:
         slack.socket_url = slack_socket.url
-        env = {"SLACK_APP_TOKEN": "xapp-1-test", "ORCHESTRATE_API_TOKEN": "t" * 32, "PORT": str(port)}
-        process = ServeProcess(tmp_path, slack.url, store[0], mode="socket", extra_env=env)
+        env = {"SLACK_APP_TOKEN": "xapp-1-test", "ORCHESTRATE_API_TOKEN": "t" * 32}
+        process = ServeProcess(tmp_path, slack.url, store[0], mode="socket", extra_env=env, host=None)
         try:
             assert slack_socket.connected.wait(20), process.output()
-            assert listening_addresses(port) == {"127.0.0.1"}, process.output()
+            assert "Listening on http://127.0.0.1:" in process.output()
+            assert listening_addresses(process.port) == {"127.0.0.1"}, process.output()
         finally:
             process.stop()
