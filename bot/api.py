@@ -4,7 +4,7 @@
     POST  /api/v1/events                     event NAME [--plan PLAN]
     PATCH /api/v1/tasks/{id}                 task start|done|block|fail|reopen ID [--reason] [--plan]
     POST  /api/v1/agents/{id}/heartbeat      an agent's heartbeat, up or down
-    GET   /api/v1/openapi.json               this API's OpenAPI document (/api/v1/docs: Swagger UI)
+    GET   /api/v1/openapi.json               this API's OpenAPI document (/api/v1/docs: Swagger UI), with the token
 
 Every request needs ``Authorization: Bearer $ORCHESTRATE_API_TOKEN``. The client
 acts as the operator (a lead on every plan), and its source in the audit log is

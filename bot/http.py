@@ -198,7 +198,7 @@ def build_web(
             return refusal or get_swagger_ui_html(openapi_url=api.OPENAPI_URL, title="orchestrate API")
 
     web.include_router(api.build_api(engine, api_token, throttle))
-    # Inside `measure`, so refusals are counted; in front of every route, so they come first.
+    # Added last, so outermost: the body is bounded before anything else (`measure` included) runs.
     web.add_middleware(
         BodyLimit,
         limits={"/slack/events": MAX_SLACK_BODY, api.PREFIX: api.MAX_BODY},
