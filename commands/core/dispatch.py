@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from commands.core.context import Actor, Context
-from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError, brief
+from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
 from models.db.tables import AuditEntry
@@ -121,7 +121,7 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
         except Exception as exc:
             session.rollback()
             ref = _audit_alone(engine, how, parsed.text, None, "error", type(exc).__name__, now)
-            log.exception("command failed (audit #%s): %s", ref, brief(parsed.text, 200))
+            log.exception("command failed (audit #%s): %.200s", ref, parsed.text)
             where = (
                 f"It is logged as audit #{ref}."
                 if ref is not None
@@ -165,7 +165,7 @@ def _audit_alone(
             session.commit()
             return entry.id
     except Exception:  # the audit must never turn a refusal into a crash
-        log.exception("could not write the audit entry for %s", brief(text, 200))
+        log.exception("could not write the audit entry for %.200r", text)
         return None
 
 

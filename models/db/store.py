@@ -46,7 +46,10 @@ def _create_private(path: str | None) -> None:
     SQLite gives its -wal and -shm files the same mode. An existing file keeps the mode it was given."""
     if not path or path.startswith("file:") or os.path.exists(path):
         return
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError:
+        return  # SQLite says why it cannot open it, in its own words, when it first connects
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
