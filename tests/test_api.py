@@ -11,7 +11,7 @@ from sqlmodel import Session, func, select
 
 from commands.core.dispatch import execute
 from models.db.tables import Agent, AuditEntry, MetricReading, Task, TaskEvent
-from tests.serve_process import ServeProcess
+from tests.serve_process import ORCHESTRATE, ServeProcess
 from tests.slack_app import OPERATOR
 
 TOKEN = "test-api-token-0b9d3c7e5a1f"
@@ -178,8 +178,9 @@ def test_every_request_that_reached_a_command_is_in_the_audit_log_as_api(server,
 
 
 def test_the_openapi_document_lists_the_four_endpoints(server):
-    with urllib.request.urlopen(f"{server.base}/api/v1/openapi.json", timeout=5) as response:
-        document = json.loads(response.read())
+    status, text = server.get("/api/v1/openapi.json", token=TOKEN)
+    assert status == 200
+    document = json.loads(text)
     assert set(document["paths"]) >= PATHS
     assert set(document["paths"]["/api/v1/tasks/{task_id}"]) == {"patch"}
     assert document["components"]["securitySchemes"]["ORCHESTRATE_API_TOKEN"]["scheme"] == "bearer"
@@ -204,7 +205,9 @@ class ConsoleServe(ServeProcess):
     def __init__(self, workdir, database_url: str):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "ORCHESTRATE_"))}
         env.update({"DATABASE_URL": database_url, "ORCHESTRATE_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"})
-        self._start(workdir, ["serve", "--host", "127.0.0.1", "--port", "0"], env, stdin=subprocess.PIPE)
+        self._start(
+            workdir, [str(ORCHESTRATE), "serve", "--host", "127.0.0.1", "--port", "0"], env, stdin=subprocess.PIPE
+        )
 
 
 def test_in_console_mode_the_api_answers_on_the_port(tmp_path, store):

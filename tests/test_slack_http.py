@@ -5,12 +5,14 @@ import socket
 import time
 from urllib.parse import urlencode
 
+import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
 from models.db.tables import AuditEntry, Stream
-from tests.serve_process import SIGNING_SECRET, block_action
-from tests.slack_app import body_of, buttons, texts
+from tests.fake_slack import FakeSlack
+from tests.serve_process import SIGNING_SECRET, ServeProcess, block_action
+from tests.slack_app import METRICS_TOKEN, body_of, buttons, texts
 
 
 def test_status_is_acked_at_once_and_answered_privately_with_the_dashboard(server, slack):
@@ -139,7 +141,7 @@ def test_app_home_publishes_the_dashboards_of_the_users_plans(server, slack):
 def test_health_and_metrics_are_served(server, slack):
     server.slash("health", slack.response_url("m1"))
     slack.wait_for("response:m1")
-    status, text = server.get("/metrics")
+    status, text = server.get("/metrics", token=METRICS_TOKEN)
     assert status == 200
     assert 'orchestrate_http_requests_total{route="/slack/events",status="200"}' in text
     assert "orchestrate_http_request_seconds_bucket" in text
@@ -178,3 +180,18 @@ def test_a_command_whose_ack_nobody_reads_still_runs(server, slack):
     for n in range(5):
         answer = body_of(slack.wait_for(f"response:gone{n}", timeout=10)[0])
         assert answer["response_type"] == "ephemeral" and "TR-ORCH-001" in answer["text"]
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+def test_serve_says_so_when_slack_cannot_be_reached_to_check_the_token(tmp_path, store, mode):
+    with FakeSlack() as gone:
+        url = gone.url
+    # Nothing listens at `url` any more: the token cannot be checked.
+    process = ServeProcess(tmp_path, url, store[0], mode=mode, extra_env={"SLACK_APP_TOKEN": "xapp-1-test"})
+    try:
+        assert process.process.wait(timeout=60) == 1
+    finally:
+        process.stop()
+    output = process.output()
+    assert f"could not check the bot token with Slack at {url}" in output
+    assert "Traceback" not in output
