@@ -177,6 +177,11 @@ class FakeSlack:
                 self._cond.wait(left)
             return found
 
+    def messages(self, channel: str) -> list[dict]:
+        """What the bot posted in a channel and is still there, oldest first."""
+        with self._cond:
+            return list(self._channels.get(channel, []))
+
     def reset(self) -> None:
         """Forget calls, errors and pending failures (settings are kept)."""
         with self._cond:

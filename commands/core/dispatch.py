@@ -26,6 +26,7 @@ from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
 from models.db.tables import AuditEntry, ProcessedEvent
 from models.db.types import utcnow
+from models.plan.settings import settings_of
 from models.rules.reactions import react
 from models.views.reply import Reply
 
@@ -52,9 +53,20 @@ class Invocation:
 
 
 def execute(
-    engine: Engine, tokens: list[str], how: Invocation, *, now: datetime | None = None, audited: bool = True
+    engine: Engine,
+    tokens: list[str],
+    how: Invocation,
+    *,
+    now: datetime | None = None,
+    audited: bool = True,
+    rehearsal: bool = False,
 ) -> Reply:
-    """Run a command. ``audited=False``: a read-only command a front end runs for itself (a view)."""
+    """Run a command. ``audited=False``: a read-only command a front end runs for itself (a view).
+
+    ``rehearsal=True``: run it all, permission checks included, then roll everything back: what a
+    front end does before it asks for a confirmation, so that a refusal comes at once and no modal
+    opens for a command that would be refused. A refusal is audited as any; a success is not (the
+    confirmed run will be)."""
     now = now or utcnow()
     try:
         parsed = parse(tokens, how.front)
@@ -66,7 +78,7 @@ def execute(
         if not parsed.spec.is_read_only(parsed.args):
             raise RuntimeError(f"{parsed.spec.name} changes state: it cannot run unaudited")
         return _view(engine, parsed, how, now=now)
-    return run_parsed(engine, parsed, how, now=now)
+    return run_parsed(engine, parsed, how, now=now, rehearsal=rehearsal)
 
 
 def _context(session: Session, how: Invocation, now: datetime) -> Context:
@@ -102,7 +114,7 @@ def _first_time(session: Session, request_id: str | None, now: datetime) -> bool
     return True
 
 
-def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> Reply:
+def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime, rehearsal: bool = False) -> Reply:
     with Session(engine, expire_on_commit=False) as session:
         ctx = _context(session, how, now)
         try:
@@ -111,7 +123,12 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
                 raise RuntimeError(f"privileged command {parsed.spec.name} did not check permissions")
+            if rehearsal:
+                session.rollback()
+                return reply
             reply = reply.with_notes(react(session, now))
+            if reply.announce and ctx.plan is not None:
+                reply = reply.model_copy(update={"announce_in": settings_of(ctx.plan).channel})
             session.add(_entry(how, parsed.text, ctx, "ok", _summary(reply), now))
             session.commit()
             return reply

@@ -253,6 +253,14 @@ def record_answer(
     return first
 
 
+def withdraw_answer(session: Session, slot: SyncSlot, agent: Agent, *, now: datetime) -> None:
+    """The agent's answer taken back (its reply deleted): asked, and silent again."""
+    row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)).first()
+    if row is not None:
+        row.answered_at, row.answer = None, {}
+        session.add(row)
+
+
 def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
     """Slack retries an event up to three times: the first delivery acts, the others do not."""
     try:
@@ -261,6 +269,15 @@ def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def first_delivery(engine: Engine, event_id: str, *, now: datetime) -> bool:
+    """A unit of work of its own for an event that is no command (an App Home open): recorded once,
+    so Slack's retries of it, on this replica or another, are seen as such."""
+    with Session(engine) as session:
+        first = first_time_seen(session, event_id[:100], now=now)
+        session.commit()
+        return first
 
 
 def forget_old_events(session: Session, now: datetime) -> int:
