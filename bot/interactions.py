@@ -96,7 +96,7 @@ def register(app, front: SlackFront) -> None:
             return
         answer(respond, reply, error, how, replace=error is None, client=client)
 
-    listen(app.action("checkpoint_pass"), on_pass)
+    listen(app.action("checkpoint_pass"), on_pass, opens_a_modal=True)
 
     def on_more(body, action, respond, client):
         page = json.loads(action["value"])

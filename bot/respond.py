@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -129,19 +130,32 @@ def _then_publish(run, home: HomeTabAnswer):
     return run_and_publish
 
 
-def listen(registration, work, ack=ack_at_once, *, home: Callable[[str, list[str]], dict] | None = None) -> None:
+# Work that opens a modal has Slack's 3 s (the trigger_id's life) and must never wait behind work
+# that may be sleeping out a 429 on the listener executor: it has a pool of its own.
+MODAL_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modal")
+
+
+def listen(
+    registration,
+    work,
+    ack=ack_at_once,
+    *,
+    home: Callable[[str, list[str]], dict] | None = None,
+    opens_a_modal: bool = False,
+) -> None:
     """Register ``ack`` (answers Slack at once) and ``work`` (after the ack).
 
         listen(app.action("dashboard_refresh"), on_refresh)
 
     Both name the arguments they want, as Bolt listeners do. With ``home`` (draws a user's Home
     view with notices), a click in the Home tab gets a ``respond`` that answers there (HomeTabAnswer).
+    ``opens_a_modal``: the work runs on MODAL_WORKERS.
     """
     ack_args, work_args, run_work = _injected(ack), _injected(work), logged(work)
 
     def listener(args: Args) -> None:
         ack(**ack_args(args))
-        executor = args.context.listener_runner.listener_executor
+        executor = MODAL_WORKERS if opens_a_modal else args.context.listener_runner.listener_executor
         kwargs = work_args(args)
         run = run_work
         if home is not None and "respond" in kwargs and clicked_in_home_tab(args.body):
@@ -224,7 +238,7 @@ class SlackFront:
         if reply.prompt_to_post is not None and how.channel and isinstance(reply.body, SyncPrompt):
             sync_post.post_prompt(client, self.engine, reply.body, how.channel, now=now)
         if reply.prompt_to_redraw is not None:
-            sync_post.refresh_prompt(client, self.engine, reply.prompt_to_redraw, now=now)
+            sync_post.refresh_prompt_soon(client, self.engine, reply.prompt_to_redraw)
 
 
 def typed_in_plan_channel(reply: Reply, how: Invocation) -> bool:

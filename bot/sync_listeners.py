@@ -6,6 +6,9 @@ audited like any other; a thread reply carries Slack's event id, so a retried ev
 is recorded once.
 """
 
+import functools
+
+from bot.home import home_view
 from bot.modals import answer_modal, answer_tokens
 from bot.respond import SlackFront, answer, listen
 from models.db.types import utcnow
@@ -22,7 +25,7 @@ def register(app, front: SlackFront) -> None:
             return
         client.views_open(trigger_id=body["trigger_id"], view=answer_modal(reply.body, how.channel))
 
-    listen(app.action("sync_answer"), on_answer_button)
+    listen(app.action("sync_answer"), on_answer_button, home=functools.partial(home_view, front), opens_a_modal=True)
 
     def on_answer(body, view, client):
         how = front.invocation(body["user"], None)

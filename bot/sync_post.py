@@ -2,12 +2,16 @@
 
 import io
 import logging
+import os
+import time
 from datetime import datetime
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot import blocks
+from bot.coalesce import Coalescer
+from models.db.types import utcnow
 from models.rules.sync import posted_prompt, record_posted, reminder
 from models.views.sync import DaySummary, SyncPrompt
 
@@ -41,6 +45,15 @@ def find_posted_prompt(client: WebClient, channel: str, slot_id: int) -> tuple[s
     return None
 
 
+# One redraw of a prompt every few seconds at most, however fast the answers come (bot/coalesce.py).
+PROMPT_REDRAWS = Coalescer(interval=float(os.environ.get("ORCHESTRATE_REDRAW_SECONDS", "3")))
+
+
+def refresh_prompt_soon(client: WebClient, engine: Engine, slot_id: int) -> None:
+    """Have the prompt redrawn: coalesced with the other answers of the moment, the latest state drawn."""
+    PROMPT_REDRAWS.ask((id(engine), slot_id), lambda: refresh_prompt(client, engine, slot_id, now=utcnow()))
+
+
 def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: datetime) -> None:
     """Show who has answered, and what, under the prompt."""
     posted = posted_prompt(engine, slot_id, now=now)
@@ -54,11 +67,23 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
     )
 
 
+REREAD_SILENT_S = 2.0  # how stale the list of the silent may get while reminders go out
+
+
 def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
-    """One direct message to each required agent who has not answered; returns how many."""
+    """One direct message to each required agent who has not answered; returns how many.
+
+    Paced by Slack (the SDK waits out each 429's Retry-After), so the list of the silent is read
+    again as it goes: who answered meanwhile is not reminded."""
     due = reminder(engine, slot_id)
     where = f"<https://slack.com/archives/{due.channel}/p{(due.ts or '').replace('.', '')}|the prompt>"
+    read_at, still_silent, sent = time.monotonic(), set(due.silent), 0
     for key, user in due.silent:
+        if time.monotonic() - read_at > REREAD_SILENT_S:
+            read_at, still_silent = time.monotonic(), set(reminder(engine, slot_id).silent)
+        if (key, user) not in still_silent:
+            continue
+        sent += 1
         channel = client.conversations_open(users=user)["channel"]["id"]
         client.chat_postMessage(
             channel=channel,
@@ -67,7 +92,7 @@ def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
                 f"press Answer on {where}, or reply in its thread."
             ),
         )
-    return len(due.silent)
+    return sent
 
 
 def post_summary(client: WebClient, summary: DaySummary, channel: str) -> None:

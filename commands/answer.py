@@ -63,6 +63,8 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
         raise UsageError("--edited and --withdraw name the reply they change: add --message TS")
     if args.edited or args.withdraw:
         _require_stored_from(ctx, slot, agent, args.message)
+    elif args.message:
+        _require_newer_than_stored(ctx, slot, agent, args.message)
     sync_type = slot.entry.split("@")[0]
     if args.withdraw:
         withdraw_answer(ctx.session, slot, agent, now=ctx.now)
@@ -153,6 +155,21 @@ def _require_stored_from(ctx: Context, slot: SyncSlot, agent: Agent, ts: str) ->
     ).first()
     if stored is None or stored.answered_at is None or (stored.answer or {}).get(MESSAGE_KEY) != ts:
         raise Unaddressed("an edit or deletion of a reply that is not the stored answer")
+
+
+def _ts(value: str) -> tuple[int, int]:
+    seconds, _, micros = value.partition(".")
+    return (int(seconds), int(micros or 0)) if seconds.isdigit() and (micros or "0").isdigit() else (0, 0)
+
+
+def _require_newer_than_stored(ctx: Context, slot: SyncSlot, agent: Agent, ts: str) -> None:
+    """Replies handled out of order (Slack's events run side by side): the latest reply is the answer."""
+    stored = ctx.session.exec(
+        select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)
+    ).first()
+    earlier = (stored.answer or {}).get(MESSAGE_KEY) if stored is not None and stored.answered_at else None
+    if isinstance(earlier, str) and _ts(earlier) > _ts(ts):
+        raise Unaddressed("a reply older than the answer stored")
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:

@@ -126,6 +126,7 @@ class FakeSlack:
         # Retry-After past them; ``ratelimited`` counts those answers by method.
         self.rate_limits = rate_limits
         self.ratelimited: dict[str, int] = {}
+        self.refusals: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
         self._recent: dict[tuple[str, str], list[float]] = {}  # (method, channel or "") -> arrival times
         self._triggers: dict[str, float | None] = {}  # trigger_id -> when issued (None once exchanged)
         self.socket_url: str | None = None  # what apps.connections.open hands out
@@ -351,12 +352,18 @@ class FakeSlack:
         if method == "views.open":
             refused = self._exchange_trigger(str(body.get("trigger_id", "")))
             if refused:
+                with self._cond:
+                    self.refusals.append((method, refused))
                 return _Reply(200, {"ok": False, "error": refused})
         errors = self._validate(method, body)
         if errors:
             return _invalid_blocks(errors)
         answer = self._answers().get(method)
-        return _Reply(200, answer(body) if answer else {"ok": True})
+        reply = _Reply(200, answer(body) if answer else {"ok": True})
+        if isinstance(reply.payload, dict) and reply.payload.get("ok") is False:
+            with self._cond:
+                self.refusals.append((method, str(reply.payload.get("error"))))
+        return reply
 
     def _exchange_trigger(self, trigger: str) -> str | None:
         """views.open's errors for a trigger_id it issued: expired_trigger_id, exchanged_trigger_id."""

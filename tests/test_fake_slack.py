@@ -296,7 +296,7 @@ def test_chat_post_message_is_one_a_second_per_channel_and_answers_429_with_retr
 
 
 def test_chat_update_is_tier_3_fifty_a_minute(limited):
-    slack, client = limited
+    _slack, client = limited
     posted = client.chat_postMessage(channel="C1", text="prompt")
     for n in range(50):
         client.chat_update(channel="C1", ts=posted["ts"], text=f"v{n}")
@@ -317,7 +317,7 @@ def test_conversations_history_is_one_a_minute_and_fifteen_messages(limited):
 
 
 def test_a_message_of_more_than_40000_characters_is_refused(limited):
-    slack, client = limited
+    _slack, client = limited
     with pytest.raises(SlackApiError) as refused:
         client.chat_postMessage(channel="C1", text="x" * 40_001)
     assert refused.value.response["error"] == "msg_too_long"

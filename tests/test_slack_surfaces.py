@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 from commands.core.dispatch import execute
 from models.db.store import make_engine, upgrade
 from models.db.tables import AuditEntry, Plan, Stream, SyncAnswer
-from tests.serve_process import ServeProcess, fixture
+from tests.fake_slack import FakeSlack
+from tests.serve_process import ServeProcess, block_action, fixture
 from tests.slack_app import OPERATOR, body_of, texts
 
 CHANNEL = "C0PLAN0001"  # the fixtures' plan channel
@@ -46,6 +47,13 @@ def plan_file(path) -> None:
             }
         )
     )
+
+
+@pytest.fixture
+def slack():
+    """The stand-in with Slack's rate limits on (tests/fake_slack.py RATE_LIMITS)."""
+    with FakeSlack(rate_limits=True) as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -284,3 +292,45 @@ def test_a_retried_home_open_publishes_once_and_opening_is_not_audited(bot, slac
     published = slack.wait_for("views.publish", count=2)
     assert [c.body["user_id"] for c in published] == [LEAD, "U0AGENT002"]
     assert audit_commands(plan_store[1]) == before  # opening the Home tab is no command
+
+
+# --- 7. Within Slack's limits -----------------------------------------------------------------
+
+
+def test_a_burst_of_answers_redraws_the_prompt_coalesced_with_the_latest_state(bot, slack, plan_store):
+    ts = post_prompt(bot, slack)
+    for n in range(6):
+        event = {
+            "type": "message",
+            "user": AGENT,
+            "text": f"draft {n}",
+            "ts": f"1717000300.00{n:04d}",
+            "thread_ts": ts,
+            "channel": CHANNEL,
+            "channel_type": "channel",
+        }
+        bot.event(event, event_id=f"EvBurst{n}")
+    slack.wait_for("chat.update", timeout=15)
+    # The last answer is drawn, in at most two updates (the first at once, the rest coalesced).
+    deadline = time.monotonic() + 20
+    while "draft 5" not in texts(body_of(slack.calls_to("chat.update")[-1])["blocks"]):
+        assert time.monotonic() < deadline, "the latest answer never reached the prompt"
+        time.sleep(0.2)
+    assert len(slack.calls_to("chat.update")) <= 2
+    assert answer_of(plan_store[1]).answer["reply"] == "draft 5"
+    assert slack.ratelimited == {} and slack.errors == []
+
+
+def test_the_answer_modal_opens_while_the_other_workers_wait_on_a_slow_slack(bot, slack):
+    bot.slash("sync --type standup", slack.response_url("sy"), channel=CHANNEL)
+    prompt = body_of(slack.wait_for("chat.postMessage")[0])
+    slot = next(e["value"] for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"])
+    slack.delays["response:slow"] = 6.0  # each refresh's answer hangs: every listener worker is taken
+    for _ in range(6):
+        bot.interaction(block_action("dashboard_refresh", "SF-1", slack.response_url("slow"), channel=CHANNEL))
+    click = block_action("sync_answer", slot, slack.response_url("a1"), user=AGENT, channel=CHANNEL)
+    click["trigger_id"] = slack.trigger_id()  # Slack's: good for 3 s, once
+    bot.interaction(click)
+    opened = view_of(slack.wait_for("views.open", timeout=10)[0])
+    assert opened["callback_id"] == "sync_answer_submit"
+    assert ("views.open", "expired_trigger_id") not in slack.refusals
