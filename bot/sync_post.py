@@ -7,10 +7,12 @@ import time
 from datetime import datetime
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot import blocks
 from bot.coalesce import Coalescer
+from bot.pacing import TIER_3, Pacer
 from models.db.types import utcnow
 from models.rules.sync import posted_prompt, record_posted, reminder
 from models.views.sync import DaySummary, SyncPrompt
@@ -67,6 +69,7 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
     )
 
 
+OPEN_PACE = Pacer(TIER_3)  # conversations.open is Tier 3
 REREAD_SILENT_S = 2.0  # how stale the list of the silent may get while reminders go out
 
 
@@ -83,16 +86,25 @@ def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
             read_at, still_silent = time.monotonic(), set(reminder(engine, slot_id).silent)
         if (key, user) not in still_silent:
             continue
+        try:
+            _remind_one(client, user, key, due, where)
+        except SlackApiError as exc:  # one person's DM failing must not cost the others theirs
+            log.warning("the reminder to %s (%s) failed: %s", key, user, exc.response.get("error"))
+            continue
         sent += 1
-        channel = client.conversations_open(users=user)["channel"]["id"]
-        client.chat_postMessage(
-            channel=channel,
-            text=(
-                f"Reminder: the {due.sync_type} sync of {due.plan} is waiting for your answer ({key}): "
-                f"press Answer on {where}, or reply in its thread."
-            ),
-        )
     return sent
+
+
+def _remind_one(client: WebClient, user: str, key: str, due, where: str) -> None:
+    OPEN_PACE.wait()
+    channel = client.conversations_open(users=user)["channel"]["id"]
+    client.chat_postMessage(
+        channel=channel,
+        text=(
+            f"Reminder: the {due.sync_type} sync of {due.plan} is waiting for your answer ({key}): "
+            f"press Answer on {where}, or reply in its thread."
+        ),
+    )
 
 
 def post_summary(client: WebClient, summary: DaySummary, channel: str) -> None:
