@@ -141,7 +141,7 @@ def listen(
     ack=ack_at_once,
     *,
     home: Callable[[str, list[str]], dict] | None = None,
-    opens_a_modal: bool = False,
+    opens_a_modal: bool | Callable[[dict], bool] = False,
 ) -> None:
     """Register ``ack`` (answers Slack at once) and ``work`` (after the ack).
 
@@ -149,13 +149,15 @@ def listen(
 
     Both name the arguments they want, as Bolt listeners do. With ``home`` (draws a user's Home
     view with notices), a click in the Home tab gets a ``respond`` that answers there (HomeTabAnswer).
-    ``opens_a_modal``: the work runs on MODAL_WORKERS.
+    ``opens_a_modal`` (or a test of the request's body, cheap: it runs before the ack): the work runs
+    on MODAL_WORKERS.
     """
     ack_args, work_args, run_work = _injected(ack), _injected(work), logged(work)
 
     def listener(args: Args) -> None:
         ack(**ack_args(args))
-        executor = MODAL_WORKERS if opens_a_modal else args.context.listener_runner.listener_executor
+        urgent = opens_a_modal(args.body) if callable(opens_a_modal) else opens_a_modal
+        executor = MODAL_WORKERS if urgent else args.context.listener_runner.listener_executor
         kwargs = work_args(args)
         run = run_work
         if home is not None and "respond" in kwargs and clicked_in_home_tab(args.body):

@@ -45,7 +45,15 @@ def register(app, front: SlackFront) -> None:
             front.honour(client, reply, how, now=utcnow())
         answer(respond, reply, error, how, client=client)
 
-    listen(app.command("/orchestrate"), on_orchestrate)
+    listen(app.command("/orchestrate"), on_orchestrate, opens_a_modal=asks_for_confirmation)
+
+
+def asks_for_confirmation(body: dict) -> bool:
+    """Whether the command opens a modal (so its work has Slack's 3 s): parsing only, no store, no Slack."""
+    try:
+        return confirmation_needed(tokenize(body.get("text", ""))) is not None
+    except UsageError:
+        return False
 
 
 def with_a_reason(tokens: list[str]) -> list[str]:
