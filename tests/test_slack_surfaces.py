@@ -183,6 +183,7 @@ def post_prompt(bot, slack) -> str:
     bot.slash("sync --type standup", slack.response_url("sy"), channel=CHANNEL)
     prompt = slack.wait_for("chat.postMessage")[0]
     assert prompt.body["channel"] == CHANNEL
+    slack.wait_for("response:sy")  # said once the prompt's place is recorded: replies in its thread now count
     [posted] = slack.messages(CHANNEL)
     return posted["ts"]
 
