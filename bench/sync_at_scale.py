@@ -237,7 +237,8 @@ def write_results(figures: dict) -> None:
     lines = [
         SECTION,
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine (2 CPUs shared); the stand-in enforces Slack's rate limits.",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine (2 CPUs shared);"
+        " the stand-in enforces Slack's rate limits.",
         "",
         "| figure | value |",
         "| --- | --- |",
