@@ -34,6 +34,7 @@ from models.views.sync import DaySummary, SyncPrompt
 SECTION_LIMIT = 3000
 STREAMS_PER_PAGE = 20
 LINES_PER_SECTION = 25
+MAX_MESSAGE_BLOCKS = 50  # Slack refuses a message of more blocks
 SECTIONS_PER_PAGE = 4
 
 STATUS_EMOJI = {
@@ -301,22 +302,55 @@ def _sync_prompt_blocks(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
 
 @render_blocks.register
 def _day_summary_blocks(body: DaySummary, *, offset: int = 0) -> list[Block]:
+    """Every stream and every silent person is named: lists are packed into sections of Slack's 3,000
+    characters without cutting a name, and what would pass the message's 50 blocks is counted, not lost."""
     lines = [
         f"*{escape(s.key)}* {pct(s.start)} → *{pct(s.now)}* ({_signed(s.now - s.start)}; planned {pct(s.planned)})"
-        for s in body.streams[:40]
+        for s in body.streams
     ]
-    blocks: list[Block] = [
-        HeaderBlock(text=plain(f"End of day · {body.plan} · {body.day:%a %d %b}")),
-        _section("\n".join(lines) or "_no streams_"),
-        _section(f"*Done today* ({body.done_count}): " + (", ".join(escape(t) for t in body.done_today) or "none")),
+    blocks: list[Block] = [HeaderBlock(text=plain(f"End of day · {body.plan} · {body.day:%a %d %b}"))]
+    budget = MAX_MESSAGE_BLOCKS - 6  # the header, and room for the sections after the streams
+    blocks += _packed("", lines, "\n", budget // 2, more=f"`/orchestrate status {body.plan}` shows them all") or [
+        _section("_no streams_")
     ]
+    done = ", ".join(escape(t) for t in body.done_today) or "none"
+    blocks += _packed(f"*Done today* ({body.done_count}): ", [done], ", ", 1)
     if body.blockers:
-        blocks.append(_section("*Blockers*\n" + "\n".join(f"• {escape(b)}" for b in body.blockers)))
+        blocks += _packed("*Blockers*\n", [f"• {escape(b)}" for b in body.blockers], "\n", 4)
     if body.missing:
-        blocks.append(_section("*No answer from*\n" + "\n".join(f"• {escape(m)}" for m in body.missing)))
+        silent = [f"• {escape(m)}" for m in body.missing]
+        blocks += _packed("*No answer from*\n", silent, "\n", MAX_MESSAGE_BLOCKS - len(blocks) - 2)
     if body.missed_slots:
         blocks.append(_section("*Missed syncs* (the bot was down): " + ", ".join(escape(m) for m in body.missed_slots)))
-    return blocks
+    return blocks[:MAX_MESSAGE_BLOCKS]
+
+
+def _packed(heading: str, items: list[str], joiner: str, budget: int, *, more: str = "") -> list[Block]:
+    """``items`` in as few sections as fit (each under SECTION_LIMIT), at most ``budget`` blocks; an item
+    too long for one section is split at its commas. What does not fit is said: "and N more"."""
+    pieces: list[str] = []
+    for item in items:
+        while len(item) > SECTION_LIMIT - len(heading) - 10:
+            cut = item.rfind(", ", 0, SECTION_LIMIT - len(heading) - 10)
+            cut = cut if cut > 0 else SECTION_LIMIT - len(heading) - 10
+            pieces.append(item[:cut])
+            item = "  " + item[cut:].lstrip(", ")
+        pieces.append(item)
+    sections: list[str] = []
+    current = heading
+    for piece in pieces:
+        if len(current) + len(joiner) + len(piece) > SECTION_LIMIT and current.strip():
+            sections.append(current)
+            current = ""
+        current = f"{current}{joiner if current and current != heading else ''}{piece}"
+    if current.strip():
+        sections.append(current)
+    if len(sections) <= budget:
+        return [_section(text) for text in sections]
+    kept = sections[: max(budget - 1, 1)]
+    shown = sum(text.count(joiner) + 1 for text in kept)
+    left = f"and {max(len(pieces) - shown, 1)} more" + (f": {more}" if more else "")
+    return [*(_section(text) for text in kept), _context(left)]
 
 
 def _signed(fraction: float) -> str:

@@ -130,6 +130,8 @@ def progress_chart(summary: DaySummary) -> bytes:
 
     names = [s.key for s in summary.streams]
     positions = range(len(names))
+    if len(names) > 12:
+        return _progress_chart_lying(summary, pyplot)
     figure, axes = pyplot.subplots(figsize=(max(6, len(names) * 0.9), 4), dpi=100)
     try:
         axes.bar(
@@ -161,6 +163,46 @@ def progress_chart(summary: DaySummary) -> bytes:
         axes.set_ylabel("% of estimate done")
         axes.set_title(f"{summary.plan} — {summary.day}")
         axes.legend(loc="upper left")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        pyplot.close(figure)
+
+
+def _progress_chart_lying(summary: DaySummary, pyplot) -> bytes:
+    """Many streams: one row each, bars lying down, 800 px wide however many (a 60-stream chart drawn
+    standing was a 5,400-pixel strip, unreadable at Slack's preview width)."""
+    names = [s.key for s in summary.streams]
+    rows = range(len(names))
+    figure, axes = pyplot.subplots(figsize=(8, max(4, 0.28 * len(names) + 1.2)), dpi=100)
+    try:
+        axes.barh(
+            [r - 0.2 for r in rows],
+            [s.planned * 100 for s in summary.streams],
+            height=0.4,
+            label="planned",
+            color="#b0bec5",
+        )
+        axes.barh(
+            [r + 0.2 for r in rows], [s.now * 100 for s in summary.streams], height=0.4, label="actual", color="#2e7d32"
+        )
+        axes.scatter(
+            [s.start * 100 for s in summary.streams],
+            [r + 0.2 for r in rows],
+            marker="|",
+            s=120,
+            color="black",
+            label="this morning",
+            zorder=3,
+        )
+        axes.set_yticks(list(rows), names, fontsize=9)
+        axes.invert_yaxis()
+        axes.set_xlim(0, 100)
+        axes.set_xlabel("% of estimate done")
+        axes.set_title(f"{summary.plan} — {summary.day}")
+        axes.legend(loc="lower right")
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")

@@ -100,3 +100,53 @@ def test_user_text_cannot_ping_or_forge_links(run, tmp_path):
         assert "<!channel>" not in text and "<!here>" not in text and "<http" not in text
         assert "<@U0LEAD0001>" not in text
     assert "&lt;!channel&gt; wake up" in json.dumps(render(run("task list")))
+
+
+def test_a_day_summary_of_60_streams_and_600_silent_names_every_one_within_slacks_limits():
+    from datetime import date
+
+    from bot.blocks import render_body_dicts
+    from models.views.sync import DaySummary, StreamDay
+    from tests.fake_slack import MAX_MESSAGE_BLOCKS, _block_errors
+    from tests.slack_app import texts
+
+    streams = [StreamDay(key=f"stream-{n:02d}", start=0.2, now=0.3, planned=0.35) for n in range(60)]
+    silent = ["standup: " + ", ".join(f"agent-{n:03d}" for n in range(600))]
+    summary = DaySummary(
+        plan="BIG-1",
+        day=date(2026, 1, 5),
+        streams=streams,
+        done_today=[],
+        done_count=0,
+        blockers=[],
+        missing=silent,
+        missed_slots=[],
+    )
+    blocks = render_body_dicts(summary)
+    assert _block_errors(blocks, MAX_MESSAGE_BLOCKS, "/blocks") == []
+    shown = texts(blocks)
+    assert all(f"*stream-{n:02d}*" in shown for n in range(60))
+    assert all(f"agent-{n:03d}" in shown for n in range(600))  # whole names: none cut at 3,000 characters
+
+
+def test_the_chart_of_60_streams_is_as_wide_as_slacks_preview_and_no_wider():
+    import struct
+    from datetime import date
+
+    from bot.sync_post import progress_chart
+    from models.views.sync import DaySummary, StreamDay
+
+    streams = [StreamDay(key=f"stream-{n:02d}", start=0.2, now=0.3, planned=0.35) for n in range(60)]
+    summary = DaySummary(
+        plan="BIG-1",
+        day=date(2026, 1, 5),
+        streams=streams,
+        done_today=[],
+        done_count=0,
+        blockers=[],
+        missing=[],
+        missed_slots=[],
+    )
+    png = progress_chart(summary)
+    width, height = struct.unpack(">II", png[16:24])
+    assert width <= 800 and height >= 60 * 20  # a row of at least 20 px per stream
