@@ -100,6 +100,11 @@ def posted_note(reply: Reply) -> str:
     return f"Posted: {fallback_text(reply)}"
 
 
+def section_dict(text: str) -> dict:
+    """One section of mrkdwn text (cut to Slack's 3,000 characters), as a dict."""
+    return _section(text).to_dict()
+
+
 def _section(text: str, **kw) -> SectionBlock:
     if len(text) > SECTION_LIMIT:
         text = text[: SECTION_LIMIT - 1] + "…"

@@ -28,26 +28,13 @@ def register(app, front: SlackFront) -> None:
     listen(app.event("app_home_opened"), on_home_opened)
 
 
-NOTICE_LIMIT = 3000  # characters of a section's text
-
-
-def notice_blocks(notices: Sequence[str]) -> list[dict]:
-    """What a click in the Home tab answered (a confirmation, a refusal), shown at the top of the view."""
-    if not notices:
-        return []
-    text = "\n".join(notices)
-    if len(text) > NOTICE_LIMIT:
-        text = text[: NOTICE_LIMIT - 1] + "…"
-    return [SectionBlock(text=MarkdownTextObject(text=text)).to_dict(), DividerBlock().to_dict()]
-
-
-def home_view(front: SlackFront, user_id: str, notices: Sequence[str] = ()) -> dict:
+def home_view(front: SlackFront, user_id: str, notices: Sequence[dict] = ()) -> dict:
     """The Home tab: a view of the user's plans, read for them and not audited (opening it is no command).
 
-    ``notices``: what the user's last click in the tab answered, shown first."""
+    ``notices``: blocks of what the user's last click in the tab answered, shown first."""
     how = front.invocation({"id": user_id}, None)
     listing, _ = front.run(["plan", "list", "--mine"], how, audited=False)
-    top = notice_blocks(notices)
+    top = list(notices)
     if listing is None or not isinstance(listing.body, Table) or not listing.body.rows:
         text = "You take part in no plan yet: a lead adds your Slack id to a plan's `roles` or agents."
         return View(type="home", blocks=[*top, SectionBlock(text=MarkdownTextObject(text=text))]).to_dict()

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot import blocks, sync_post
+from bot.blocks import section_dict
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import AlreadyHandled, CommandError, PermissionDenied, Unaddressed, UsageError
@@ -105,19 +106,28 @@ def clicked_in_home_tab(body: dict) -> bool:
 class HomeTabAnswer:
     """``respond`` for a click in the App Home tab, which has no response_url (Bolt's own respond raises).
 
-    What the bot would have said there is kept, and once the work is done the Home view is published
-    again, with the new state and those words at its top: a confirmation, or the refusal."""
+    What the bot would have said there is kept (its blocks: a confirmation, a refusal, the next page
+    of a list), and once the work is done the Home view is published again, with the new state and
+    those blocks at its top."""
 
-    def __init__(self, client: WebClient, user_id: str, draw: Callable[[str, list[str]], dict]):
+    NOTICE_BLOCKS = 40  # of the Home view's 100: the rest is for the dashboards
+
+    def __init__(self, client: WebClient, user_id: str, draw: Callable[[str, list[dict]], dict]):
         self.client, self.user_id, self.draw = client, user_id, draw
-        self.notices: list[str] = []
+        self.notices: list[dict] = []
 
-    def __call__(self, text: str = "", replace_original: bool = False, **_ignored) -> None:
-        if text and not replace_original:  # a replaced dashboard is the republished Home itself
-            self.notices.append(text)
+    def __call__(self, text: str = "", blocks: list | None = None, replace_original: bool = False, **_ignored) -> None:
+        if replace_original:  # a replaced dashboard is the republished Home itself
+            return
+        shown = [b if isinstance(b, dict) else b.to_dict() for b in blocks or []]
+        if not shown and text:
+            shown = [section_dict(text)]
+        room = self.NOTICE_BLOCKS - len(self.notices)
+        self.notices += shown[:room]
 
     def publish(self) -> None:
-        self.client.views_publish(user_id=self.user_id, view=self.draw(self.user_id, self.notices))
+        top = [*self.notices, {"type": "divider"}] if self.notices else []
+        self.client.views_publish(user_id=self.user_id, view=self.draw(self.user_id, top))
 
 
 def _then_publish(run, home: HomeTabAnswer):
@@ -140,7 +150,7 @@ def listen(
     work,
     ack=ack_at_once,
     *,
-    home: Callable[[str, list[str]], dict] | None = None,
+    home: Callable[[str, list[dict]], dict] | None = None,
     opens_a_modal: bool | Callable[[dict], bool] = False,
 ) -> None:
     """Register ``ack`` (answers Slack at once) and ``work`` (after the ack).

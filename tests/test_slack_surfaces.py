@@ -145,6 +145,14 @@ def test_a_home_tab_refresh_republishes(bot, slack):
     assert published["type"] == "home" and "SF-1" in texts(published["blocks"])
 
 
+def test_show_more_in_the_home_tab_shows_the_next_page_there(bot, slack):
+    home_click(bot, "page_more", json.dumps({"command": "health", "plan": "SF-1", "offset": 0}))
+    published = view_of(slack.wait_for("views.publish")[0])
+    shown = texts(published["blocks"])
+    assert "*dev*" in shown and "*qa*" in shown  # the agent monitor's page, drawn in the Home view
+    assert len(published["blocks"]) <= 100 and slack.errors == []
+
+
 # --- 4 (and issue 14.7). Permission first, then modals --------------------------------------
 
 
