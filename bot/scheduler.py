@@ -127,9 +127,16 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
         max_instances=1,
     )
     _scheduler.start()
+    # The first reconcile and the catch-up of missed syncs post to Slack, which may ask us to wait
+    # (429 Retry-After): they run once in the scheduler's pool, so the web server starts at once and
+    # answers Slack's acks and /healthz while they wait.
+    _scheduler.add_job(_start_up, id="start-up", misfire_grace_time=None)
+    return _scheduler
+
+
+def _start_up() -> None:
     reconcile()
     catch_up_all()
-    return _scheduler
 
 
 def stop() -> None:

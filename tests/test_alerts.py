@@ -13,6 +13,7 @@ from bot.delivery import Outlets, deliver_due
 from commands.core.errors import CommandError
 from models.db.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
 from models.rules.heartbeats import record_heartbeat
+from tests.clock import MONDAY_9AM_PARIS
 from tests.conftest import LEAD
 from tests.outlets import Mailbox, SmsGateway
 
@@ -251,7 +252,6 @@ def test_a_silent_agent_goes_down_once_and_recovers_on_its_next_heartbeat(starte
 
 def test_the_tick_raises_day_complete_late_tasks_and_missed_gates_once(started, engine):
     from models.rules.monitor import watch
-    from tests.conftest import MONDAY_9AM_PARIS
 
     def tick_at(when):
         started.at(when)

@@ -11,9 +11,8 @@ from sqlmodel import Session, select
 from bot import scheduler
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot
 from models.rules.sync import ScheduledSync, SyncEntry
+from tests.clock import PARIS
 from tests.conftest import EXAMPLE_PLAN
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def dumps(value) -> str:
