@@ -115,8 +115,8 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return ButtonElement(text=plain(text, 75), action_id=action_id, value=value, style=style)
 
 
-def more_button(command: str, plan: str | None, offset: int) -> ActionsBlock:
-    value = json.dumps({"command": command, "plan": plan, "offset": offset})
+def more_button(command: str, plan: str | None, offset: int, **more: object) -> ActionsBlock:
+    value = json.dumps({"command": command, "plan": plan, "offset": offset, **more})
     return ActionsBlock(elements=[_button("Show more", "page_more", value)])
 
 
@@ -290,7 +290,11 @@ def _sync_prompt_blocks(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections or [_section("_no agent to ask_")]
     if following is not None:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"and {len(lines) - following} more")]))
+        how = f"`/orchestrate answers --slot {body.slot_id}` shows them all" if body.slot_id is not None else ""
+        left = f"and {len(lines) - following} more" + (f": {how}" if how else "")
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=left)]))
+        if body.slot_id is not None:
+            blocks.append(more_button("answers", body.plan, following, slot=body.slot_id))
     for cp in body.checkpoints_due[:5]:
         blocks.append(
             _section(

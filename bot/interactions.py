@@ -105,6 +105,8 @@ def register(app, front: SlackFront) -> None:
             if page["command"] == "status"
             else [page["command"], "--plan", page["plan"]]
         )
+        if "slot" in page:  # the rest of a sync prompt
+            tokens += ["--slot", str(int(page["slot"]))]
         run_and_answer(body, respond, client, tokens, offset=int(page["offset"]))
 
     listen(app.action("page_more"), on_more)

@@ -8,11 +8,18 @@ is recorded once.
 
 import functools
 
+from slack_sdk.errors import SlackApiError
+
 from bot.home import home_view
 from bot.modals import answer_modal, answer_tokens
 from bot.respond import SlackFront, answer, listen
 from models.db.types import utcnow
 from models.views.sync import AnswerForm
+
+BUSY = (
+    ":hourglass_flowing_sand: Slack is too busy to open the form right now: reply in the prompt's thread "
+    "(your reply is your answer), or press Answer again in a minute."
+)
 
 
 def register(app, front: SlackFront) -> None:
@@ -23,7 +30,13 @@ def register(app, front: SlackFront) -> None:
         if reply is None or not isinstance(reply.body, AnswerForm):
             answer(respond, reply, error, how)
             return
-        client.views_open(trigger_id=body["trigger_id"], view=answer_modal(reply.body, how.channel))
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=answer_modal(reply.body, how.channel))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("ratelimited", "expired_trigger_id"):
+                raise
+            # Slack is too busy to open the form within the click's 3 s: say so, and the other way.
+            answer(respond, None, BUSY, how)
 
     listen(app.action("sync_answer"), on_answer_button, home=functools.partial(home_view, front), opens_a_modal=True)
 

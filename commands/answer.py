@@ -15,7 +15,7 @@ from models.rules.sync import record_answer, slot_for_thread, withdraw_answer
 from models.state.outcome import StateError
 from models.state.tasks import change_task
 from models.views.reply import Reply, message
-from models.views.sync import MESSAGE_KEY, answer_form
+from models.views.sync import MESSAGE_KEY, answer_form, prompt_for_slot
 
 MAX_ANSWER = 2000  # characters kept of one answer field (the form's inputs allow as much)
 MAX_FILES, MAX_FILE_NAME = 10, 300  # files kept with one answer, characters of each name or link
@@ -99,6 +99,26 @@ def run_form(args: argparse.Namespace, ctx: Context) -> Reply:
     agent = _agent(args, ctx, plan, slot)
     ctx.require_lead_or_owner(plan, agent, "answer for another agent")
     return Reply(body=answer_form(ctx.session, plan, slot, agent), plan=plan.key)
+
+
+def _answers_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--slot", type=count(1, 10**12), required=True, metavar="N", help="the prompt (its slot number)"
+    )
+    add_plan_option(parser)
+
+
+def run_answers(args: argparse.Namespace, ctx: Context) -> Reply:
+    """A sync prompt as it reads now, every agent it asked with their answer (paged): what "Show more"
+    under a prompt too long for one message shows."""
+    slot = ctx.session.get(SyncSlot, args.slot)
+    if slot is None:
+        raise CommandError(f"no sync prompt #{args.slot}")
+    plan = ctx.session.get_one(Plan, slot.plan_id)
+    if args.plan and args.plan != plan.key:
+        raise CommandError(f"prompt #{slot.id} belongs to {plan.key}, not {args.plan}")
+    ctx.plan = plan
+    return Reply(body=prompt_for_slot(ctx.session, plan, slot, now=ctx.now), plan=plan.key)
 
 
 def _slot(args: argparse.Namespace, ctx: Context) -> tuple[SyncSlot, Plan]:
@@ -213,4 +233,5 @@ def _task_change(ctx: Context, plan: Plan, agent: Agent, name: str, action: str,
 SPECS = [
     CommandSpec("answer", run, add_arguments),
     CommandSpec("answer-form", run_form, _slot_arguments, read_only=True),
+    CommandSpec("answers", run_answers, _answers_arguments, read_only=True),
 ]

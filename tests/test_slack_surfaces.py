@@ -343,3 +343,59 @@ def test_the_answer_modal_opens_while_the_other_workers_wait_on_a_slow_slack(bot
     opened = view_of(slack.wait_for("views.open", timeout=10)[0])
     assert opened["callback_id"] == "sync_answer_submit"
     assert ("views.open", "expired_trigger_id") not in slack.refusals
+
+
+def test_when_slack_refuses_the_modal_for_its_rate_limit_the_clicker_is_told_at_once(bot, slack):
+    bot.slash("sync --type standup", slack.response_url("sy"), channel=CHANNEL)
+    prompt = body_of(slack.wait_for("chat.postMessage")[0])
+    slot = next(e["value"] for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"])
+    slack.fail_next("views.open", status=429, retry_after=30)  # a retry after 30 s would find the trigger dead
+    click = block_action("sync_answer", slot, slack.response_url("busy"), user=AGENT, channel=CHANNEL)
+    click["trigger_id"] = slack.trigger_id()
+    bot.interaction(click)
+    told = body_of(slack.wait_for("response:busy", timeout=10)[0])
+    assert told["response_type"] == "ephemeral" and "reply in the prompt's thread" in told["text"]
+    assert len(slack.calls_to("views.open")) == 1  # no retry holding a worker for 30 s
+
+
+# --- 9. Big plans are whole in Slack ------------------------------------------------------------
+
+
+def test_a_prompt_too_long_for_one_message_says_how_many_more_and_shows_them(tmp_path):
+    from bot.blocks import render_body_dicts
+    from commands.core.context import Actor
+    from commands.core.dispatch import Invocation
+    from tests.fake_slack import MAX_MESSAGE_BLOCKS, _block_errors
+
+    agents = {f"a{n:03d}": {"stream": "build", "slack-user": f"U0A{n:07d}", "tasks": [f"Work {n}"]} for n in range(150)}
+    (tmp_path / "big.yml").write_text(
+        yaml.safe_dump(
+            {
+                "id": "BIG-1",
+                "timezone": "UTC",
+                "channel": CHANNEL,
+                "roles": {"leads": [LEAD]},
+                "streams": [{"id": "build"}],
+                "agents": agents,
+            }
+        )
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'big.db'}")
+    try:
+        upgrade(engine)
+        execute(engine, ["plan", "load", str(tmp_path / "big.yml")], OPERATOR)
+        execute(engine, ["start", "BIG-1"], OPERATOR)
+        lead = Invocation(actor=Actor(id=f"slack:{LEAD}", name="lead", source="slack", slack_user=LEAD), front="slack")
+        posted = execute(engine, ["sync", "--plan", "BIG-1"], lead)
+        first = render_body_dicts(posted.body)
+        assert _block_errors(first, MAX_MESSAGE_BLOCKS, "/blocks") == []
+        shown = texts(first)
+        assert f"and 50 more: `/orchestrate answers --slot {posted.prompt_to_post}` shows them all" in shown
+        more = next(e for b in first if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "page_more")
+        page = json.loads(more["value"])
+        assert (page["command"], page["slot"], page["offset"]) == ("answers", posted.prompt_to_post, 100)
+        rest = execute(engine, ["answers", "--slot", str(page["slot"])], lead, audited=False)
+        second = texts(render_body_dicts(rest.body, offset=page["offset"]))
+        assert "<@U0A0000149>" in second and "<@U0A0000000>" not in second
+    finally:
+        engine.dispose()
