@@ -334,6 +334,7 @@ def test_the_answer_modal_opens_while_the_other_workers_wait_on_a_slow_slack(bot
     bot.slash("sync --type standup", slack.response_url("sy"), channel=CHANNEL)
     prompt = body_of(slack.wait_for("chat.postMessage")[0])
     slot = next(e["value"] for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"])
+    slack.wait_for("response:sy")  # the prompt's place is recorded
     slack.delays["response:slow"] = 6.0  # each refresh's answer hangs: every listener worker is taken
     for _ in range(6):
         bot.interaction(block_action("dashboard_refresh", "SF-1", slack.response_url("slow"), channel=CHANNEL))
@@ -349,6 +350,7 @@ def test_when_slack_refuses_the_modal_for_its_rate_limit_the_clicker_is_told_at_
     bot.slash("sync --type standup", slack.response_url("sy"), channel=CHANNEL)
     prompt = body_of(slack.wait_for("chat.postMessage")[0])
     slot = next(e["value"] for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"])
+    slack.wait_for("response:sy")  # the prompt's place is recorded
     slack.fail_next("views.open", status=429, retry_after=30)  # a retry after 30 s would find the trigger dead
     click = block_action("sync_answer", slot, slack.response_url("busy"), user=AGENT, channel=CHANNEL)
     click["trigger_id"] = slack.trigger_id()
