@@ -109,7 +109,13 @@ def main() -> None:
         print(f"waiting {wait:.0f} s for the prompt", file=sys.stderr)
         prompt = slack.wait_for("chat.postMessage", timeout=wait)[0]
         posted_at = time.monotonic()
-        slot = next(e["value"] for b in blocks_of(prompt) if b["type"] == "actions" for e in b["elements"])
+        slot = next(
+            e["value"]
+            for b in blocks_of(prompt)
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e.get("action_id") == "sync_answer"
+        )
         time.sleep(2)  # its place recorded
         ts = slack.messages(CHANNEL)[0]["ts"]
 
@@ -221,7 +227,12 @@ def main() -> None:
             f" / {slack.ratelimited.get('chat.update', 0)}",
             "reminders sent (silent)": f"{len(reminded)} ({args.silent})",
             "429s by method": dict(slack.ratelimited) or "none",
-            "views.open refused": [e for m, e in slack.refusals if m == "views.open"] or "none",
+            "views.open refused (expired_trigger_id)": sum(
+                1 for m, e in slack.refusals if (m, e) == ("views.open", "expired_trigger_id")
+            ),
+            "clickers told Slack was busy": sum(
+                1 for c in slack.calls if c.method.startswith("response:m") and "too busy" in str(c.body.get("text"))
+            ),
             "calls by method": dict(sorted(per_method.items())),
         }
     finally:
@@ -230,12 +241,13 @@ def main() -> None:
         engine.dispose()
     for key, value in figures.items():
         print(f"{key}: {value}")
-    write_results(figures)
+    write_results(figures, f"{SECTION[:-1]}, answers over {args.within:.0f} s)")
 
 
-def write_results(figures: dict) -> None:
+def write_results(figures: dict, section: str) -> None:
+    """Its own section of bench/RESULTS.md (one per answering window), replaced by the next run of it."""
     lines = [
-        SECTION,
+        section,
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine (2 CPUs shared);"
         " the stand-in enforces Slack's rate limits.",
@@ -246,8 +258,10 @@ def write_results(figures: dict) -> None:
         "",
     ]
     text = RESULTS.read_text() if RESULTS.exists() else ""
-    if SECTION in text:
-        text = text[: text.index(SECTION)].rstrip() + "\n"
+    if section in text:
+        start = text.index(section)
+        end = text.find("\n## ", start + len(section))
+        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
     RESULTS.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
 
 
