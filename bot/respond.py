@@ -42,6 +42,19 @@ log = logging.getLogger(__name__)
 
 _held_work: ContextVar[list | None] = ContextVar("held_work", default=None)
 
+# The signed request's id (bot.http puts it in the Bolt context under this key), for the work
+# it set off: the commands it runs are recorded under it (models.state.requests).
+REQUEST_ID = "orchestrate_request_id"
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _as_request(request_id: str | None, run: Callable[..., None], **kwargs) -> None:
+    token = _request_id.set(request_id)
+    try:
+        run(**kwargs)
+    finally:
+        _request_id.reset(token)
+
 
 def ack_at_once(ack) -> None:
     """The ack of a listener whose work all comes after."""
@@ -173,11 +186,12 @@ def listen(
         if home is not None and "respond" in kwargs and clicked_in_home_tab(args.body):
             kwargs["respond"] = surface = HomeTabAnswer(args.client, args.body["user"]["id"], home)
             run = _then_publish(run_work, surface)
+        work_now = functools.partial(_as_request, args.context.get(REQUEST_ID), run, **kwargs)
         held = _held_work.get()
         if held is None:
-            executor.submit(run, **kwargs)
+            executor.submit(work_now)
         else:
-            held.append(functools.partial(executor.submit, run, **kwargs))
+            held.append(functools.partial(executor.submit, work_now))
 
     registration(listener)
 
@@ -206,7 +220,7 @@ class SlackFront:
             channel=channel_id,
             channel_names=names,
             reads_files=False,
-            request_id=request_id,
+            request_id=request_id or _request_id.get(),
         )
 
     def run(

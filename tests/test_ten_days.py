@@ -930,9 +930,10 @@ def test_thursday_2pm_a_new_devops_task_goes_to_the_backup(world):
         "DevOps",
     ]
     assert monitor(world)["agent-c2"] == ("DOWN", "T21")
-    # c2's health over the last working day (Wed 14:00 -> Thu 14:00, 24h of wall clock): 24 heartbeats
-    # expected, 2 sent (Wed 14:00, 15:00); asked by this morning's standup, no answer -> 2 / 25.
-    assert health(world)["agent-c2"] == pytest.approx(100 * 2 / 25, abs=0.05)
+    # c2's health over the last working day (Wed 14:00 -> Thu 14:00): heartbeats are expected in working
+    # time, Wed 14:00-17:00 and Thu 09:00-14:00 = 8h, so 8 expected; 2 sent (Wed 14:00, 15:00); asked by
+    # this morning's standup, no answer -> 2 / 9.
+    assert health(world)["agent-c2"] == pytest.approx(100 * 2 / 9, abs=0.05)
 
 
 # --- Friday 9 January ----------------------------------------------------------------------------------

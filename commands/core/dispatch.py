@@ -17,20 +17,22 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from commands.core.context import Actor, Context
 from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
-from models.db.tables import AuditEntry, ProcessedEvent
+from models.db.tables import AuditEntry
 from models.db.types import utcnow
 from models.plan.settings import settings_of
 from models.rules.reactions import react
+from models.state.requests import first_time
 from models.views.reply import Reply
 
 log = logging.getLogger(__name__)
+
+MAX_AUDITED_TEXT = 1000  # characters of a command's text kept in its audit entry (and its log line: 200)
 
 
 class InternalError(Exception):
@@ -48,7 +50,8 @@ class Invocation:
     # Whether a file path in the command names a file the caller may have read on the bot's machine:
     # the operator's CLI and API yes; a Slack user, who has no access to that machine, no.
     reads_files: bool = True
-    # The request's id at its source (Slack's event_id): the same id again is AlreadyHandled.
+    # The request's id at its source (Slack's event_id, or the hash of a signed request's signature):
+    # a change of state under the same id again is AlreadyHandled (models.state.requests).
     request_id: str | None = None
 
 
@@ -102,23 +105,14 @@ def _view(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> 
             session.rollback()  # a view writes nothing
 
 
-def _first_time(session: Session, request_id: str | None, now: datetime) -> bool:
-    """Record the request's id in this transaction; False when it is there already."""
-    if request_id is None:
-        return True
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(event_id=request_id[:100], at=now))
-    except IntegrityError:
-        return False
-    return True
-
-
 def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime, rehearsal: bool = False) -> Reply:
     with Session(engine, expire_on_commit=False) as session:
         ctx = _context(session, how, now)
         try:
-            if not _first_time(session, how.request_id, now):
+            # A change of state is recorded under the request's id: the same request again (a retry, a replay
+            # to another replica) changes nothing. What only reads may be answered twice.
+            changes = not parsed.spec.is_read_only(parsed.args)
+            if changes and how.request_id is not None and not first_time(session, how.request_id, now=now):
                 raise AlreadyHandled(f"request {how.request_id} was handled already")
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
@@ -144,7 +138,7 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
         except Exception as exc:
             session.rollback()
             ref = _audit_alone(engine, how, parsed.text, None, "error", type(exc).__name__, now)
-            log.exception("command failed (audit #%s): %s", ref, parsed.text)
+            log.exception("command failed (audit #%s): %.200s", ref, parsed.text)
             where = (
                 f"It is logged as audit #{ref}."
                 if ref is not None
@@ -172,7 +166,7 @@ def _entry(
         actor=how.actor.id,
         actor_name=how.actor.name,
         source=where[:20],
-        command=text,
+        command=text if len(text) <= MAX_AUDITED_TEXT else text[: MAX_AUDITED_TEXT - 1] + "…",
         outcome=outcome,
         message=(message or "")[:500] or None,
     )
@@ -188,7 +182,7 @@ def _audit_alone(
             session.commit()
             return entry.id
     except Exception:  # the audit must never turn a refusal into a crash
-        log.exception("could not write the audit entry for %r", text)
+        log.exception("could not write the audit entry for %.200r", text)
         return None
 
 

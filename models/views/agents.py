@@ -1,6 +1,6 @@
 """The agent monitor: each agent's status, current task and health, computed in SQL."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from models.db.sql import select_columns, sum_if
 from models.db.tables import Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task
 from models.plan.settings import calendar_of
+from models.time.clocks import silent_too_long
 from models.views.reply import Body
 
 
@@ -93,7 +94,7 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     )
     if only is not None:
         query = query.where(col(Agent.id).in_(only))
-    window_s = (now - window_start).total_seconds()
+    window_s = calendar.working_seconds(window_start, now)  # heartbeats are expected in working time
     agents = []
     for (
         _id,
@@ -120,7 +121,10 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
         health = round(100.0 * (answered + min(beats, expected_beats)) / expected, 1) if expected else None
         silent_since = last_seen or plan.started_at
         is_down = down or bool(
-            interval and silent_since and plan.status == "running" and now - silent_since > timedelta(seconds=interval)
+            interval
+            and silent_since
+            and plan.status == "running"
+            and silent_too_long(calendar, silent_since, now, interval)
         )
         if is_down:
             status = "DOWN"
