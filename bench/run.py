@@ -627,22 +627,39 @@ def guarded(name: str, module, measure, directory: Path) -> tuple[list[Row], lis
     return module.report_rows(figures), module.notes()
 
 
-def other_parts(plan_file: Path, directory: Path) -> tuple[list[Row], list[str]]:
+PARTS = ("http", "fanout", "alerts")  # besides the in-process figures, which always run
+
+
+def other_parts(plan_file: Path, directory: Path, parts: tuple[str, ...] = PARTS) -> tuple[list[Row], list[str]]:
     """HTTP against a bare Bolt app, scheduler fan-out, alert delivery (their own modules)."""
     from bench import alerts_bench, fanout, http_bench  # imported here: they import this module
 
     rows, notes = [], []
-    for name, module, measure in (
-        ("HTTP benchmark", http_bench, lambda d: http_bench.measure_http(EXAMPLE_PLAN, plan_file, d)),
-        ("Scheduler fan-out", fanout, fanout.measure_fanout),
-        ("Alert delivery", alerts_bench, alerts_bench.measure_alerts),
+    for part, name, module, measure in (
+        ("http", "HTTP benchmark", http_bench, lambda d: http_bench.measure_http(EXAMPLE_PLAN, plan_file, d)),
+        ("fanout", "Scheduler fan-out", fanout, fanout.measure_fanout),
+        ("alerts", "Alert delivery", alerts_bench, alerts_bench.measure_alerts),
     ):
+        if part not in parts:
+            continue
         more_rows, more_notes = guarded(name, module, measure, directory)
         rows, notes = rows + more_rows, notes + more_notes
     return rows, notes
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="orchestrate's benchmark (`make bench` runs it all)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=PARTS,
+        default=None,
+        help="besides the in-process figures, run only these parts; a partial run prints and writes nothing",
+    )
+    args = parser.parse_args(argv)
+    parts = PARTS if args.only is None else tuple(args.only)
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="orchestrate-bench-") as tmp:
         tmp = Path(tmp)
@@ -656,10 +673,12 @@ def main() -> int:
         print(f"large plan measured: {large.dashboard}")
         plan_bytes = plan_file.stat().st_size
         rows = report_rows(small, large)
-        more_rows, notes = other_parts(plan_file, tmp)
+        more_rows, notes = other_parts(plan_file, tmp, parts)
     rows += more_rows
     print()
     print_rows(rows)
+    if parts != PARTS:  # RESULTS.md always holds a whole run
+        return 0
     write_results(rows, small, large, plan_bytes, time.perf_counter() - began, notes, (load_before, os.getloadavg()[0]))
     print(f"\nwrote {RESULTS.relative_to(ROOT)} ({time.perf_counter() - began:.0f} s in all)")
     return 0

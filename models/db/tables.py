@@ -12,14 +12,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Connection, Index, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
+from models.db.figures import install_triggers
 from models.db.types import UTCDateTime, utcnow
 
 # Task statuses, in the order the dashboard lists them.
 TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "done", "failed")
 OPEN_TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "failed")
+# A task not done, in SQL, written out: a partial index serves only queries that spell
+# its condition the same way, with the literal, not a bound parameter.
+OPEN_TASK = "status <> 'done'"
 
 
 class _Row(Protocol):
@@ -131,7 +135,18 @@ class Task(SQLModel, table=True):
         UniqueConstraint("plan_id", "key"),
         Index("ix_tasks_plan_status", "plan_id", "status"),
         Index("ix_tasks_agent_status", "agent_id", "status"),
-        Index("ix_tasks_stream", "stream_id"),
+        # The dashboard's lookups per stream (models/views/dashboard.py): its last due task,
+        # its first due unfinished one, and the tasks planned to have started by now.
+        Index("ix_tasks_stream_due", "stream_id", "archived", "planned_due_ws"),
+        Index(
+            "ix_tasks_open_due",
+            "stream_id",
+            "archived",
+            "planned_due_ws",
+            sqlite_where=text(OPEN_TASK),
+            postgresql_where=text(OPEN_TASK),
+        ),
+        Index("ix_tasks_stream_start", "stream_id", "archived", "planned_start_ws", "estimate_ws"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -168,6 +183,33 @@ class Task(SQLModel, table=True):
     critical: bool = False
     reason: str | None = None
     archived: bool = False
+
+
+def _sum() -> Any:
+    return Field(default=0, sa_type=BigInteger)  # 24,000 tasks' seconds overflow 32 bits
+
+
+class TaskFigures(SQLModel, table=True):
+    """Running figures of the non-archived tasks, per stream, agent and status.
+
+    Kept by triggers on ``tasks`` (models/db/figures.py), in the transaction that
+    writes the task: the dashboard and the agent monitor add up these rows, a few per
+    stream and agent, instead of every task.
+    """
+
+    __tablename__ = "task_figures"
+
+    plan_id: int = Field(index=True)
+    stream_id: int = Field(primary_key=True)
+    agent_id: int = Field(primary_key=True)  # 0 for tasks no agent holds (models.db.figures.NO_AGENT)
+    status: str = Field(primary_key=True, max_length=20)
+    tasks: int = 0
+    estimate_ws: int = _sum()
+    since_ws: int = _sum()  # summed stream clocks at the last change: time in status = n × clock − this
+    active_ws: int = _sum()
+    blocked_ws: int = _sum()
+    done_count: int = 0
+    rework_count: int = 0
 
 
 class TaskEvent(SQLModel, table=True):
@@ -418,3 +460,10 @@ class AuditEntry(SQLModel, table=True):
     command: str
     outcome: str = Field(max_length=20)  # ok | refused | usage | error
     message: str | None = None
+
+
+@event.listens_for(SQLModel.metadata, "after_create")
+def _keep_figures(_target: Any, connection: Connection, **_kw: Any) -> None:
+    """Stores made from the models (tests, ``create_all``) get the triggers Alembic's 0004 creates."""
+    if "task_figures" in SQLModel.metadata.tables:
+        install_triggers(connection)
