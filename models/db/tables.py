@@ -136,7 +136,7 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_plan_status", "plan_id", "status"),
         Index("ix_tasks_agent_status", "agent_id", "status"),
         # The dashboard's lookups per stream (models/views/dashboard.py): its last due task,
-        # its first due unfinished one, and the tasks planned to have started by now.
+        # its first due unfinished one, the tasks planned to start or end in the bucket of now.
         Index("ix_tasks_stream_due", "stream_id", "archived", "planned_due_ws"),
         Index(
             "ix_tasks_open_due",
@@ -146,7 +146,7 @@ class Task(SQLModel, table=True):
             sqlite_where=text(OPEN_TASK),
             postgresql_where=text(OPEN_TASK),
         ),
-        Index("ix_tasks_stream_start", "stream_id", "archived", "planned_start_ws", "estimate_ws"),
+        Index("ix_tasks_stream_start", "stream_id", "archived", "planned_start_ws"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -189,27 +189,54 @@ def _sum() -> Any:
     return Field(default=0, sa_type=BigInteger)  # 24,000 tasks' seconds overflow 32 bits
 
 
-class TaskFigures(SQLModel, table=True):
-    """Running figures of the non-archived tasks, per stream, agent and status.
+class StreamFigures(SQLModel, table=True):
+    """Running figures of a stream's non-archived tasks in one status.
 
     Kept by triggers on ``tasks`` (models/db/figures.py), in the transaction that
-    writes the task: the dashboard and the agent monitor add up these rows, a few per
-    stream and agent, instead of every task.
+    writes the task: the dashboard adds up these rows, a few per stream, instead of
+    every task.
     """
 
-    __tablename__ = "task_figures"
+    __tablename__ = "stream_figures"
 
     plan_id: int = Field(index=True)
     stream_id: int = Field(primary_key=True)
-    agent_id: int = Field(primary_key=True)  # 0 for tasks no agent holds (models.db.figures.NO_AGENT)
     status: str = Field(primary_key=True, max_length=20)
     tasks: int = 0
     estimate_ws: int = _sum()
-    since_ws: int = _sum()  # summed stream clocks at the last change: time in status = n × clock − this
+    since_ws: int = _sum()  # the tasks' clocks at their last change: time in status = n × clock − this
     active_ws: int = _sum()
     blocked_ws: int = _sum()
     done_count: int = 0
     rework_count: int = 0
+
+
+class AgentFigures(SQLModel, table=True):
+    """How many of an agent's non-archived tasks are in one status (kept like ``stream_figures``)."""
+
+    __tablename__ = "agent_figures"
+
+    plan_id: int = Field(index=True)
+    agent_id: int = Field(primary_key=True)
+    status: str = Field(primary_key=True, max_length=20)
+    tasks: int = 0
+
+
+class PlannedPoints(SQLModel, table=True):
+    """Per stream and bucket of working seconds (models.db.figures.BUCKET_WS): how many of its
+    non-archived tasks are planned to start, and to end, in it, and the sums of those instants.
+
+    Kept by triggers on ``tasks`` like ``stream_figures``: planned progress adds up these rows.
+    """
+
+    __tablename__ = "planned_points"
+
+    stream_id: int = Field(primary_key=True)
+    bucket: int = Field(primary_key=True)
+    starts: int = 0
+    start_sum: int = _sum()
+    dues: int = 0
+    due_sum: int = _sum()
 
 
 class TaskEvent(SQLModel, table=True):
@@ -465,5 +492,5 @@ class AuditEntry(SQLModel, table=True):
 @event.listens_for(SQLModel.metadata, "after_create")
 def _keep_figures(_target: Any, connection: Connection, **_kw: Any) -> None:
     """Stores made from the models (tests, ``create_all``) get the triggers Alembic's 0004 creates."""
-    if "task_figures" in SQLModel.metadata.tables:
+    if "stream_figures" in SQLModel.metadata.tables:
         install_triggers(connection)

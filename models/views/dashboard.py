@@ -12,11 +12,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, Subquery, and_, bindparam, case, false, func, text
+from sqlalchemy import Integer, Subquery, and_, bindparam, false, func, text
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from models.db.figures import BUCKET_WS
 from models.db.sql import select_columns, sum_if
-from models.db.tables import OPEN_TASK, TASK_STATUSES, Plan, Stream, Task, TaskFigures
+from models.db.tables import OPEN_TASK, TASK_STATUSES, Plan, PlannedPoints, Stream, Task
+from models.db.tables import StreamFigures as KeptStreamFigures
 from models.plan.settings import calendar_of, plan_clock, settings_of
 from models.time.calendar import WorkCalendar
 from models.time.clocks import stream_clock_sql
@@ -74,8 +77,8 @@ class Dashboard(Body):
 
 
 def _kept_figures(plan: Plan) -> Subquery:
-    """Per stream: the running figures of its tasks (models/db/figures.py), summed over agents."""
-    f = TaskFigures
+    """Per stream: the running figures of its tasks (models/db/figures.py), one row per status."""
+    f = KeptStreamFigures
     in_status = {status: col(f.status) == status for status in TASK_STATUSES}
     return (
         select_columns(
@@ -98,6 +101,30 @@ def _kept_figures(plan: Plan) -> Subquery:
     )
 
 
+def _planned_work(clock: ColumnElement[int], live: ColumnElement[bool]) -> ColumnElement[int]:
+    """Work the stream's tasks were planned to have done by its clock c: over its tasks,
+    max(c − start, 0) − max(c − due, 0) (due = start + estimate, so each adds its estimate
+    once past its due). The buckets wholly before c's come from ``planned_points`` (c × count
+    − sum of instants); the instants in c's own bucket, a day's worth, are read on indexes.
+    """
+    p = PlannedPoints
+    bucket = clock // BUCKET_WS
+    before = (
+        select(func.sum(clock * p.starts - p.start_sum - clock * p.dues + p.due_sum))
+        .where(col(p.stream_id) == Stream.id, col(p.bucket) < bucket)
+        .scalar_subquery()
+    )
+    this_bucket = []
+    for instant in (Task.planned_start_ws, Task.planned_due_ws):
+        this_bucket.append(
+            select(func.sum(clock - instant))
+            .where(live, instant >= bucket * BUCKET_WS, instant < clock)
+            .scalar_subquery()
+        )
+    started, due = this_bucket
+    return func.coalesce(before, 0) + func.coalesce(started, 0) - func.coalesce(due, 0)
+
+
 def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     calendar = calendar_of(plan)
     w_now = plan_clock(plan, now)
@@ -105,9 +132,8 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     clock = stream_clock_sql(w)
     # `= false`, not `IS false`: PostgreSQL uses an index for the one, not the other.
     live = and_(col(Task.stream_id) == Stream.id, col(Task.archived) == false())
-    # Three figures depend on each task's planned window, not on a sum: each is one
-    # correlated lookup per stream on an index of the planned windows (ix_tasks_open_due,
-    # ix_tasks_stream_due, ix_tasks_stream_start).
+    # Lateness and the plan's end depend on each task's planned window, not on a sum:
+    # each is one lookup per stream on an index (ix_tasks_open_due, ix_tasks_stream_due).
     first_open_due = (
         select(Task.planned_due_ws)
         .where(live, text(OPEN_TASK))
@@ -116,9 +142,6 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         .scalar_subquery()
     )
     last_due = select(Task.planned_due_ws).where(live).order_by(col(Task.planned_due_ws).desc()).limit(1)
-    into_task = clock - Task.planned_start_ws
-    planned_part = case((into_task >= Task.estimate_ws, Task.estimate_ws), else_=into_task)
-    planned = select(func.sum(planned_part)).where(live, Task.planned_start_ws < clock).scalar_subquery()
     kept = _kept_figures(plan)
     rows = session.exec(
         select_columns(
@@ -131,7 +154,7 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
             func.coalesce(kept.c.tasks, 0),
             func.coalesce(kept.c.estimate, 0),
             func.coalesce(kept.c.done_estimate, 0),
-            func.coalesce(planned, 0),
+            _planned_work(clock, live),
             first_open_due,
             last_due.scalar_subquery(),
             *[func.coalesce(kept.c[s.replace("-", "_")], 0) for s in TASK_STATUSES],

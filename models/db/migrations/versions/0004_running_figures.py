@@ -4,9 +4,11 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02 01:30:00
 
-``task_figures``: per stream, agent and status, the count and sums of the tasks
-(estimates, time in each status, done and rework counts), kept by triggers on
-``tasks`` in the transaction of each change (models/db/figures.py), so that
+``stream_figures`` (per stream and status: the count and sums of the tasks, their
+estimates, time in each status, done and rework counts), ``agent_figures`` (per
+agent and status: the count) and ``planned_points`` (the planned windows, bucketed
+per stream), kept by triggers on ``tasks`` in the transaction of each change
+(models/db/figures.py), so that
 ``status`` and ``health`` no longer add up every task (issue 21). Stored plans are
 backfilled from their tasks. Partial indexes give the dashboard each stream's
 earliest due unfinished task and its last due task with one index seek.
@@ -29,10 +31,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
-        "task_figures",
+        "stream_figures",
         sa.Column("plan_id", sa.Integer(), nullable=False),
         sa.Column("stream_id", sa.Integer(), nullable=False),
-        sa.Column("agent_id", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("tasks", sa.Integer(), nullable=False),
         sa.Column("estimate_ws", sa.BigInteger(), nullable=False),
@@ -41,9 +42,28 @@ def upgrade() -> None:
         sa.Column("blocked_ws", sa.BigInteger(), nullable=False),
         sa.Column("done_count", sa.Integer(), nullable=False),
         sa.Column("rework_count", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("stream_id", "agent_id", "status"),
+        sa.PrimaryKeyConstraint("stream_id", "status"),
     )
-    op.create_index(op.f("ix_task_figures_plan_id"), "task_figures", ["plan_id"], unique=False)
+    op.create_index(op.f("ix_stream_figures_plan_id"), "stream_figures", ["plan_id"], unique=False)
+    op.create_table(
+        "agent_figures",
+        sa.Column("plan_id", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+        sa.Column("tasks", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("agent_id", "status"),
+    )
+    op.create_index(op.f("ix_agent_figures_plan_id"), "agent_figures", ["plan_id"], unique=False)
+    op.create_table(
+        "planned_points",
+        sa.Column("stream_id", sa.Integer(), nullable=False),
+        sa.Column("bucket", sa.Integer(), nullable=False),
+        sa.Column("starts", sa.Integer(), nullable=False),
+        sa.Column("start_sum", sa.BigInteger(), nullable=False),
+        sa.Column("dues", sa.Integer(), nullable=False),
+        sa.Column("due_sum", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("stream_id", "bucket"),
+    )
     op.drop_index("ix_tasks_stream", table_name="tasks")
     op.create_index("ix_tasks_stream_due", "tasks", ["stream_id", "archived", "planned_due_ws"])
     op.create_index(
@@ -53,7 +73,7 @@ def upgrade() -> None:
         sqlite_where=sa.text(OPEN_TASK),
         postgresql_where=sa.text(OPEN_TASK),
     )
-    op.create_index("ix_tasks_stream_start", "tasks", ["stream_id", "archived", "planned_start_ws", "estimate_ws"])
+    op.create_index("ix_tasks_stream_start", "tasks", ["stream_id", "archived", "planned_start_ws"])
     connection = op.get_bind()
     install_triggers(connection)
     recount(connection)
@@ -64,5 +84,7 @@ def downgrade() -> None:
     for name in ("ix_tasks_stream_start", "ix_tasks_open_due", "ix_tasks_stream_due"):
         op.drop_index(name, table_name="tasks")
     op.create_index("ix_tasks_stream", "tasks", ["stream_id"])
-    op.drop_index(op.f("ix_task_figures_plan_id"), table_name="task_figures")
-    op.drop_table("task_figures")
+    for table in ("stream_figures", "agent_figures"):
+        op.drop_index(op.f(f"ix_{table}_plan_id"), table_name=table)
+        op.drop_table(table)
+    op.drop_table("planned_points")
