@@ -81,7 +81,7 @@ def _selected(query: Any, plan: Plan, only: list[int] | None) -> Any:
 
 def _statuses(session: Session, plan: Plan, now: datetime, only: list[int] | None) -> list[AgentStatus]:
     """Every selected agent's status, from the agents' rows and their kept task counts."""
-    counts = _kept_counts(plan)
+    counts = _kept_counts(plan, only)
     rows = session.exec(
         _selected(
             select_columns(
@@ -106,8 +106,9 @@ def _statuses(session: Session, plan: Plan, now: datetime, only: list[int] | Non
     ]
 
 
-def _kept_counts(plan: Plan) -> Subquery:
-    """Per agent: its tasks in progress, ready, waiting, and ever started (the running figures)."""
+def _kept_counts(plan: Plan, only: list[int] | None) -> Subquery:
+    """Per agent (of ``only``, if given): its tasks in progress, ready, waiting, and ever started
+    (the running figures)."""
     f = AgentFiguresRow
     return (
         select_columns(
@@ -117,7 +118,7 @@ def _kept_counts(plan: Plan) -> Subquery:
             sum_if(col(f.status) == "todo", f.tasks).label("todo"),
             sum_if(col(f.status).in_(TOUCHED), f.tasks).label("touched"),
         )
-        .where(f.plan_id == plan.id)
+        .where(f.plan_id == plan.id if only is None else col(f.agent_id).in_(only))
         .group_by(col(f.agent_id))
         .subquery()
     )
@@ -153,8 +154,9 @@ def _status(
 
 def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] | None = None) -> AgentMonitor:
     calendar = calendar_of(plan)
-    # With agents named (a page, one agent), only their tasks are read.
-    of_selected = [] if only is None else [col(Task.agent_id).in_(only)]
+    # With agents named (a page, one agent), only their tasks are read: by agent, on
+    # ix_tasks_agent_status (the agents are the plan's, so the plan needs no condition).
+    of_selected = [Task.plan_id == plan.id] if only is None else [col(Task.agent_id).in_(only)]
     # The current task: the oldest in progress, else the next ready one.
     rank = func.row_number().over(
         partition_by=col(Task.agent_id),
@@ -169,13 +171,12 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     )
     ranked = (
         select_columns(Task.agent_id, Task.key, Task.title, Task.status, rank.label("rank"))
-        .where(Task.plan_id == plan.id, col(Task.archived).is_(False), col(Task.status).in_(("in-progress", "ready")))
-        .where(*of_selected)
+        .where(col(Task.archived).is_(False), col(Task.status).in_(("in-progress", "ready")), *of_selected)
         .subquery()
     )
     # Materialized, so each agent joins one row rather than rescanning the ranking.
     current = select_columns(ranked).where(ranked.c.rank == 1).cte("current_task").prefix_with("MATERIALIZED")
-    tally = _kept_counts(plan)
+    tally = _kept_counts(plan, only)
     window_start = calendar.subtract_working(now, calendar.day_s) if plan.started_at else now
     window_start = max(window_start, plan.started_at) if plan.started_at else now
     checkins = _checkins(plan, window_start, now, only)
