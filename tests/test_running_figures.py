@@ -60,7 +60,7 @@ def counted_again(session: Session, plan: Plan) -> tuple[dict, dict, dict]:
         for column in ("estimate_ws", "since_ws", "active_ws", "blocked_ws", "done_count", "rework_count"):
             figures[column] += getattr(task, column)
         if task.agent_id is not None:
-            agents[(task.agent_id, task.status)] += 1
+            agents[(task.agent_id, task.status.replace("-", "_"))] += 1
         for kind, instant in (("start", task.planned_start_ws), ("due", task.planned_due_ws)):
             point = points[(task.stream_id, instant // BUCKET_WS)]
             point[f"{kind}s"] += 1
@@ -75,9 +75,10 @@ def kept(session: Session, plan: Plan) -> tuple[dict, dict, dict]:
         for row in session.exec(select(StreamFigures).where(StreamFigures.plan_id == plan.id))
     }
     agents = {
-        (row.agent_id, row.status): row.tasks
+        (row.agent_id, status): n
         for row in session.exec(select(AgentFigures).where(AgentFigures.plan_id == plan.id))
-        if row.tasks
+        for status, n in row.model_dump(exclude={"plan_id", "agent_id"}).items()
+        if n
     }
     points = {
         (row.stream_id, row.bucket): Counter(row.model_dump(exclude={"stream_id", "bucket"}))

@@ -15,11 +15,11 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, BigInteger, Column, Connection, Index, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
+from models.db import figures
 from models.db.figures import install_triggers
 from models.db.types import UTCDateTime, utcnow
 
-# Task statuses, in the order the dashboard lists them.
-TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "done", "failed")
+TASK_STATUSES = figures.TASK_STATUSES  # in the order the dashboard lists them
 OPEN_TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "failed")
 # A task not done, in SQL, written out: a partial index serves only queries that spell
 # its condition the same way, with the literal, not a bound parameter.
@@ -212,14 +212,18 @@ class StreamFigures(SQLModel, table=True):
 
 
 class AgentFigures(SQLModel, table=True):
-    """How many of an agent's non-archived tasks are in one status (kept like ``stream_figures``)."""
+    """How many of an agent's non-archived tasks are in each status (kept like ``stream_figures``)."""
 
     __tablename__ = "agent_figures"
 
     plan_id: int = Field(index=True)
-    agent_id: int = Field(primary_key=True)
-    status: str = Field(primary_key=True, max_length=20)
-    tasks: int = 0
+    agent_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    todo: int = 0
+    ready: int = 0
+    in_progress: int = 0
+    blocked: int = 0
+    done: int = 0
+    failed: int = 0
 
 
 class PlannedPoints(SQLModel, table=True):

@@ -12,13 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Subquery, case, func, literal
 from sqlmodel import Session, col, select
 
-from models.db.sql import select_columns, sum_if
+from models.db.sql import select_columns
 from models.db.tables import Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task
 from models.db.tables import AgentFigures as AgentFiguresRow
 from models.plan.settings import calendar_of
 from models.views.reply import Body
 
-TOUCHED = ("in-progress", "blocked", "done", "failed")  # an agent that has any has started
 AgentStatus = Literal["DOWN", "PAUSED", "ACTIVE", "PREPARING", "IDLE"]
 AGENT_STATUSES: tuple[AgentStatus, ...] = ("DOWN", "PAUSED", "ACTIVE", "PREPARING", "IDLE")
 AGENTS_PER_PAGE = 50
@@ -54,8 +53,8 @@ def pages_of(total: int) -> int:
 def agent_page(session: Session, plan: Plan, now: datetime, page: int, only: list[int] | None = None) -> AgentMonitor:
     """One page of the monitor (``page`` from 1, within ``pages_of(total)``), with every agent's status counted."""
     summary = dict.fromkeys(AGENT_STATUSES, 0)
-    for status in _statuses(session, plan, now, only):
-        summary[status] += 1
+    for status, n in _statuses(session, plan, now, only):
+        summary[status] += n
     total = sum(summary.values())
     ids = session.exec(
         _selected(select(Agent.id), plan, only)
@@ -79,47 +78,53 @@ def _selected(query: Any, plan: Plan, only: list[int] | None) -> Any:
     return query if only is None else query.where(col(Agent.id).in_(only))
 
 
-def _statuses(session: Session, plan: Plan, now: datetime, only: list[int] | None) -> list[AgentStatus]:
-    """Every selected agent's status, from the agents' rows and their kept task counts."""
+def _statuses(session: Session, plan: Plan, now: datetime, only: list[int] | None) -> list[tuple[AgentStatus, int]]:
+    """How many selected agents are in each status, from the agents' rows and their kept task counts.
+
+    Agents alike are counted in one row: only those with a heartbeat interval need a row each,
+    as whether they are down depends on when each was last seen.
+    """
     counts = _kept_counts(plan, only)
+    shape = (
+        col(Agent.reported_down),
+        col(Stream.status),
+        func.coalesce(counts.c.active, 0) > 0,
+        func.coalesce(counts.c.active + counts.c.ready, 0) > 0,
+        func.coalesce(counts.c.todo, 0) > 0,
+        func.coalesce(counts.c.touched, 0) > 0,
+    )
+    own_row = case((col(Agent.heartbeat_interval_s).is_not(None), Agent.id), else_=None)
     rows = session.exec(
         _selected(
             select_columns(
-                Agent.reported_down,
-                Agent.last_seen_at,
-                Agent.heartbeat_interval_s,
-                Stream.status,
-                func.coalesce(counts.c.active, 0),
-                func.coalesce(counts.c.ready, 0),
-                func.coalesce(counts.c.todo, 0),
-                func.coalesce(counts.c.touched, 0),
+                func.min(Agent.last_seen_at), func.min(Agent.heartbeat_interval_s), *shape, func.count(col(Agent.id))
             )
             .join(Stream, col(Stream.id) == Agent.stream_id)
-            .outerjoin(counts, counts.c.agent_id == Agent.id),
+            .outerjoin(counts, counts.c.agent_id == Agent.id)
+            .group_by(own_row, *shape),
             plan,
             only,
         )
     ).all()
     return [
-        _status(plan, now, down, last_seen, interval, stream_status, active > 0, active + ready > 0, todo, touched)
-        for down, last_seen, interval, stream_status, active, ready, todo, touched in rows
+        (_status(plan, now, down, last_seen, interval, stream_status, working, has_task, todo, touched), n)
+        for last_seen, interval, down, stream_status, working, has_task, todo, touched, n in rows
     ]
 
 
 def _kept_counts(plan: Plan, only: list[int] | None) -> Subquery:
     """Per agent (of ``only``, if given): its tasks in progress, ready, waiting, and ever started
-    (the running figures)."""
+    (the running figures: one row per agent)."""
     f = AgentFiguresRow
     return (
         select_columns(
             col(f.agent_id).label("agent_id"),
-            sum_if(col(f.status) == "in-progress", f.tasks).label("active"),
-            sum_if(col(f.status) == "ready", f.tasks).label("ready"),
-            sum_if(col(f.status) == "todo", f.tasks).label("todo"),
-            sum_if(col(f.status).in_(TOUCHED), f.tasks).label("touched"),
+            col(f.in_progress).label("active"),
+            col(f.ready).label("ready"),
+            col(f.todo).label("todo"),
+            (col(f.in_progress) + f.blocked + f.done + f.failed).label("touched"),
         )
         .where(f.plan_id == plan.id if only is None else col(f.agent_id).in_(only))
-        .group_by(col(f.agent_id))
         .subquery()
     )
 
@@ -133,8 +138,8 @@ def _status(
     stream_status: str,
     working: bool,
     has_task: bool,
-    todo: int,
-    touched: int,
+    todo: int | bool,
+    touched: int | bool,
 ) -> AgentStatus:
     """``working``: its current task is in progress; ``has_task``: it has one (in progress or ready)."""
     silent_since = last_seen or plan.started_at

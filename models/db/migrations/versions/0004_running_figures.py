@@ -6,7 +6,7 @@ Create Date: 2026-12-02 01:30:00
 
 ``stream_figures`` (per stream and status: the count and sums of the tasks, their
 estimates, time in each status, done and rework counts), ``agent_figures`` (per
-agent and status: the count) and ``planned_points`` (the planned windows, bucketed
+agent: the count in each status) and ``planned_points`` (the planned windows, bucketed
 per stream), kept by triggers on ``tasks`` in the transaction of each change
 (models/db/figures.py), so that
 ``status`` and ``health`` no longer add up every task (issue 21). Stored plans are
@@ -48,10 +48,12 @@ def upgrade() -> None:
     op.create_table(
         "agent_figures",
         sa.Column("plan_id", sa.Integer(), nullable=False),
-        sa.Column("agent_id", sa.Integer(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("tasks", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("agent_id", "status"),
+        sa.Column("agent_id", sa.Integer(), autoincrement=False, nullable=False),
+        *[
+            sa.Column(c, sa.Integer(), nullable=False)
+            for c in ("todo", "ready", "in_progress", "blocked", "done", "failed")
+        ],
+        sa.PrimaryKeyConstraint("agent_id"),
     )
     op.create_index(op.f("ix_agent_figures_plan_id"), "agent_figures", ["plan_id"], unique=False)
     op.create_table(
