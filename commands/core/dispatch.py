@@ -7,12 +7,14 @@ exception is logged with a reference number, and the user gets a short message
 with that number, never a traceback.
 
 A request that carries its source's id (Slack's ``event_id``) is recorded in the
-same transaction under a unique key, so a retry of it changes nothing twice.
+same transaction under a unique key, so a retry of it changes nothing twice (a read
+records it, and its audit entry, in a short write after it has read).
 A front end may run a read-only command for itself (drawing the Home tab, filling
 a form) without an audit entry: that is a view, not a command someone gave.
 """
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +26,7 @@ from commands.core.context import Actor, Context
 from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
+from models.db.store import one_writer
 from models.db.tables import AuditEntry, ProcessedEvent
 from models.db.types import utcnow
 from models.rules.reactions import react
@@ -103,14 +106,23 @@ def _first_time(session: Session, request_id: str | None, now: datetime) -> bool
 
 
 def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> Reply:
-    with Session(engine, expire_on_commit=False) as session:
+    # A read (status, health…) is computed outside the process's turn to write, and its request
+    # id and audit entry are written after, in a short write of their own: on SQLite a read held
+    # the one writer's lock for its whole computation, and 16 readers queued behind it (issue 21).
+    read_only = parsed.spec.is_read_only(parsed.args)
+    with nullcontext() if read_only else one_writer(engine), Session(engine, expire_on_commit=False) as session:
         ctx = _context(session, how, now)
         try:
-            if not _first_time(session, how.request_id, now):
+            if not read_only and not _first_time(session, how.request_id, now):
                 raise AlreadyHandled(f"request {how.request_id} was handled already")
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
                 raise RuntimeError(f"privileged command {parsed.spec.name} did not check permissions")
+            if read_only:
+                entry = _entry(how, parsed.text, ctx, "ok", _summary(reply), now)
+                session.rollback()  # it read only
+                _record_read(engine, how, entry, now)
+                return reply
             reply = reply.with_notes(react(session, now))
             session.add(_entry(how, parsed.text, ctx, "ok", _summary(reply), now))
             session.commit()
@@ -136,6 +148,15 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             raise InternalError(
                 f"something went wrong on our side running `{parsed.spec.name}`; nothing was changed. {where}"
             ) from exc
+
+
+def _record_read(engine: Engine, how: Invocation, entry: AuditEntry, now: datetime) -> None:
+    """A read's request id (AlreadyHandled if it was seen) and audit entry, in one short write."""
+    with one_writer(engine), Session(engine) as session:
+        if not _first_time(session, how.request_id, now):
+            raise AlreadyHandled(f"request {how.request_id} was handled already")
+        session.add(entry)
+        session.commit()
 
 
 def _entry(
@@ -165,7 +186,7 @@ def _audit_alone(
     engine: Engine, how: Invocation, text: str, plan_key: str | None, outcome: str, message: str, now: datetime
 ) -> int | None:
     try:
-        with Session(engine) as session:
+        with one_writer(engine), Session(engine) as session:
             entry = _entry(how, text, None, outcome, message, now, plan_key)
             session.add(entry)
             session.commit()
