@@ -39,7 +39,7 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
     return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_timeout=10)
 
 
-_writers: dict[int, threading.Lock] = {}  # per SQLite engine (by id: engines live as long as the process)
+_writers: dict[int, threading.RLock] = {}  # per SQLite engine; re-entrant: a refusal audits inside the turn
 _writers_lock = threading.Lock()
 
 
@@ -57,7 +57,7 @@ def one_writer(engine: Engine) -> Iterator[None]:
         yield
         return
     with _writers_lock:
-        lock = _writers.setdefault(id(engine), threading.Lock())
+        lock = _writers.setdefault(id(engine), threading.RLock())
     with lock:
         yield
 
