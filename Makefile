@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXAMPLE_PLAN := models/example_plans/TR-ORCH-001.yml
+# Four test processes on two cores: most tests wait on sockets and subprocesses, not the CPU.
+PYTEST_ARGS ?= -n 4
 
 .PHONY: run test lint bench install clean
 

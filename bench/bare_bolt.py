@@ -30,6 +30,7 @@ from slack_sdk import WebClient  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
 from bot.http import build_web  # noqa: E402
+from bot.serve import listen  # noqa: E402
 
 
 def build_bare(signing_secret: str, token: str, api_url: str) -> App:
@@ -53,7 +54,7 @@ def build_bare(signing_secret: str, token: str, api_url: str) -> App:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0, help="0 (the default): any free port, logged")
     args = parser.parse_args(argv)
     secret = os.environ.get("SLACK_SIGNING_SECRET")
     if not secret:
@@ -69,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     engine = create_engine("sqlite://")  # /healthz runs SELECT 1; the bare app has no store
     web = build_web(app, engine, signing_secret=None)  # the bare app checks Slack's signature itself
-    uvicorn.run(web, host=args.host, port=args.port, log_level="info", access_log=False)
+    listening = listen(args.host, args.port)  # as `serve` binds: first, and says where
+    if listening is None:
+        return 1
+    uvicorn.Server(uvicorn.Config(web, log_level="info", access_log=False)).run(sockets=[listening])
     return 0
 
 

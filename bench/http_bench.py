@@ -65,7 +65,7 @@ from bench.run import ELAPSED, open_store, percentile, play_forward  # noqa: E40
 from bench.slack import BenchSlack  # noqa: E402
 from models.db.tables import Plan, Stream  # noqa: E402
 from models.plan.settings import calendar_of, settings_of  # noqa: E402
-from tests.serve_process import BOT_TOKEN, SIGNING_SECRET, ServeProcess, free_port  # noqa: E402
+from tests.serve_process import BOT_TOKEN, SIGNING_SECRET, ServeProcess  # noqa: E402
 
 BARE_BOLT = ROOT / "bench" / "bare_bolt.py"
 
@@ -162,12 +162,10 @@ class Client:
 # --- the servers ------------------------------------------------------------------------
 
 
-class BareProcess:
-    """bench/bare_bolt.py in a subprocess, on 127.0.0.1."""
+class BareProcess(ServeProcess):
+    """bench/bare_bolt.py in a subprocess, on 127.0.0.1 port 0 (read back from its log, as for `serve`)."""
 
     def __init__(self, workdir: Path, slack_url: str):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
         env.update(
             {
@@ -177,19 +175,8 @@ class BareProcess:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        self.log = workdir / f"bare-{self.port}.log"
-        self.process = subprocess.Popen(
-            [sys.executable, str(BARE_BOLT), "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=workdir,
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-    wait_healthy = ServeProcess.wait_healthy
-    output = ServeProcess.output
-    stop = ServeProcess.stop
+        command = [sys.executable, str(BARE_BOLT), "--host", "127.0.0.1", "--port", "0"]
+        self._start(workdir, command, env, stdin=subprocess.DEVNULL)
 
 
 @dataclass

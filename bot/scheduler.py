@@ -17,11 +17,11 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from sqlalchemy import Engine
@@ -43,6 +43,7 @@ from models.rules.sync import (
     catch_up_all as catch_up,
 )
 from models.rules.tick import PLAN_STEPS, run_plan_step, running_plans
+from models.time.calendar import WEEKDAYS, next_wall_instant
 
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
@@ -126,9 +127,16 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
         max_instances=1,
     )
     _scheduler.start()
+    # The first reconcile and the catch-up of missed syncs post to Slack, which may ask us to wait
+    # (429 Retry-After): they run once in the scheduler's pool, so the web server starts at once and
+    # answers Slack's acks and /healthz while they wait.
+    _scheduler.add_job(_start_up, id="start-up", misfire_grace_time=None)
+    return _scheduler
+
+
+def _start_up() -> None:
     reconcile()
     catch_up_all()
-    return _scheduler
 
 
 def stop() -> None:
@@ -136,11 +144,31 @@ def stop() -> None:
         _scheduler.shutdown(wait=False)
 
 
-def sync_trigger(sync: ScheduledSync) -> CronTrigger:
+class WallClockTrigger(BaseTrigger):
+    """Fires at a local wall-clock time on some weekdays, once a day, by the rules of time
+    (models.time.calendar.wall_instant: a time in a gap at the gap's end, one in an overlap at its
+    first occurrence). APScheduler's CronTrigger fires a time in a gap an hour late, skips a day
+    whose midnight does not exist, fires twice in an overlap, and skipped 00:00 the day after a
+    spring-forward in New York (tests/test_rules_of_time.py walks three years of eight zones).
+    """
+
+    def __init__(self, wall: time, zone: ZoneInfo, weekdays: frozenset[int]):
+        self.wall, self.zone, self.weekdays = wall, zone, weekdays
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        start = now if previous_fire_time is None else min(now, previous_fire_time + timedelta(microseconds=1))
+        if previous_fire_time is not None and start <= previous_fire_time:
+            start = previous_fire_time + timedelta(microseconds=1)
+        return next_wall_instant(start, self.wall, self.zone, self.weekdays)
+
+    def __str__(self) -> str:
+        return f"wall clock {self.wall:%H:%M} {self.zone.key}"
+
+
+def sync_trigger(sync: ScheduledSync) -> WallClockTrigger:
     """Fires at the entry's local time on the plan's working days, in the plan's zone."""
-    hour, minute = sync.entry.time.split(":")
-    days = ",".join(sync.working_days)
-    return CronTrigger(day_of_week=days, hour=int(hour), minute=int(minute), timezone=ZoneInfo(sync.timezone))
+    weekdays = frozenset(WEEKDAYS.index(day) for day in sync.working_days)
+    return WallClockTrigger(time.fromisoformat(sync.entry.time), ZoneInfo(sync.timezone), weekdays)
 
 
 def job_id(plan_key: str, entry_type: str) -> str:

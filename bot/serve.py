@@ -14,6 +14,7 @@ their own, so one runs beside them (/healthz, /metrics and the API) on
 import argparse
 import gc
 import logging
+import socket
 import sys
 import threading
 import time
@@ -44,7 +45,7 @@ def serve(argv: list[str]) -> int:
     engine = make_engine(config.database_url)
     ensure_schema(engine)
     api_token = _api_token(config)
-    host, port = args.host, args.port or config.port
+    host, port = args.host, config.port if args.port is None else args.port  # 0: any free port
 
     if config.slack_app_token and not args.http:
         return _with_api(engine, api_token, host, port, lambda: _socket_mode(engine, config))
@@ -95,12 +96,12 @@ def _console_mode(engine) -> int:
 def _socket_mode(engine, config: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import build_app
-
     token = _tokens(config, "Socket Mode")
     if token is None:
         return 1
-    app = build_app(engine, token=token, api_url=config.slack_api_url)
+    app = _slack_app(engine, config, token)
+    if app is None:
+        return 1
     log.info("Socket Mode: connecting through %s", config.slack_api_url)
     scheduler.start(engine, app.client)
     settle_heap()
@@ -115,7 +116,6 @@ def _socket_mode(engine, config: Settings) -> int:
 def _http_mode(engine, config: Settings, api_token: str | None, host: str, port: int) -> int:
     import uvicorn
 
-    from bot.app import build_app
     from bot.http import build_web
 
     token = _tokens(config, "HTTP mode")
@@ -124,15 +124,58 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     if config.slack_signing_secret is None:
         print("orchestrate serve: HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests", file=sys.stderr)
         return 1
-    app = build_app(engine, token=token, api_url=config.slack_api_url)
+    listening = listen(host, port)
+    if listening is None:
+        return 1
+    app = _slack_app(engine, config, token)
+    if app is None:
+        return 1
     scheduler.start(engine, app.client)
     settle_heap()
     try:
         web = build_web(app, engine, api_token, signing_secret=config.slack_signing_secret.get_secret_value())
-        uvicorn.run(web, host=host, port=port, log_level="info", access_log=False)
+        server = uvicorn.Server(uvicorn.Config(web, log_level="info", access_log=False))
+        server.run(sockets=[listening])
     finally:
         scheduler.stop()
     return 0
+
+
+def _slack_app(engine, config: Settings, token: str):
+    """The Bolt app, or None with a message saying why Slack would not have it (its token is checked now)."""
+    from slack_bolt.error import BoltError
+
+    from bot.app import build_app
+
+    try:
+        return build_app(engine, token=token, api_url=config.slack_api_url)
+    except (OSError, BoltError) as exc:  # URLError is an OSError: Slack could not be reached
+        reason = getattr(exc, "reason", None) or exc
+        print(
+            f"orchestrate serve: could not check the bot token with Slack at {config.slack_api_url} ({reason}); "
+            "check SLACK_BOT_TOKEN, and that this machine reaches Slack (SLACK_API_URL)",
+            file=sys.stderr,
+        )
+        return None
+
+
+def listen(host: str, port: int) -> socket.socket | None:
+    """The web server's socket, bound before anything starts; with port 0 the system picks a free one.
+
+    The address really bound is logged, so whoever started us (a test, a supervisor) can read it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        print(
+            f"orchestrate serve: cannot listen on {host}:{port} ({exc.strerror}); "
+            "free the port, or choose another with --port or PORT (0 picks a free one)",
+            file=sys.stderr,
+        )
+        return None
+    log.info("Listening on http://%s:%d", host, listening.getsockname()[1])
+    return listening
 
 
 def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> int:
@@ -141,14 +184,14 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
         return run_mode()
     from bot.http import build_web
 
-    web = _WebThread(build_web(None, engine, api_token, signing_secret=None), host, port)
-    if not web.start():
-        print(
-            f"orchestrate serve: the API could not listen on {host}:{port} (see above); "
-            "free the port, or choose another with --port or PORT",
-            file=sys.stderr,
-        )
+    listening = listen(host, port)
+    if listening is None:
         return 1
+    web = _WebThread(build_web(None, engine, api_token, signing_secret=None), listening)
+    if not web.start():
+        print("orchestrate serve: the API's web server did not start (see above)", file=sys.stderr)
+        return 1
+    port = listening.getsockname()[1]
     log.info("API on http://%s:%s/api/v1 (OpenAPI: /api/v1/openapi.json)", host, port)
     try:
         return run_mode()
@@ -159,11 +202,13 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
 class _WebThread:
     """The web app on uvicorn in a daemon thread (signals stay with the main thread's mode)."""
 
-    def __init__(self, app, host: str, port: int):
+    def __init__(self, app, listening: socket.socket):
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
-        self.thread = threading.Thread(target=self.server.run, name="orchestrate-web", daemon=True)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [listening]}, name="orchestrate-web", daemon=True
+        )
 
     def start(self, timeout: float = 15.0) -> bool:
         """Whether it is listening; False when it could not start (uvicorn logged why)."""

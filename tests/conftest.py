@@ -8,7 +8,7 @@ PostgreSQL runs skip, saying how to start the server, when it is not there.
 Select one store with ``-m sqlite`` or ``-m postgresql``.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from commands.core.dispatch import Invocation, execute
 from commands.core.grammar import tokenize
 from models.db.store import make_engine
 from tests import pg
+from tests.clock import MONDAY_9AM_PARIS
 
 # Fixtures shared across modules, asked for by name: fake_slack; slack, store, server.
 pytest_plugins = ["tests.fake_slack", "tests.slack_app"]
@@ -30,9 +31,6 @@ SHARED_PLAN = ROOT.parent / "shared" / "plans" / "TR-ORCH-001.yml"
 LEAD = Actor(id="slack:U0LEAD0001", name="lead", source="slack", slack_user="U0LEAD0001")
 OPERATOR = Actor(id="cli:tester", name="tester", source="cli", operator=True)
 STRANGER = Actor(id="slack:U0NOBODY01", name="stranger", source="slack", slack_user="U0NOBODY01")
-
-# Monday 5 January 2026, 09:00 in Paris (08:00 UTC): the example plan's first working hour.
-MONDAY_9AM_PARIS = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 STORES = ("sqlite", "postgresql")

@@ -6,7 +6,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
-from tests.serve_process import free_port
+
+class _AnyPortController(Controller):
+    """aiosmtpd's Controller on port 0: the port the system gave is read back before its first connection."""
+
+    def _trigger_server(self):
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
 
 
 class Mailbox:
@@ -14,7 +20,7 @@ class Mailbox:
 
     def __init__(self):
         self.messages: list[dict] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.controller = _AnyPortController(self, hostname="127.0.0.1", port=0)
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append({"to": list(envelope.rcpt_tos), "data": envelope.content.decode(errors="replace")})

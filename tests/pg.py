@@ -178,7 +178,8 @@ class Server:
 
     Restarting the shared server (``ADMIN_URL``) would break every other run using it at that
     moment (another checkout's suite, a CI job), so this runs a throwaway one: ``initdb`` in a
-    temporary directory, on a free port of 127.0.0.1, trust authentication, user ``postgres``.
+    temporary directory, listening only on a Unix socket in that directory (no TCP port to race
+    other tests for), trust authentication, user ``postgres``.
     It needs the server's programs (``initdb``, ``pg_ctl``): found with ``pg_config --bindir``,
     under /usr/lib/postgresql, or at ``ORCHESTRATE_TEST_PG_BINDIR``. PostgreSQL refuses to run
     as root: as root, it runs as the ``postgres`` user (``runuser``).
@@ -268,8 +269,6 @@ class Server:
     def __enter__(self) -> Server:
         import tempfile
 
-        from tests.serve_process import free_port
-
         reason = self.unavailable()
         if reason:
             pytest.skip(reason)
@@ -277,7 +276,7 @@ class Server:
         self.directory = tempfile.mkdtemp(prefix="orch-pg-")
         if owner is not None:
             os.chown(self.directory, *owner)
-        self.port = free_port()
+        self.port = 5432  # names the socket file only: the directory is this server's alone
         try:
             self._run(
                 "initdb",
@@ -310,7 +309,7 @@ class Server:
 
     def _starting(self) -> list[str]:
         # The server writes to its log file, never to our pipes (else reading them would never end).
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.directory}"
+        options = f"-c listen_addresses='' -p {self.port} -k {self.directory}"
         return ["-D", self.data, "-l", os.path.join(self.directory, "server.log"), "-o", options, "-w", "-t", "30"]
 
     def start(self) -> None:
@@ -342,8 +341,8 @@ class Server:
 
     def url(self, database: str = "postgres", **query: str) -> str:
         return (
-            make_url(f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}")
-            .update_query_dict(query)
+            make_url(f"postgresql+psycopg://postgres@/{database}")
+            .update_query_dict({"host": self.directory or "", "port": str(self.port), **query})
             .render_as_string(hide_password=False)
         )
 

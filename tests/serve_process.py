@@ -1,8 +1,9 @@
 """A real `orchestrate serve` in a subprocess, and requests signed exactly as Slack signs them."""
 
+import itertools
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -18,18 +19,19 @@ SIGNING_SECRET = "test-signing-secret-8f2a"
 BOT_TOKEN = "xoxb-test-token"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+_LISTENING = re.compile(r"Listening on http://[^\s]+:(\d+)")
+_serial = itertools.count(1)
 
 
 class ServeProcess:
+    """`orchestrate serve` on port 0: the system picks a free port and serve logs it; `port` reads it back.
+
+    Picking a port here and handing it over would race with every other test binding one.
+    """
+
     def __init__(
         self, workdir: Path, slack_url: str, database_url: str, extra_env: dict | None = None, mode: str = "http"
     ):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
         env.update(
             {
@@ -39,23 +41,44 @@ class ServeProcess:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        args = ["serve", "--host", "127.0.0.1", "--port", "0"]
         if mode == "http":
             env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
-            args = ["serve", "--http", "--host", "127.0.0.1", "--port", str(self.port)]
-        else:
-            args = ["serve"]
+            args.append("--http")
         env.update(extra_env or {})
-        self.log = workdir / f"serve-{self.port}.log"
+        self._start(workdir, [str(ORCHESTRATE), *args], env, stdin=subprocess.DEVNULL)
+
+    def _start(self, workdir: Path, command: list[str], env: dict, stdin) -> None:
+        self._port: int | None = None
+        self.log = workdir / f"serve-{os.getpid()}-{next(_serial)}.log"
         self.process = subprocess.Popen(
-            [str(ORCHESTRATE), *args],
+            command,
             cwd=workdir,
             env=env,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
         )
 
-    def wait_healthy(self, timeout: float = 20.0) -> None:
+    @property
+    def port(self) -> int:
+        """The port serve bound, read from its log (waits until it is there)."""
+        deadline = time.monotonic() + 60
+        while self._port is None:
+            found = _LISTENING.search(self.output())
+            if found:
+                self._port = int(found.group(1))
+            elif self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"serve never said where it listens:\n{self.output()}")
+            else:
+                time.sleep(0.05)
+        return self._port
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:  # generous: two cores shared with other tests
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -13,6 +13,7 @@ from bot.delivery import Outlets, deliver_due
 from commands.core.errors import CommandError
 from models.db.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
 from models.rules.heartbeats import record_heartbeat
+from tests.clock import MONDAY_9AM_PARIS
 from tests.conftest import LEAD
 from tests.outlets import Mailbox, SmsGateway
 
@@ -246,12 +247,52 @@ def test_a_silent_agent_goes_down_once_and_recovers_on_its_next_heartbeat(starte
         scheduler._runtime = None
 
 
+def test_an_agent_that_reports_in_working_hours_is_not_down_overnight(started, engine, slack):
+    # agent-c2 reports every hour while the plan works (Mon–Fri 09:00–17:00 Paris) and sleeps at night:
+    # its silence is counted in working time, so the night costs it nothing, DOWN or health.
+    with Session(engine) as session:
+        agent = session.exec(select(Agent).where(Agent.key == "agent-c2")).one()
+        agent.heartbeat_interval_s = 3600
+        session.add(agent)
+        session.commit()
+    scheduler.use(engine, WebClient(token="xoxb-test", base_url=slack.url), clock=lambda: started.now)
+
+    def beat() -> None:
+        with Session(engine) as session:
+            record_heartbeat(session, session.exec(select(Agent).where(Agent.key == "agent-c2")).one(), now=started.now)
+            session.commit()
+
+    def c2() -> tuple[str, float | None]:
+        agent = started("health --agents agent-c2").body.agents[0]
+        return agent.status, agent.health
+
+    def downs() -> list[str]:
+        return [a.event_name for a in alerts(engine) if a.event_name == "agent-down"]
+
+    try:
+        for _ in range(8):  # Monday 09:00–16:00, then its last beat at 17:00
+            started.advance(hours=1)
+            beat()
+        started.advance(hours=6)  # Monday 23:00
+        scheduler.tick()
+        assert c2()[0] == "IDLE"
+        started.advance(hours=10, minutes=30)  # Tuesday 09:30: half an hour of working silence
+        scheduler.tick()
+        assert c2() == ("IDLE", 100.0)  # eight beats expected over the last working day, eight came
+        assert downs() == []
+        started.advance(hours=1, minutes=1)  # Tuesday 10:31, still silent: 91 working minutes
+        scheduler.tick()
+        assert downs() == ["agent-down"]
+        assert c2()[0] == "DOWN"
+    finally:
+        scheduler._runtime = None
+
+
 # --- what the tick notices on its own --------------------------------------------------------
 
 
 def test_the_tick_raises_day_complete_late_tasks_and_missed_gates_once(started, engine):
     from models.rules.monitor import watch
-    from tests.conftest import MONDAY_9AM_PARIS
 
     def tick_at(when):
         started.at(when)

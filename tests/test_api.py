@@ -11,7 +11,7 @@ from sqlmodel import Session, func, select
 
 from commands.core.dispatch import execute
 from models.db.tables import Agent, AuditEntry, MetricReading, Task, TaskEvent
-from tests.serve_process import ORCHESTRATE, ServeProcess, free_port
+from tests.serve_process import ORCHESTRATE, ServeProcess
 from tests.slack_app import OPERATOR
 
 TOKEN = "test-api-token-0b9d3c7e5a1f"
@@ -202,25 +202,10 @@ class ConsoleServe(ServeProcess):
     """`orchestrate serve` in console mode (no Slack tokens), its stdin kept open like a terminal's."""
 
     def __init__(self, workdir, database_url: str):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL", "ORCHESTRATE_"))}
-        env.update(
-            {
-                "DATABASE_URL": database_url,
-                "ORCHESTRATE_API_TOKEN": TOKEN,
-                "PORT": str(self.port),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        self.log = workdir / f"console-{self.port}.log"
-        self.process = subprocess.Popen(
-            [str(ORCHESTRATE), "serve", "--host", "127.0.0.1"],
-            cwd=workdir,
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.PIPE,
+        env.update({"DATABASE_URL": database_url, "ORCHESTRATE_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"})
+        self._start(
+            workdir, [str(ORCHESTRATE), "serve", "--host", "127.0.0.1", "--port", "0"], env, stdin=subprocess.PIPE
         )
 
 

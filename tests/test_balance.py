@@ -18,7 +18,8 @@ from commands.core.errors import CommandError, PermissionDenied
 from models.db.store import make_engine, upgrade
 from models.db.tables import AuditEntry, Event, Move, Plan, Task
 from models.rules.balance import balance
-from tests.conftest import EXAMPLE_PLAN, LEAD, MONDAY_9AM_PARIS, STRANGER, Runner
+from tests.clock import MONDAY_9AM_PARIS
+from tests.conftest import EXAMPLE_PLAN, LEAD, STRANGER, Runner
 from tests.serve_process import ServeProcess, block_action
 
 CHANNEL = "#team"

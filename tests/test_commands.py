@@ -4,10 +4,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
+from bot.text import render
 from commands.core.context import Actor
 from commands.core.errors import CommandError, PermissionDenied, UsageError
 from models.db.tables import Agent, Alert, AuditEntry, Stream, Task
-from tests.conftest import LEAD, STRANGER
+from tests.conftest import EXAMPLE_PLAN, LEAD, STRANGER
 
 AGENT_B2 = Actor(id="slack:U0AGENTB2", name="b2", source="slack", slack_user="U0AGENTB2")
 
@@ -105,8 +106,11 @@ def test_leads_from_slack_may_run_privileged_commands(started):
 
 
 def test_reads_are_open_to_everyone(started):
-    for line in ("status", "health", "task list", "alerts", "audit", "plan show", "help"):
-        started(line, actor=STRANGER)
+    for line in ("status", "health", "task list", "alerts", "plan show", "help"):
+        # A stranger reads what a lead reads: nothing refused, nothing hidden.
+        assert render(started(line, actor=STRANGER)) == render(started(line, actor=LEAD)), line
+    audit = started("audit", actor=STRANGER).body
+    assert [row[2:5] for row in audit.rows[:2]] == [["lead", "slack", "help"], ["stranger", "slack", "help"]]
 
 
 def test_agents_may_update_their_own_tasks_only(started, engine):
@@ -312,14 +316,12 @@ def test_a_missed_blocker_gate_holds_the_tasks_planned_after_it(started, engine)
 
 
 def test_without_safety_no_gate_holds_a_task(loaded, engine, tmp_path):
-    from tests.conftest import EXAMPLE_PLAN
-
     unsafe = tmp_path / "unsafe.yml"
     unsafe.write_text(EXAMPLE_PLAN.read_text().replace("  safety: enabled", "  safety: disabled"))
     loaded(f"plan load {unsafe}")
     loaded("start TR-ORCH-001")
     loaded.advance(days=1, hours=1)
-    loaded("task start T2")
+    assert loaded("task start T2").body.text.startswith("T2 'Alembic migration' is now in-progress")
 
 
 def test_metrics_show_their_trend_since_the_previous_working_day(started, engine):

@@ -57,24 +57,16 @@ shared/domain.md (with the choices of docs/semantics.md where the domain is sile
 """
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from commands.core.errors import CommandError
+from tests.clock import PARIS, H, paris, pct, same_instant
 
-PARIS = ZoneInfo("Europe/Paris")
-H = 3600  # seconds in an hour
 PLAN = 480 * H  # total estimate of the plan
 STREAM = 160 * H  # total estimate of each stream
 TASK = 20 * H  # an unestimated task of a1, b1, b2, c1, c2
 A2_TASK = 76800  # (80h − 16h) / 3 = 21h20m = 76 800 s: T5, T6, T7
-
-
-def paris(day: int, hour: int, minute: int = 0, second: float = 0) -> datetime:
-    """A local time in Paris in January 2026 (UTC+1, no daylight saving)."""
-    whole = int(second)
-    return datetime(2026, 1, day, hour, minute, whole, round((second - whole) * 1e6), tzinfo=PARIS)
 
 
 START = paris(5, 9)
@@ -165,15 +157,6 @@ def metrics(board) -> dict:
 
 def monitor(run) -> dict:
     return {a.key: (a.status, a.current_task) for a in run("health").body.agents}
-
-
-def pct(value: float):
-    """A computed metric as the dashboard shows it: in %, to one decimal."""
-    return pytest.approx(value, abs=0.05)
-
-
-def same_instant(expected: datetime, tolerance_s: float = 1.0):
-    return pytest.approx(expected.timestamp(), abs=tolerance_s)
 
 
 A, B, C = "stream-a-backend", "stream-b-frontend", "stream-c-testing"

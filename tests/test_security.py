@@ -1461,7 +1461,7 @@ def test_no_secret_reaches_the_log_slack_the_api_or_the_store(e2e, injection):
         "SMS token": E2E_SMS_TOKEN,
     }
     log = server.output()
-    assert "Uvicorn running" in log  # the log was read (Bolt now logs at WARNING: it is short)
+    assert "Listening on http://127.0.0.1:" in log  # the log was read (Bolt now logs at WARNING: it is short)
     posted = [(c.method, c.raw.decode("utf-8", "replace") + json.dumps(c.body, default=str)) for c in slack.calls]
     store = json.dumps({table: [list(map(str, row)) for row in rows] for table, rows in _all_rows(e2e.engine).items()})
     for what, secret in secrets.items():

@@ -5,11 +5,13 @@ import socket
 import time
 from urllib.parse import urlencode
 
+import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
 from models.db.tables import AuditEntry, Stream
-from tests.serve_process import SIGNING_SECRET, block_action
+from tests.fake_slack import FakeSlack
+from tests.serve_process import SIGNING_SECRET, ServeProcess, block_action
 from tests.slack_app import body_of, buttons, texts
 
 
@@ -178,3 +180,18 @@ def test_a_command_whose_ack_nobody_reads_still_runs(server, slack):
     for n in range(5):
         answer = body_of(slack.wait_for(f"response:gone{n}", timeout=10)[0])
         assert answer["response_type"] == "ephemeral" and "TR-ORCH-001" in answer["text"]
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+def test_serve_says_so_when_slack_cannot_be_reached_to_check_the_token(tmp_path, store, mode):
+    with FakeSlack() as gone:
+        url = gone.url
+    # Nothing listens at `url` any more: the token cannot be checked.
+    process = ServeProcess(tmp_path, url, store[0], mode=mode, extra_env={"SLACK_APP_TOKEN": "xapp-1-test"})
+    try:
+        assert process.process.wait(timeout=60) == 1
+    finally:
+        process.stop()
+    output = process.output()
+    assert f"could not check the bot token with Slack at {url}" in output
+    assert "Traceback" not in output

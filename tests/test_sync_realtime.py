@@ -128,3 +128,27 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
     assert slack.errors == []
     for process in (first, second):
         assert "Traceback" not in process.output(), process.output()
+
+
+def test_a_starting_process_answers_at_once_while_its_catch_up_waits_on_slack(tmp_path, slack):
+    # A standup that fired a minute ago is still open (15 minutes): the process posts it at start-up.
+    # Slack answers that post with 429 and Retry-After: 20, and the client waits as Slack asks.
+    fire = (datetime.now(UTC) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    plan_file(tmp_path / "rt.yml", fire)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    execute(engine, ["plan", "load", str(tmp_path / "rt.yml")], OPERATOR)
+    execute(engine, ["start", "RT-1"], OPERATOR)
+    slack.fail_next("chat.postMessage", status=429, retry_after=20)
+
+    process = ServeProcess(tmp_path, slack.url, url)
+    try:
+        process.wait_healthy()  # Slack's acks and /healthz do not wait for the catch-up...
+        assert slack.calls_to("chat.postMessage", include_failed=False) == [], process.output()
+        posted = slack.wait_for("chat.postMessage", count=2, timeout=60)  # ...which still posts, once
+        assert [c.body["text"] for c in posted] == ["Sync: standup (RT-1)"] * 2  # the 429, then the post
+        assert len(slack.calls_to("chat.postMessage", include_failed=False)) == 1
+    finally:
+        process.stop()
+        engine.dispose()

@@ -11,9 +11,8 @@ from sqlmodel import Session, select
 from bot import scheduler
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot
 from models.rules.sync import ScheduledSync, SyncEntry
+from tests.clock import PARIS
 from tests.conftest import EXAMPLE_PLAN
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def dumps(value) -> str:
@@ -230,7 +229,7 @@ def test_plans_loaded_changed_or_stopped_are_picked_up_without_a_restart(jobs, e
         changed.write_text(EXAMPLE_PLAN.read_text().replace('  - time: "09:00"', '  - time: "09:30"'))
         jobs(f"plan load {changed}")
         scheduler.reconcile()
-        assert str(background.get_job("sync:TR-ORCH-001:standup").trigger).endswith("hour='9', minute='30']")
+        assert str(background.get_job("sync:TR-ORCH-001:standup").trigger) == "wall clock 09:30 Europe/Paris"
         jobs("stop --reason 'no more syncs'")
         scheduler.reconcile()
         assert background.get_jobs() == []

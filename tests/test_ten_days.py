@@ -75,7 +75,6 @@ hand in the comments from docs/semantics.md and shared/domain.md.
 import json
 import re
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk import WebClient
@@ -87,24 +86,17 @@ from models.db.store import make_engine
 from models.db.tables import Agent, Task
 from models.rules.heartbeats import record_heartbeat
 from tests import pg
+from tests.clock import PARIS, H, paris, pct, same_instant
 from tests.conftest import EXAMPLE_PLAN, LEAD, OPERATOR, STORES, STRANGER, Runner
 from tests.fake_slack import FakeSlack
 from tests.outlets import Mailbox, SmsGateway
 
-PARIS = ZoneInfo("Europe/Paris")
-H = 3600
 A2_TASK = 76800  # (80h − 16h) / 3 = 21h20m, in seconds: T5, T6, T7
 A2 = A2_TASK / H  # the same in hours (21.333…)
 PLAN_KEY = "TR-ORCH-001"
 CHANNEL = "#tr-orchestration"
 LEAD_DM = "DU0LEAD0001"  # FakeSlack's direct-message channel with U0LEAD0001
 A, B, C = "stream-a-backend", "stream-b-frontend", "stream-c-testing"
-
-
-def paris(day: int, hour: int, minute: int = 0, second: float = 0) -> datetime:
-    """A local time in Paris in January 2026 (UTC+1)."""
-    whole = int(second)
-    return datetime(2026, 1, day, hour, minute, whole, round((second - whole) * 1e6), tzinfo=PARIS)
 
 
 START, END = paris(5, 9), paris(16, 17)
@@ -442,15 +434,6 @@ def balancer_audit(world) -> list[list[str]]:
     """Audit rows (#, When, Who, From, Command, Outcome) written by the load balancer, oldest first."""
     rows = world.run(f"audit --plan {PLAN_KEY} --limit 1000").body.rows
     return [row for row in reversed(rows) if row[2] == "load-balancer"]
-
-
-def pct(value: float):
-    """A computed metric as the dashboard shows it: in %, to one decimal."""
-    return pytest.approx(value, abs=0.05)
-
-
-def same_instant(expected: datetime, tolerance_s: float = 1.0):
-    return pytest.approx(expected.timestamp(), abs=tolerance_s)
 
 
 def check_metrics(board, expected: dict) -> None:
@@ -947,9 +930,10 @@ def test_thursday_2pm_a_new_devops_task_goes_to_the_backup(world):
         "DevOps",
     ]
     assert monitor(world)["agent-c2"] == ("DOWN", "T21")
-    # c2's health over the last working day (Wed 14:00 -> Thu 14:00, 24h of wall clock): 24 heartbeats
-    # expected, 2 sent (Wed 14:00, 15:00); asked by this morning's standup, no answer -> 2 / 25.
-    assert health(world)["agent-c2"] == pytest.approx(100 * 2 / 25, abs=0.05)
+    # c2's health over the last working day (Wed 14:00 -> Thu 14:00): heartbeats are expected in working
+    # time, Wed 14:00-17:00 and Thu 09:00-14:00 = 8h, so 8 expected; 2 sent (Wed 14:00, 15:00); asked by
+    # this morning's standup, no answer -> 2 / 9.
+    assert health(world)["agent-c2"] == pytest.approx(100 * 2 / 9, abs=0.05)
 
 
 # --- Friday 9 January ----------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Durations, values, conditions, targets; working time across weekends and DST."""
 
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,8 +14,7 @@ from models.time.units import (
     parse_quantity,
     parse_target,
 )
-
-PARIS = ZoneInfo("Europe/Paris")
+from tests.clock import PARIS
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
 """Agents that report through the API: heartbeats, and being down."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from models.db.tables import Agent, Heartbeat, Plan, id_of
+from models.plan.settings import calendar_of
 from models.state.events import raise_event
+from models.time.clocks import silent_too_long
 
 
 def record_heartbeat(session: Session, agent: Agent, *, now: datetime, status: str = "up") -> bool:
@@ -31,7 +33,7 @@ def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
     """Agents silent for longer than their heartbeat interval become DOWN: agent-down, once."""
     if plan.status != "running":
         return []
-    gone = []
+    gone, calendar = [], calendar_of(plan)
     for agent in session.exec(
         select(Agent).where(
             Agent.plan_id == plan.id,
@@ -42,7 +44,7 @@ def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
     ):
         # The query and a running plan make both known; the checks say so to the type checker.
         interval, silent_since = agent.heartbeat_interval_s, agent.last_seen_at or plan.started_at
-        if interval is not None and silent_since is not None and now - silent_since > timedelta(seconds=interval):
+        if interval is not None and silent_since is not None and silent_too_long(calendar, silent_since, now, interval):
             _down(session, plan, agent, now, f"no heartbeat since {silent_since:%H:%M} UTC")
             gone.append(agent.key)
     return gone

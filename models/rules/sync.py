@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from models.db.store import session_scope
 from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot, id_of
 from models.plan.settings import calendar_of, settings_of
+from models.time.calendar import wall_instant
 from models.views.agents import agent_monitor
 from models.views.checkpoints import checkpoints_due_on
 from models.views.sync import DaySummary, SyncPrompt, day_summary, prompt_for_slot, required_agents, unanswered
@@ -87,8 +88,7 @@ def scheduled_entries(plan: Plan) -> list[SyncEntry]:
 
 
 def due_at(plan: Plan, entry: SyncEntry, day: date) -> datetime:
-    zone = calendar_of(plan).zone
-    return datetime.combine(day, time.fromisoformat(entry.time), zone)
+    return wall_instant(day, time.fromisoformat(entry.time), calendar_of(plan).zone)
 
 
 def catch_up(plan: Plan, entry: SyncEntry, now: datetime) -> str:

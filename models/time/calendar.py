@@ -7,13 +7,50 @@ so the working day stays 09:00–17:00 local across daylight-saving changes.
 """
 
 from collections.abc import Container, Iterable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A span longer than this is certainly a mistake (a clock far in the future).
 _MAX_DAYS = 366 * 20
+
+
+def wall_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
+    """The instant the clocks of `zone` read `wall` on `day`, by the rules of time (docs/semantics.md).
+
+    A wall time inside an overlap (it shows twice) is its first occurrence. One inside a gap (the
+    clocks jump over it: 02:30 on a spring-forward night, 00:00 in Santiago) is the first instant
+    after the gap, when the clocks show the gap's end.
+    """
+    local = datetime.combine(day, wall, zone)  # fold=0: the offset before a change, the first occurrence
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return local
+    # In a gap: read with the offset after the change (fold=1) it is an instant before the jump, with
+    # the offset before it (fold=0) an instant after. The jump lies between, on a whole second.
+    before = int(local.replace(fold=1).timestamp())
+    after = int(local.timestamp())
+    offset_after = local.astimezone(UTC).astimezone(zone).utcoffset()
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset_after:
+            after = middle
+        else:
+            before = middle
+    return datetime.fromtimestamp(after, zone)
+
+
+def next_wall_instant(start: datetime, wall: time, zone: ZoneInfo, weekdays: Container[int]) -> datetime | None:
+    """The first instant at or after `start` when `zone`'s clocks read `wall` on one of `weekdays`
+    (0 = Monday), by the rules of `wall_instant`; None when no weekday is given."""
+    day = start.astimezone(zone).date() - timedelta(days=1)  # a jump can carry a time to the next date
+    for _ in range(9):
+        if day.weekday() in weekdays:
+            instant = wall_instant(day, wall, zone)
+            if instant >= start:
+                return instant
+        day += timedelta(days=1)
+    return None
 
 
 class WorkCalendar:

@@ -18,6 +18,12 @@ from models.db.tables import Plan, Stream
 from models.time.calendar import WorkCalendar
 
 
+def silent_too_long(calendar: WorkCalendar, since: datetime, now: datetime, interval_s: int) -> bool:
+    """Whether an agent heard from last at `since` has been silent for more than its heartbeat
+    interval, counted in working time: a night or a weekend without heartbeats costs nothing."""
+    return calendar.working_seconds(since, now) > interval_s
+
+
 def plan_clock(plan: Plan, now: datetime, calendar: WorkCalendar) -> int:
     """Working seconds since the plan started (0 before it starts)."""
     if plan.started_at is None:

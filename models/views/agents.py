@@ -5,7 +5,7 @@ for the summary from the running figures (models/db/figures.py: a row per agent 
 status, no task read), and only the page's agents get their current task and health.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -16,6 +16,7 @@ from models.db.sql import select_columns
 from models.db.tables import Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task
 from models.db.tables import AgentFigures as AgentFiguresRow
 from models.plan.settings import calendar_of
+from models.time.clocks import silent_too_long
 from models.views.reply import Body
 
 AgentStatus = Literal["DOWN", "PAUSED", "ACTIVE", "PREPARING", "IDLE"]
@@ -144,7 +145,10 @@ def _status(
     """``working``: its current task is in progress; ``has_task``: it has one (in progress or ready)."""
     silent_since = last_seen or plan.started_at
     is_down = down or bool(
-        interval and silent_since and plan.status == "running" and now - silent_since > timedelta(seconds=interval)
+        interval
+        and silent_since
+        and plan.status == "running"
+        and silent_too_long(calendar_of(plan), silent_since, now, interval)  # in working time
     )
     if is_down:
         return "DOWN"
@@ -214,7 +218,7 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     )
     if only is not None:
         query = query.where(col(Agent.id).in_(only))
-    window_s = (now - window_start).total_seconds()
+    window_s = calendar.working_seconds(window_start, now)  # heartbeats are expected in working time
     agents = []
     for (
         _id,
