@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
     )
     engine = create_engine("sqlite://")  # /healthz runs SELECT 1; the bare app has no store
-    web = build_web(app, engine, signing_secret=None)  # the bare app checks Slack's signature itself
+    # The bare app checks Slack's signature itself; /metrics is read by the bench without a token.
+    web = build_web(app, engine, signing_secret=None, open_endpoints=True)
     listening = listen(args.host, args.port)  # as `serve` binds: first, and says where
     if listening is None:
         return 1

@@ -510,7 +510,7 @@ def measure_http(example_plan: Path, large_plan: Path, directory: Path) -> HttpF
         bare.wait_healthy()
         for plan in ("example", "large"):
             url, streams = stores[plan]
-            orchestrate = ServeProcess(directory, slack.url, url)
+            orchestrate = ServeProcess(directory, slack.url, url, extra_env={"ORCHESTRATE_OPEN_ENDPOINTS": "true"})
             servers.append(orchestrate)
             try:
                 orchestrate.wait_healthy()

@@ -4,7 +4,7 @@
     POST  /api/v1/events                     event NAME [--plan PLAN]
     PATCH /api/v1/tasks/{id}                 task start|done|block|fail|reopen ID [--reason] [--plan]
     POST  /api/v1/agents/{id}/heartbeat      an agent's heartbeat, up or down
-    GET   /api/v1/openapi.json               this API's OpenAPI document (/api/v1/docs: Swagger UI)
+    GET   /api/v1/openapi.json               this API's OpenAPI document (/api/v1/docs: Swagger UI), with the token
 
 Every request needs ``Authorization: Bearer $ORCHESTRATE_API_TOKEN``. The client
 acts as the operator (a lead on every plan), and its source in the audit log is
@@ -35,10 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
+from bot.throttle import FailedTokens
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
-from commands.core.errors import CommandError, PermissionDenied, UsageError
-from models.time.units import UnitError, parse_quantity
+from commands.core.errors import CommandError, PermissionDenied, UsageError, brief
+from models.time.units import MAX_VALUE_TEXT, UnitError, parse_quantity
 from models.views.reply import HeartbeatAck, Reply
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 OPENAPI_URL = f"{PREFIX}/openapi.json"
 DOCS_URL = f"{PREFIX}/docs"
-MAX_BODY = 64 * 1024  # announced by Content-Length: refused with ErrorOut
-MAX_STREAMED_BODY = 1024 * 1024  # a body sent in chunks: Starlette's plain 413 beyond this
+MAX_BODY = 64 * 1024  # however it is sent: refused while it arrives (bot/body_limit.py)
 
 ACTOR = Actor(id="api", name="api", source="api", operator=True)
 INVOCATION = Invocation(actor=ACTOR, front="api")
@@ -87,6 +87,8 @@ class MetricIn(_In):
         """The command reads text: 0.62 and "0.62" are the same reading; true is none."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ValueError("give a number, or a string with its unit such as '78%' or '620ms'")
+        if len(str(value)) > MAX_VALUE_TEXT:
+            raise ValueError(f"a value is at most {MAX_VALUE_TEXT} characters, e.g. '78%' or '620ms'")
         return str(value)
 
 
@@ -131,6 +133,7 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "bad input (the message says what would be right)"},
     401: {"model": ErrorOut, "description": "no token, or not the right one"},
+    429: {"model": ErrorOut, "description": "too many wrong tokens from this address lately (Retry-After says when)"},
     404: {"model": ErrorOut, "description": "unknown plan, task or agent"},
     409: {"model": ErrorOut, "description": "refused in the current state (e.g. a task that is already done)"},
     413: {"model": ErrorOut, "description": "the body is larger than 64 KiB"},
@@ -155,26 +158,39 @@ def error_response(
 # --- authentication and error shapes, for the API's routes only -----------------------
 
 
-def _route_class(token: str) -> type[APIRoute]:
-    expected = token.encode()
+def refused_token(request: Request, tokens: list[str], throttle: FailedTokens, name: str) -> Response | None:
+    """None when the request carries one of ``tokens`` as its bearer; else the answer: 401, or 429 for a client
+    that sent too many wrong ones (throttled per address, logged)."""
+    client = request.client.host if request.client else "unknown"
+    wait = throttle.wait_for(client)
+    if wait:
+        return error_response(
+            429, f"too many wrong tokens from this address: try again in {wait} s", headers={"Retry-After": str(wait)}
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    given_bytes = given.strip().encode()
+    # Every token is compared (in constant time), so the answer takes as long whichever matched.
+    matches = [hmac.compare_digest(given_bytes, token.encode()) for token in tokens]
+    if scheme.lower() == "bearer" and any(matches):
+        return None
+    throttle.failed(client)
+    why = "no bearer token" if not given.strip() else "that token is not the right one"
+    return error_response(401, f"{why}: send `Authorization: Bearer <{name}>`", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _route_class(token: str, throttle: FailedTokens) -> type[APIRoute]:
 
     class ApiRoute(APIRoute):
-        """Checks the token before anything else is read, and answers every problem as ErrorOut."""
+        """Checks the token before anything of the body is looked at (its size was, by BodyLimit), and answers
+        every problem as ErrorOut."""
 
         def get_route_handler(self) -> Callable:
             handler = super().get_route_handler()
 
             async def guarded(request: Request) -> Response:
-                scheme, _, given = request.headers.get("authorization", "").partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-                    why = "no bearer token" if not given.strip() else "that token is not the right one"
-                    return error_response(
-                        401,
-                        f"{why}: send `Authorization: Bearer <ORCHESTRATE_API_TOKEN>`",
-                        headers={"WWW-Authenticate": "Bearer"},
-                    )
-                if _length(request) > MAX_BODY:
-                    return error_response(413, f"the body is larger than {MAX_BODY // 1024} KiB")
+                refusal = refused_token(request, [token], throttle, "ORCHESTRATE_API_TOKEN")
+                if refusal is not None:
+                    return refusal
                 try:
                     return await handler(request)
                 except RequestValidationError as exc:
@@ -194,13 +210,6 @@ def _route_class(token: str) -> type[APIRoute]:
     return ApiRoute
 
 
-def _length(request: Request) -> int:
-    try:
-        return int(request.headers.get("content-length") or 0)
-    except ValueError:
-        return 0
-
-
 def _field(error: dict) -> str:
     where = [str(part) for part in error.get("loc", ())]
     if error.get("type") == "json_invalid":
@@ -218,7 +227,7 @@ def _problem(error: dict) -> str:
         return "send a JSON object, with Content-Type: application/json"
     text = error.get("msg", "is not valid").removeprefix("Value error, ")
     if error.get("type") not in ("missing", "extra_forbidden") and isinstance(given, (str, int, float)):
-        text += f" (got {given!r})"
+        text += f" (got {brief(given) if isinstance(given, str) else repr(given)})"
     return text
 
 
@@ -265,7 +274,7 @@ def _ok(reply: Reply, **extra: Any) -> dict:
     return {"ok": True, "reply": reply.model_dump(mode="json"), **extra}
 
 
-def build_api(engine: Engine, token: str | None) -> APIRouter:
+def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None = None) -> APIRouter:
     """The /api/v1 routes; with no token, routes that only say how to turn the API on."""
     if not token:
         return _api_off()
@@ -276,11 +285,10 @@ def build_api(engine: Engine, token: str | None) -> APIRouter:
     )
     router = APIRouter(
         prefix=PREFIX,
-        route_class=_route_class(token),
+        route_class=_route_class(token, throttle or FailedTokens()),
         dependencies=[Depends(bearer)],
         responses=ERRORS,
         tags=["api"],
-        max_body_size=MAX_STREAMED_BODY,
     )
     plan_query = Query(
         default=None,

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from bot import home, interactions, slash, sync_listeners
 from bot.respond import SlackFront
+from bot.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,11 @@ def build_app(
         # this, acks waited for a free worker behind running dashboards.
         process_before_response=True,
     )
+    if verify_token:  # the workspace the token belongs to; a console or a test without Slack has none to check
+        identity = app.client.auth_test()
+        app.middleware(
+            Workspace({k: identity.get(k) for k in ("team_id", "enterprise_id", "is_enterprise_install")}).middleware
+        )
     front = SlackFront(engine=engine, operators=operators)
     slash.register(app, front)
     interactions.register(app, front)

@@ -13,6 +13,7 @@ import threading
 import time
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -24,14 +25,23 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from bot import api
+from bot.body_limit import BodyLimit, KiB
 from bot.metrics import LATENCY, REQUESTS
-from bot.respond import holding_work, start_held
+from bot.respond import REQUEST_ID, holding_work, start_held
+from bot.throttle import FailedTokens
+from bot.web_limits import BODY_TIMEOUT_S
 from models.db.store import ping
+from models.state.requests import signed_request_id
 
 log = logging.getLogger(__name__)
 
 ROUTES = ("/slack/events", "/healthz", "/metrics")
-MAX_SLACK_BODY = 1024 * 1024  # Slack's payloads are far smaller
+MAX_SLACK_BODY = 1024 * KiB  # Slack's payloads are far smaller
+MAX_OTHER_BODY = 64 * KiB  # /healthz and /metrics take none
+METRICS_CLOSED = (
+    "/metrics needs a token: set ORCHESTRATE_METRICS_TOKEN (or ORCHESTRATE_API_TOKEN) and send it as "
+    "`Authorization: Bearer <token>`, or set ORCHESTRATE_OPEN_ENDPOINTS=true to serve it to anyone"
+)
 
 
 def _route_label(path: str) -> str:
@@ -56,8 +66,8 @@ def _signed(verifier: SignatureVerifier, body: bytes, timestamp: str, signature:
 class RecentSignatures:
     """Signatures seen in the last five minutes (Slack's window), in this process.
 
-    Kept in memory so the check costs nothing before the ack: a replay sent to
-    another replica behind the load balancer is not caught (SECURITY.md).
+    Kept in memory so the check costs nothing before the ack: the fast path. A replay
+    sent to another replica is caught by the store instead (models/state/requests.py).
     """
 
     WINDOW_S = 300.0
@@ -83,17 +93,30 @@ def _dispatch_holding_work(bolt: App, request: BoltRequest) -> tuple[BoltRespons
         return bolt.dispatch(request), held
 
 
-def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *, signing_secret: str | None) -> FastAPI:
+def build_web(
+    bolt: App | None,
+    engine: Engine,
+    api_token: str | None = None,
+    *,
+    signing_secret: str | None,
+    metrics_token: str | None = None,
+    open_endpoints: bool = False,
+) -> FastAPI:
     """The web server. Slack's requests are verified here, once, with ``signing_secret``; None only for an
-    app that verifies for itself (the bench's bare Bolt app)."""
+    app that verifies for itself (the bench's bare Bolt app).
+
+    /metrics takes ``metrics_token`` or ``api_token`` as its bearer token, and the API's OpenAPI document and
+    docs page take ``api_token``; ``open_endpoints`` serves them to anyone (ORCHESTRATE_OPEN_ENDPOINTS)."""
+    open_docs = bool(api_token) and open_endpoints
     web = FastAPI(
         title="orchestrate",
         version="1",
         description=api.__doc__,
-        openapi_url=api.OPENAPI_URL if api_token else None,
-        docs_url=api.DOCS_URL if api_token else None,
+        openapi_url=api.OPENAPI_URL if open_docs else None,
+        docs_url=api.DOCS_URL if open_docs else None,
         redoc_url=None,
     )
+    throttle = FailedTokens()
 
     @web.middleware("http")
     async def measure(request: Request, call_next):
@@ -110,22 +133,24 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *,
 
         @web.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
-            # Nothing is parsed, logged or stored before the request is known to be Slack's.
-            if int(request.headers.get("content-length") or 0) > MAX_SLACK_BODY:
-                return _refusal(413, "request too large")
+            # Nothing is parsed, logged or stored before the request is known to be Slack's;
+            # the body is at most MAX_SLACK_BODY, already read by BodyLimit.
             body = await request.body()
-            if len(body) > MAX_SLACK_BODY:
-                return _refusal(413, "request too large")
+            request_id = None
             if verifier is not None:
                 signature = request.headers.get("x-slack-signature", "")
-                if not _signed(verifier, body, request.headers.get("x-slack-request-timestamp", ""), signature):
+                timestamp = request.headers.get("x-slack-request-timestamp", "")
+                if not _signed(verifier, body, timestamp, signature):
                     return _refusal(401, "invalid or missing Slack signature")
                 if not recent.first_time(signature):
-                    return Response(status_code=200)  # a replay of a request already handled
+                    return Response(status_code=200)  # a replay of a request this process handled
+                # Replays to other replicas are caught in the store, by the command's own transaction.
+                request_id = signed_request_id(timestamp, signature)
             try:
                 bolt_request = to_bolt_request(request, body)
             except ValueError:
                 return _refusal(400, "the request body is not what Slack sends")
+            bolt_request.context[REQUEST_ID] = request_id
             bolt_response, held = await run_in_threadpool(_dispatch_holding_work, bolt, bolt_request)
             response = to_starlette_response(bolt_response)
             # The listeners' work starts once the ack is on the wire, not while it is written.
@@ -148,9 +173,36 @@ def build_web(bolt: App | None, engine: Engine, api_token: str | None = None, *,
             return _refusal(503, "the store does not answer")
         return JSONResponse({"ok": True})
 
+    scrapers = [token for token in (metrics_token, api_token) if token]
+
     @web.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not open_endpoints:
+            if not scrapers:
+                return _refusal(401, METRICS_CLOSED)
+            refusal = api.refused_token(request, scrapers, throttle, "ORCHESTRATE_METRICS_TOKEN")
+            if refusal is not None:
+                return refusal
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    web.include_router(api.build_api(engine, api_token))
+    if api_token and not open_endpoints:  # the API's own description, for its clients only
+
+        @web.get(api.OPENAPI_URL, include_in_schema=False)
+        async def openapi(request: Request) -> Response:
+            refusal = api.refused_token(request, [api_token], throttle, "ORCHESTRATE_API_TOKEN")
+            return refusal or JSONResponse(web.openapi())
+
+        @web.get(api.DOCS_URL, include_in_schema=False)
+        async def docs(request: Request) -> Response:
+            refusal = api.refused_token(request, [api_token], throttle, "ORCHESTRATE_API_TOKEN")
+            return refusal or get_swagger_ui_html(openapi_url=api.OPENAPI_URL, title="orchestrate API")
+
+    web.include_router(api.build_api(engine, api_token, throttle))
+    # Added last, so outermost: the body is bounded before anything else (`measure` included) runs.
+    web.add_middleware(
+        BodyLimit,
+        limits={"/slack/events": MAX_SLACK_BODY, api.PREFIX: api.MAX_BODY},
+        default=MAX_OTHER_BODY,
+        timeout_s=BODY_TIMEOUT_S,
+    )
     return web

@@ -121,7 +121,8 @@ def answer_tokens(view: dict) -> list[str]:
     """The `answer` command a submitted answer modal asks for (every value checked again by the command)."""
     context = json.loads(view["private_metadata"])
     values = {block: next(iter(fields.values())) for block, fields in view["state"]["values"].items()}
-    tokens = ["answer", "--slot", str(context["slot"]), "--agent", str(context["agent"])]
+    # --form-of, not --agent: the form answers as whoever submits it, who must be the agent it was opened for.
+    tokens = ["answer", "--slot", str(context["slot"]), "--form-of", str(context["agent"])]
     if context.get("plan"):
         tokens += ["--plan", str(context["plan"])]
     for key, value in values.items():

@@ -39,6 +39,19 @@ log = logging.getLogger(__name__)
 
 _held_work: ContextVar[list | None] = ContextVar("held_work", default=None)
 
+# The signed request's id (bot.http puts it in the Bolt context under this key), for the work
+# it set off: the commands it runs are recorded under it (models.state.requests).
+REQUEST_ID = "orchestrate_request_id"
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _as_request(request_id: str | None, run: Callable[..., None], **kwargs) -> None:
+    token = _request_id.set(request_id)
+    try:
+        run(**kwargs)
+    finally:
+        _request_id.reset(token)
+
 
 def ack_at_once(ack) -> None:
     """The ack of a listener whose work all comes after."""
@@ -102,12 +115,12 @@ def listen(registration, work, ack=ack_at_once) -> None:
     def listener(args: Args) -> None:
         ack(**ack_args(args))
         executor = args.context.listener_runner.listener_executor
-        kwargs = work_args(args)
+        work_now = functools.partial(_as_request, args.context.get(REQUEST_ID), run, **work_args(args))
         held = _held_work.get()
         if held is None:
-            executor.submit(run, **kwargs)
+            executor.submit(work_now)
         else:
-            held.append(functools.partial(executor.submit, run, **kwargs))
+            held.append(functools.partial(executor.submit, work_now))
 
     registration(listener)
 
@@ -136,7 +149,7 @@ class SlackFront:
             channel=channel_id,
             channel_names=names,
             reads_files=False,
-            request_id=request_id,
+            request_id=request_id or _request_id.get(),
         )
 
     def run(

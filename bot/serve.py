@@ -21,6 +21,7 @@ import time
 
 from bot import scheduler
 from bot.settings import Settings, settings
+from bot.web_limits import uvicorn_options
 from models.db.store import ensure_schema, make_engine
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ def serve(argv: list[str]) -> int:
     )
     parser.add_argument("--http", action="store_true", help="HTTP mode even without SLACK_APP_TOKEN")
     parser.add_argument(
-        "--host", default="0.0.0.0", help="the web server's address (HTTP mode, or the API in any mode): 0.0.0.0"
+        "--host",
+        help="the web server's address: 0.0.0.0 in HTTP mode (Slack must reach it); 127.0.0.1 for the API "
+        "beside Socket Mode or the console, where nothing outside needs to",
     )
     parser.add_argument(
         "--port", type=int, help="the web server's port (HTTP mode, or the API in any mode): $PORT, else 3000"
@@ -45,13 +48,19 @@ def serve(argv: list[str]) -> int:
     engine = make_engine(config.database_url)
     ensure_schema(engine)
     api_token = _api_token(config)
-    host, port = args.host, config.port if args.port is None else args.port  # 0: any free port
+    port = config.port if args.port is None else args.port  # 0: any free port
+    web_options = {
+        "metrics_token": _secret(config.orchestrate_metrics_token),
+        "open_endpoints": config.orchestrate_open_endpoints,
+    }
 
     if config.slack_app_token and not args.http:
-        return _with_api(engine, api_token, host, port, lambda: _socket_mode(engine, config))
+        host = args.host or "127.0.0.1"
+        return _with_api(engine, api_token, host, port, web_options, lambda: _socket_mode(engine, config))
     if config.slack_signing_secret or args.http:
-        return _http_mode(engine, config, api_token, host, port)
-    return _with_api(engine, api_token, host, port, lambda: _console_mode(engine))
+        return _http_mode(engine, config, api_token, args.host or "0.0.0.0", port, web_options)
+    host = args.host or "127.0.0.1"
+    return _with_api(engine, api_token, host, port, web_options, lambda: _console_mode(engine))
 
 
 def settle_heap() -> None:
@@ -62,6 +71,10 @@ def settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _secret(value) -> str | None:
+    return (value.get_secret_value().strip() or None) if value is not None else None
 
 
 def _api_token(config: Settings) -> str | None:
@@ -113,7 +126,7 @@ def _socket_mode(engine, config: Settings) -> int:
     return 0
 
 
-def _http_mode(engine, config: Settings, api_token: str | None, host: str, port: int) -> int:
+def _http_mode(engine, config: Settings, api_token: str | None, host: str, port: int, web_options: dict) -> int:
     import uvicorn
 
     from bot.http import build_web
@@ -133,8 +146,9 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     scheduler.start(engine, app.client)
     settle_heap()
     try:
-        web = build_web(app, engine, api_token, signing_secret=config.slack_signing_secret.get_secret_value())
-        server = uvicorn.Server(uvicorn.Config(web, log_level="info", access_log=False))
+        secret = config.slack_signing_secret.get_secret_value()
+        web = build_web(app, engine, api_token, signing_secret=secret, **web_options)
+        server = uvicorn.Server(uvicorn.Config(web, log_level="info", access_log=False, **uvicorn_options()))
         server.run(sockets=[listening])
     finally:
         scheduler.stop()
@@ -178,7 +192,7 @@ def listen(host: str, port: int) -> socket.socket | None:
     return listening
 
 
-def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> int:
+def _with_api(engine, api_token: str | None, host: str, port: int, web_options: dict, run_mode) -> int:
     """Run a mode without a web server of its own; with the API on, serve it beside the mode."""
     if api_token is None:
         return run_mode()
@@ -187,7 +201,7 @@ def _with_api(engine, api_token: str | None, host: str, port: int, run_mode) -> 
     listening = listen(host, port)
     if listening is None:
         return 1
-    web = _WebThread(build_web(None, engine, api_token, signing_secret=None), listening)
+    web = _WebThread(build_web(None, engine, api_token, signing_secret=None, **web_options), listening)
     if not web.start():
         print("orchestrate serve: the API's web server did not start (see above)", file=sys.stderr)
         return 1
@@ -205,7 +219,8 @@ class _WebThread:
     def __init__(self, app, listening: socket.socket):
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        config = uvicorn.Config(app, log_level="warning", access_log=False, **uvicorn_options())
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [listening]}, name="orchestrate-web", daemon=True
         )

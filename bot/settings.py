@@ -16,6 +16,10 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     port: int = Field(default=3000, alias="PORT")
     orchestrate_api_token: SecretStr | None = Field(default=None, alias="ORCHESTRATE_API_TOKEN")
+    # /metrics takes this bearer token, or the API token; ORCHESTRATE_OPEN_ENDPOINTS=true opens /metrics
+    # and the API's OpenAPI document and docs page to anyone who can reach the server.
+    orchestrate_metrics_token: SecretStr | None = Field(default=None, alias="ORCHESTRATE_METRICS_TOKEN")
+    orchestrate_open_endpoints: bool = Field(default=False, alias="ORCHESTRATE_OPEN_ENDPOINTS")
     smtp_url: SecretStr | None = Field(default=None, alias="SMTP_URL")
     sms_webhook_url: SecretStr | None = Field(default=None, alias="SMS_WEBHOOK_URL")
 

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from commands.core.context import Context
-from commands.core.errors import CommandError, Unaddressed, UsageError
+from commands.core.errors import CommandError, PermissionDenied, Unaddressed, UsageError, brief
 from commands.core.grammar import CommandSpec, count
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_task
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot, Task
@@ -27,7 +27,13 @@ def _slot_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--thread", metavar="CHANNEL:TS", help="the prompt whose thread this answer is a reply in (Slack)"
     )
-    parser.add_argument("--agent", metavar="A", help="answer for this agent (a lead; default: yourself)")
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--agent", metavar="A", help="answer for this agent (a lead; default: yourself)")
+    who.add_argument(
+        "--form-of",
+        metavar="A",
+        help="the agent the Answer form was opened for: it answers as you, who must be that agent",
+    )
     add_plan_option(parser)
 
 
@@ -50,6 +56,12 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """
     slot, plan = _slot(args, ctx)
     agent = _agent(args, ctx, plan, slot)
+    if args.form_of is not None and args.form_of != agent.key:
+        # A form answers for the one who submits it, whatever its metadata says (a lead included).
+        raise PermissionDenied(
+            f"this form was opened for {brief(args.form_of)}, and you answer as {agent.key}: "
+            "press Answer on the prompt to open your own"
+        )
     ctx.require_lead_or_owner(plan, agent, "answer for another agent")
     answer = _fields(args.field)
     if args.text:

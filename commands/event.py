@@ -16,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Raise an event: coordination actions it triggers fire once and ready the tasks waiting for them."""
-    name = slug(args.name, "an event name", "api-endpoints-ready")
     plan = resolve_plan(ctx, args.plan)
-    ctx.require_member(plan, "raise an event")
+    ctx.require_member(plan, "raise an event")  # who may, before anything they typed is read
+    name = slug(args.name, "an event name", "api-endpoints-ready")
     outcome = raise_event(ctx.session, plan, name, now=ctx.now, source=ctx.front, actor=ctx.actor.id)
     return message(f"Event {name} raised.", *outcome.notes, announce=True, plan=plan.key)
 

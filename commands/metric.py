@@ -21,13 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Report a metric: `metric test-coverage 78%`, `metric api-response 620ms`."""
+    plan = resolve_plan(ctx, args.plan)
+    ctx.require_member(plan, "report a metric")  # who may, before anything they typed is read
     name = slug(args.name, "a metric name", "test-coverage")
     try:
         value = parse_quantity(args.value)
     except UnitError as exc:
         raise CommandError(str(exc)) from None
-    plan = resolve_plan(ctx, args.plan)
-    ctx.require_member(plan, "report a metric")
     ctx.session.add(
         MetricReading(
             plan_id=id_of(plan),

@@ -4,7 +4,7 @@ import argparse
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
-from commands.core.grammar import CommandSpec
+from commands.core.grammar import MAX_REASON, CommandSpec, free_text
 from commands.core.lookup import add_plan_option, resolve_plan, resolve_stream
 from models.state.events import raise_event
 from models.state.outcome import StateError
@@ -29,7 +29,9 @@ def stream_name(args: argparse.Namespace, verb: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_stream_arguments(parser)
-    parser.add_argument("--reason", metavar="TEXT", help="why, for the team and the audit log")
+    parser.add_argument(
+        "--reason", type=free_text(MAX_REASON), metavar="TEXT", help="why, for the team and the audit log"
+    )
 
 
 def run(args: argparse.Namespace, ctx: Context) -> Reply:

@@ -4,7 +4,7 @@ import argparse
 
 from commands.core.context import Context
 from commands.core.errors import CommandError
-from commands.core.grammar import CommandSpec
+from commands.core.grammar import MAX_REASON, CommandSpec, free_text
 from commands.core.lookup import add_plan_option, resolve_plan
 from models.state.events import raise_event
 from models.state.outcome import StateError
@@ -14,7 +14,7 @@ from models.views.reply import Reply, message
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emergency", action="store_true", help="an emergency stop: raised as a critical event")
-    parser.add_argument("--reason", required=True, metavar="TEXT", help="why (required)")
+    parser.add_argument("--reason", required=True, type=free_text(MAX_REASON), metavar="TEXT", help="why (required)")
     add_plan_option(parser)
 
 

@@ -7,7 +7,7 @@ from sqlmodel import col, select
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
-from commands.core.grammar import CommandSpec, count
+from commands.core.grammar import MAX_REASON, MAX_TITLE, CommandSpec, count, free_text
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_stream, resolve_task
 from models.db.sql import select_columns
 from models.db.tables import TASK_STATUSES, Agent, Plan, Stream, Task, id_of
@@ -37,14 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for action in TASK_ACTIONS:
         change = actions.add_parser(action, help=f"{action} a task")
         change.add_argument("task", metavar="TASK", help="task id (T1) or unique prefix")
-        change.add_argument("--reason", metavar="TEXT")
+        change.add_argument("--reason", type=free_text(MAX_REASON), metavar="TEXT")
         add_plan_option(change)
     assign = actions.add_parser("assign", help="give a task not yet started to an agent (lead)")
     assign.add_argument("task", metavar="TASK", help="task id (T1) or unique prefix")
     assign.add_argument("--agent", metavar="A", help="the agent (default: the delegation matrix's choice)")
     add_plan_option(assign)
     add = actions.add_parser("add", help="add a task; the delegation matrix assigns it")
-    add.add_argument("title", metavar="TITLE")
+    add.add_argument("title", type=free_text(MAX_TITLE), metavar="TITLE")
     add.add_argument("--type", required=True, metavar="TYPE", help="a task type of the delegation matrix")
     add.add_argument("--estimate", metavar="DURATION", help="e.g. 4h, 2d (default: the agent's mean estimate)")
     add.add_argument("--stream", metavar="S", help="the stream it belongs to (default: its agent's)")

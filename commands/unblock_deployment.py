@@ -4,13 +4,15 @@ import argparse
 
 from commands.core.context import Context
 from commands.core.errors import CommandError
-from commands.core.grammar import CommandSpec
+from commands.core.grammar import MAX_REASON, CommandSpec, free_text
 from commands.core.lookup import add_plan_option, resolve_plan
 from models.views.reply import Reply, message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reason", required=True, metavar="TEXT", help="why it is safe to deploy")
+    parser.add_argument(
+        "--reason", required=True, type=free_text(MAX_REASON), metavar="TEXT", help="why it is safe to deploy"
+    )
     add_plan_option(parser)
 
 

@@ -4,7 +4,7 @@ import argparse
 
 from commands.core.context import Context
 from commands.core.errors import CommandError, UsageError
-from commands.core.grammar import CommandSpec
+from commands.core.grammar import MAX_REASON, CommandSpec, free_text
 from commands.core.lookup import add_plan_option, resolve_checkpoint, resolve_plan
 from models.state.events import raise_event
 from models.views.checkpoints import checklist, criteria_of
@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--criterion", action="append", default=[], metavar="N", help="tick criterion N as met (repeat, or 1,3)"
     )
     parser.add_argument("--force", action="store_true", help="pass it even with criteria unmet (leads only)")
-    parser.add_argument("--reason", metavar="TEXT", help="why it is forced: recorded with who forced it")
+    parser.add_argument(
+        "--reason", type=free_text(MAX_REASON), metavar="TEXT", help="why it is forced: recorded with who forced it"
+    )
     add_plan_option(parser)
 
 

@@ -4,6 +4,7 @@ import itertools
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -30,8 +31,17 @@ class ServeProcess:
     """
 
     def __init__(
-        self, workdir: Path, slack_url: str, database_url: str, extra_env: dict | None = None, mode: str = "http"
+        self,
+        workdir: Path,
+        slack_url: str,
+        database_url: str,
+        extra_env: dict | None = None,
+        mode: str = "http",
+        open_files: int | None = None,
+        host: str | None = "127.0.0.1",
     ):
+        """``open_files``: the process's file descriptor limit (RLIMIT_NOFILE), for tests of running out;
+        ``host``: the --host given (None: serve's own default)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
         env.update(
             {
@@ -41,14 +51,14 @@ class ServeProcess:
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        args = ["serve", "--host", "127.0.0.1", "--port", "0"]
+        args = ["serve", *(["--host", host] if host else []), "--port", "0"]
         if mode == "http":
             env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
             args.append("--http")
         env.update(extra_env or {})
-        self._start(workdir, [str(ORCHESTRATE), *args], env, stdin=subprocess.DEVNULL)
+        self._start(workdir, [str(ORCHESTRATE), *args], env, stdin=subprocess.DEVNULL, open_files=open_files)
 
-    def _start(self, workdir: Path, command: list[str], env: dict, stdin) -> None:
+    def _start(self, workdir: Path, command: list[str], env: dict, stdin, open_files: int | None = None) -> None:
         self._port: int | None = None
         self.log = workdir / f"serve-{os.getpid()}-{next(_serial)}.log"
         self.process = subprocess.Popen(
@@ -58,6 +68,9 @@ class ServeProcess:
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
             stdin=stdin,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
+            if open_files
+            else None,
         )
 
     @property
@@ -178,9 +191,14 @@ class ServeProcess:
         )
         return self.post(body, "application/json", **kw)
 
-    def get(self, path: str) -> tuple[int, str]:
-        with urllib.request.urlopen(f"{self.base}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
+    def get(self, path: str, timeout: float = 5, token: str | None = None) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"{self.base}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
 
 
 def block_action(

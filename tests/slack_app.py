@@ -35,9 +35,12 @@ def store(tmp_path):
     engine.dispose()
 
 
+METRICS_TOKEN = "test-metrics-token-5d1c"
+
+
 @pytest.fixture
 def server(tmp_path, slack, store):
-    process = ServeProcess(tmp_path, slack.url, store[0])
+    process = ServeProcess(tmp_path, slack.url, store[0], extra_env={"ORCHESTRATE_METRICS_TOKEN": METRICS_TOKEN})
     try:
         process.wait_healthy()
         yield process

@@ -178,8 +178,9 @@ def test_every_request_that_reached_a_command_is_in_the_audit_log_as_api(server,
 
 
 def test_the_openapi_document_lists_the_four_endpoints(server):
-    with urllib.request.urlopen(f"{server.base}/api/v1/openapi.json", timeout=5) as response:
-        document = json.loads(response.read())
+    status, text = server.get("/api/v1/openapi.json", token=TOKEN)
+    assert status == 200
+    document = json.loads(text)
     assert set(document["paths"]) >= PATHS
     assert set(document["paths"]["/api/v1/tasks/{task_id}"]) == {"patch"}
     assert document["components"]["securitySchemes"]["ORCHESTRATE_API_TOKEN"]["scheme"] == "bearer"

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from models.db.tables import AuditEntry, Stream
 from tests.fake_slack import FakeSlack
 from tests.serve_process import SIGNING_SECRET, ServeProcess, block_action
-from tests.slack_app import body_of, buttons, texts
+from tests.slack_app import METRICS_TOKEN, body_of, buttons, texts
 
 
 def test_status_is_acked_at_once_and_answered_privately_with_the_dashboard(server, slack):
@@ -141,7 +141,7 @@ def test_app_home_publishes_the_dashboards_of_the_users_plans(server, slack):
 def test_health_and_metrics_are_served(server, slack):
     server.slash("health", slack.response_url("m1"))
     slack.wait_for("response:m1")
-    status, text = server.get("/metrics")
+    status, text = server.get("/metrics", token=METRICS_TOKEN)
     assert status == 200
     assert 'orchestrate_http_requests_total{route="/slack/events",status="200"}' in text
     assert "orchestrate_http_request_seconds_bucket" in text

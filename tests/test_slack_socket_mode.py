@@ -4,6 +4,7 @@ import json
 import queue
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 from websockets.sync.server import serve as websocket_serve
@@ -99,3 +100,28 @@ def test_socket_mode_without_a_bot_token_says_what_is_missing(tmp_path, store):
     )
     assert result.returncode == 1
     assert "Socket Mode also needs SLACK_BOT_TOKEN" in result.stderr
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The addresses a socket listens on at ``port``, from the kernel's table (proc(5), /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+            found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return found
+
+
+def test_the_api_beside_socket_mode_listens_on_loopback_only_by_default(tmp_path, store, slack_socket):
+    """Nothing outside needs to reach a Socket Mode bot: its web server binds 127.0.0.1 unless --host says."""
+    with FakeSlack() as slack:
+        slack.socket_url = slack_socket.url
+        env = {"SLACK_APP_TOKEN": "xapp-1-test", "ORCHESTRATE_API_TOKEN": "t" * 32}
+        process = ServeProcess(tmp_path, slack.url, store[0], mode="socket", extra_env=env, host=None)
+        try:
+            assert slack_socket.connected.wait(20), process.output()
+            assert "Listening on http://127.0.0.1:" in process.output()
+            assert listening_addresses(process.port) == {"127.0.0.1"}, process.output()
+        finally:
+            process.stop()

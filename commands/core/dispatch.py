@@ -7,8 +7,8 @@ exception is logged with a reference number, and the user gets a short message
 with that number, never a traceback.
 
 A request that carries its source's id (Slack's ``event_id``) is recorded in the
-same transaction under a unique key, so a retry of it changes nothing twice (a read
-records it, and its audit entry, in a short write after it has read).
+same transaction under a unique key, so a retry of it changes nothing twice. A read
+is computed outside the writers' turn and audited in a short write after.
 A front end may run a read-only command for itself (drawing the Home tab, filling
 a form) without an audit entry: that is a view, not a command someone gave.
 """
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from commands.core.context import Actor, Context
@@ -27,12 +26,15 @@ from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, Usag
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
 from models.db.store import one_writer
-from models.db.tables import AuditEntry, ProcessedEvent
+from models.db.tables import AuditEntry
 from models.db.types import utcnow
 from models.rules.reactions import react
+from models.state.requests import first_time
 from models.views.reply import Reply
 
 log = logging.getLogger(__name__)
+
+MAX_AUDITED_TEXT = 1000  # characters of a command's text kept in its audit entry (and its log line: 200)
 
 
 class InternalError(Exception):
@@ -50,7 +52,8 @@ class Invocation:
     # Whether a file path in the command names a file the caller may have read on the bot's machine:
     # the operator's CLI and API yes; a Slack user, who has no access to that machine, no.
     reads_files: bool = True
-    # The request's id at its source (Slack's event_id): the same id again is AlreadyHandled.
+    # The request's id at its source (Slack's event_id, or the hash of a signed request's signature):
+    # a change of state under the same id again is AlreadyHandled (models.state.requests).
     request_id: str | None = None
 
 
@@ -93,27 +96,17 @@ def _view(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> 
             session.rollback()  # a view writes nothing
 
 
-def _first_time(session: Session, request_id: str | None, now: datetime) -> bool:
-    """Record the request's id in this transaction; False when it is there already."""
-    if request_id is None:
-        return True
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(event_id=request_id[:100], at=now))
-    except IntegrityError:
-        return False
-    return True
-
-
 def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> Reply:
-    # A read (status, health…) is computed outside the process's turn to write, and its request
-    # id and audit entry are written after, in a short write of their own: on SQLite a read held
-    # the one writer's lock for its whole computation, and 16 readers queued behind it (issue 21).
+    # A read (status, health…) is computed outside the process's turn to write, and its audit
+    # entry is written after, in a short write of its own: on SQLite a read held the one
+    # writer's lock for its whole computation, and 16 readers queued behind it (issue 21).
     read_only = parsed.spec.is_read_only(parsed.args)
     with nullcontext() if read_only else one_writer(engine), Session(engine, expire_on_commit=False) as session:
         ctx = _context(session, how, now)
         try:
-            if not read_only and not _first_time(session, how.request_id, now):
+            # A change of state is recorded under the request's id: the same request again (a retry, a replay
+            # to another replica) changes nothing. What only reads may be answered twice.
+            if not read_only and how.request_id is not None and not first_time(session, how.request_id, now=now):
                 raise AlreadyHandled(f"request {how.request_id} was handled already")
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
@@ -121,7 +114,7 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             if read_only:
                 entry = _entry(how, parsed.text, ctx, "ok", _summary(reply), now)
                 session.rollback()  # it read only
-                _record_read(engine, how, entry, now)
+                _audit_read(engine, entry)
                 return reply
             reply = reply.with_notes(react(session, now))
             session.add(_entry(how, parsed.text, ctx, "ok", _summary(reply), now))
@@ -139,7 +132,7 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
         except Exception as exc:
             session.rollback()
             ref = _audit_alone(engine, how, parsed.text, None, "error", type(exc).__name__, now)
-            log.exception("command failed (audit #%s): %s", ref, parsed.text)
+            log.exception("command failed (audit #%s): %.200s", ref, parsed.text)
             where = (
                 f"It is logged as audit #{ref}."
                 if ref is not None
@@ -150,11 +143,9 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             ) from exc
 
 
-def _record_read(engine: Engine, how: Invocation, entry: AuditEntry, now: datetime) -> None:
-    """A read's request id (AlreadyHandled if it was seen) and audit entry, in one short write."""
+def _audit_read(engine: Engine, entry: AuditEntry) -> None:
+    """A read's audit entry, in a short write of its own."""
     with one_writer(engine), Session(engine) as session:
-        if not _first_time(session, how.request_id, now):
-            raise AlreadyHandled(f"request {how.request_id} was handled already")
         session.add(entry)
         session.commit()
 
@@ -176,7 +167,7 @@ def _entry(
         actor=how.actor.id,
         actor_name=how.actor.name,
         source=where[:20],
-        command=text,
+        command=text if len(text) <= MAX_AUDITED_TEXT else text[: MAX_AUDITED_TEXT - 1] + "…",
         outcome=outcome,
         message=(message or "")[:500] or None,
     )
@@ -192,7 +183,7 @@ def _audit_alone(
             session.commit()
             return entry.id
     except Exception:  # the audit must never turn a refusal into a crash
-        log.exception("could not write the audit entry for %r", text)
+        log.exception("could not write the audit entry for %.200r", text)
         return None
 
 

@@ -1,6 +1,13 @@
 """The errors a user sees. Any other exception is a bug: logged, never shown."""
 
 
+def brief(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters: what was given, never all of it."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
 class CommandError(Exception):
     """The command was refused; the text says what was wrong and what would be right."""
 

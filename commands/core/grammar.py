@@ -15,13 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from commands.core.errors import UsageError
+from commands.core.errors import UsageError, brief
 from models.views.reply import Reply
 
 if TYPE_CHECKING:  # a context holds its front end's grammar: the two refer to each other in types only
     from commands.core.context import Context
 
 FRONTS = frozenset({"cli", "slack", "api"})
+
+# The longest command text read (a slash command, a console line): far more than any real command
+# needs (a reason is at most 500, a title 300), far less than Slack's 40,000-character messages.
+MAX_COMMAND_TEXT = 4000
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,22 @@ def count(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+MAX_REASON = 500  # characters of a reason (--reason): what the audit log and Slack show in full
+MAX_TITLE = 300  # characters of a task title, as in plan files
+
+
+def free_text(most: int) -> Callable[[str], str]:
+    """An argparse type: free text of at most ``most`` characters."""
+
+    def parse(given: str) -> str:
+        if len(given) > most:
+            raise argparse.ArgumentTypeError(f"it is {len(given):,} characters long: at most {most:,} are kept")
+        return given
+
+    parse.__name__ = "text"
+    return parse
+
+
 _SLUG = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 
 
@@ -96,7 +116,7 @@ def slug(text: str, what: str, example: str) -> str:
     """A metric or event name: lower case letters, digits and dashes; a UsageError says so."""
     name = text.lower()
     if not _SLUG.match(name):
-        raise UsageError(f"{text!r} is not {what}: use letters, digits and dashes, e.g. {example}")
+        raise UsageError(f"{brief(text)} is not {what}: use letters, digits and dashes (at most 100), e.g. {example}")
     return name
 
 
@@ -147,6 +167,10 @@ class Grammar:
 
 def tokenize(text: str) -> list[str]:
     """Split text the way a shell would, accepting the curly quotes Slack types."""
+    if len(text) > MAX_COMMAND_TEXT:
+        raise UsageError(
+            f"the command is {len(text):,} characters long: at most {MAX_COMMAND_TEXT:,} characters are read"
+        )
     text = text.translate(str.maketrans("“”‘’\u00a0", "\"\"'' "))
     try:
         return shlex.split(text)

@@ -14,8 +14,9 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
 from commands.core.context import Context
-from commands.core.errors import CommandError, UsageError
+from commands.core.errors import CommandError, UsageError, brief
 from models.db.tables import Agent, Alert, Checkpoint, Move, Plan, Stream, Task
+from models.plan.schema import MAX_KEY_LENGTH
 
 _SHOWN = 10
 
@@ -24,6 +25,8 @@ _Named = TypeVar("_Named", Plan, Stream, Agent, Checkpoint, Task, Move)
 
 
 def _pick(ctx: Context, model: type[_Named], what: str, name: str, *scope: ColumnElement[bool] | bool) -> _Named:
+    if len(name) > MAX_KEY_LENGTH:  # no id is that long: refused before it reaches the store
+        raise UsageError(f"{what} {brief(name)} is no {what} id: ids are at most {MAX_KEY_LENGTH} characters long")
     base = select(model).where(*scope)
     if hasattr(model, "archived"):
         base = base.where(col(model.archived).is_(False))
@@ -108,7 +111,7 @@ def resolve_alert(ctx: Context, plan_name: str | None, name: str) -> tuple[Plan,
     unless --plan names one (then the alert must be of that plan)."""
     text = name.lstrip("#")
     if not re.fullmatch(r"[0-9]{1,12}", text):
-        raise UsageError(f"{name!r} is not an alert number: `alerts` lists them (e.g. #12)")
+        raise UsageError(f"{brief(name)} is not an alert number: `alerts` lists them (e.g. #12)")
     alert = ctx.session.get(Alert, int(text))
     if plan_name is None and alert is not None:
         plan = ctx.session.get_one(Plan, alert.plan_id)

@@ -5,6 +5,7 @@ an empty or older store up to date by itself before it uses it, and
 ``orchestrate db upgrade`` does the same by hand.
 """
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session
@@ -28,6 +29,8 @@ DEFAULT_URL = "sqlite:///orchestrate.db"
 def make_engine(url: str = DEFAULT_URL) -> Engine:
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not in_memory:
+            _create_private(make_url(url).database)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -60,6 +63,17 @@ def one_writer(engine: Engine) -> Iterator[None]:
         lock = _writers.setdefault(id(engine), threading.RLock())
     with lock:
         yield
+
+
+def _create_private(path: str | None) -> None:
+    """A new SQLite file is created readable by its owner only (0600): it holds the audit log and the roles.
+    SQLite gives its -wal and -shm files the same mode. An existing file keeps the mode it was given."""
+    if not path or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError:
+        return  # SQLite says why it cannot open it, in its own words, when it first connects
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

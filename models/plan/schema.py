@@ -67,7 +67,22 @@ def _check(parse: Callable[[str], object]) -> AfterValidator:
     return AfterValidator(validate)
 
 
-Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+# A Slack user id as Slack writes it (U… or W…): the only form that can mention or identify someone.
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+def _slack_user_id(value: str) -> str:
+    if not _SLACK_USER_ID.match(value):
+        raise ValueError(
+            f"{value[:40]!r} is not a Slack user id: write the member id Slack shows "
+            "(profile → ⋮ → Copy member ID), e.g. U0123ABCD"
+        )
+    return value
+
+
+SlackUserId = Annotated[str, AfterValidator(_slack_user_id)]
+MAX_KEY_LENGTH = 100  # the longest id of a plan, stream, agent, checkpoint or task
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Duration = Annotated[str, BeforeValidator(str), _check(parse_duration)]
 ConditionText = Annotated[str, _check(parse_condition)]
 TargetText = Annotated[str, BeforeValidator(str), _check(parse_target)]
@@ -117,7 +132,7 @@ class Orchestration(Section):
 
 
 class Roles(Section):
-    leads: list[str] = []
+    leads: list[SlackUserId] = []
 
 
 class StreamSpec(Section):
@@ -141,7 +156,7 @@ class AgentSpec(Section):
     stream: Key
     tasks: list[Annotated[TaskSpec, _as_object("title")]] = []
     skills: list[str] = []
-    slack_user: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]+$")
+    slack_user: SlackUserId | None = None
     heartbeat_interval: Duration | None = None
 
 
@@ -450,9 +465,30 @@ class PlanConsistencyError(ValueError):
 # --- reading --------------------------------------------------------------
 
 
+MAX_PLAN_FILE_BYTES = 16 * 1024 * 1024  # the bench's 24,000-task plan is 1 MiB
+
+
+def _refuse_aliases(text: str, source: str) -> None:
+    """Anchors and aliases let 1 kB of YAML stand for billions of nodes: refused, before anything is built."""
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            mark = event.start_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise PlanFileError(
+                source,
+                [
+                    f"{where}YAML anchors and aliases (&name, *name) are not accepted in plan files: "
+                    "write each value out where it is used"
+                ],
+            )
+
+
 def read_plan_text(text: str, source: str = "<plan>") -> PlanFile:
     """Parse and validate a plan document, or raise PlanFileError."""
+    if len(text) > MAX_PLAN_FILE_BYTES:
+        raise PlanFileError(source, [f"the file is larger than the limit: at most {MAX_PLAN_FILE_BYTES // 2**20} MiB"])
     try:
+        _refuse_aliases(text, source)
         data = yaml.load(text, Loader=_Loader)  # safe loader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -473,7 +509,7 @@ def read_plan_text(text: str, source: str = "<plan>") -> PlanFile:
 def read_plan_file(path: str) -> PlanFile:
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            text = handle.read(MAX_PLAN_FILE_BYTES + 1)  # never more than the limit in memory
     except OSError as exc:
         raise PlanFileError(path, [f"cannot read the file: {exc.strerror}"]) from None
     except UnicodeDecodeError:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.db.store import session_scope
-from models.db.tables import Agent, Plan, ProcessedEvent, SyncAnswer, SyncSlot, id_of
+from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot, id_of
 from models.plan.settings import calendar_of, settings_of
+from models.state.requests import forget_old
 from models.time.calendar import wall_instant
 from models.views.agents import agent_monitor
 from models.views.checkpoints import checkpoints_due_on
@@ -253,21 +254,6 @@ def record_answer(
     return first
 
 
-def first_time_seen(session: Session, event_id: str, *, now: datetime) -> bool:
-    """Slack retries an event up to three times: the first delivery acts, the others do not."""
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(event_id=event_id, at=now))
-    except IntegrityError:
-        return False
-    return True
-
-
-def forget_old_events(session: Session, now: datetime) -> int:
-    """Slack retries within minutes: event ids a day old need not be kept."""
-    return session.exec(delete(ProcessedEvent).where(col(ProcessedEvent.at) < now - timedelta(days=1))).rowcount
-
-
 def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
     return session.exec(select(SyncSlot).where(SyncSlot.channel == channel, SyncSlot.message_ts == thread_ts)).first()
 
@@ -426,9 +412,10 @@ def keep_claim(engine: Engine, slot_id: int, *, by: str, now: datetime) -> bool:
 
 def due_now(engine: Engine, *, now: datetime) -> tuple[list[int], list[tuple[str, str]]]:
     """The tick's sync work: the slots whose reminders this process claimed, and the slots claimed by a process
-    that died before posting (plan key, entry), to take over. Event ids older than a day are forgotten."""
+    that died before posting (plan key, entry), to take over. Records of requests that can no longer come
+    again are forgotten (models.state.requests)."""
     with session_scope(engine) as session:
         reminders = [id_of(slot) for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
         orphans = [(session.get_one(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
-        forget_old_events(session, now)
+        forget_old(session, now)
         return reminders, orphans

@@ -37,9 +37,15 @@ _TIME_UNITS: dict[str, int | None] = {
 }
 _MS_UNITS = {"ms": 0.001, "millisecond": 0.001, "milliseconds": 0.001}
 
+# The longest text read as a value (a duration, a reading, a target) and as a condition. The patterns
+# below are matched on stripped text and never have two whitespace runs that can trade characters,
+# so each is linear in its input; the limits keep even that small.
+MAX_VALUE_TEXT = 100
+MAX_CONDITION_TEXT = 250
+
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
-_DURATION_PART = re.compile(rf"\s*({_NUMBER})\s*([a-z]+)\s*", re.I)
-_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*(%|ms|[a-z]+|/\s*day)?\s*$", re.I)
+_DURATION_PART = re.compile(rf"({_NUMBER})\s*([a-z]+)\s*", re.I)
+_QUANTITY = re.compile(rf"^({_NUMBER})\s*(%|ms|[a-z]+|/\s*day)?$", re.I)
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -48,18 +54,26 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     "==": operator.eq,
 }
-_CONDITION = re.compile(r"^\s*([a-z][a-z0-9_.-]*)\s*(>=|<=|==|>|<)\s*(.+?)\s*$", re.I)
+_CONDITION = re.compile(r"^([a-z][a-z0-9_.-]*)\s*(>=|<=|==|>|<)\s*(.+)$", re.I)
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$", re.I)
-_TARGET = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(.+?)\s*$")
+_TARGET = re.compile(r"^(>=|<=|==|>|<)?\s*(.+)$")
 
 
 class UnitError(ValueError):
     """A value that does not follow the grammar; the text says what would."""
 
 
+def _bounded(text: object, what: str, example: str, most: int = MAX_VALUE_TEXT) -> str:
+    """The text stripped, or a UnitError when it is longer than any such value (before any pattern runs)."""
+    text = str(text).strip()
+    if len(text) > most:
+        raise UnitError(f"{what} is {len(text):,} characters long: at most {most} are read (e.g. {example})")
+    return text
+
+
 def parse_duration(text: str, *, day_s: int = 86400) -> int:
     """``"2d 4h"`` → seconds. ``day_s`` is the length of one day (and a week is 5)."""
-    text = str(text).strip().lower()
+    text = _bounded(text, "a duration", "30min, 4h, 2d").lower()
     pos, total, matched = 0, 0.0, False
     while pos < len(text):
         match = _DURATION_PART.match(text, pos)
@@ -99,7 +113,8 @@ class Quantity:
 
 def parse_quantity(text: str) -> Quantity:
     """``"78%"``, ``"620ms"``, ``"1.5 hours"``, ``"3/day"``, ``"12"`` → a Quantity."""
-    match = _QUANTITY.match(str(text))
+    text = _bounded(text, "a value", "78%, 620ms, 1.5 hours, 3/day")
+    match = _QUANTITY.match(text)
     if not match:
         raise UnitError(
             f"{text!r} is not a value: write a number with an optional unit, e.g. 78%, 620ms, 1.5 hours, 3/day"
@@ -143,12 +158,13 @@ class Condition:
 
 
 def parse_condition(text: str) -> Condition:
-    match = _CONDITION.match(str(text))
+    text = _bounded(text, "a condition", "'task-delay > 4 hours'", MAX_CONDITION_TEXT)
+    match = _CONDITION.match(text)
     if match:
         metric, op, value = match.groups()
         return Condition(metric=metric.lower(), comparison=Comparison(op, parse_quantity(value)))
-    if _EVENT_NAME.match(str(text).strip()):
-        return Condition(event=str(text).strip().lower())
+    if _EVENT_NAME.match(text):
+        return Condition(event=text.lower())
     raise UnitError(
         f"{text!r} is not a condition: write METRIC OP VALUE (e.g. 'task-delay > 4 hours', "
         "'test-coverage < 80%') or an event name (e.g. 'critical-bug-found')"
@@ -157,7 +173,8 @@ def parse_condition(text: str) -> Condition:
 
 def parse_target(text: str) -> Comparison:
     """``"> 80%"`` or a bare ``"100%"`` (meaning at least that)."""
-    match = _TARGET.match(str(text))
+    text = _bounded(text, "a target", "'> 80%', '< 2 hours' or '100%'")
+    match = _TARGET.match(text)
     if not match:
         raise UnitError(f"{text!r} is not a target: write e.g. '> 80%', '< 2 hours' or '100%'")
     op, value = (match.group(1) or ">="), match.group(2)
