@@ -86,6 +86,8 @@ def register(app, front: SlackFront) -> None:
             if page["command"] == "status"
             else [page["command"], "--plan", page["plan"]]
         )
+        if "page" in page:  # health comes a page at a time: the next is its own command
+            tokens += ["--page", str(page["page"])]  # the grammar checks it
         run_and_answer(body, respond, tokens, offset=int(page["offset"]))
 
     listen(app.action("page_more"), on_more)
