@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 from bot.text import bar, pct
 from models.db.tables import Alert
 from models.time.units import format_duration
-from models.views.agents import AgentMonitor
+from models.views.agents import AGENTS_PER_PAGE, AgentMonitor
 from models.views.dashboard import Dashboard
 from models.views.reply import Checklist, HelpText, Message, Reply, Table
 from models.views.sync import DaySummary, SyncPrompt
@@ -115,8 +115,12 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return ButtonElement(text=plain(text, 75), action_id=action_id, value=value, style=style)
 
 
-def more_button(command: str, plan: str | None, offset: int, **more: object) -> ActionsBlock:
-    value = json.dumps({"command": command, "plan": plan, "offset": offset, **more})
+def more_button(
+    command: str, plan: str | None, offset: int, *, page: int | None = None, **more: object
+) -> ActionsBlock:
+    """ "Show more": the command again, from ``offset`` in its reply, or for its ``page`` (health's);
+    ``more``: what else names it (a sync prompt's slot)."""
+    value = json.dumps({"command": command, "plan": plan, "offset": offset, **({"page": page} if page else {}), **more})
     return ActionsBlock(elements=[_button("Show more", "page_more", value)])
 
 
@@ -236,14 +240,28 @@ def _agent_monitor_blocks(body: AgentMonitor, *, offset: int = 0) -> list[Block]
         health = f"{a.health:.0f}%" if a.health is not None else "—"
         lines.append(f"{AGENT_EMOJI[a.status]} *{escape(a.key)}* {a.status} · {task} · health {health}")
     blocks: list[Block] = [HeaderBlock(text=plain(f"Agents · {body.plan}"))]
+    if body.pages > 1:  # a big team: what all of them are doing first, then this page
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_agent_summary(body))]))
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections or [_section("no agents")]
-    if following is not None:
+    first = (body.page - 1) * AGENTS_PER_PAGE
+    if following is not None:  # more of this page than one message holds
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"agents {offset + 1}–{following} of {len(lines)}")])
+            ContextBlock(
+                elements=[MarkdownTextObject(text=f"agents {first + offset + 1}–{first + following} of {body.total}")]
+            )
         )
-        blocks.append(more_button("health", body.plan, following))
+        blocks.append(more_button("health", body.plan, following, page=body.page))
+    elif body.page < body.pages:  # the next page: the command runs again for it
+        shown = f"agents {first + 1}–{first + len(lines)} of {body.total} · page {body.page} of {body.pages}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shown)]))
+        blocks.append(more_button("health", body.plan, 0, page=body.page + 1))
     return blocks
+
+
+def _agent_summary(body: AgentMonitor) -> str:
+    counts = " · ".join(f"{AGENT_EMOJI[status]} {n} {status}" for status, n in body.summary.items())
+    return f"*{body.total} agents*: {counts}"
 
 
 @render_blocks.register

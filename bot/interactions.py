@@ -105,6 +105,8 @@ def register(app, front: SlackFront) -> None:
             if page["command"] == "status"
             else [page["command"], "--plan", page["plan"]]
         )
+        if "page" in page:  # health comes a page at a time: the next is its own command
+            tokens += ["--page", str(page["page"])]  # the grammar checks it
         if "slot" in page:  # the rest of a sync prompt
             tokens += ["--slot", str(int(page["slot"]))]
         run_and_answer(body, respond, client, tokens, offset=int(page["offset"]))

@@ -1072,7 +1072,8 @@ action_values = {
     "criterion_tick": joined(3),
     "checkpoint_pass": joined(2),
     "page_more": st.fixed_dictionaries(
-        {"command": st.one_of(st.sampled_from(SUBCOMMANDS), part), "plan": part, "offset": small_int}
+        {"command": st.one_of(st.sampled_from(SUBCOMMANDS), part), "plan": part, "offset": small_int},
+        optional={"page": st.one_of(small_int, part)},  # health's pages
     ).map(json.dumps),
     "alert_ack": st.one_of(small_int.map(str), small_int.map(lambda n: f"#{n}"), part),
     "alert_resolve": st.one_of(small_int.map(str), part),
