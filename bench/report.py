@@ -12,6 +12,7 @@ class Row:
     result: str = "info"  # PASS, MISS or info
     bare: str = "—"  # the same figure for the bare baseline, where there is one
     ratio: str = "—"  # orchestrate / bare
+    before: str = "—"  # the figure before issue 21's changes (bench/targets.py), for its targets
 
 
 def verdict(ok: bool) -> str:
@@ -37,6 +38,13 @@ HEADER = ["| Figure | orchestrate | bare baseline | ratio | Target | Result |", 
 
 def table(rows: list[Row]) -> list[str]:
     return HEADER + [f"| {r.figure} | {r.measured} | {r.bare} | {r.ratio} | {r.target} | {r.result} |" for r in rows]
+
+
+def targets_table(rows: list[Row]) -> list[str]:
+    """Issue 21's targets: each figure beside its baseline, before the changes."""
+    return ["| Figure | now | before | Target | Result |", "| --- | --- | --- | --- | --- |"] + [
+        f"| {r.figure} | {r.measured} | {r.before} | {r.target} | {r.result} |" for r in rows
+    ]
 
 
 def print_rows(rows: list[Row]) -> None:

@@ -38,7 +38,8 @@ from sqlmodel import Session, select  # noqa: E402
 
 from bench.generate import PLAN_ID as LARGE_PLAN_ID  # noqa: E402
 from bench.generate import write_plan  # noqa: E402
-from bench.report import Row, ms, pair_ms, print_rows, table, verdict  # noqa: E402
+from bench.report import Row, ms, pair_ms, print_rows, table, targets_table, verdict  # noqa: E402
+from bench.targets import target_rows  # noqa: E402
 from commands.core.context import Actor  # noqa: E402
 from commands.core.dispatch import Invocation, execute  # noqa: E402
 from models.db.store import make_engine, upgrade  # noqa: E402
@@ -461,33 +462,52 @@ class Figures:
     tick_ms: list[float] = field(default_factory=list)
     tick_statements: int = 0
     dashboard: str = ""
+    health_page: tuple[int, int] = (0, 0)  # agents shown in full on health's first answer, agents counted
 
 
-def measure(name: str, plan_file: Path, plan_key: str, directory: Path) -> Figures:
-    store = open_store(directory, plan_key)
-    figures = Figures(name)
+def measure_both(plans: list[tuple[str, Path, str, Path]]) -> list[Figures]:
+    """Each plan (name, file, key, directory) in its own store; the command latencies taken
+    side by side, one run on each store in turn, so other work on the machine weighs on
+    both alike (issue 21's size ratios compare them)."""
+    stores = [open_store(directory, key) for _, _, key, directory in plans]
+    all_figures = [Figures(name) for name, *_ in plans]
     try:
-        figures.load_s = timed(store, ["plan", "load", str(plan_file)])
-        figures.moved = play_forward(store)
-        status, health = ["status", plan_key], ["health", "--agents", "all", "--plan", plan_key]
-        figures.status_ms = latencies_ms(store, status, STATUS_RUNS, STATUS_WARMUP)
-        figures.health_ms = latencies_ms(store, health, HEALTH_RUNS, 2)
-        board = store.run(status).body
-        figures.dashboard, figures.tasks = _describe(board), board.counts.total
-        first_stream = stream_keys(store.engine, plan_key)[0]
-        # Counted after the warm-up runs above: the same statements every time.
-        figures.statements = {
-            "status": count_statements(store, status),
-            "health --agents all": count_statements(store, health),
-            "pause": count_statements(store, ["pause", first_stream, "--plan", plan_key]),
-            "resume": count_statements(store, ["resume", first_stream, "--plan", plan_key]),
-        }
-        figures.catch_up_tick = plan_tick(store, keep=True)
-        times, figures.tick_statements = plan_tick(store, runs=TICK_RUNS)
-        figures.tick_ms = times
+        for store, figures, (_, plan_file, _, _) in zip(stores, all_figures, plans, strict=True):
+            figures.load_s = timed(store, ["plan", "load", str(plan_file)])
+            figures.moved = play_forward(store)
+        lines = [(["status", s.plan_key], ["health", "--agents", "all", "--plan", s.plan_key]) for s in stores]
+        for which, runs, warmup in ((0, STATUS_RUNS, STATUS_WARMUP), (1, HEALTH_RUNS, 2)):
+            for store, line in zip(stores, lines, strict=True):
+                for _ in range(warmup):  # the first runs compile and cache the SQL
+                    store.run(line[which])
+            for _ in range(runs):
+                for store, figures, line in zip(stores, all_figures, lines, strict=True):
+                    (figures.status_ms if which == 0 else figures.health_ms).append(1000 * timed(store, line[which]))
+        for store, figures, line in zip(stores, all_figures, lines, strict=True):
+            _the_rest(store, figures, *line)
     finally:
-        store.engine.dispose()
-    return figures
+        for store in stores:
+            store.engine.dispose()
+    return all_figures
+
+
+def _the_rest(store: Store, figures: Figures, status: list[str], health: list[str]) -> None:
+    """What each plan shows, its statement counts, its scheduler ticks."""
+    board = store.run(status).body
+    monitor = store.run(health).body
+    figures.health_page = (len(monitor.agents), monitor.total)
+    figures.dashboard, figures.tasks = _describe(board), board.counts.total
+    first_stream = stream_keys(store.engine, store.plan_key)[0]
+    # Counted after the warm-up runs: the same statements every time.
+    figures.statements = {
+        "status": count_statements(store, status),
+        "health --agents all": count_statements(store, health),
+        "pause": count_statements(store, ["pause", first_stream, "--plan", store.plan_key]),
+        "resume": count_statements(store, ["resume", first_stream, "--plan", store.plan_key]),
+    }
+    figures.catch_up_tick = plan_tick(store, keep=True)
+    times, figures.tick_statements = plan_tick(store, runs=TICK_RUNS)
+    figures.tick_ms = times
 
 
 def plan_tick(store: Store, *, runs: int = 1, keep: bool = False):
@@ -578,6 +598,7 @@ def write_results(
     total_s: float,
     notes: list[str] = (),
     load: tuple[float, float] = (float("nan"), float("nan")),
+    issue: list[Row] = (),
 ) -> None:
     lines = [
         "# Benchmark results",
@@ -593,6 +614,7 @@ def write_results(
         f"example plan: {small.tasks} tasks",
         f"- Read {ELAPSED:.0%} of the way through each plan: large — {large.dashboard}; example — {small.dashboard}",
         f"- In-process status: {STATUS_WARMUP} warm-up runs, then {STATUS_RUNS} timed; health: 2 + {HEALTH_RUNS}; "
+        "the two plans side by side (one run on each in turn); "
         f"statements counted with SQLAlchemy's before_cursor_execute event, after the warm-up",
         *notes,
         f"- Whole run: {total_s:.0f} s; load average (1 min) {load[0]:.2f} when it began, {load[1]:.2f} when it "
@@ -600,6 +622,13 @@ def write_results(
         "- Where a target is missed, bench/HISTORY.md has the profile, the cause and the fix",
         "",
         "## Targets",
+        "",
+        "Issue 21 (performance at the scale of an organisation), each beside its figure before the change "
+        "(bench/targets.py; bench/HISTORY.md has the profiles):",
+        "",
+        *targets_table(issue),
+        "",
+        "Earlier issues' targets:",
         "",
         *table([r for r in rows if r.result in ("PASS", "MISS")]),
         "",
@@ -611,11 +640,11 @@ def write_results(
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
 
 
-def guarded(name: str, module, measure, directory: Path) -> tuple[list[Row], list[str]]:
-    """Rows and notes of one part of the benchmark: ``measure(directory)``, then the module's
-    ``report_rows(figures)`` and ``notes()``.
+def guarded(name: str, module, measure, directory: Path) -> tuple[list[Row], list[str], object]:
+    """Rows, notes and figures of one part of the benchmark: ``measure(directory)``, then the
+    module's ``report_rows(figures)`` and ``notes()``.
 
-    A failure is reported as a MISS row, so the other figures are still written.
+    A failure is reported as a MISS row (and no figures), so the other figures are still written.
     """
     try:
         figures = measure(directory)
@@ -623,26 +652,46 @@ def guarded(name: str, module, measure, directory: Path) -> tuple[list[Row], lis
         import traceback
 
         traceback.print_exc()
-        return [Row(name, f"failed: {type(exc).__name__}: {str(exc)[:200]}", "runs", "MISS")], []
-    return module.report_rows(figures), module.notes()
+        return [Row(name, f"failed: {type(exc).__name__}: {str(exc)[:200]}", "runs", "MISS")], [], None
+    return module.report_rows(figures), module.notes(), figures
 
 
-def other_parts(plan_file: Path, directory: Path) -> tuple[list[Row], list[str]]:
-    """HTTP against a bare Bolt app, scheduler fan-out, alert delivery (their own modules)."""
+PARTS = ("http", "fanout", "alerts")  # besides the in-process figures, which always run
+
+
+def other_parts(
+    plan_file: Path, directory: Path, parts: tuple[str, ...] = PARTS
+) -> tuple[list[Row], list[str], dict[str, object]]:
+    """HTTP against a bare Bolt app, scheduler fan-out, alert delivery (their own modules);
+    and each part's figures by part."""
     from bench import alerts_bench, fanout, http_bench  # imported here: they import this module
 
-    rows, notes = [], []
-    for name, module, measure in (
-        ("HTTP benchmark", http_bench, lambda d: http_bench.measure_http(EXAMPLE_PLAN, plan_file, d)),
-        ("Scheduler fan-out", fanout, fanout.measure_fanout),
-        ("Alert delivery", alerts_bench, alerts_bench.measure_alerts),
+    rows, notes, measured = [], [], {}
+    for part, name, module, measure in (
+        ("http", "HTTP benchmark", http_bench, lambda d: http_bench.measure_http(EXAMPLE_PLAN, plan_file, d)),
+        ("fanout", "Scheduler fan-out", fanout, fanout.measure_fanout),
+        ("alerts", "Alert delivery", alerts_bench, alerts_bench.measure_alerts),
     ):
-        more_rows, more_notes = guarded(name, module, measure, directory)
+        if part not in parts:
+            continue
+        more_rows, more_notes, measured[part] = guarded(name, module, measure, directory)
         rows, notes = rows + more_rows, notes + more_notes
-    return rows, notes
+    return rows, notes, measured
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="orchestrate's benchmark (`make bench` runs it all)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=PARTS,
+        default=None,
+        help="besides the in-process figures, run only these parts; a partial run prints and writes nothing",
+    )
+    args = parser.parse_args(argv)
+    parts = PARTS if args.only is None else tuple(args.only)
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="orchestrate-bench-") as tmp:
         tmp = Path(tmp)
@@ -650,17 +699,28 @@ def main() -> int:
         (tmp / "large").mkdir()
         plan_file = write_plan(tmp / "large.yml")
         print(f"generated {plan_file} ({plan_file.stat().st_size / 1e6:.1f} MB)")
-        small = measure("example", EXAMPLE_PLAN, EXAMPLE_PLAN_ID, tmp / "example")
+        small, large = measure_both(
+            [
+                ("example", EXAMPLE_PLAN, EXAMPLE_PLAN_ID, tmp / "example"),
+                ("large", plan_file, LARGE_PLAN_ID, tmp / "large"),
+            ]
+        )
         print(f"example plan measured: {small.dashboard}")
-        large = measure("large", plan_file, LARGE_PLAN_ID, tmp / "large")
         print(f"large plan measured: {large.dashboard}")
         plan_bytes = plan_file.stat().st_size
         rows = report_rows(small, large)
-        more_rows, notes = other_parts(plan_file, tmp)
+        more_rows, notes, measured = other_parts(plan_file, tmp, parts)
     rows += more_rows
+    issue = target_rows(small, large, measured.get("http"))
     print()
     print_rows(rows)
-    write_results(rows, small, large, plan_bytes, time.perf_counter() - began, notes, (load_before, os.getloadavg()[0]))
+    print("\nissue 21's targets:")
+    print_rows(issue)
+    if parts != PARTS:  # RESULTS.md always holds a whole run
+        return 0
+    write_results(
+        rows, small, large, plan_bytes, time.perf_counter() - began, notes, (load_before, os.getloadavg()[0]), issue
+    )
     print(f"\nwrote {RESULTS.relative_to(ROOT)} ({time.perf_counter() - began:.0f} s in all)")
     return 0
 

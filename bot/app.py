@@ -32,6 +32,19 @@ class RetryUnlessPosted(ConnectionErrorRetryHandler):
         return super()._can_retry(state=state, request=request, response=response, error=error)
 
 
+class RetryRateLimitsUnlessTriggered(RateLimitErrorRetryHandler):
+    """The SDK's retry of a 429 after its Retry-After, except for views.open and views.push: their
+    trigger_id lives 3 s, so a retry after a second or more fails anyway (expired_trigger_id) and
+    holds a modal worker meanwhile. The caller tells the person at once instead."""
+
+    TRIGGERED = ("views.open", "views.push")
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if request.url.rstrip("/").rsplit("/", 1)[-1] in self.TRIGGERED:
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
 def web_client(token: str, api_url: str) -> WebClient:
     # Slack's 429s are retried by the SDK, honouring Retry-After, not by a loop of ours; except on the
     # delivery and sync-post paths, which must not sleep in-line: they use bot.delivery.never_waiting(client)
@@ -40,7 +53,7 @@ def web_client(token: str, api_url: str) -> WebClient:
         token=token,
         base_url=api_url,
         timeout=SLACK_TIMEOUT_S,
-        retry_handlers=[RetryUnlessPosted(), RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=[RetryUnlessPosted(), RetryRateLimitsUnlessTriggered(max_retry_count=3)],
     )
 
 

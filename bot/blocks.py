@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 from bot.text import bar, pct
 from models.db.tables import Alert
 from models.time.units import format_duration
-from models.views.agents import AgentMonitor
+from models.views.agents import AGENTS_PER_PAGE, AgentMonitor
 from models.views.dashboard import Dashboard
 from models.views.reply import Checklist, HelpText, Message, Reply, Table
 from models.views.sync import DaySummary, SyncPrompt
@@ -34,6 +34,7 @@ from models.views.sync import DaySummary, SyncPrompt
 SECTION_LIMIT = 3000
 STREAMS_PER_PAGE = 20
 LINES_PER_SECTION = 25
+MAX_MESSAGE_BLOCKS = 50  # Slack refuses a message of more blocks
 SECTIONS_PER_PAGE = 4
 
 STATUS_EMOJI = {
@@ -99,6 +100,11 @@ def posted_note(reply: Reply) -> str:
     return f"Posted: {fallback_text(reply)}"
 
 
+def section_dict(text: str) -> dict:
+    """One section of mrkdwn text (cut to Slack's 3,000 characters), as a dict."""
+    return _section(text).to_dict()
+
+
 def _section(text: str, **kw) -> SectionBlock:
     if len(text) > SECTION_LIMIT:
         text = text[: SECTION_LIMIT - 1] + "…"
@@ -109,8 +115,12 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return ButtonElement(text=plain(text, 75), action_id=action_id, value=value, style=style)
 
 
-def more_button(command: str, plan: str | None, offset: int) -> ActionsBlock:
-    value = json.dumps({"command": command, "plan": plan, "offset": offset})
+def more_button(
+    command: str, plan: str | None, offset: int, *, page: int | None = None, **more: object
+) -> ActionsBlock:
+    """ "Show more": the command again, from ``offset`` in its reply, or for its ``page`` (health's);
+    ``more``: what else names it (a sync prompt's slot)."""
+    value = json.dumps({"command": command, "plan": plan, "offset": offset, **({"page": page} if page else {}), **more})
     return ActionsBlock(elements=[_button("Show more", "page_more", value)])
 
 
@@ -230,14 +240,28 @@ def _agent_monitor_blocks(body: AgentMonitor, *, offset: int = 0) -> list[Block]
         health = f"{a.health:.0f}%" if a.health is not None else "—"
         lines.append(f"{AGENT_EMOJI[a.status]} *{escape(a.key)}* {a.status} · {task} · health {health}")
     blocks: list[Block] = [HeaderBlock(text=plain(f"Agents · {body.plan}"))]
+    if body.pages > 1:  # a big team: what all of them are doing first, then this page
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_agent_summary(body))]))
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections or [_section("no agents")]
-    if following is not None:
+    first = (body.page - 1) * AGENTS_PER_PAGE
+    if following is not None:  # more of this page than one message holds
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"agents {offset + 1}–{following} of {len(lines)}")])
+            ContextBlock(
+                elements=[MarkdownTextObject(text=f"agents {first + offset + 1}–{first + following} of {body.total}")]
+            )
         )
-        blocks.append(more_button("health", body.plan, following))
+        blocks.append(more_button("health", body.plan, following, page=body.page))
+    elif body.page < body.pages:  # the next page: the command runs again for it
+        shown = f"agents {first + 1}–{first + len(lines)} of {body.total} · page {body.page} of {body.pages}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shown)]))
+        blocks.append(more_button("health", body.plan, 0, page=body.page + 1))
     return blocks
+
+
+def _agent_summary(body: AgentMonitor) -> str:
+    counts = " · ".join(f"{AGENT_EMOJI[status]} {n} {status}" for status, n in body.summary.items())
+    return f"*{body.total} agents*: {counts}"
 
 
 @render_blocks.register
@@ -284,7 +308,11 @@ def _sync_prompt_blocks(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
     sections, following = _lines_in_pages(lines, offset)
     blocks += sections or [_section("_no agent to ask_")]
     if following is not None:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"and {len(lines) - following} more")]))
+        how = f"`/orchestrate answers --slot {body.slot_id}` shows them all" if body.slot_id is not None else ""
+        left = f"and {len(lines) - following} more" + (f": {how}" if how else "")
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=left)]))
+        if body.slot_id is not None:
+            blocks.append(more_button("answers", body.plan, following, slot=body.slot_id))
     for cp in body.checkpoints_due[:5]:
         blocks.append(
             _section(
@@ -301,22 +329,55 @@ def _sync_prompt_blocks(body: SyncPrompt, *, offset: int = 0) -> list[Block]:
 
 @render_blocks.register
 def _day_summary_blocks(body: DaySummary, *, offset: int = 0) -> list[Block]:
+    """Every stream and every silent person is named: lists are packed into sections of Slack's 3,000
+    characters without cutting a name, and what would pass the message's 50 blocks is counted, not lost."""
     lines = [
         f"*{escape(s.key)}* {pct(s.start)} → *{pct(s.now)}* ({_signed(s.now - s.start)}; planned {pct(s.planned)})"
-        for s in body.streams[:40]
+        for s in body.streams
     ]
-    blocks: list[Block] = [
-        HeaderBlock(text=plain(f"End of day · {body.plan} · {body.day:%a %d %b}")),
-        _section("\n".join(lines) or "_no streams_"),
-        _section(f"*Done today* ({body.done_count}): " + (", ".join(escape(t) for t in body.done_today) or "none")),
+    blocks: list[Block] = [HeaderBlock(text=plain(f"End of day · {body.plan} · {body.day:%a %d %b}"))]
+    budget = MAX_MESSAGE_BLOCKS - 6  # the header, and room for the sections after the streams
+    blocks += _packed("", lines, "\n", budget // 2, more=f"`/orchestrate status {body.plan}` shows them all") or [
+        _section("_no streams_")
     ]
+    done = ", ".join(escape(t) for t in body.done_today) or "none"
+    blocks += _packed(f"*Done today* ({body.done_count}): ", [done], ", ", 1)
     if body.blockers:
-        blocks.append(_section("*Blockers*\n" + "\n".join(f"• {escape(b)}" for b in body.blockers)))
+        blocks += _packed("*Blockers*\n", [f"• {escape(b)}" for b in body.blockers], "\n", 4)
     if body.missing:
-        blocks.append(_section("*No answer from*\n" + "\n".join(f"• {escape(m)}" for m in body.missing)))
+        silent = [f"• {escape(m)}" for m in body.missing]
+        blocks += _packed("*No answer from*\n", silent, "\n", MAX_MESSAGE_BLOCKS - len(blocks) - 2)
     if body.missed_slots:
         blocks.append(_section("*Missed syncs* (the bot was down): " + ", ".join(escape(m) for m in body.missed_slots)))
-    return blocks
+    return blocks[:MAX_MESSAGE_BLOCKS]
+
+
+def _packed(heading: str, items: list[str], joiner: str, budget: int, *, more: str = "") -> list[Block]:
+    """``items`` in as few sections as fit (each under SECTION_LIMIT), at most ``budget`` blocks; an item
+    too long for one section is split at its commas. What does not fit is said: "and N more"."""
+    pieces: list[str] = []
+    for item in items:
+        while len(item) > SECTION_LIMIT - len(heading) - 10:
+            cut = item.rfind(", ", 0, SECTION_LIMIT - len(heading) - 10)
+            cut = cut if cut > 0 else SECTION_LIMIT - len(heading) - 10
+            pieces.append(item[:cut])
+            item = "  " + item[cut:].lstrip(", ")
+        pieces.append(item)
+    sections: list[str] = []
+    current = heading
+    for piece in pieces:
+        if len(current) + len(joiner) + len(piece) > SECTION_LIMIT and current.strip():
+            sections.append(current)
+            current = ""
+        current = f"{current}{joiner if current and current != heading else ''}{piece}"
+    if current.strip():
+        sections.append(current)
+    if len(sections) <= budget:
+        return [_section(text) for text in sections]
+    kept = sections[: max(budget - 1, 1)]
+    shown = sum(text.count(joiner) + 1 for text in kept)
+    left = f"and {max(len(pieces) - shown, 1)} more" + (f": {more}" if more else "")
+    return [*(_section(text) for text in kept), _context(left)]
 
 
 def _signed(fraction: float) -> str:

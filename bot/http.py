@@ -11,6 +11,7 @@ the API's endpoints (plain ``def``: FastAPI runs them in the pool).
 import logging
 import threading
 import time
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -61,6 +62,14 @@ def _signed(verifier: SignatureVerifier, body: bytes, timestamp: str, signature:
         return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
     except (ValueError, TypeError):
         return False
+
+
+def _is_ssl_check(request: Request, body: bytes) -> bool:
+    """Slack's `ssl_check=1&token=…` (sent unsigned to a slash command's URL), answered 200 with nothing,
+    read from nothing else, as bolt-python's SslCheck middleware does before verifying."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return False
+    return parse_qs(body[:200].decode("ascii", "replace")).get("ssl_check") == ["1"] and len(body) < 200
 
 
 class RecentSignatures:
@@ -136,6 +145,8 @@ def build_web(
             # Nothing is parsed, logged or stored before the request is known to be Slack's;
             # the body is at most MAX_SLACK_BODY, already read by BodyLimit.
             body = await request.body()
+            if _is_ssl_check(request, body):
+                return Response(status_code=200)  # Slack's certificate check, unsigned: Slack's SDKs answer it first
             request_id = None
             if verifier is not None:
                 signature = request.headers.get("x-slack-signature", "")

@@ -4,13 +4,16 @@ Every listener acks at once in the request (see bot.respond.listen) and does its
 work lazily, after Slack has its answer.
 """
 
+import functools
 import json
 
 from slack_sdk.webhook import WebhookClient
 
+from bot import respond as responding
 from bot.blocks import escape, handled_alert_blocks
-from bot.modals import confirm_modal, confirmed_reason, without_reason
-from bot.respond import SlackFront, answer, listen
+from bot.home import home_view
+from bot.modals import REHEARSAL_REASON, confirm_modal, confirmed_reason, without_reason
+from bot.respond import SlackFront, answer
 from commands.core.grammar import tokenize
 from commands.validate import GateNotMet
 from models.db.types import utcnow
@@ -19,36 +22,43 @@ REASON_REQUIRED = {"reason": "Say why: it is recorded with your name."}
 
 
 def register(app, front: SlackFront) -> None:
-    def run_and_answer(body, respond, tokens, *, replace=False, offset=0):
+    # A click in the Home tab is answered in the Home tab (bot.respond.HomeTabAnswer).
+    listen = functools.partial(responding.listen, home=functools.partial(home_view, front))
+
+    def run_and_answer(body, respond, client, tokens, *, replace=False, offset=0):
         how = front.invocation(body["user"], body.get("channel"))
         reply, error = front.run(tokens, how)
-        answer(respond, reply, error, how, offset=offset, replace=replace and error is None)
+        answer(respond, reply, error, how, offset=offset, replace=replace and error is None, client=client)
         return reply, error, how
 
-    def refresh_dashboard(body, respond, plan):
-        run_and_answer(body, respond, ["status", plan], replace=True)
+    def refresh_dashboard(body, respond, client, plan):
+        run_and_answer(body, respond, client, ["status", plan], replace=True)
 
     def stream_button(verb: str):
-        def on_click(body, action, respond):
+        def on_click(body, action, respond, client):
             plan, stream = action["value"].split("|", 1)
-            _, error, _ = run_and_answer(body, respond, [verb, stream, "--plan", plan])
+            _, error, _ = run_and_answer(body, respond, client, [verb, stream, "--plan", plan])
             if error is None:
-                refresh_dashboard(body, respond, plan)
+                refresh_dashboard(body, respond, client, plan)
 
         return on_click
 
     listen(app.action("stream_pause"), stream_button("pause"))
     listen(app.action("stream_resume"), stream_button("resume"))
 
-    def on_refresh(body, action, respond):
-        refresh_dashboard(body, respond, action["value"])
+    def on_refresh(body, action, respond, client):
+        refresh_dashboard(body, respond, client, action["value"])
 
     listen(app.action("dashboard_refresh"), on_refresh)
 
-    def on_tick(body, action, respond):
+    def on_tick(body, action, respond, client):
         plan, checkpoint, number = action["value"].split("|", 2)
         run_and_answer(
-            body, respond, ["validate", "--checkpoint", checkpoint, "--criterion", number, "--plan", plan], replace=True
+            body,
+            respond,
+            client,
+            ["validate", "--checkpoint", checkpoint, "--criterion", number, "--plan", plan],
+            replace=True,
         )
 
     listen(app.action("criterion_tick"), on_tick)
@@ -61,9 +71,18 @@ def register(app, front: SlackFront) -> None:
                 ["validate", "--checkpoint", checkpoint, "--plan", plan], how, reraise=(GateNotMet,)
             )
         except GateNotMet:
-            # Criteria are unmet: passing means forcing, which asks for a reason first.
+            # Criteria are unmet: passing means forcing, which asks for a reason first, of a lead:
+            # anyone else is refused now, before any modal opens.
             text = f"validate --checkpoint {checkpoint} --plan {plan} --force"
-            context = {"channel": body.get("channel"), "response_url": body.get("response_url")}
+            _, refusal = front.run([*tokenize(text), "--reason", REHEARSAL_REASON], how, rehearsal=True)
+            if refusal is not None:
+                answer(respond, None, refusal, how)
+                return
+            context = {
+                "channel": body.get("channel"),
+                "response_url": body.get("response_url"),
+                "home": responding.clicked_in_home_tab(body),
+            }
             client.views_open(
                 trigger_id=body["trigger_id"],
                 view=confirm_modal(
@@ -75,18 +94,22 @@ def register(app, front: SlackFront) -> None:
                 ),
             )
             return
-        answer(respond, reply, error, how, replace=error is None)
+        answer(respond, reply, error, how, replace=error is None, client=client)
 
-    listen(app.action("checkpoint_pass"), on_pass)
+    listen(app.action("checkpoint_pass"), on_pass, opens_a_modal=True)
 
-    def on_more(body, action, respond):
+    def on_more(body, action, respond, client):
         page = json.loads(action["value"])
         tokens = (
             [page["command"], page["plan"]]
             if page["command"] == "status"
             else [page["command"], "--plan", page["plan"]]
         )
-        run_and_answer(body, respond, tokens, offset=int(page["offset"]))
+        if "page" in page:  # health comes a page at a time: the next is its own command
+            tokens += ["--page", str(page["page"])]  # the grammar checks it
+        if "slot" in page:  # the rest of a sync prompt
+            tokens += ["--slot", str(int(page["slot"]))]
+        run_and_answer(body, respond, client, tokens, offset=int(page["offset"]))
 
     listen(app.action("page_more"), on_more)
 
@@ -97,7 +120,7 @@ def register(app, front: SlackFront) -> None:
             return
         ack()
 
-    def on_confirm(body, view):
+    def on_confirm(body, view, client):
         reason = confirmed_reason(view)
         if not reason:
             return  # refused in the ack; the modal is still open
@@ -107,7 +130,11 @@ def register(app, front: SlackFront) -> None:
         reply, error = front.run(tokens, how)
         if context.get("response_url"):
             webhook = WebhookClient(context["response_url"])
-            answer(lambda **kw: webhook.send(**kw), reply, error, how)
+            answer(lambda **kw: webhook.send(**kw), reply, error, how, client=client)
+        elif context.get("home"):
+            home = responding.HomeTabAnswer(client, body["user"]["id"], functools.partial(home_view, front))
+            answer(home, reply, error, how, client=client)
+            home.publish()
 
     listen(app.view("confirm_command"), on_confirm, ack=ack_confirm)
 
@@ -135,9 +162,9 @@ def register(app, front: SlackFront) -> None:
     def move_button(verb: str):
         """Undo / Apply on a load-balancing announcement: `moves undo|apply M1`, as the clicker (a lead)."""
 
-        def on_move_click(body, action, respond):
+        def on_move_click(body, action, respond, client):
             plan_key, move_key = action["value"].split("|", 1)
-            run_and_answer(body, respond, ["moves", verb, move_key, "--plan", plan_key])
+            run_and_answer(body, respond, client, ["moves", verb, move_key, "--plan", plan_key])
 
         return on_move_click
 

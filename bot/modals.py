@@ -23,6 +23,8 @@ from bot.blocks import escape, plain
 from commands.core.grammar import tokenize
 from models.views.sync import AnswerForm
 
+# The reason a rehearsal (a run rolled back, to refuse before the modal opens) stands in with.
+REHEARSAL_REASON = "(asked in the confirmation)"
 REASON_LIMIT = 500  # characters of a reason the confirmation modal takes
 ANSWER_LIMIT = 2000  # characters of one answer field
 

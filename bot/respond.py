@@ -8,6 +8,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -15,9 +16,11 @@ from datetime import datetime
 
 from slack_bolt.kwargs_injection.args import Args
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot import blocks, sync_post
+from bot.blocks import section_dict
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import AlreadyHandled, CommandError, PermissionDenied, Unaddressed, UsageError
@@ -103,19 +106,87 @@ def _injected(function) -> Callable[[Args], dict]:
     return lambda args: {name: getattr(args, name) for name in names}
 
 
-def listen(registration, work, ack=ack_at_once) -> None:
+def clicked_in_home_tab(body: dict) -> bool:
+    """A button of the App Home tab: ``container.type`` "view" of a view of type "home", and no response_url."""
+    container = body.get("container") or {}
+    return (
+        body.get("type") == "block_actions"
+        and container.get("type") == "view"
+        and (body.get("view") or {}).get("type") == "home"
+    )
+
+
+class HomeTabAnswer:
+    """``respond`` for a click in the App Home tab, which has no response_url (Bolt's own respond raises).
+
+    What the bot would have said there is kept (its blocks: a confirmation, a refusal, the next page
+    of a list), and once the work is done the Home view is published again, with the new state and
+    those blocks at its top."""
+
+    NOTICE_BLOCKS = 40  # of the Home view's 100: the rest is for the dashboards
+
+    def __init__(self, client: WebClient, user_id: str, draw: Callable[[str, list[dict]], dict]):
+        self.client, self.user_id, self.draw = client, user_id, draw
+        self.notices: list[dict] = []
+
+    def __call__(self, text: str = "", blocks: list | None = None, replace_original: bool = False, **_ignored) -> None:
+        if replace_original:  # a replaced dashboard is the republished Home itself
+            return
+        shown = [b if isinstance(b, dict) else b.to_dict() for b in blocks or []]
+        if not shown and text:
+            shown = [section_dict(text)]
+        room = self.NOTICE_BLOCKS - len(self.notices)
+        self.notices += shown[:room]
+
+    def publish(self) -> None:
+        top = [*self.notices, {"type": "divider"}] if self.notices else []
+        self.client.views_publish(user_id=self.user_id, view=self.draw(self.user_id, top))
+
+
+def _then_publish(run, home: HomeTabAnswer):
+    def run_and_publish(**kwargs):
+        try:
+            run(**kwargs)
+        finally:
+            logged(lambda: home.publish())()
+
+    return run_and_publish
+
+
+# Work that opens a modal has Slack's 3 s (the trigger_id's life) and must never wait behind work
+# that may be sleeping out a 429 on the listener executor: it has a pool of its own.
+MODAL_WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modal")
+
+
+def listen(
+    registration,
+    work,
+    ack=ack_at_once,
+    *,
+    home: Callable[[str, list[dict]], dict] | None = None,
+    opens_a_modal: bool | Callable[[dict], bool] = False,
+) -> None:
     """Register ``ack`` (answers Slack at once) and ``work`` (after the ack).
 
         listen(app.action("dashboard_refresh"), on_refresh)
 
-    Both name the arguments they want, as Bolt listeners do.
+    Both name the arguments they want, as Bolt listeners do. With ``home`` (draws a user's Home
+    view with notices), a click in the Home tab gets a ``respond`` that answers there (HomeTabAnswer).
+    ``opens_a_modal`` (or a test of the request's body, cheap: it runs before the ack): the work runs
+    on MODAL_WORKERS.
     """
-    ack_args, work_args, run = _injected(ack), _injected(work), logged(work)
+    ack_args, work_args, run_work = _injected(ack), _injected(work), logged(work)
 
     def listener(args: Args) -> None:
         ack(**ack_args(args))
-        executor = args.context.listener_runner.listener_executor
-        work_now = functools.partial(_as_request, args.context.get(REQUEST_ID), run, **work_args(args))
+        urgent = opens_a_modal(args.body) if callable(opens_a_modal) else opens_a_modal
+        executor = MODAL_WORKERS if urgent else args.context.listener_runner.listener_executor
+        kwargs = work_args(args)
+        run = run_work
+        if home is not None and "respond" in kwargs and clicked_in_home_tab(args.body):
+            kwargs["respond"] = surface = HomeTabAnswer(args.client, args.body["user"]["id"], home)
+            run = _then_publish(run_work, surface)
+        work_now = functools.partial(_as_request, args.context.get(REQUEST_ID), run, **kwargs)
         held = _held_work.get()
         if held is None:
             executor.submit(work_now)
@@ -153,16 +224,23 @@ class SlackFront:
         )
 
     def run(
-        self, tokens: list[str], how: Invocation, reraise: tuple[type[Exception], ...] = (), *, audited: bool = True
+        self,
+        tokens: list[str],
+        how: Invocation,
+        reraise: tuple[type[Exception], ...] = (),
+        *,
+        audited: bool = True,
+        rehearsal: bool = False,
     ) -> tuple[Reply | None, str | None]:
         """(reply, None) when it ran; (None, the message for the user) when it did not;
         (None, None) when there is nothing to say (not meant for the bot, or a retry already handled).
 
         Refusals of the ``reraise`` kinds are raised instead, for callers that act on them.
         ``audited=False``: a read-only command run for the front end itself (a view, a form).
+        ``rehearsal=True``: run and roll back, to refuse before a confirmation modal opens.
         """
         try:
-            return execute(self.engine, tokens, how, audited=audited), None
+            return execute(self.engine, tokens, how, audited=audited, rehearsal=rehearsal), None
         except reraise:
             raise
         except (Unaddressed, AlreadyHandled):
@@ -186,13 +264,38 @@ class SlackFront:
         if reply.prompt_to_post is not None and how.channel and isinstance(reply.body, SyncPrompt):
             sync_post.post_prompt(client, self.engine, reply.body, how.channel, now=now)
         if reply.prompt_to_redraw is not None:
-            sync_post.refresh_prompt(client, self.engine, reply.prompt_to_redraw, now=now)
+            sync_post.refresh_prompt_soon(client, self.engine, reply.prompt_to_redraw)
+
+
+def typed_in_plan_channel(reply: Reply, how: Invocation) -> bool:
+    return reply.announce_in is None or reply.announce_in in how.channel_names
+
+
+def announce_in_plan_channel(client: WebClient | None, reply: Reply, how: Invocation) -> None:
+    """A change typed (or clicked) elsewhere than the plan's channel: posted there too, naming who did it."""
+    if client is None or reply.announce_in is None or typed_in_plan_channel(reply, how):
+        return
+    rendered = blocks.render(reply, actor_user=how.actor.slack_user)
+    try:
+        client.chat_postMessage(channel=reply.announce_in, text=blocks.fallback_text(reply), blocks=rendered)
+    except SlackApiError as exc:
+        log.warning("could not announce in %s: %s", reply.announce_in, exc.response.get("error"))
 
 
 def answer(
-    respond, reply: Reply | None, error: str | None, how: Invocation, *, offset: int = 0, replace: bool = False
+    respond,
+    reply: Reply | None,
+    error: str | None,
+    how: Invocation,
+    *,
+    offset: int = 0,
+    replace: bool = False,
+    client: WebClient | None = None,
 ) -> None:
-    """Show a reply the way its kind asks: announced, private, or an error to the asker (nothing for (None, None))."""
+    """Show a reply the way its kind asks: announced, private, or an error to the asker (nothing for (None, None)).
+
+    An announcement goes to the plan's channel (with ``client``) when it was not typed there, and
+    to where it was typed as well."""
     if error is not None:
         respond(text=error, response_type="ephemeral", replace_original=False)
         return
@@ -202,6 +305,8 @@ def answer(
         # Posted as the bot's own message (SlackFront.honour): the asker hears that it went out.
         respond(text=blocks.posted_note(reply), response_type="ephemeral", replace_original=False)
         return
+    if reply.announce:
+        announce_in_plan_channel(client, reply, how)
     rendered = blocks.render(reply, offset=offset, actor_user=how.actor.slack_user)
     kind = "in_channel" if reply.announce else "ephemeral"
     respond(text=blocks.fallback_text(reply), blocks=rendered, response_type=kind, replace_original=replace)

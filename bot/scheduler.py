@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property
@@ -412,14 +413,25 @@ def _retry_one(runtime: Runtime, post: PendingPost, now: datetime) -> None:
     )
 
 
+# Reminder DMs go out paced by Slack's limits (a minute for 50 people): never inside the tick.
+REMINDERS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reminders")
+
+
+def _remind_logged(runtime: Runtime, slot_id: int) -> None:
+    try:
+        remind(runtime.client, runtime.engine, slot_id)
+    except Exception:
+        log.exception("the reminders of sync slot %s failed", slot_id)
+
+
 def tick() -> None:
     """Every minute: reminders, risk triggers, load balancing, silent agents, escalation of unacknowledged alerts."""
     runtime = _require_runtime()
     now = runtime.clock()
     try:
         reminders, orphans = due_now(runtime.engine, now=now)
-        for slot_id in reminders:
-            remind(runtime.client, runtime.engine, slot_id)
+        for slot_id in reminders:  # paced fan-outs: on their own thread, the tick goes on
+            REMINDERS.submit(_remind_logged, runtime, slot_id)
         for plan_key, entry_type in orphans:  # claimed by a process that died before posting
             run_slot(plan_key, entry_type)
         for plan_id, plan_key in running_plans(runtime.engine):

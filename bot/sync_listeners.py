@@ -6,10 +6,20 @@ audited like any other; a thread reply carries Slack's event id, so a retried ev
 is recorded once.
 """
 
+import functools
+
+from slack_sdk.errors import SlackApiError
+
+from bot.home import home_view
 from bot.modals import answer_modal, answer_tokens
 from bot.respond import SlackFront, answer, listen
 from models.db.types import utcnow
 from models.views.sync import AnswerForm
+
+BUSY = (
+    ":hourglass_flowing_sand: Slack is too busy to open the form right now: reply in the prompt's thread "
+    "(your reply is your answer), or press Answer again in a minute."
+)
 
 
 def register(app, front: SlackFront) -> None:
@@ -20,9 +30,15 @@ def register(app, front: SlackFront) -> None:
         if reply is None or not isinstance(reply.body, AnswerForm):
             answer(respond, reply, error, how)
             return
-        client.views_open(trigger_id=body["trigger_id"], view=answer_modal(reply.body, how.channel))
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=answer_modal(reply.body, how.channel))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("ratelimited", "expired_trigger_id"):
+                raise
+            # Slack is too busy to open the form within the click's 3 s: say so, and the other way.
+            answer(respond, None, BUSY, how)
 
-    listen(app.action("sync_answer"), on_answer_button)
+    listen(app.action("sync_answer"), on_answer_button, home=functools.partial(home_view, front), opens_a_modal=True)
 
     def on_answer(body, view, client):
         how = front.invocation(body["user"], None)
@@ -33,13 +49,60 @@ def register(app, front: SlackFront) -> None:
     listen(app.view("sync_answer_submit"), on_answer)
 
     def on_message(event, body, client):
-        if event.get("subtype") or event.get("bot_id") or event.get("thread_ts") in (None, event.get("ts")):
-            return  # only people's replies in a thread count
-        request = body.get("event_id") or f"{event['channel']}:{event['ts']}"
-        how = front.invocation({"id": event.get("user")}, {"id": event["channel"]}, request_id=request)
-        thread = f"{event['channel']}:{event['thread_ts']}"
-        reply, _ = front.run(["answer", "--thread", thread, "--", event.get("text", "")], how)
+        tokens = thread_answer_tokens(event)
+        if tokens is None:
+            return  # not a person's reply in a thread, nor its edit or deletion
+        author, thread, rest = tokens
+        request = body.get("event_id") or f"{event['channel']}:{event.get('event_ts') or event.get('ts')}"
+        how = front.invocation({"id": author}, {"id": event["channel"]}, request_id=request)
+        reply, _ = front.run(["answer", "--thread", f"{event['channel']}:{thread}", *rest], how)
         if reply is not None:
             front.honour(client, reply, how, now=utcnow())
 
     listen(app.event("message"), on_message)
+
+
+# The subtypes of a person's own message (docs.slack.dev/reference/events/message): a reply also
+# sent to the channel, and a reply with files. Every other subtype is a bot's, a join, a topic...
+PEOPLES_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+def _in_a_thread(message: dict) -> bool:
+    return bool(message.get("thread_ts")) and message.get("thread_ts") != message.get("ts")
+
+
+def _by_a_person(message: dict) -> bool:
+    return bool(message.get("user")) and not message.get("bot_id") and message.get("subtype") in PEOPLES_SUBTYPES
+
+
+def _files(message: dict) -> list[str]:
+    """Each shared file as its name and link, kept with the answer."""
+    found = []
+    for file in message.get("files") or []:
+        name, link = file.get("name") or file.get("title") or file.get("id") or "a file", file.get("permalink")
+        found += ["--file", f"{name} ({link})" if link else str(name)]
+    return found
+
+
+def thread_answer_tokens(event: dict) -> tuple[str, str, list[str]] | None:
+    """(author, thread ts, the rest of the `answer` command) a message event asks for, or None.
+
+    A reply (plain, broadcast, with files) is an answer; its edit (`message_changed`) replaces it and
+    its deletion (`message_deleted`) withdraws it, both only if it is the answer stored."""
+    subtype = event.get("subtype")
+    if subtype == "message_changed":
+        message = event.get("message") or {}
+        if not (_in_a_thread(message) and _by_a_person(message)):
+            return None  # a tombstone, a bot's edit, an edit outside a thread
+        text = ["--", message["text"]] if message.get("text") else []
+        rest = ["--message", message["ts"], "--edited", *_files(message), *text]
+        return message["user"], message["thread_ts"], rest
+    if subtype == "message_deleted":
+        gone = event.get("previous_message") or {}
+        if not (_in_a_thread(gone) and _by_a_person(gone)):
+            return None
+        return gone["user"], gone["thread_ts"], ["--message", event.get("deleted_ts") or gone["ts"], "--withdraw"]
+    if not (_in_a_thread(event) and _by_a_person(event)):
+        return None
+    text = ["--", event["text"]] if event.get("text") else []
+    return event["user"], event["thread_ts"], ["--message", event["ts"], *_files(event), *text]

@@ -2,6 +2,8 @@
 
 import io
 import logging
+import os
+import time
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
@@ -9,6 +11,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot import blocks
+from bot.coalesce import Coalescer
+from bot.pacing import TIER_3, Pacer
+from models.db.types import utcnow
 from models.rules.sync import posted_prompt, record_posted, reminder
 from models.views.sync import DaySummary, SyncPrompt
 
@@ -86,6 +91,15 @@ def find_posted(
     return None
 
 
+# One redraw of a prompt every few seconds at most, however fast the answers come (bot/coalesce.py).
+PROMPT_REDRAWS = Coalescer(interval=float(os.environ.get("ORCHESTRATE_REDRAW_SECONDS", "3")))
+
+
+def refresh_prompt_soon(client: WebClient, engine: Engine, slot_id: int) -> None:
+    """Have the prompt redrawn: coalesced with the other answers of the moment, the latest state drawn."""
+    PROMPT_REDRAWS.ask((id(engine), slot_id), lambda: refresh_prompt(client, engine, slot_id, now=utcnow()))
+
+
 def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: datetime) -> None:
     """Show who has answered, and what, under the prompt."""
     posted = posted_prompt(engine, slot_id, now=now)
@@ -99,20 +113,42 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
     )
 
 
+OPEN_PACE = Pacer(TIER_3)  # conversations.open is Tier 3
+REREAD_SILENT_S = 2.0  # how stale the list of the silent may get while reminders go out
+
+
 def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
-    """One direct message to each required agent who has not answered; returns how many."""
+    """One direct message to each required agent who has not answered; returns how many.
+
+    Paced by Slack (the SDK waits out each 429's Retry-After), so the list of the silent is read
+    again as it goes: who answered meanwhile is not reminded."""
     due = reminder(engine, slot_id)
     where = f"<https://slack.com/archives/{due.channel}/p{(due.ts or '').replace('.', '')}|the prompt>"
+    read_at, still_silent, sent = time.monotonic(), set(due.silent), 0
     for key, user in due.silent:
-        channel = client.conversations_open(users=user)["channel"]["id"]
-        client.chat_postMessage(
-            channel=channel,
-            text=(
-                f"Reminder: the {due.sync_type} sync of {due.plan} is waiting for your answer ({key}): "
-                f"press Answer on {where}, or reply in its thread."
-            ),
-        )
-    return len(due.silent)
+        if time.monotonic() - read_at > REREAD_SILENT_S:
+            read_at, still_silent = time.monotonic(), set(reminder(engine, slot_id).silent)
+        if (key, user) not in still_silent:
+            continue
+        try:
+            _remind_one(client, user, key, due, where)
+        except SlackApiError as exc:  # one person's DM failing must not cost the others theirs
+            log.warning("the reminder to %s (%s) failed: %s", key, user, exc.response.get("error"))
+            continue
+        sent += 1
+    return sent
+
+
+def _remind_one(client: WebClient, user: str, key: str, due, where: str) -> None:
+    OPEN_PACE.wait()
+    channel = client.conversations_open(users=user)["channel"]["id"]
+    client.chat_postMessage(
+        channel=channel,
+        text=(
+            f"Reminder: the {due.sync_type} sync of {due.plan} is waiting for your answer ({key}): "
+            f"press Answer on {where}, or reply in its thread."
+        ),
+    )
 
 
 def post_summary(client: WebClient, summary: DaySummary, channel: str, slot_id: int | None = None) -> None:
@@ -141,6 +177,8 @@ def progress_chart(summary: DaySummary) -> bytes:
 
     names = [s.key for s in summary.streams]
     positions = range(len(names))
+    if len(names) > 12:
+        return _progress_chart_lying(summary, pyplot)
     figure, axes = pyplot.subplots(figsize=(max(6, len(names) * 0.9), 4), dpi=100)
     try:
         axes.bar(
@@ -172,6 +210,46 @@ def progress_chart(summary: DaySummary) -> bytes:
         axes.set_ylabel("% of estimate done")
         axes.set_title(f"{summary.plan} — {summary.day}")
         axes.legend(loc="upper left")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        pyplot.close(figure)
+
+
+def _progress_chart_lying(summary: DaySummary, pyplot) -> bytes:
+    """Many streams: one row each, bars lying down, 800 px wide however many (a 60-stream chart drawn
+    standing was a 5,400-pixel strip, unreadable at Slack's preview width)."""
+    names = [s.key for s in summary.streams]
+    rows = range(len(names))
+    figure, axes = pyplot.subplots(figsize=(8, max(4, 0.28 * len(names) + 1.2)), dpi=100)
+    try:
+        axes.barh(
+            [r - 0.2 for r in rows],
+            [s.planned * 100 for s in summary.streams],
+            height=0.4,
+            label="planned",
+            color="#b0bec5",
+        )
+        axes.barh(
+            [r + 0.2 for r in rows], [s.now * 100 for s in summary.streams], height=0.4, label="actual", color="#2e7d32"
+        )
+        axes.scatter(
+            [s.start * 100 for s in summary.streams],
+            [r + 0.2 for r in rows],
+            marker="|",
+            s=120,
+            color="black",
+            label="this morning",
+            zorder=3,
+        )
+        axes.set_yticks(list(rows), names, fontsize=9)
+        axes.invert_yaxis()
+        axes.set_xlim(0, 100)
+        axes.set_xlabel("% of estimate done")
+        axes.set_title(f"{summary.plan} — {summary.day}")
+        axes.legend(loc="lower right")
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")

@@ -123,7 +123,15 @@ def _agent_monitor_text(body: AgentMonitor) -> str:
         task = a.current_title or ("Awaiting tasks" if a.status in ("IDLE", "PREPARING") else "—")
         health = f"{a.health:.0f}%" if a.health is not None else "—"
         rows.append(f"{a.key[:17]:<18}│ {a.status:<10}│ {task[:21]:<22}│ {health}")
-    return _box([[f"AGENT STATUS MONITOR · {body.plan}"], rows])
+    sections = [[f"AGENT STATUS MONITOR · {body.plan}"]]
+    if body.pages > 1:  # a big team: every agent counted, then one page of them
+        sections.append([f"{body.total} agents: " + ", ".join(f"{n} {s}" for s, n in body.summary.items())])
+    sections.append(rows)
+    if body.page < body.pages:
+        sections.append([f"page {body.page} of {body.pages} · `health --page {body.page + 1}` for the next"])
+    elif body.pages > 1:
+        sections.append([f"page {body.page} of {body.pages}"])
+    return _box(sections)
 
 
 @render_body.register

@@ -11,13 +11,14 @@ from commands.core.errors import CommandError, PermissionDenied, Unaddressed, Us
 from commands.core.grammar import CommandSpec, count
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_task
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot, Task
-from models.rules.sync import record_answer, slot_for_thread
+from models.rules.sync import record_answer, slot_for_thread, withdraw_answer
 from models.state.outcome import StateError
 from models.state.tasks import change_task
 from models.views.reply import Reply, message
-from models.views.sync import answer_form
+from models.views.sync import MESSAGE_KEY, answer_form, prompt_for_slot
 
 MAX_ANSWER = 2000  # characters kept of one answer field (the form's inputs allow as much)
+MAX_FILES, MAX_FILE_NAME = 10, 300  # files kept with one answer, characters of each name or link
 FIELD = re.compile(r"^([a-z_]{1,40})=(.*)$", re.S)
 
 
@@ -45,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--done", action="append", default=[], metavar="TASK", help="a task of yours now done")
     parser.add_argument("--blocked", metavar="TASK", help="the task your blocker holds up (default: yours in progress)")
+    parser.add_argument(
+        "--file", action="append", default=[], metavar="NAME", help="a file shared with the answer (its name or link)"
+    )
+    parser.add_argument("--message", metavar="TS", help="the thread reply this answer is (Slack's ts of it)")
+    edit = parser.add_mutually_exclusive_group()
+    edit.add_argument("--edited", action="store_true", help="the reply --message was edited: its new text")
+    edit.add_argument("--withdraw", action="store_true", help="the reply --message was deleted: withdraw it")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> Reply:
@@ -63,26 +71,35 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
             "press Answer on the prompt to open your own"
         )
     ctx.require_lead_or_owner(plan, agent, "answer for another agent")
-    answer = _fields(args.field)
+    if (args.edited or args.withdraw) and not args.message:
+        raise UsageError("--edited and --withdraw name the reply they change: add --message TS")
+    if args.edited or args.withdraw:
+        _require_stored_from(ctx, slot, agent, args.message)
+    elif args.message:
+        _require_newer_than_stored(ctx, slot, agent, args.message)
+    sync_type = slot.entry.split("@")[0]
+    if args.withdraw:
+        withdraw_answer(ctx.session, slot, agent, now=ctx.now)
+        reply = message(f"Answer withdrawn: {agent.key} for the {sync_type} of {plan.key}.", plan=plan.key)
+        return reply.model_copy(update={"prompt_to_redraw": slot.id})
+    answer: dict[str, str | list[str]] = dict(_fields(args.field))
     if args.text:
         answer["reply"] = " ".join(args.text)[:MAX_ANSWER]
+    if args.file:
+        answer["files"] = [name[:MAX_FILE_NAME] for name in args.file[:MAX_FILES]]
     if not answer and not args.done:
         raise UsageError('say something: `answer "what I did and what is next"` or --field today=…')
     notes = [_task_change(ctx, plan, agent, key, "done", None) for key in args.done]
     blocker = answer.get("blockers")
-    if blocker:
+    if isinstance(blocker, str) and blocker:
         blocked = args.blocked or _in_progress(ctx, agent)
         if blocked is not None:
             notes.append(_task_change(ctx, plan, agent, blocked, "block", blocker))
-    first = record_answer(
-        ctx.session,
-        slot,
-        agent,
-        {**answer, "tasks_done": list(args.done)} if args.done else answer,
-        now=ctx.now,
-        source="thread" if args.thread else ctx.front,
-    )
-    sync_type = slot.entry.split("@")[0]
+    if args.done:
+        answer["tasks_done"] = list(args.done)
+    if args.message:
+        answer[MESSAGE_KEY] = args.message[:40]
+    first = record_answer(ctx.session, slot, agent, answer, now=ctx.now, source="thread" if args.thread else ctx.front)
     verb = "recorded" if first else "updated"
     reply = message(f"Answer {verb}: {agent.key} for the {sync_type} of {plan.key}.", *notes, plan=plan.key)
     return reply.model_copy(update={"prompt_to_redraw": slot.id})
@@ -94,6 +111,26 @@ def run_form(args: argparse.Namespace, ctx: Context) -> Reply:
     agent = _agent(args, ctx, plan, slot)
     ctx.require_lead_or_owner(plan, agent, "answer for another agent")
     return Reply(body=answer_form(ctx.session, plan, slot, agent), plan=plan.key)
+
+
+def _answers_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--slot", type=count(1, 10**12), required=True, metavar="N", help="the prompt (its slot number)"
+    )
+    add_plan_option(parser)
+
+
+def run_answers(args: argparse.Namespace, ctx: Context) -> Reply:
+    """A sync prompt as it reads now, every agent it asked with their answer (paged): what "Show more"
+    under a prompt too long for one message shows."""
+    slot = ctx.session.get(SyncSlot, args.slot)
+    if slot is None:
+        raise CommandError(f"no sync prompt #{args.slot}")
+    plan = ctx.session.get_one(Plan, slot.plan_id)
+    if args.plan and args.plan != plan.key:
+        raise CommandError(f"prompt #{slot.id} belongs to {plan.key}, not {args.plan}")
+    ctx.plan = plan
+    return Reply(body=prompt_for_slot(ctx.session, plan, slot, now=ctx.now), plan=plan.key)
 
 
 def _slot(args: argparse.Namespace, ctx: Context) -> tuple[SyncSlot, Plan]:
@@ -143,6 +180,30 @@ def _agent(args: argparse.Namespace, ctx: Context, plan: Plan, slot: SyncSlot) -
     )
 
 
+def _require_stored_from(ctx: Context, slot: SyncSlot, agent: Agent, ts: str) -> None:
+    """An edit or a deletion changes the answer only if the answer is that reply (not a later one)."""
+    stored = ctx.session.exec(
+        select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)
+    ).first()
+    if stored is None or stored.answered_at is None or (stored.answer or {}).get(MESSAGE_KEY) != ts:
+        raise Unaddressed("an edit or deletion of a reply that is not the stored answer")
+
+
+def _ts(value: str) -> tuple[int, int]:
+    seconds, _, micros = value.partition(".")
+    return (int(seconds), int(micros or 0)) if seconds.isdigit() and (micros or "0").isdigit() else (0, 0)
+
+
+def _require_newer_than_stored(ctx: Context, slot: SyncSlot, agent: Agent, ts: str) -> None:
+    """Replies handled out of order (Slack's events run side by side): the latest reply is the answer."""
+    stored = ctx.session.exec(
+        select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)
+    ).first()
+    earlier = (stored.answer or {}).get(MESSAGE_KEY) if stored is not None and stored.answered_at else None
+    if isinstance(earlier, str) and _ts(earlier) > _ts(ts):
+        raise Unaddressed("a reply older than the answer stored")
+
+
 def _fields(pairs: list[str]) -> dict[str, str]:
     answer = {}
     for pair in pairs:
@@ -184,4 +245,5 @@ def _task_change(ctx: Context, plan: Plan, agent: Agent, name: str, action: str,
 SPECS = [
     CommandSpec("answer", run, add_arguments),
     CommandSpec("answer-form", run_form, _slot_arguments, read_only=True),
+    CommandSpec("answers", run_answers, _answers_arguments, read_only=True),
 ]

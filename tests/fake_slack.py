@@ -20,6 +20,7 @@ Or, in a test module: ``from tests.fake_slack import fake_slack`` and take
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,42 @@ BOT_ID = "BBOT"
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 MAX_SECTION_TEXT = 3000
+# chat.postMessage / chat.update: "msg_too_long — Message text is too long" past 40,000 characters
+# (docs.slack.dev/reference/methods/chat.postMessage, the `text` argument and errors).
+MAX_MESSAGE_TEXT = 40_000
+# conversations.history for apps commercially distributed outside the Marketplace: "limited to 1 request
+# per minute… The maximum and default for the limit parameter has been reduced to 15 objects"
+# (docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps; LIMITS.md).
+MAX_HISTORY_PAGE = 15
+TRIGGER_TTL_S = 3.0  # "Pass a valid trigger_id within 3 seconds of receiving it" (bolt-python opening-modals)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``calls`` calls in any ``window`` seconds, per method (and per channel when ``per_channel``)."""
+
+    calls: int
+    window: float
+    per_channel: bool = False
+
+
+# Slack's limits per method (tests/slack_payloads/LIMITS.md has the sources): the tiers are "per API
+# method per workspace per app" (docs.slack.dev/apis/web-api/rate-limits); Tier 3 is 50 a minute,
+# Tier 4 100. chat.postMessage is special: "one message per second per channel" (bursts are tolerated
+# but not guaranteed: the stand-in allows none). conversations.history: the non-Marketplace cohort.
+RATE_LIMITS = {
+    "chat.postMessage": RateLimit(1, 1.0, per_channel=True),
+    "chat.update": RateLimit(50, 60.0),
+    "chat.delete": RateLimit(50, 60.0),
+    "chat.postEphemeral": RateLimit(100, 60.0),
+    "conversations.open": RateLimit(50, 60.0),
+    "conversations.history": RateLimit(1, 60.0),
+    "views.open": RateLimit(100, 60.0),
+    "views.update": RateLimit(100, 60.0),
+    "views.push": RateLimit(100, 60.0),
+    "views.publish": RateLimit(100, 60.0),
+    "users.info": RateLimit(100, 60.0),
+}
 
 # Form-encoded requests carry these structured fields as JSON strings.
 JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")
@@ -91,7 +128,14 @@ class _Reply:
 class FakeSlack:
     """Slack's Web API, response_urls and upload URLs on a local port."""
 
-    def __init__(self) -> None:
+    def __init__(self, rate_limits: bool = False) -> None:
+        # With rate_limits, each method is held to Slack's limits (RATE_LIMITS) and answers 429 with
+        # Retry-After past them; ``ratelimited`` counts those answers by method.
+        self.rate_limits = rate_limits
+        self.ratelimited: dict[str, int] = {}
+        self.refusals: list[tuple[str, str]] = []  # (method, error) of every ok:false answer
+        self._recent: dict[tuple[str, str], list[float]] = {}  # (method, channel or "") -> arrival times
+        self._triggers: dict[str, float | None] = {}  # trigger_id -> when issued (None once exchanged)
         self.socket_url: str | None = None  # what apps.connections.open hands out
         self.users: dict[str, dict] = {}  # users.info overrides, by user id
         self.delays: dict[str, float] = {}  # seconds to wait before answering a method
@@ -196,6 +240,20 @@ class FakeSlack:
                 self._cond.wait(left)
             return found
 
+    def messages(self, channel: str) -> list[dict]:
+        """What the bot posted in a channel and is still there, oldest first."""
+        with self._cond:
+            return list(self._channels.get(channel, []))
+
+    def trigger_id(self) -> str:
+        """A trigger_id as Slack hands one out with an interaction: views.open takes it once, within 3 s.
+        (Ids the stand-in did not issue are taken as before, for payloads written by hand.)"""
+        number = self._next_number()
+        trigger = f"{number}.{7321000000 + number}.{number:032x}"
+        with self._cond:
+            self._triggers[trigger] = time.monotonic()
+        return trigger
+
     def reset(self) -> None:
         """Forget calls, errors and pending failures (settings are kept)."""
         with self._cond:
@@ -270,6 +328,23 @@ class FakeSlack:
             pending = self._failures.get(method)
             return pending.pop(0) if pending else None
 
+    def _over_the_limit(self, method: str, body: dict) -> _Failure | None:
+        """A 429 when this call passes the method's limit (a refused call does not count towards it)."""
+        limit = RATE_LIMITS.get(method) if self.rate_limits else None
+        if limit is None:
+            return None
+        key = (method, str(body.get("channel", "")) if limit.per_channel else "")
+        now = time.monotonic()
+        with self._cond:
+            recent = [t for t in self._recent.get(key, []) if now - t < limit.window]
+            if len(recent) >= limit.calls:
+                self._recent[key] = recent
+                self.ratelimited[method] = self.ratelimited.get(method, 0) + 1
+                wait = limit.window - (now - recent[0])
+                return _Failure(429, max(1, math.ceil(wait)))
+            self._recent[key] = [*recent, now]
+        return None
+
     def _next_number(self) -> int:
         with self._cond:
             self._counter += 1
@@ -289,7 +364,11 @@ class FakeSlack:
         method = {"api": name, "response": f"response:{name}", "upload": f"upload:{name}"}.get(kind, f"http:{path}")
         if method in self.delays:
             time.sleep(self.delays[method])  # a slow Slack, to catch a process in the middle of sending
-        failure = self._take_failure(method) or self._rate_limited(method, body)
+        failure = self._take_failure(method)
+        if failure is None and kind == "api":
+            failure = self._over_the_limit(name, body)
+        if failure is None:
+            failure = self._rate_limited(method, body)
         self._record(Call(method, body, headers, time.monotonic(), failed=failure is not None, raw=raw))
         if failure is not None:
             return _failure_reply(failure)
@@ -310,11 +389,35 @@ class FakeSlack:
         wanted = "xapp-" if method == "apps.connections.open" else "xoxb-"
         if not token.startswith(wanted):
             return _Reply(200, {"ok": False, "error": "invalid_auth"})
+        if method in ("chat.postMessage", "chat.update") and len(str(body.get("text") or "")) > MAX_MESSAGE_TEXT:
+            self._note(method, [f"msg_too_long: text of {len(str(body['text']))} characters"])
+            return _Reply(200, {"ok": False, "error": "msg_too_long"})
+        if method == "views.open":
+            refused = self._exchange_trigger(str(body.get("trigger_id", "")))
+            if refused:
+                with self._cond:
+                    self.refusals.append((method, refused))
+                return _Reply(200, {"ok": False, "error": refused})
         errors = self._validate(method, body)
         if errors:
             return _invalid_blocks(errors)
         answer = self._answers().get(method)
-        return _Reply(200, answer(body) if answer else {"ok": True})
+        reply = _Reply(200, answer(body) if answer else {"ok": True})
+        if isinstance(reply.payload, dict) and reply.payload.get("ok") is False:
+            with self._cond:
+                self.refusals.append((method, str(reply.payload.get("error"))))
+        return reply
+
+    def _exchange_trigger(self, trigger: str) -> str | None:
+        """views.open's errors for a trigger_id it issued: expired_trigger_id, exchanged_trigger_id."""
+        with self._cond:
+            if trigger not in self._triggers:
+                return None
+            issued = self._triggers[trigger]
+            self._triggers[trigger] = None
+        if issued is None:
+            return "exchanged_trigger_id"
+        return "expired_trigger_id" if time.monotonic() - issued > TRIGGER_TTL_S else None
 
     def _validate(self, method: str, body: dict) -> list[str]:
         if method in MESSAGE_METHODS:
@@ -403,7 +506,7 @@ class FakeSlack:
         """What was posted in a channel, newest first, as conversations.history gives it: between
         `oldest` and `latest` (exclusive unless `inclusive`), at most `limit` (15 at most for a
         non-Marketplace app), message metadata only with `include_all_metadata`."""
-        cap = HISTORY_MAX_LIMIT if self.history_limited else 999
+        cap = HISTORY_MAX_LIMIT if self.history_limited or self.rate_limits else 999
         limit = min(int(body.get("limit") or cap), cap)
         oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or "inf")
         inclusive = str(body.get("inclusive", "")).lower() in ("1", "true")

@@ -11,12 +11,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
 ORCHESTRATE = Path(sys.executable).with_name("orchestrate")
 SIGNING_SECRET = "test-signing-secret-8f2a"
+PAYLOADS = Path(__file__).with_name("slack_payloads")
 BOT_TOKEN = "xoxb-test-token"
 
 
@@ -146,6 +147,16 @@ class ServeProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
+    def send_fixture(self, name: str, replace: dict[str, str] | None = None, **kw):
+        """POST one of tests/slack_payloads/ as Slack sends it (its encoding), with ids replaced in its text."""
+        doc = fixture(name, replace)
+        payload = doc["payload"]
+        if doc["_encoding"] == "form":
+            return self.post(urlencode(payload), "application/x-www-form-urlencoded", **kw)
+        if doc["_encoding"] == "form-payload":
+            return self.post("payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded", **kw)
+        return self.post(json.dumps(payload), "application/json", **kw)
+
     def slash(
         self,
         text: str,
@@ -217,3 +228,11 @@ def block_action(
             {"action_id": action_id, "block_id": "b", "value": value, "type": "button", "action_ts": str(time.time())}
         ],
     }
+
+
+def fixture(name: str, replace: dict[str, str] | None = None) -> dict:
+    """A payload fixture (tests/slack_payloads/NAME.json), each key of ``replace`` replaced in its text by its value."""
+    text = (PAYLOADS / f"{name}.json").read_text()
+    for old, new in (replace or {}).items():
+        text = text.replace(old, new)
+    return json.loads(text)

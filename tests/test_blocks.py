@@ -68,13 +68,32 @@ def test_the_dashboard_of_sixty_streams_pages_within_the_limits(big):
 
 def test_the_monitor_of_six_hundred_agents_pages_within_the_limits(big):
     reply = big("health")
-    offset, seen = 0, 0
-    while offset is not None:
-        blocks = valid(render(reply, offset=offset))
-        seen += sum(b["text"]["text"].count("\n") + 1 for b in blocks if b["type"] == "section")
+    first = valid(render(reply))
+    # A summary of all 600, then the first 50; the next page is one click away.
+    assert first[1]["elements"][0]["text"].startswith("*600 agents*: ")
+    assert "600 IDLE" in first[1]["elements"][0]["text"]
+    assert page_button(first) == {"command": "health", "plan": "BIG-1", "offset": 0, "page": 2}
+    assert "agents 1–50 of 600 · page 1 of 12" in json.dumps(first, ensure_ascii=False)
+    page, seen = 1, []
+    while page is not None:
+        blocks = valid(render(big(f"health --plan BIG-1 --page {page}")))
+        seen += [line for b in blocks if b["type"] == "section" for line in b["text"]["text"].split("\n")]
         following = page_button(blocks)
-        offset = following["offset"] if following else None
-    assert seen == 600
+        page = following["page"] if following else None
+    assert len(seen) == 600 and len(set(seen)) == 600
+    assert "*agent-59-9*" in seen[-1]
+
+
+def test_health_refuses_a_page_it_does_not_have(big):
+    from commands.core.errors import CommandError
+
+    for line, message in (
+        ("health --page 13", "--page 13: there are 12 page(s) of 600 agent(s); `health --page 12` is the last"),
+        ("health --page 0", "--page 0: pages count from 1 (`health --page 1` is the first)"),
+    ):
+        with pytest.raises(CommandError) as refused:
+            big(line)
+        assert refused.value.message == message
 
 
 def test_a_long_task_list_stays_within_the_limits(big):
@@ -100,3 +119,63 @@ def test_user_text_cannot_ping_or_forge_links(run, tmp_path):
         assert "<!channel>" not in text and "<!here>" not in text and "<http" not in text
         assert "<@U0LEAD0001>" not in text
     assert "&lt;!channel&gt; wake up" in json.dumps(render(run("task list")))
+
+
+def test_a_day_summary_of_60_streams_and_600_silent_names_every_one_within_slacks_limits():
+    from datetime import date
+
+    from bot.blocks import render_body_dicts
+    from models.views.sync import DaySummary, StreamDay
+    from tests.fake_slack import MAX_MESSAGE_BLOCKS, _block_errors
+    from tests.slack_app import texts
+
+    streams = [StreamDay(key=f"stream-{n:02d}", start=0.2, now=0.3, planned=0.35) for n in range(60)]
+    silent = ["standup: " + ", ".join(f"agent-{n:03d}" for n in range(600))]
+    summary = DaySummary(
+        plan="BIG-1",
+        day=date(2026, 1, 5),
+        streams=streams,
+        done_today=[],
+        done_count=0,
+        blockers=[],
+        missing=silent,
+        missed_slots=[],
+    )
+    blocks = render_body_dicts(summary)
+    assert _block_errors(blocks, MAX_MESSAGE_BLOCKS, "/blocks") == []
+    shown = texts(blocks)
+    assert all(f"*stream-{n:02d}*" in shown for n in range(60))
+    assert all(f"agent-{n:03d}" in shown for n in range(600))  # whole names: none cut at 3,000 characters
+
+
+def test_the_chart_of_60_streams_is_as_wide_as_slacks_preview_and_no_wider():
+    import struct
+    from datetime import date
+
+    from bot.sync_post import progress_chart
+    from models.views.sync import DaySummary, StreamDay
+
+    streams = [StreamDay(key=f"stream-{n:02d}", start=0.2, now=0.3, planned=0.35) for n in range(60)]
+    summary = DaySummary(
+        plan="BIG-1",
+        day=date(2026, 1, 5),
+        streams=streams,
+        done_today=[],
+        done_count=0,
+        blockers=[],
+        missing=[],
+        missed_slots=[],
+    )
+    png = progress_chart(summary)
+    width, height = struct.unpack(">II", png[16:24])
+    assert width <= 800 and height >= 60 * 20  # a row of at least 20 px per stream
+
+
+def test_the_terminal_monitor_of_six_hundred_agents_shows_a_summary_and_the_way_on(big):
+    from bot.text import render_body
+
+    first = render_body(big("health").body)
+    assert "600 agents: 600 IDLE" in first and "page 1 of 12 · `health --page 2` for the next" in first
+    assert first.count("│ IDLE") == 50
+    last = render_body(big("health --page 12").body)
+    assert "page 12 of 12" in last and "--page 13" not in last and "agent-59-9" in last

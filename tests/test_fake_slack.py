@@ -308,3 +308,68 @@ def test_metadata_without_an_event_payload_is_refused(client):
     with pytest.raises(SlackApiError) as refused:
         client.chat_postMessage(channel="C1", text="x", metadata={"event_type": "orchestrate_test"})
     assert refused.value.response["error"] == "invalid_metadata_schema"
+
+
+# --- Slack's limits (tests/slack_payloads/LIMITS.md) -------------------------------------------
+
+
+@pytest.fixture
+def limited():
+    with FakeSlack(rate_limits=True) as slack:
+        yield slack, WebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[])
+
+
+def test_chat_post_message_is_one_a_second_per_channel_and_answers_429_with_retry_after(limited):
+    slack, client = limited
+    client.chat_postMessage(channel="C1", text="one")
+    client.chat_postMessage(channel="C2", text="another channel is another limit")
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="too soon")
+    assert refused.value.response.status_code == 429
+    assert refused.value.response.headers["Retry-After"] == "1"
+    assert refused.value.response["error"] == "ratelimited"
+    assert slack.ratelimited == {"chat.postMessage": 1}
+    assert [m["text"] for m in slack.messages("C1")] == ["one"]
+
+
+def test_chat_update_is_tier_3_fifty_a_minute(limited):
+    _slack, client = limited
+    posted = client.chat_postMessage(channel="C1", text="prompt")
+    for n in range(50):
+        client.chat_update(channel="C1", ts=posted["ts"], text=f"v{n}")
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_update(channel="C1", ts=posted["ts"], text="v50")
+    assert refused.value.response.status_code == 429 and int(refused.value.response.headers["Retry-After"]) > 50
+
+
+def test_conversations_history_is_one_a_minute_and_fifteen_messages(limited):
+    slack, client = limited
+    for n in range(20):
+        slack._post_message({"channel": "C1", "text": f"m{n}"})
+    page = client.conversations_history(channel="C1", limit=100)
+    assert len(page["messages"]) == 15 and page["has_more"] is True
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_history(channel="C1", limit=15)
+    assert refused.value.response.status_code == 429
+
+
+def test_a_message_of_more_than_40000_characters_is_refused(limited):
+    _slack, client = limited
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="x" * 40_001)
+    assert refused.value.response["error"] == "msg_too_long"
+
+
+def test_a_trigger_id_opens_one_view_within_three_seconds(limited):
+    slack, client = limited
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": []}
+    fresh = slack.trigger_id()
+    client.views_open(trigger_id=fresh, view=view)
+    with pytest.raises(SlackApiError) as again:
+        client.views_open(trigger_id=fresh, view=view)
+    assert again.value.response["error"] == "exchanged_trigger_id"
+    stale = slack.trigger_id()
+    time.sleep(3.2)
+    with pytest.raises(SlackApiError) as late:
+        client.views_open(trigger_id=stale, view=view)
+    assert late.value.response["error"] == "expired_trigger_id"

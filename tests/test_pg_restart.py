@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from models.db.store import make_engine, upgrade
 from models.db.tables import Alert, AlertDelivery, AuditEntry, Event, Plan, Stream, Task
@@ -165,6 +165,11 @@ class CommandStream(threading.Thread):
             time.sleep(max(at + PACE - time.monotonic(), 0))
 
 
+def alert_count(engine) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(Alert)).one()
+
+
 def api_burst(replicas) -> list[int]:
     """HTTP statuses of API_BURST metric reports, round-robin over the replicas, from 60 threads."""
 
@@ -251,7 +256,9 @@ def restarted(tmp_path_factory):
                 run.up_at = time.monotonic()
                 wait_until(lambda: all(healthy(r) for r in replicas), timeout=30, step=0.05)
                 run.healthy_at = time.monotonic()
-                time.sleep(1.5)  # commands after the recovery
+                time.sleep(1.5)  # commands after the recovery...
+                # ...until the run has raised enough alerts to judge delivery by (fewer get sent on a busy machine)
+                wait_until(lambda: alert_count(engine) >= 45, timeout=60)
                 stream.done.set()
                 stream.join(timeout=15)
                 run.stream = stream.sent

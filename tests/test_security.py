@@ -44,6 +44,7 @@ from sqlalchemy import text as sql
 from sqlmodel import Session, SQLModel, select
 
 from bot import scheduler
+from bot.modals import confirm_modal
 from commands.core.context import Actor
 from commands.core.dispatch import Invocation, execute
 from commands.core.errors import CommandError
@@ -522,8 +523,8 @@ def test_slacks_retry_of_an_event_acts_once(roles):
     assert len(roles.slack.calls_to("chat.update")) == updates + 1
     with Session(roles.engine) as session:
         answers = session.exec(select(SyncAnswer.answer)).all()
-        assert {"reply": "first"} in answers
-        assert {"reply": "second"} not in answers and {"reply": "third"} not in answers
+        replies = [answer.get("reply") for answer in answers]
+        assert "first" in replies and "second" not in replies and "third" not in replies
         assert len(session.exec(select(ProcessedEvent).where(ProcessedEvent.event_id == "EvSecRetry1")).all()) == 1
 
 
@@ -617,16 +618,21 @@ def test_a_privileged_button_from_a_non_lead_is_refused(roles, action_id, value,
     ids=["emergency-stop", "forced-gate"],
 )
 def test_a_confirmed_risky_command_from_a_non_lead_is_refused(roles, line):
-    """The modal asks first (nothing changes while it is open); confirming it is still refused."""
+    """Permission first (issue 14.7): a stranger's risky command is refused at once, and no modal opens;
+    a confirmation forged for it (the modal the bot would have opened, submitted anyway) is refused too."""
     name = fresh("risky")
-    before = snapshot(roles.engine)
+    before, modals = snapshot(roles.engine), len(roles.slack.calls_to("views.open"))
     roles.server.slash(line, roles.slack.response_url(name), user=STRANGER, **LED_CHANNEL)
-    view = modal_for(roles.slack, name)
-    assert view["callback_id"] == "confirm_command"
-    assert snapshot(roles.engine) == before
-    assert submit(roles.server, view, STRANGER, "because I can")[0] == 200
     refusal = reply_to(roles.slack, name)
     assert refusal["response_type"] == "ephemeral" and f"leads: <@{LEAD}>" in refusal["text"]
+    assert len(roles.slack.calls_to("views.open")) == modals
+    assert snapshot(roles.engine) == before
+    channel = {"id": LED_CHANNEL["channel"], "name": LED_CHANNEL["channel_name"]}
+    context = {"channel": channel, "response_url": roles.slack.response_url(name)}
+    forged = confirm_modal(line, None, context, title="Emergency stop", prompt="forged")
+    assert submit(roles.server, forged, STRANGER, "because I can")[0] == 200
+    refused = roles.slack.wait_for(f"response:{name}", count=2)[-1].body
+    assert refused["response_type"] == "ephemeral" and f"leads: <@{LEAD}>" in refused["text"]
     assert snapshot(roles.engine) == before
     with Session(roles.engine) as session:
         entry = session.exec(
@@ -1066,7 +1072,8 @@ action_values = {
     "criterion_tick": joined(3),
     "checkpoint_pass": joined(2),
     "page_more": st.fixed_dictionaries(
-        {"command": st.one_of(st.sampled_from(SUBCOMMANDS), part), "plan": part, "offset": small_int}
+        {"command": st.one_of(st.sampled_from(SUBCOMMANDS), part), "plan": part, "offset": small_int},
+        optional={"page": st.one_of(small_int, part)},  # health's pages
     ).map(json.dumps),
     "alert_ack": st.one_of(small_int.map(str), small_int.map(lambda n: f"#{n}"), part),
     "alert_resolve": st.one_of(small_int.map(str), part),

@@ -124,7 +124,10 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
     with Session(engine) as session:
         assert session.exec(select(Task.status).where(Task.key == "T1")).one() == "done"
         answers = session.exec(select(SyncAnswer)).all()
-        assert len(answers) == 1 and answers[0].answer == {"reply": "Shipping after lunch"}
+        assert len(answers) == 1 and answers[0].answer == {
+            "reply": "Shipping after lunch",
+            "message_ts": "1800000000.000200",
+        }
     assert slack.errors == []
     for process in (first, second):
         assert "Traceback" not in process.output(), process.output()

@@ -184,6 +184,7 @@ def test_one_reminder_half_way_to_those_who_have_not_answered(jobs, slack, engin
     jobs.advance(seconds=30)
     scheduler.tick()
     scheduler.tick()
+    slack.wait_for("chat.postMessage", count=3)  # the prompt and two reminders, sent on their own thread
     opened = sorted(c.body["users"] for c in slack.calls_to("conversations.open"))
     assert opened == ["UB1", "UC1"]  # linked and silent; agent-a1 answered; the others have no Slack user
     reminders = [c.body for c in slack.calls_to("chat.postMessage") if c.body["text"].startswith("Reminder")]

@@ -7,12 +7,14 @@ exception is logged with a reference number, and the user gets a short message
 with that number, never a traceback.
 
 A request that carries its source's id (Slack's ``event_id``) is recorded in the
-same transaction under a unique key, so a retry of it changes nothing twice.
+same transaction under a unique key, so a retry of it changes nothing twice. A read
+is computed outside the writers' turn and audited in a short write after.
 A front end may run a read-only command for itself (drawing the Home tab, filling
 a form) without an audit entry: that is a view, not a command someone gave.
 """
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,8 +25,10 @@ from commands.core.context import Actor, Context
 from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
+from models.db.store import one_writer
 from models.db.tables import AuditEntry
 from models.db.types import utcnow
+from models.plan.settings import settings_of
 from models.rules.reactions import react
 from models.state.requests import first_time
 from models.views.reply import Reply
@@ -55,9 +59,20 @@ class Invocation:
 
 
 def execute(
-    engine: Engine, tokens: list[str], how: Invocation, *, now: datetime | None = None, audited: bool = True
+    engine: Engine,
+    tokens: list[str],
+    how: Invocation,
+    *,
+    now: datetime | None = None,
+    audited: bool = True,
+    rehearsal: bool = False,
 ) -> Reply:
-    """Run a command. ``audited=False``: a read-only command a front end runs for itself (a view)."""
+    """Run a command. ``audited=False``: a read-only command a front end runs for itself (a view).
+
+    ``rehearsal=True``: run it all, permission checks included, then roll everything back: what a
+    front end does before it asks for a confirmation, so that a refusal comes at once and no modal
+    opens for a command that would be refused. A refusal is audited as any; a success is not (the
+    confirmed run will be)."""
     now = now or utcnow()
     try:
         parsed = parse(tokens, how.front)
@@ -69,7 +84,7 @@ def execute(
         if not parsed.spec.is_read_only(parsed.args):
             raise RuntimeError(f"{parsed.spec.name} changes state: it cannot run unaudited")
         return _view(engine, parsed, how, now=now)
-    return run_parsed(engine, parsed, how, now=now)
+    return run_parsed(engine, parsed, how, now=now, rehearsal=rehearsal)
 
 
 def _context(session: Session, how: Invocation, now: datetime) -> Context:
@@ -93,19 +108,32 @@ def _view(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> 
             session.rollback()  # a view writes nothing
 
 
-def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime) -> Reply:
-    with Session(engine, expire_on_commit=False) as session:
+def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime, rehearsal: bool = False) -> Reply:
+    # A read (status, health…) is computed outside the process's turn to write, and its audit
+    # entry is written after, in a short write of its own: on SQLite a read held the one
+    # writer's lock for its whole computation, and 16 readers queued behind it (issue 21).
+    read_only = parsed.spec.is_read_only(parsed.args)
+    with nullcontext() if read_only else one_writer(engine), Session(engine, expire_on_commit=False) as session:
         ctx = _context(session, how, now)
         try:
             # A change of state is recorded under the request's id: the same request again (a retry, a replay
             # to another replica) changes nothing. What only reads may be answered twice.
-            changes = not parsed.spec.is_read_only(parsed.args)
-            if changes and how.request_id is not None and not first_time(session, how.request_id, now=now):
+            if not read_only and how.request_id is not None and not first_time(session, how.request_id, now=now):
                 raise AlreadyHandled(f"request {how.request_id} was handled already")
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
                 raise RuntimeError(f"privileged command {parsed.spec.name} did not check permissions")
+            if rehearsal:  # run to see whether it would be refused, then undone
+                session.rollback()
+                return reply
+            if read_only:
+                entry = _entry(how, parsed.text, ctx, "ok", _summary(reply), now)
+                session.rollback()  # it read only
+                _audit_read(engine, entry)
+                return reply
             reply = reply.with_notes(react(session, now))
+            if reply.announce and ctx.plan is not None:
+                reply = reply.model_copy(update={"announce_in": settings_of(ctx.plan).channel})
             session.add(_entry(how, parsed.text, ctx, "ok", _summary(reply), now))
             session.commit()
             return reply
@@ -130,6 +158,13 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             raise InternalError(
                 f"something went wrong on our side running `{parsed.spec.name}`; nothing was changed. {where}"
             ) from exc
+
+
+def _audit_read(engine: Engine, entry: AuditEntry) -> None:
+    """A read's audit entry, in a short write of its own."""
+    with one_writer(engine), Session(engine) as session:
+        session.add(entry)
+        session.commit()
 
 
 def _entry(
@@ -159,7 +194,7 @@ def _audit_alone(
     engine: Engine, how: Invocation, text: str, plan_key: str | None, outcome: str, message: str, now: datetime
 ) -> int | None:
     try:
-        with Session(engine) as session:
+        with one_writer(engine), Session(engine) as session:
             entry = _entry(how, text, None, outcome, message, now, plan_key)
             session.add(entry)
             session.commit()

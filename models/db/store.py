@@ -6,6 +6,7 @@ an empty or older store up to date by itself before it uses it, and
 """
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,29 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, pool_timeout=10)
+
+
+_writers: dict[int, threading.RLock] = {}  # per SQLite engine; re-entrant: a refusal audits inside the turn
+_writers_lock = threading.Lock()
+
+
+@contextmanager
+def one_writer(engine: Engine) -> Iterator[None]:
+    """Hold this process's turn to write to ``engine`` for the block (a transaction that writes).
+
+    SQLite takes one writer at a time, and a writer that finds it taken waits in SQLite's
+    busy handler, which sleeps up to 100 ms between tries however soon the lock frees: at
+    16 concurrent senders pause and resume had p99 over 1 s (issue 21). Here the process's
+    own writers queue on a lock and go as soon as it is free. PostgreSQL has row locks
+    (``models.state.locks``) and needs no turn.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _writers_lock:
+        lock = _writers.setdefault(id(engine), threading.RLock())
+    with lock:
+        yield
 
 
 def _create_private(path: str | None) -> None:

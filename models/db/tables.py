@@ -12,14 +12,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Connection, Index, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
+from models.db import figures
+from models.db.figures import install_triggers
 from models.db.types import UTCDateTime, utcnow
 
-# Task statuses, in the order the dashboard lists them.
-TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "done", "failed")
+TASK_STATUSES = figures.TASK_STATUSES  # in the order the dashboard lists them
 OPEN_TASK_STATUSES = ("todo", "ready", "in-progress", "blocked", "failed")
+# A task not done, in SQL, written out: a partial index serves only queries that spell
+# its condition the same way, with the literal, not a bound parameter.
+OPEN_TASK = "status <> 'done'"
 
 
 class _Row(Protocol):
@@ -131,7 +135,18 @@ class Task(SQLModel, table=True):
         UniqueConstraint("plan_id", "key"),
         Index("ix_tasks_plan_status", "plan_id", "status"),
         Index("ix_tasks_agent_status", "agent_id", "status"),
-        Index("ix_tasks_stream", "stream_id"),
+        # The dashboard's lookups per stream (models/views/dashboard.py): its last due task,
+        # its first due unfinished one, the tasks planned to start or end in the bucket of now.
+        Index("ix_tasks_stream_due", "stream_id", "archived", "planned_due_ws"),
+        Index(
+            "ix_tasks_open_due",
+            "stream_id",
+            "archived",
+            "planned_due_ws",
+            sqlite_where=text(OPEN_TASK),
+            postgresql_where=text(OPEN_TASK),
+        ),
+        Index("ix_tasks_stream_start", "stream_id", "archived", "planned_start_ws"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -168,6 +183,64 @@ class Task(SQLModel, table=True):
     critical: bool = False
     reason: str | None = None
     archived: bool = False
+
+
+def _sum() -> Any:
+    return Field(default=0, sa_type=BigInteger)  # 24,000 tasks' seconds overflow 32 bits
+
+
+class StreamFigures(SQLModel, table=True):
+    """Running figures of a stream's non-archived tasks in one status.
+
+    Kept by triggers on ``tasks`` (models/db/figures.py), in the transaction that
+    writes the task: the dashboard adds up these rows, a few per stream, instead of
+    every task.
+    """
+
+    __tablename__ = "stream_figures"
+
+    plan_id: int = Field(index=True)
+    stream_id: int = Field(primary_key=True)
+    status: str = Field(primary_key=True, max_length=20)
+    tasks: int = 0
+    estimate_ws: int = _sum()
+    since_ws: int = _sum()  # the tasks' clocks at their last change: time in status = n × clock − this
+    active_ws: int = _sum()
+    blocked_ws: int = _sum()
+    done_count: int = 0
+    rework_count: int = 0
+
+
+class AgentFigures(SQLModel, table=True):
+    """How many of an agent's non-archived tasks are in each status (kept like ``stream_figures``)."""
+
+    __tablename__ = "agent_figures"
+
+    plan_id: int = Field(index=True)
+    agent_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    todo: int = 0
+    ready: int = 0
+    in_progress: int = 0
+    blocked: int = 0
+    done: int = 0
+    failed: int = 0
+
+
+class PlannedPoints(SQLModel, table=True):
+    """Per stream and bucket of working seconds (models.db.figures.BUCKET_WS): how many of its
+    non-archived tasks are planned to start, and to end, in it, and the sums of those instants.
+
+    Kept by triggers on ``tasks`` like ``stream_figures``: planned progress adds up these rows.
+    """
+
+    __tablename__ = "planned_points"
+
+    stream_id: int = Field(primary_key=True)
+    bucket: int = Field(primary_key=True)
+    starts: int = 0
+    start_sum: int = _sum()
+    dues: int = 0
+    due_sum: int = _sum()
 
 
 class TaskEvent(SQLModel, table=True):
@@ -418,3 +491,10 @@ class AuditEntry(SQLModel, table=True):
     command: str
     outcome: str = Field(max_length=20)  # ok | refused | usage | error
     message: str | None = None
+
+
+@event.listens_for(SQLModel.metadata, "after_create")
+def _keep_figures(_target: Any, connection: Connection, **_kw: Any) -> None:
+    """Stores made from the models (tests, ``create_all``) get the triggers Alembic's 0004 creates."""
+    if "stream_figures" in SQLModel.metadata.tables:
+        install_triggers(connection)

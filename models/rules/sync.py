@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from models.db.store import session_scope
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot, id_of
 from models.plan.settings import calendar_of, settings_of
-from models.state.requests import forget_old
+from models.state.requests import first_time, forget_old
 from models.time.calendar import wall_instant
 from models.views.agents import agent_monitor
 from models.views.checkpoints import checkpoints_due_on
@@ -265,6 +265,23 @@ def record_answer(
     row.answered_at, row.answer, row.source = now, answer, source
     session.add(row)
     return first
+
+
+def withdraw_answer(session: Session, slot: SyncSlot, agent: Agent, *, now: datetime) -> None:
+    """The agent's answer taken back (its reply deleted): asked, and silent again."""
+    row = session.exec(select(SyncAnswer).where(SyncAnswer.slot_id == slot.id, SyncAnswer.agent_id == agent.id)).first()
+    if row is not None:
+        row.answered_at, row.answer = None, {}
+        session.add(row)
+
+
+def first_delivery(engine: Engine, event_id: str, *, now: datetime) -> bool:
+    """A unit of work of its own for an event that is no command (an App Home open): recorded once,
+    so Slack's retries of it, on this replica or another, are seen as such."""
+    with Session(engine) as session:
+        first = first_time(session, event_id, now=now)
+        session.commit()
+        return first
 
 
 def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:

@@ -12,11 +12,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Integer, and_, bindparam, case, func
-from sqlmodel import Session, col
+from sqlalchemy import Integer, Subquery, and_, bindparam, false, func, text
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
 
+from models.db.figures import BUCKET_WS
 from models.db.sql import select_columns, sum_if
-from models.db.tables import Plan, Stream, Task
+from models.db.tables import OPEN_TASK, TASK_STATUSES, Plan, PlannedPoints, Stream, Task
+from models.db.tables import StreamFigures as KeptStreamFigures
 from models.plan.settings import calendar_of, plan_clock, settings_of
 from models.time.calendar import WorkCalendar
 from models.time.clocks import stream_clock_sql
@@ -73,20 +76,73 @@ class Dashboard(Body):
     next_checkpoint: CheckpointSummary | None
 
 
+def _kept_figures(plan: Plan) -> Subquery:
+    """Per stream: the running figures of its tasks (models/db/figures.py), one row per status."""
+    f = KeptStreamFigures
+    in_status = {status: col(f.status) == status for status in TASK_STATUSES}
+    return (
+        select_columns(
+            col(f.stream_id).label("stream_id"),
+            func.sum(f.tasks).label("tasks"),
+            func.sum(f.estimate_ws).label("estimate"),
+            sum_if(in_status["done"], f.estimate_ws).label("done_estimate"),
+            *[sum_if(condition, f.tasks).label(status.replace("-", "_")) for status, condition in in_status.items()],
+            func.sum(f.active_ws).label("active_ws"),
+            func.sum(f.blocked_ws).label("blocked_ws"),
+            # Time in the current status is n × clock − Σ since: linear, so the sums suffice.
+            sum_if(in_status["in-progress"], f.since_ws).label("active_since"),
+            sum_if(in_status["blocked"], f.since_ws).label("blocked_since"),
+            func.sum(f.rework_count).label("reworks"),
+            func.sum(f.done_count).label("dones"),
+        )
+        .where(f.plan_id == plan.id)
+        .group_by(col(f.stream_id))
+        .subquery()
+    )
+
+
+def _planned_work(clock: ColumnElement[int], live: ColumnElement[bool]) -> ColumnElement[int]:
+    """Work the stream's tasks were planned to have done by its clock c: over its tasks,
+    max(c − start, 0) − max(c − due, 0) (due = start + estimate, so each adds its estimate
+    once past its due). The buckets wholly before c's come from ``planned_points`` (c × count
+    − sum of instants); the instants in c's own bucket, a day's worth, are read on indexes.
+    """
+    p = PlannedPoints
+    bucket = clock // BUCKET_WS
+    before = (
+        select(func.sum(clock * p.starts - p.start_sum - clock * p.dues + p.due_sum))
+        .where(col(p.stream_id) == Stream.id, col(p.bucket) < bucket)
+        .scalar_subquery()
+    )
+    this_bucket = []
+    for instant in (Task.planned_start_ws, Task.planned_due_ws):
+        this_bucket.append(
+            select(func.sum(clock - instant))
+            .where(live, instant >= bucket * BUCKET_WS, instant < clock)
+            .scalar_subquery()
+        )
+    started, due = this_bucket
+    return func.coalesce(before, 0) + func.coalesce(started, 0) - func.coalesce(due, 0)
+
+
 def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
     calendar = calendar_of(plan)
     w_now = plan_clock(plan, now)
     w = bindparam("w", w_now, type_=Integer)
     clock = stream_clock_sql(w)
-    into_task = clock - Task.planned_start_ws
-    planned_part = case(
-        (into_task >= Task.estimate_ws, Task.estimate_ws),
-        (into_task <= 0, 0),
-        else_=into_task,
+    # `= false`, not `IS false`: PostgreSQL uses an index for the one, not the other.
+    live = and_(col(Task.stream_id) == Stream.id, col(Task.archived) == false())
+    # Lateness and the plan's end depend on each task's planned window, not on a sum:
+    # each is one lookup per stream on an index (ix_tasks_open_due, ix_tasks_stream_due).
+    first_open_due = (
+        select(Task.planned_due_ws)
+        .where(live, text(OPEN_TASK))
+        .order_by(col(Task.planned_due_ws))
+        .limit(1)
+        .scalar_subquery()
     )
-    unfinished = col(Task.status) != "done"
-    in_progress_now = case((col(Task.status) == "in-progress", clock - Task.since_ws), else_=0)
-    blocked_now = case((col(Task.status) == "blocked", clock - Task.since_ws), else_=0)
+    last_due = select(Task.planned_due_ws).where(live).order_by(col(Task.planned_due_ws).desc()).limit(1)
+    kept = _kept_figures(plan)
     rows = session.exec(
         select_columns(
             Stream.key,
@@ -94,35 +150,22 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
             Stream.priority,
             Stream.status,
             Stream.paused_by_stop,
-            func.count(col(Task.id)),
-            func.coalesce(func.sum(Task.estimate_ws), 0),
-            sum_if(col(Task.status) == "done", Task.estimate_ws),
-            sum_if(col(Task.id).is_not(None), planned_part),
-            func.max(case((unfinished, clock - Task.planned_due_ws), else_=None)),
-            sum_if(col(Task.status) == "done"),
-            sum_if(col(Task.status) == "in-progress"),
-            sum_if(col(Task.status) == "blocked"),
-            sum_if(col(Task.status) == "failed"),
-            sum_if(col(Task.status) == "ready"),
-            sum_if(col(Task.status) == "todo"),
-            func.max(Task.planned_due_ws - clock),
-            sum_if(col(Task.id).is_not(None), Task.active_ws + in_progress_now),
-            sum_if(col(Task.id).is_not(None), Task.blocked_ws + blocked_now),
-            func.coalesce(func.sum(Task.rework_count), 0),
-            func.coalesce(func.sum(Task.done_count), 0),
+            clock,
+            func.coalesce(kept.c.tasks, 0),
+            func.coalesce(kept.c.estimate, 0),
+            func.coalesce(kept.c.done_estimate, 0),
+            _planned_work(clock, live),
+            first_open_due,
+            last_due.scalar_subquery(),
+            *[func.coalesce(kept.c[s.replace("-", "_")], 0) for s in TASK_STATUSES],
+            func.coalesce(kept.c.active_ws - kept.c.active_since, 0),
+            func.coalesce(kept.c.blocked_ws - kept.c.blocked_since, 0),
+            func.coalesce(kept.c.reworks, 0),
+            func.coalesce(kept.c.dones, 0),
         )
         .select_from(Stream)
-        .outerjoin(Task, and_(col(Task.stream_id) == Stream.id, col(Task.archived).is_(False)))
+        .outerjoin(kept, kept.c.stream_id == Stream.id)
         .where(Stream.plan_id == plan.id, col(Stream.archived).is_(False))
-        .group_by(
-            col(Stream.id),
-            col(Stream.key),
-            col(Stream.type),
-            col(Stream.priority),
-            col(Stream.status),
-            col(Stream.paused_by_stop),
-            col(Stream.position),
-        )
         .order_by(col(Stream.position))
     ).all()
 
@@ -137,23 +180,32 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         priority,
         status,
         by_stop,
+        stream_now,
         n,
         est,
         done_e,
         planned_e,
-        late,
-        done,
+        open_due,
+        last_due_ws,
+        todo,
+        ready,
         active,
         blocked,
+        done,
         failed,
-        ready,
-        todo,
-        left,
-        active_s,
-        blocked_s,
+        active_part,
+        blocked_part,
         reworks,
         dones,
     ) in rows:
+        # PostgreSQL's sums of BIGINT are Decimal: the figures are whole seconds and counts.
+        n, est, done_e, planned_e, todo, ready, active, blocked, done, failed, reworks, dones = map(
+            int, (n, est, done_e, planned_e, todo, ready, active, blocked, done, failed, reworks, dones)
+        )
+        late = stream_now - open_due if open_due is not None else None
+        left = last_due_ws - stream_now if last_due_ws is not None else None
+        active_s = int(active_part) + active * stream_now
+        blocked_s = int(blocked_part) + blocked * stream_now
         progress = done_e / est if est else 0.0
         planned = planned_e / est if est else 0.0
         streams.append(

@@ -22,6 +22,9 @@ class Reply(BaseModel):
     # plan's channel in Slack), naming who did it. Reads go to the asker only.
     announce: bool = False
     plan: str | None = None
+    # The plan's own channel (its `channel:`), set by the dispatcher on an announced reply: the
+    # announcement goes there wherever the command was typed.
+    announce_in: str | None = None
     # A new sync prompt (its slot): post it as the bot's own message and record where it landed,
     # so that answers can redraw it. Not an ephemeral answer, nor a response_url post.
     prompt_to_post: int | None = None

@@ -129,8 +129,16 @@ def answers_of(session: Session, slot: SyncSlot) -> list[AnswerLine]:
     ]
 
 
+MESSAGE_KEY = "message_ts"  # where a thread answer keeps which reply it is (not shown)
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
 def _summary(answer: Mapping[str, Any] | None) -> str:
-    parts = [f"{k}: {v}" for k, v in (answer or {}).items() if v and k not in ("done", "blocked_task")]
+    hidden = ("done", "blocked_task", MESSAGE_KEY)
+    parts = [f"{k}: {_shown(v)}" for k, v in (answer or {}).items() if v and k not in hidden]
     return "; ".join(parts)[:300]
 
 
