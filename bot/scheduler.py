@@ -138,48 +138,30 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
         sms_url=config.sms_webhook_url.get_secret_value() if config.sms_webhook_url else None,
     )
     _scheduler = BackgroundScheduler(timezone=UTC)
-    _scheduler.add_job(
-        deliver,
-        IntervalTrigger(seconds=DELIVER_SECONDS),
-        id="deliver",
-        replace_existing=True,
-        misfire_grace_time=DELIVER_SECONDS,
-        coalesce=True,
-        max_instances=1,
-    )
-    _scheduler.add_job(
-        retry_posts,
-        IntervalTrigger(seconds=RETRY_SECONDS),
-        id="sync-retry",
-        replace_existing=True,
-        misfire_grace_time=RETRY_SECONDS,
-        coalesce=True,
-        max_instances=1,
-    )
-    _scheduler.add_job(
-        reconcile,
-        IntervalTrigger(seconds=RECONCILE_SECONDS),
-        id="reconcile",
-        replace_existing=True,
-        misfire_grace_time=RECONCILE_SECONDS,
-        coalesce=True,
-        max_instances=1,
-    )
-    _scheduler.add_job(
-        tick,
-        IntervalTrigger(seconds=TICK_SECONDS),
-        id="tick",
-        replace_existing=True,
-        misfire_grace_time=TICK_SECONDS,
-        coalesce=True,
-        max_instances=1,
-    )
+    _every(deliver, DELIVER_SECONDS, "deliver")
+    _every(retry_posts, RETRY_SECONDS, "sync-retry")
+    _every(reconcile, RECONCILE_SECONDS, "reconcile")
+    _every(tick, TICK_SECONDS, "tick")
     _scheduler.start()
     # The first reconcile and the catch-up of missed syncs post to Slack, which may ask us to wait
     # (429 Retry-After): they run once in the scheduler's pool, so the web server starts at once and
     # answers Slack's acks and /healthz while they wait.
     _scheduler.add_job(_start_up, id="start-up", misfire_grace_time=None)
     return _scheduler
+
+
+def _every(job: Callable[[], None], seconds: int, job_id: str) -> None:
+    """A job run every `seconds`, one at a time; runs missed while the last one ran are dropped, not queued."""
+    assert _scheduler is not None
+    _scheduler.add_job(
+        job,
+        IntervalTrigger(seconds=seconds),
+        id=job_id,
+        replace_existing=True,
+        misfire_grace_time=seconds,
+        coalesce=True,
+        max_instances=1,
+    )
 
 
 def _start_up() -> None:

@@ -210,10 +210,7 @@ def progress_chart(summary: DaySummary) -> bytes:
         axes.set_ylabel("% of estimate done")
         axes.set_title(f"{summary.plan} — {summary.day}")
         axes.legend(loc="upper left")
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return _png(figure)
     finally:
         pyplot.close(figure)
 
@@ -250,9 +247,13 @@ def _progress_chart_lying(summary: DaySummary, pyplot) -> bytes:
         axes.set_xlabel("% of estimate done")
         axes.set_title(f"{summary.plan} — {summary.day}")
         axes.legend(loc="lower right")
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return _png(figure)
     finally:
         pyplot.close(figure)
+
+
+def _png(figure) -> bytes:
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

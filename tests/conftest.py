@@ -21,8 +21,8 @@ from models.db.store import make_engine
 from tests import pg
 from tests.clock import MONDAY_9AM_PARIS
 
-# Fixtures shared across modules, asked for by name: fake_slack; slack, store, server.
-pytest_plugins = ["tests.fake_slack", "tests.slack_app"]
+# Fixtures shared across modules, asked for by name: fake_slack; slack, store, server; mailbox, sms.
+pytest_plugins = ["tests.fake_slack", "tests.slack_app", "tests.outlets"]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLAN = ROOT / "models" / "example_plans" / "TR-ORCH-001.yml"

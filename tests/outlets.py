@@ -4,6 +4,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from aiosmtpd.controller import Controller
 
 
@@ -73,3 +74,18 @@ class SmsGateway:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+# Fixtures (registered for the whole suite in conftest.py): a real SMTP server and SMS gateway per test.
+
+
+@pytest.fixture
+def mailbox():
+    with Mailbox() as box:
+        yield box
+
+
+@pytest.fixture
+def sms():
+    with SmsGateway() as gateway:
+        yield gateway

@@ -15,19 +15,6 @@ from models.db.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
 from models.rules.heartbeats import record_heartbeat
 from tests.clock import MONDAY_9AM_PARIS
 from tests.conftest import LEAD
-from tests.outlets import Mailbox, SmsGateway
-
-
-@pytest.fixture
-def mailbox():
-    with Mailbox() as box:
-        yield box
-
-
-@pytest.fixture
-def sms():
-    with SmsGateway() as gateway:
-        yield gateway
 
 
 @pytest.fixture

@@ -14,19 +14,6 @@ from sqlmodel import Session, select
 from bot.app import web_client
 from bot.delivery import DELIVERY_EVENT, Outlets, deliver_due
 from models.db.tables import AlertDelivery
-from tests.outlets import Mailbox, SmsGateway
-
-
-@pytest.fixture
-def mailbox():
-    with Mailbox() as box:
-        yield box
-
-
-@pytest.fixture
-def sms():
-    with SmsGateway() as gateway:
-        yield gateway
 
 
 @pytest.fixture
