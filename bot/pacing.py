@@ -30,3 +30,8 @@ class Pacer:
 # a margin, as each replica paces on its own and a minute's window has edges (the 600-agent bench
 # saw one 429 pacing at exactly 50).
 TIER_3 = 45
+
+# Direct messages a minute: chat.postMessage is limited per conversation (about one a second each),
+# not by tier, and each person's DM is a conversation of its own; this keeps a fan-out of reminders
+# to a few a second for the whole app (600 people in 2.5 minutes), well inside a sync's window.
+DIRECT_MESSAGES = 240

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from bot import blocks
 from bot.coalesce import Coalescer
-from bot.pacing import TIER_3, Pacer
+from bot.pacing import DIRECT_MESSAGES, Pacer
 from models.db.types import utcnow
 from models.rules.sync import posted_prompt, record_posted, reminder
 from models.views.sync import DaySummary, SyncPrompt
@@ -113,7 +113,7 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
     )
 
 
-OPEN_PACE = Pacer(TIER_3)  # conversations.open is Tier 3
+REMIND_PACE = Pacer(DIRECT_MESSAGES)  # reminders are direct messages (bot/pacing.py)
 REREAD_SILENT_S = 2.0  # how stale the list of the silent may get while reminders go out
 
 
@@ -140,10 +140,9 @@ def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
 
 
 def _remind_one(client: WebClient, user: str, key: str, due, where: str) -> None:
-    OPEN_PACE.wait()
-    channel = client.conversations_open(users=user)["channel"]["id"]
+    REMIND_PACE.wait()
     client.chat_postMessage(
-        channel=channel,
+        channel=user,  # Slack posts it in the app's DM with them: no conversations.open (Tier 3) first
         text=(
             f"Reminder: the {due.sync_type} sync of {due.plan} is waiting for your answer ({key}): "
             f"press Answer on {where}, or reply in its thread."

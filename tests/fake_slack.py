@@ -496,11 +496,18 @@ class FakeSlack:
         metadata_error = _metadata_error(body.get("metadata"))
         if metadata_error:
             return {"ok": False, "error": metadata_error}
+        # A user id as the channel posts in the app's direct messages with that person, and the answer
+        # names that conversation (docs.slack.dev/reference/methods/chat.postMessage, "channel": "an
+        # encoded ID ... or a user ID to send a message to the app's DM with that user"). Here the DM
+        # with U… is D…, as conversations.open hands it out.
+        channel = body["channel"]
+        if channel[:1] in ("U", "W"):
+            channel = f"D{channel}"
         ts = self._next_ts()
         message = self._message(body, ts)
         with self._cond:
-            self._channels.setdefault(body["channel"], []).append(message)
-        return {"ok": True, "channel": body["channel"], "ts": ts, "message": message}
+            self._channels.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
     def _history(self, body: dict) -> dict:
         """What was posted in a channel, newest first, as conversations.history gives it: between
