@@ -515,7 +515,7 @@ def test_slacks_retry_of_an_event_acts_once(roles):
         "thread_ts": prompt_ts,
     }
     assert roles.server.event(event, event_id="EvSecRetry1")[0] == 200
-    roles.slack.wait_for("chat.update", count=updates + 1)
+    roles.slack.wait_for("chat.update", count=updates + 1, timeout=30)
     # Slack's retries: the same event id again (with other text here, to tell them apart).
     assert roles.server.event({**event, "text": "second"}, event_id="EvSecRetry1", retry_num=1)[0] == 200
     assert roles.server.event({**event, "text": "third"}, event_id="EvSecRetry1", retry_num=2)[0] == 200
@@ -1281,7 +1281,9 @@ def injection(e2e):
         },
         event_id="EvSecInj1",
     )
-    places["sync answers"] = [c.body for c in slack.wait_for("chat.update", count=updates + 2)[updates:]]
+    # Redraws of one prompt are coalesced (at most one every 3 s): the second comes a few seconds on.
+    redraws = slack.wait_for("chat.update", count=updates + 2, timeout=30)
+    places["sync answers"] = [c.body for c in redraws[updates:]]
 
     # People's text in commands.
     slash("task reason", "task start T1", AGENT_P)
