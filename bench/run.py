@@ -11,7 +11,8 @@ Then, each in its own module and beside a bare baseline measured in the same run
 - bench/http_bench.py: `status`, `health` and `pause` over HTTP against a bare
   Bolt app, at 1 and 16 senders, on both plans; `serve`'s resident memory;
 - bench/fanout.py: 200 plans' sync prompts due at one minute;
-- bench/alerts_bench.py: 1,000 alerts delivered to 10 Slack channels.
+- bench/alerts_bench.py: 1,000 alerts delivered to 10 Slack channels;
+- bench/history_bench.py: `report` over the large plan's history, and exports' peak memory.
 
 Prints the figures and writes bench/RESULTS.md. This is a script, not a test:
 a missed target is reported, never raised.
@@ -656,7 +657,7 @@ def guarded(name: str, module, measure, directory: Path) -> tuple[list[Row], lis
     return module.report_rows(figures), module.notes(), figures
 
 
-PARTS = ("http", "fanout", "alerts")  # besides the in-process figures, which always run
+PARTS = ("http", "fanout", "alerts", "history")  # besides the in-process figures, which always run
 
 
 def other_parts(
@@ -664,13 +665,14 @@ def other_parts(
 ) -> tuple[list[Row], list[str], dict[str, object]]:
     """HTTP against a bare Bolt app, scheduler fan-out, alert delivery (their own modules);
     and each part's figures by part."""
-    from bench import alerts_bench, fanout, http_bench  # imported here: they import this module
+    from bench import alerts_bench, fanout, history_bench, http_bench  # imported here: they import this module
 
     rows, notes, measured = [], [], {}
     for part, name, module, measure in (
         ("http", "HTTP benchmark", http_bench, lambda d: http_bench.measure_http(EXAMPLE_PLAN, plan_file, d)),
         ("fanout", "Scheduler fan-out", fanout, fanout.measure_fanout),
         ("alerts", "Alert delivery", alerts_bench, alerts_bench.measure_alerts),
+        ("history", "History", history_bench, lambda d: history_bench.measure_history(d / "history")),
     ):
         if part not in parts:
             continue

@@ -1,6 +1,6 @@
 """A standup of 600 agents under Slack's rate limits: answers by thread and by the modal, 50 silent.
 
-    .venv/bin/python -m bench.sync_at_scale [--agents 600] [--silent 50] [--within 75]
+    .venv/bin/python -m bench.sync_at_scale [--agents 600] [--silent 50] [--within 270]
 
 `orchestrate serve --http` as a subprocess on a SQLite store, the stand-in for Slack with its rate
 limits on (tests/fake_slack.py RATE_LIMITS: chat.postMessage 1/s per channel, chat.update and
@@ -27,15 +27,17 @@ import yaml
 from sqlmodel import Session, col, func, select
 
 from bench.slack import BenchSlack
-from commands.core.dispatch import execute
+from commands.core.context import Actor
+from commands.core.dispatch import Invocation, execute
 from models.db.store import make_engine, upgrade
-from models.db.tables import SyncAnswer
+from models.db.tables import Agent, SyncAnswer
 from tests.serve_process import ServeProcess, block_action
 from tests.slack_app import OPERATOR
 
 CHANNEL = "C0SCALE001"
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Sync at scale (bench/sync_at_scale.py)"
+RACE_S = 0.5  # an answer this close before its reminder may have crossed it (clocks, the look, the post)
 
 
 def user(n: int) -> str:
@@ -84,7 +86,7 @@ def main() -> None:
     options = argparse.ArgumentParser()
     options.add_argument("--agents", type=int, default=600)
     options.add_argument("--silent", type=int, default=50)
-    options.add_argument("--within", type=float, default=75.0, help="seconds over which the answers come")
+    options.add_argument("--within", type=float, default=270.0, help="seconds over which the answers come")
     options.add_argument("--minutes", type=int, default=5, help="how long the sync lasts (reminders half-way)")
     args = options.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="sync-scale-"))
@@ -109,6 +111,7 @@ def main() -> None:
         print(f"waiting {wait:.0f} s for the prompt", file=sys.stderr)
         prompt = slack.wait_for("chat.postMessage", timeout=wait)[0]
         posted_at = time.monotonic()
+        wall_offset = time.time() - time.monotonic()  # the stand-in stamps calls with time.monotonic()
         slot = next(
             e["value"]
             for b in blocks_of(prompt)
@@ -178,6 +181,7 @@ def main() -> None:
                             "yesterday": {"value": {"type": "plain_text_input", "value": f"did {n}"}},
                             "today": {"value": {"type": "plain_text_input", "value": f"do {n}"}},
                             "blockers": {"value": {"type": "plain_text_input", "value": None}},
+                            "tasks_done": {"value": {"type": "multi_static_select", "selected_options": done_of(view)}},
                         }
                     },
                 },
@@ -200,13 +204,23 @@ def main() -> None:
         end_of_sync = posted_at + args.minutes * 60
         time.sleep(max(0.0, end_of_sync - time.monotonic()))  # the reminders have until the sync ends
         reminders = [
-            c for c in slack.calls_to("chat.postMessage") if str(c.body.get("text", "")).startswith("Reminder")
+            c
+            for c in slack.calls_to("chat.postMessage")
+            if str(c.body.get("text", "")).startswith("Reminder") and not c.failed
         ]
-        reminded = {c.body.get("channel") for c in reminders if not c.failed}
+        reminded = {c.body.get("channel") for c in reminders}
         with Session(engine) as session:
             stored = session.exec(
                 select(func.count()).select_from(SyncAnswer).where(col(SyncAnswer.answered_at).is_not(None))
             ).one()
+            answered_at = dict(
+                session.exec(
+                    select(Agent.slack_user, SyncAnswer.answered_at).join(Agent, Agent.id == SyncAnswer.agent_id)
+                ).all()
+            )
+        check = reminder_check(reminders, answered_at, wall_offset, end_of_sync)
+        said = [f"standup of {n}: on Work {n}" for n in by_thread] + [f"did {n}; today: do {n}" for n in by_modal]
+        shown, lists = shown_in_pages(engine, slot, said)
         per_method: dict[str, int] = {}
         for call in slack.calls:
             per_method[call.method.split(":")[0]] = per_method.get(call.method.split(":")[0], 0) + 1
@@ -225,7 +239,14 @@ def main() -> None:
             else "never (120 s)",
             "chat.update calls (ok / 429)": f"{len([c for c in slack.calls_to('chat.update') if not c.failed])}"
             f" / {slack.ratelimited.get('chat.update', 0)}",
+            "answers shown across the prompt's pages (Show more)": f"{shown} of {len(said)}",
+            "Python lists shown in them": lists,
             "reminders sent (silent)": f"{len(reminded)} ({args.silent})",
+            "reminders (to those silent when it was sent / after they had answered / within 0.5 s of their answer)": (
+                f"{check['to silent']} / {check['stale']} / {check['raced']}"
+            ),
+            "silent at the end and never reminded": check["missed"],
+            "last reminder before the sync ended": check["last before end"],
             "429s by method": dict(slack.ratelimited) or "none",
             "views.open refused (expired_trigger_id)": sum(
                 1 for m, e in slack.refusals if (m, e) == ("views.open", "expired_trigger_id")
@@ -242,6 +263,63 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key}: {value}")
     write_results(figures, f"{SECTION[:-1]}, answers over {args.within:.0f} s)")
+
+
+def done_of(view: dict) -> list[dict]:
+    """The first of the agent's tasks in the form, ticked as done (what a list of tasks shows as)."""
+    for block in view["blocks"]:
+        if block.get("block_id") == "tasks_done":
+            return block["element"]["options"][:1]
+    return []
+
+
+def shown_in_pages(engine, slot: str, texts: list[str]) -> tuple[int, int]:
+    """How many of ``texts`` the prompt shows across its pages (its Show more: `answers --slot N`),
+    and how many Python lists (``['``) they show."""
+    from bot.blocks import render_body_dicts
+
+    lead = Invocation(
+        actor=Actor(id="slack:U0LEAD0001", name="lead", source="slack", slack_user="U0LEAD0001"), front="slack"
+    )
+    offset: int | None = 0
+    shown = ""
+    while offset is not None:
+        page = render_body_dicts(execute(engine, ["answers", "--slot", slot], lead, audited=False).body, offset=offset)
+        shown += json.dumps(page, ensure_ascii=False)
+        more = [
+            json.loads(e["value"])
+            for b in page
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "page_more"
+        ]
+        offset = more[0]["offset"] if more else None
+    return sum(1 for t in texts if t in shown), shown.count("['")
+
+
+def reminder_check(reminders: list, answered_at: dict, wall_offset: float, end_of_sync: float) -> dict:
+    """Whether each reminder went to someone silent when it was sent (the stored answer's time against
+    the reminder's), who stayed silent and was never reminded, and when the last one went."""
+    sent = {str(c.body.get("channel")): c.at + wall_offset for c in reminders}
+    stale = raced = to_silent = 0
+    for user_id, at in sent.items():
+        answered = answered_at.get(user_id)
+        answered_s = answered.replace(tzinfo=UTC).timestamp() if answered else None
+        if answered_s is None or answered_s > at:
+            to_silent += 1
+        elif answered_s < at - RACE_S:
+            stale += 1
+        else:
+            raced += 1
+    missed = sum(1 for user_id, at in answered_at.items() if at is None and user_id not in sent)
+    last = max((c.at for c in reminders), default=None)
+    return {
+        "to silent": to_silent,
+        "stale": stale,
+        "raced": raced,
+        "missed": missed,
+        "last before end": f"{end_of_sync - last:.0f} s" if last is not None else "no reminder",
+    }
 
 
 def write_results(figures: dict, section: str) -> None:

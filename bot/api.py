@@ -3,6 +3,8 @@
     POST  /api/v1/metrics                    metric NAME VALUE [--plan PLAN]
     POST  /api/v1/events                     event NAME [--plan PLAN]
     PATCH /api/v1/tasks/{id}                 task start|done|block|fail|reopen ID [--reason] [--plan]
+    GET   /api/v1/report                     report [--from] [--to] [--stream] [--agent] [--plan], JSON or CSV
+    GET   /api/v1/exports/{what}             export WHAT [--from] [--to] [--plan] [--format csv|json], streamed
     POST  /api/v1/agents/{id}/heartbeat      an agent's heartbeat, up or down
     GET   /api/v1/openapi.json               this API's OpenAPI document (/api/v1/docs: Swagger UI), with the token
 
@@ -28,7 +30,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -40,7 +42,8 @@ from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import CommandError, PermissionDenied, UsageError, brief
 from models.time.units import MAX_VALUE_TEXT, UnitError, parse_quantity
-from models.views.reply import HeartbeatAck, Reply
+from models.views.exports import Export, stream
+from models.views.reply import Document, HeartbeatAck, Reply
 
 log = logging.getLogger(__name__)
 
@@ -359,6 +362,56 @@ def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None =
         if not isinstance(ack, HeartbeatAck):
             raise RuntimeError(f"`heartbeat` answered a {ack.kind}")
         return _ok(reply, agent=ack.agent, status=ack.status, recovered=ack.recovered, last_seen_at=ack.at)
+
+    @router.get(
+        "/report",
+        response_model=CommandOut,
+        responses={200: {"content": {"text/csv": {}}, "description": "the report (as CSV with format=csv)"}},
+        summary="A plan's report over a range of days (`report`): JSON, or CSV with format=csv",
+    )
+    def plan_report(
+        plan: str | None = plan_query,
+        first: str | None = Query(default=None, alias="from", max_length=10, examples=["2026-01-05"]),
+        last: str | None = Query(default=None, alias="to", max_length=10, examples=["2026-01-16"]),
+        stream: str | None = Query(default=None, min_length=1, max_length=100),
+        agent: str | None = Query(default=None, min_length=1, max_length=100),
+        format: Literal["json", "csv"] = "json",
+    ) -> Any:
+        options = [
+            *_option("from", first),
+            *_option("to", last),
+            *_option("stream", stream),
+            *_option("agent", agent),
+            *_option("plan", plan),
+        ]
+        reply = run(_tokens(["report"], [], [*options, "--format", "csv" if format == "csv" else "text"]))
+        if isinstance(reply.body, Document):
+            disposition = f'attachment; filename="{reply.body.filename}"'
+            return Response(
+                reply.body.content, media_type=reply.body.media_type, headers={"Content-Disposition": disposition}
+            )
+        return _ok(reply)
+
+    @router.get(
+        "/exports/{what}",
+        responses={200: {"content": {"text/csv": {}, "application/json": {}}, "description": "the rows, streamed"}},
+        summary="Export tasks, answers, readings, alerts or the audit log of a range (`export`), streamed",
+    )
+    def export(
+        what: Literal["tasks", "answers", "readings", "alerts", "audit"] = Path(examples=["tasks"]),
+        plan: str | None = plan_query,
+        first: str | None = Query(default=None, alias="from", max_length=10, examples=["2026-01-05"]),
+        last: str | None = Query(default=None, alias="to", max_length=10, examples=["2026-01-16"]),
+        format: Literal["csv", "json"] = "csv",
+    ) -> StreamingResponse:
+        options = [*_option("from", first), *_option("to", last), *_option("plan", plan), "--format", format]
+        body = run(_tokens(["export", what], [], options)).body
+        if not isinstance(body, Export):
+            raise RuntimeError(f"`export` answered a {body.kind}")
+        disposition = f'attachment; filename="{body.filename}"'
+        return StreamingResponse(
+            stream(engine, body), media_type=body.media_type, headers={"Content-Disposition": disposition}
+        )
 
     return router
 

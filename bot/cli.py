@@ -1,7 +1,8 @@
 """The `orchestrate` command: every subcommand of the grammar, plus `serve` and `db`.
 
 Exit codes: 0 done, 1 refused (or failed), 2 usage error. ``--json`` prints
-the reply as JSON; ``--yes`` answers the confirmation questions asked at a
+on stdout what the HTTP API answers: ``{"ok": true, "reply": …}`` or
+``{"ok": false, "error": …, "usage": …}``; ``--yes`` answers the confirmation questions asked at a
 terminal. Run from a script (no terminal), nothing is asked, so the seed's
 command lines work as written.
 """
@@ -15,6 +16,7 @@ from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import CommandError, UsageError
 from commands.core.registry import parse
+from models.views.exports import Export, stream
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
@@ -51,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc, as_json)
     except InternalError as exc:
         return _fail(exc, as_json, code=EXIT_REFUSED)
+    if isinstance(reply.body, Export):  # streamed from the store as it is written out
+        for chunk in stream(engine, reply.body):
+            sys.stdout.write(chunk)
+        return EXIT_OK
     if as_json:
-        print(json.dumps(reply.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        print(json.dumps({"ok": True, "reply": reply.model_dump(mode="json")}, indent=2, ensure_ascii=False))
     else:
         from bot.text import render
 
@@ -67,7 +73,7 @@ def _fail(exc: Exception, as_json: bool, code: int | None = None) -> int:
         usage = getattr(exc, "usage", None)
         if usage:
             payload["usage"] = usage
-        print(json.dumps(payload, ensure_ascii=False), file=sys.stderr)
+        print(json.dumps(payload, ensure_ascii=False))  # one stream for both shapes, as the API answers
     else:
         print(f"orchestrate: {exc}", file=sys.stderr)
     return code

@@ -38,7 +38,14 @@ EMOJI = {
     ":rotating_light:": "🚨",
     ":boom:": "✗",
     ":no_entry_sign:": "⛔",
+    ":information_source:": "ℹ",
+    ":hourglass_flowing_sand:": "⏳",
+    ":arrow_upper_right:": "↗",
+    ":arrow_right:": "→",
+    ":arrow_lower_right:": "↘",
 }
+CODE_BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
+ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
 
 
 def blocks_to_text(blocks: list[dict]) -> str:
@@ -65,10 +72,20 @@ def blocks_to_text(blocks: list[dict]) -> str:
 
 
 def _mrkdwn(text: str) -> str:
+    """Slack's mrkdwn as plain text: emoji as symbols, *bold* and _italic_ unmarked, code as typed."""
+    parts = CODE_BLOCK.split(text)  # odd parts are code blocks: Slack shows them verbatim
+    return "".join(_unescape(part) if i % 2 else _inline(part) for i, part in enumerate(parts))
+
+
+def _inline(text: str) -> str:
     for code, symbol in EMOJI.items():
         text = text.replace(code, symbol)
     text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
-    text = text.replace("`", "").replace("*", "")
+    text = ITALIC.sub(r"\1", text.replace("`", "").replace("*", ""))
+    return _unescape(text)
+
+
+def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -167,14 +184,26 @@ class Console:
             operators=frozenset({CONSOLE_USER}),
         )
         self.counter = 0
+        self.prompt: str | None = None  # the prompt on screen, waiting for a line
+        self.printing = threading.Lock()  # the scheduler's alerts print from other threads
 
     def say(self, text: str) -> None:
-        print(text, file=self.stdout, flush=True)
+        with self.printing:
+            if self.prompt is not None:  # clear the prompt's line, print, and draw the prompt again
+                print("\r\033[K" + text, file=self.stdout)
+                print(self.prompt, end="", file=self.stdout, flush=True)
+            else:
+                print(text, file=self.stdout, flush=True)
 
     def ask(self, prompt: str) -> str | None:
         if self.stdin.isatty():
-            print(prompt, end="", file=self.stdout, flush=True)
-        line = self.stdin.readline()
+            with self.printing:
+                print(prompt, end="", file=self.stdout, flush=True)
+                self.prompt = prompt
+        try:
+            line = self.stdin.readline()
+        finally:
+            self.prompt = None
         return None if not line else line.rstrip("\n")
 
     def run(self) -> int:
@@ -219,8 +248,8 @@ class Console:
         """Ask a modal's question at the prompt, then submit it back as Slack would."""
         self.say(f"-- {view['title']['text']} --")
         self.say(blocks_to_text([b for b in view["blocks"] if b["type"] != "input"]))
-        reason = self.ask("Reason (empty to cancel): ")
-        if not reason or not reason.strip():
+        reason = self._reason(view)
+        if reason is None:
             self.say("cancelled; nothing changed")
             return
         payload = {
@@ -235,6 +264,16 @@ class Console:
         }
         self._dispatch(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
         self.slack.wait(response)
+
+    def _reason(self, view: dict) -> str | None:
+        """The modal's reason: the one typed with the command once confirmed, else a new one; None cancels."""
+        typed = next((b["element"].get("initial_value") for b in view["blocks"] if b.get("block_id") == "reason"), None)
+        if typed:
+            answer = self.ask(f'Reason: "{typed}". y to go ahead with it, another reason, or empty to cancel: ') or ""
+            answer = answer.strip()
+            return typed if answer.lower() in ("y", "yes") else answer or None
+        answer = (self.ask("Reason (empty to cancel): ") or "").strip()
+        return answer or None
 
     def _dispatch(self, body: str, content_type: str) -> None:
         response = self.app.dispatch(BoltRequest(body=body, headers={"content-type": [content_type]}))

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from functools import cached_property
 from urllib.parse import unquote, urlparse
@@ -32,6 +32,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 
 from bot.blocks import alert_blocks, escape
+from bot.history import CLOCK_MARGIN, CannotLook, look_between
 from bot.metrics import ALERTS_DELIVERED
 from models.db.tables import Alert
 from models.state import outbox
@@ -79,11 +80,8 @@ def never_waiting(client: WebClient) -> WebClient:
 CONNECTION_LOST = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException)
 # The event_type of the message metadata every alert post carries; its payload names the delivery.
 DELIVERY_EVENT = "orchestrate_alert_delivery"
-# The clocks of this replica and of Slack may disagree a little: the look spans this much more either side.
-CLOCK_MARGIN = timedelta(seconds=3)
 LOOK_AFTER = timedelta(seconds=15)  # how long after an attempt in doubt it is looked for
-HISTORY_LIMIT = 15  # the most conversations.history gives an app outside the Slack Marketplace
-LOOK_AGAIN = timedelta(seconds=60)  # conversations.history: one call a minute for such an app
+LOOK_AGAIN = timedelta(seconds=60)  # conversations.history: one call a minute for an app outside the Marketplace
 
 
 def deliver_due(engine: Engine, outlets: Outlets, clock: Callable[[], datetime]) -> int:
@@ -121,12 +119,12 @@ def _deliver_one(
     except Exception as exc:  # noqa: BLE001 - any other failure: retried, and logged for the operator
         log.warning("alert delivery %s to %s failed: %s", job.delivery_id, job.destination, exc)
         refused[outlet] = now + timedelta(seconds=5)
-        error, after = f"{type(exc).__name__}: {exc}", None
+        error, after, doubt = f"{type(exc).__name__}: {exc}", None, None
         if isinstance(exc, CONNECTION_LOST):
             # It may have been done (by the time the connection failed): it is looked for before it is
             # sent again, a little later (the look is rationed, and others may join it).
-            error, after = outbox.in_doubt(now, clock(), error), LOOK_AFTER.total_seconds()
-        return outbox.retry(engine, job.delivery_id, job.attempts, now, error, after)
+            error, after, doubt = f"in doubt: {error}", LOOK_AFTER.total_seconds(), (now, clock())
+        return outbox.retry(engine, job.delivery_id, job.attempts, now, error, after, doubt=doubt)
     ALERTS_DELIVERED.labels(job.destination).inc()
     return outbox.finish(engine, job.delivery_id, "sent", ref=new_ref or job.external_ref, now=now)
 
@@ -161,38 +159,25 @@ def resolve_doubts(engine: Engine, outlets: Outlets, now: datetime) -> int:
 
 def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Doubt], now: datetime) -> int:
     """One look at the channel's messages since the earliest attempt in doubt, for all of them."""
-    oldest = min(d.since for d in doubts) - CLOCK_MARGIN
-    latest = max(d.until for d in doubts) + CLOCK_MARGIN
     try:
-        page = client.conversations_history(
-            channel=channel,
-            oldest=f"{oldest.timestamp():.6f}",
-            latest=f"{latest.timestamp():.6f}",
-            inclusive=True,
-            limit=HISTORY_LIMIT,
-            include_all_metadata=True,
-        )
-    except (SlackApiError, *CONNECTION_LOST) as exc:  # Slack did not answer: not an answer that it is not there
-        wait = LOOK_AGAIN.total_seconds()
-        if isinstance(exc, SlackApiError) and exc.response.status_code == 429:
-            wait = float(exc.response.headers.get("Retry-After", wait))
+        page = look_between(client, channel, min(d.since for d in doubts), max(d.until for d in doubts))
+    except CannotLook as exc:  # Slack did not answer: not an answer that it is not there
         for doubt in doubts:
-            outbox.postpone(engine, doubt.job.delivery_id, now + timedelta(seconds=wait))
+            outbox.postpone(engine, doubt.job.delivery_id, now + timedelta(seconds=exc.after))
         return 0
-    messages: list[dict] = page.get("messages", [])
     # With more than a page in the span, only the newest page's part of it was seen: the rest is
     # looked at next time (the span narrowed to what is left), a page further back each minute.
-    seen_from = min((float(m["ts"]) for m in messages), default=0.0) if page.get("has_more") else 0.0
+    seen_from = page.seen_from
     sent = 0
     for doubt in doubts:
-        found = _posted(messages, doubt.job)
+        found = _posted(page.messages, doubt.job)
         if found is not None:
             sent += outbox.finish(engine, doubt.job.delivery_id, "sent", ref=f"{channel}|{found}", now=now)
-        elif (doubt.since - CLOCK_MARGIN).timestamp() >= seen_from:
+        elif seen_from is None or doubt.since - CLOCK_MARGIN >= seen_from:
             note = f"not in {channel} since {doubt.since.isoformat()}: sent again"
             outbox.clear_doubt(engine, doubt.job.delivery_id, note, now)
         else:
-            left = datetime.fromtimestamp(seen_from, UTC) - CLOCK_MARGIN  # Slack's own time: no margin
+            left = seen_from - CLOCK_MARGIN  # Slack's own time: no margin
             outbox.narrow_doubt(engine, doubt.job.delivery_id, min(doubt.until, left), now + LOOK_AGAIN)
     return sent
 
@@ -217,7 +202,7 @@ def _posted(messages: list[dict], job: Job) -> str | None:
 def send(outlets: Outlets, job: Job, destination: str, update_ref: str | None = None) -> str | None:
     alert, plan_key, plan_channel, settings = job.alert, job.plan_key, job.plan_channel, job.settings
     if destination == LEADS:
-        return _direct_messages(outlets.slack, alert, plan_key, settings.leads)
+        return _direct_messages(outlets.slack, alert, plan_key, job.leads)
     if destination in (CHANNEL_HERE, PLAN_CHANNEL) and not plan_channel:
         raise Unconfigured("the plan has no channel: set `channel:` in the plan file")
     channel = slack_channel(settings, plan_channel, destination)
@@ -322,12 +307,21 @@ def _sms(sms_url: str | None, numbers: list[str], alert: Alert, plan_key: str) -
 
 
 def escalate(engine: Engine, outlets: Outlets, now: datetime) -> int:
-    """Re-send unacknowledged critical alerts to the leads, every escalate-after, up to the limit."""
-    sent = 0
+    """Re-send unacknowledged critical alerts to the leads, every escalate-after, up to the limit.
+
+    Never sleeping through a 429: a round that fails (a 429, a 5xx, no answer) is handed back, and the
+    next tick sends it again (a lead messaged before the failure may get it twice: direct messages are
+    at least once); after a 429 the rest wait for the next tick too."""
+    sent, refused = 0, False
     for due in outbox.escalations(engine, now):
+        if refused:
+            outbox.unclaim_escalation(engine, due)
+            continue
         try:
-            _direct_messages(outlets.client, due.alert, due.plan_key, due.leads)
+            _direct_messages(outlets.slack, due.alert, due.plan_key, due.leads)
             sent += 1
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             log.warning("escalating alert #%s failed: %s", due.alert.id, exc)
+            outbox.unclaim_escalation(engine, due)
+            refused = isinstance(exc, SlackApiError) and exc.response.status_code == 429
     return sent

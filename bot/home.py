@@ -1,19 +1,23 @@
-"""App Home: the dashboards of the plans the user takes part in."""
+"""App Home: what is the person's own. A lead sees the plans they lead with their controls; an agent
+their tasks (current, blocked, next) with Start / Done / Blocked, and today's syncs waiting for their
+answer with Answer; someone in no plan, how to join one. Always within Slack's 100 blocks of a view."""
 
 import logging
 from collections.abc import Sequence
 
-from slack_sdk.models.blocks import ContextBlock, DividerBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, MarkdownTextObject
 from slack_sdk.models.views import View
 
 from bot import blocks
+from bot.home_blocks import agent_blocks, join_blocks, pending_blocks
 from bot.respond import SlackFront, listen
 from models.db.types import utcnow
 from models.rules.sync import first_delivery
-from models.views.reply import Table
+from models.views.mine import MyWork
 
 log = logging.getLogger(__name__)
 HOME_BLOCK_LIMIT = 100
+ROOM_FOR_MORE = 2  # the divider and the line that says what did not fit
 
 
 def register(app, front: SlackFront) -> None:
@@ -28,28 +32,74 @@ def register(app, front: SlackFront) -> None:
     listen(app.event("app_home_opened"), on_home_opened)
 
 
-def home_view(front: SlackFront, user_id: str, notices: Sequence[dict] = ()) -> dict:
-    """The Home tab: a view of the user's plans, read for them and not audited (opening it is no command).
+def home_view(
+    front: SlackFront,
+    user_id: str,
+    notices: Sequence[dict] = (),
+    *,
+    dashboard: tuple[str, int] | None = None,
+    tasks: tuple[str, str, int] | None = None,
+) -> dict:
+    """The Home tab, read for the person and not audited (opening it is no command).
 
-    ``notices``: blocks of what the user's last click in the tab answered, shown first."""
+    ``notices``: blocks of what their last click in the tab answered, shown first. ``dashboard``
+    (plan, offset): that plan's dashboard from that stream on (a lead's "Show more" pages in place;
+    a plan they do not lead is shown on top). ``tasks`` (plan, agent, offset): that page of their tasks."""
     how = front.invocation({"id": user_id}, None)
-    listing, _ = front.run(["plan", "list", "--mine"], how, audited=False)
-    top = list(notices)
-    if listing is None or not isinstance(listing.body, Table) or not listing.body.rows:
-        text = "You take part in no plan yet: a lead adds your Slack id to a plan's `roles` or agents."
-        return View(type="home", blocks=[*top, SectionBlock(text=MarkdownTextObject(text=text))]).to_dict()
-    published: list[dict] = list(top)
-    left_out = 0
-    for row in listing.body.rows:
-        reply, _ = front.run(["status", row[0]], how, audited=False)
-        if reply is None:
-            continue
-        rendered = blocks.render(reply)
-        if len(published) + len(rendered) + 2 > HOME_BLOCK_LIMIT:
-            left_out += 1
-            continue
-        published += [*rendered, DividerBlock().to_dict()]
-    if left_out:
-        more = f"{left_out} more plan(s): `/orchestrate status PLAN` shows them"
-        published.append(ContextBlock(elements=[MarkdownTextObject(text=more)]).to_dict())
-    return View(type="home", blocks=published).to_dict()
+    page = ["--plan", tasks[0], "--agent", tasks[1], "--from", str(tasks[2])] if tasks else []
+    reply, error = front.run(["mine", *page], how, audited=False)
+    published = _Budget(list(notices))
+    if reply is None or not isinstance(reply.body, MyWork):
+        published.add([blocks.section_dict(error or "Nothing to show.")])
+        return View(type="home", blocks=published.blocks).to_dict()
+    mine = reply.body
+    if dashboard and dashboard[0] not in mine.leads:  # a plan they work in: its dashboard, on top
+        published.add(_dashboard(front, how, *dashboard), "plan", dashboard[0], "`/orchestrate status PLAN`")
+    if mine.stranger:
+        published.add(_dicts(join_blocks(mine)))
+        return View(type="home", blocks=published.blocks).to_dict()
+    published.add(_dicts(pending_blocks(mine.pending)), "list of syncs", "", "`/orchestrate answer` answers")
+    for work in mine.agents:
+        see = f"`/orchestrate task list --agent AGENT --plan {work.plan}` shows each"
+        published.add(_dicts(agent_blocks(work)), "task list", work.agent, see)
+    for plan in mine.leads:
+        offset = dashboard[1] if dashboard and dashboard[0] == plan else 0
+        published.add(_dashboard(front, how, plan, offset), "plan", plan, "`/orchestrate status PLAN` shows each")
+    return View(type="home", blocks=blocks.unique_action_ids(published.finish())).to_dict()
+
+
+def _dicts(parts: Sequence[Block]) -> list[dict]:
+    return [block.to_dict() for block in parts]
+
+
+def _dashboard(front: SlackFront, how, plan: str, offset: int) -> list[dict]:
+    reply, error = front.run(["status", plan], how, audited=False)
+    if reply is None:
+        return [blocks.section_dict(error or f"{plan}: nothing to show")]
+    return blocks.render(reply, offset=offset)
+
+
+class _Budget:
+    """The Home view's blocks, part by part while they fit in 100; what does not fit is named and said."""
+
+    def __init__(self, start: list[dict]):
+        self.blocks = start
+        self.left: dict[tuple[str, str], list[str]] = {}  # (kind, how to see one) -> the names left out
+
+    def add(self, part: list[dict], kind: str = "", name: str = "", how: str = "") -> None:
+        if not part:
+            return
+        if len(self.blocks) + len(part) + 1 > HOME_BLOCK_LIMIT - ROOM_FOR_MORE:
+            self.left.setdefault((kind, how), []).append(name)
+            return
+        self.blocks += [*part, DividerBlock().to_dict()]
+
+    def finish(self) -> list[dict]:
+        lines = []
+        for (kind, how), names in self.left.items():
+            many = len(names) > 1
+            named = blocks.escape(blocks.plain(", ".join(n for n in names if n), 1500))
+            lines.append(f"{len(names)} more {kind}{'s' if many else ''} did not fit here ({named}): {how}")
+        if lines:
+            self.blocks.append(ContextBlock(elements=[MarkdownTextObject(text="\n".join(lines))]).to_dict())
+        return self.blocks

@@ -10,9 +10,9 @@ import json
 from slack_sdk.webhook import WebhookClient
 
 from bot import respond as responding
-from bot.blocks import escape, handled_alert_blocks
+from bot.blocks import action, escape, handled_alert_blocks
 from bot.home import home_view
-from bot.modals import REHEARSAL_REASON, confirm_modal, confirmed_reason, without_reason
+from bot.modals import REHEARSAL_REASON, away_modal, away_tokens, confirm_modal, confirmed_reason, without_reason
 from bot.respond import SlackFront, answer
 from commands.core.grammar import tokenize
 from commands.validate import GateNotMet
@@ -31,6 +31,28 @@ def register(app, front: SlackFront) -> None:
         answer(respond, reply, error, how, offset=offset, replace=replace and error is None, client=client)
         return reply, error, how
 
+    def modal_context(body, respond, how, tokens: list[str]) -> dict | None:
+        """Before a modal opens: the command rehearsed (rolled back) as the clicker, its refusal answered at
+        once (None), else where the modal's command is to answer once submitted."""
+        _, refusal = front.run(tokens, how, rehearsal=True)
+        if refusal is not None:
+            answer(respond, None, refusal, how)
+            return None
+        return {
+            "channel": body.get("channel"),
+            "response_url": body.get("response_url"),
+            "home": responding.clicked_in_home_tab(body),
+        }
+
+    def ask_reason(body, respond, client, how, text, *, title, prompt):
+        """Open the reason modal for ``text``, once the clicker is known to be allowed to run it:
+        a refusal is answered now, before any modal opens."""
+        context = modal_context(body, respond, how, [*tokenize(text), "--reason", REHEARSAL_REASON])
+        if context is not None:
+            client.views_open(
+                trigger_id=body["trigger_id"], view=confirm_modal(text, None, context, title=title, prompt=prompt)
+            )
+
     def refresh_dashboard(body, respond, client, plan):
         run_and_answer(body, respond, client, ["status", plan], replace=True)
 
@@ -43,13 +65,13 @@ def register(app, front: SlackFront) -> None:
 
         return on_click
 
-    listen(app.action("stream_pause"), stream_button("pause"))
-    listen(app.action("stream_resume"), stream_button("resume"))
+    listen(app.action(action("stream_pause")), stream_button("pause"))
+    listen(app.action(action("stream_resume")), stream_button("resume"))
 
     def on_refresh(body, action, respond, client):
         refresh_dashboard(body, respond, client, action["value"])
 
-    listen(app.action("dashboard_refresh"), on_refresh)
+    listen(app.action(action("dashboard_refresh")), on_refresh)
 
     def on_tick(body, action, respond, client):
         plan, checkpoint, number = action["value"].split("|", 2)
@@ -61,7 +83,7 @@ def register(app, front: SlackFront) -> None:
             replace=True,
         )
 
-    listen(app.action("criterion_tick"), on_tick)
+    listen(app.action(action("criterion_tick")), on_tick)
 
     def on_pass(body, action, respond, client):
         plan, checkpoint = action["value"].split("|", 1)
@@ -74,32 +96,72 @@ def register(app, front: SlackFront) -> None:
             # Criteria are unmet: passing means forcing, which asks for a reason first, of a lead:
             # anyone else is refused now, before any modal opens.
             text = f"validate --checkpoint {checkpoint} --plan {plan} --force"
-            _, refusal = front.run([*tokenize(text), "--reason", REHEARSAL_REASON], how, rehearsal=True)
-            if refusal is not None:
-                answer(respond, None, refusal, how)
-                return
-            context = {
-                "channel": body.get("channel"),
-                "response_url": body.get("response_url"),
-                "home": responding.clicked_in_home_tab(body),
-            }
-            client.views_open(
-                trigger_id=body["trigger_id"],
-                view=confirm_modal(
-                    text,
-                    None,
-                    context,
-                    title="Force the gate",
-                    prompt=":warning: Some criteria are not met: passing forces the gate.",
-                ),
-            )
+            prompt = ":warning: Some criteria are not met: passing forces the gate."
+            ask_reason(body, respond, client, how, text, title="Force the gate", prompt=prompt)
             return
         answer(respond, reply, error, how, replace=error is None, client=client)
 
-    listen(app.action("checkpoint_pass"), on_pass, opens_a_modal=True)
+    listen(app.action(action("checkpoint_pass")), on_pass, opens_a_modal=True)
+
+    def task_button(verb: str):
+        """Start / Done on one of the clicker's tasks (the Home tab): `task start|done TASK`, as the clicker."""
+
+        def on_task_click(body, action, respond, client):
+            plan, task = action["value"].split("|", 1)
+            run_and_answer(body, respond, client, ["task", verb, task, "--plan", plan])
+
+        return on_task_click
+
+    listen(app.action(action("task_start")), task_button("start"))
+    listen(app.action(action("task_done")), task_button("done"))
+
+    def on_task_blocked(body, action, respond, client):
+        # Blocked asks what blocks it (the leads read it in blockers and the summary): permission first.
+        plan, task = action["value"].split("|", 1)
+        text = f"task block {task} --plan {plan}"
+        how = front.invocation(body["user"], body.get("channel"))
+        prompt = f":no_entry: What blocks *{escape(task)}*? The leads see it with the blocker."
+        ask_reason(body, respond, client, how, text, title="Blocked", prompt=prompt)
+
+    listen(app.action(action("task_block")), on_task_blocked, opens_a_modal=True)
+
+    def on_away(body, action, respond, client):
+        # Time off asks until when and why: permission first, then the modal.
+        plan, agent = action["value"].split("|", 1)
+        how = front.invocation(body["user"], body.get("channel"))
+        context = modal_context(body, respond, how, ["away", "--plan", plan, "--agent", agent])
+        if context is not None:
+            client.views_open(trigger_id=body["trigger_id"], view=away_modal(plan, agent, context))
+
+    listen(app.action(action("home_away")), on_away, opens_a_modal=True)
+
+    def on_back(body, action, respond, client):
+        plan, agent = action["value"].split("|", 1)
+        run_and_answer(body, respond, client, ["back", "--plan", plan, "--agent", agent])
+
+    listen(app.action(action("home_back")), on_back)
+
+    def on_away_submit(body, view, client):
+        answer_submitted(body, client, json.loads(view["private_metadata"]), away_tokens(view))
+
+    listen(app.view("away_submit"), on_away_submit)
+
+    def on_tasks_page(body, action, respond, client):
+        page = json.loads(action["value"])
+        where = (str(page["plan"]), str(page["agent"]), int(page["from"]))
+        if isinstance(respond, responding.HomeTabAnswer):
+            respond.shown = {"tasks": where}  # the Home tab pages in place
+            return
+        tokens = ["mine", "--plan", where[0], "--agent", where[1], "--from", str(where[2])]
+        run_and_answer(body, respond, client, tokens, replace=True)
+
+    listen(app.action(action("home_tasks_page")), on_tasks_page)
 
     def on_more(body, action, respond, client):
         page = json.loads(action["value"])
+        if isinstance(respond, responding.HomeTabAnswer) and page["command"] == "status":
+            respond.shown = {"dashboard": (str(page["plan"]), int(page["offset"]))}  # pages in place
+            return
         tokens = (
             [page["command"], page["plan"]]
             if page["command"] == "status"
@@ -111,7 +173,7 @@ def register(app, front: SlackFront) -> None:
             tokens += ["--slot", str(int(page["slot"]))]
         run_and_answer(body, respond, client, tokens, offset=int(page["offset"]))
 
-    listen(app.action("page_more"), on_more)
+    listen(app.action(action("page_more")), on_more)
 
     def ack_confirm(ack, view):
         # In the request: the reason is checked here, as Slack shows errors only from the ack.
@@ -125,7 +187,10 @@ def register(app, front: SlackFront) -> None:
         if not reason:
             return  # refused in the ack; the modal is still open
         context = json.loads(view["private_metadata"])
-        tokens = [*without_reason(tokenize(context["text"])), "--reason", reason]
+        answer_submitted(body, client, context, [*without_reason(tokenize(context["text"])), "--reason", reason])
+
+    def answer_submitted(body, client, context: dict, tokens: list[str]) -> None:
+        """Run a modal's command as its submitter; answer where the modal was opened from."""
         how = front.invocation(body["user"], context.get("channel"))
         reply, error = front.run(tokens, how)
         if context.get("response_url"):
@@ -156,8 +221,8 @@ def register(app, front: SlackFront) -> None:
 
         return on_alert_click
 
-    listen(app.action("alert_ack"), alert_button("ack"))
-    listen(app.action("alert_resolve"), alert_button("resolve"))
+    listen(app.action(action("alert_ack")), alert_button("ack"))
+    listen(app.action(action("alert_resolve")), alert_button("resolve"))
 
     def move_button(verb: str):
         """Undo / Apply on a load-balancing announcement: `moves undo|apply M1`, as the clicker (a lead)."""
@@ -168,5 +233,10 @@ def register(app, front: SlackFront) -> None:
 
         return on_move_click
 
-    listen(app.action("move_undo"), move_button("undo"))
-    listen(app.action("move_apply"), move_button("apply"))
+    def on_blocker_resolved(body, action, respond, client):
+        """Resolved on a blocker's reminder: `blockers close B1`, as the clicker (its owner, or a lead)."""
+        plan_key, blocker_key = action["value"].split("|", 1)
+        run_and_answer(body, respond, client, ["blockers", "close", blocker_key, "--plan", plan_key])
+
+    listen(app.action(action("move_undo")), move_button("undo"))
+    listen(app.action(action("move_apply")), move_button("apply"))

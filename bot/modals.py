@@ -9,6 +9,7 @@ import json
 import shlex
 
 from slack_sdk.models.blocks import (
+    DatePickerElement,
     InputBlock,
     MarkdownTextObject,
     Option,
@@ -20,7 +21,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.blocks import escape, plain
-from commands.core.grammar import tokenize
+from commands.core.grammar import MAX_REASON, tokenize
 from models.views.sync import AnswerForm
 
 # The reason a rehearsal (a run rolled back, to refuse before the modal opens) stands in with.
@@ -136,4 +137,50 @@ def answer_tokens(view: dict) -> list[str]:
     blocked = (values.get("blocked_task", {}).get("selected_option") or {}).get("value")
     if blocked:
         tokens += ["--blocked", blocked]
+    return tokens
+
+
+def away_modal(plan: str, agent: str, context: dict) -> dict:
+    """The Home tab's Away…: time off from now, through an optional last day, with an optional reason."""
+    return View(
+        type="modal",
+        callback_id="away_submit",
+        private_metadata=json.dumps({**context, "plan": plan, "agent": agent}),
+        title=plain("Time off", 24),
+        submit="Away",
+        close="Cancel",
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":palm_tree: Away from now as *{escape(agent)}* in *{escape(plan)}*: no prompts or "
+                    "reminders, not counted in health, new work goes to the backup."
+                )
+            ),
+            InputBlock(
+                block_id="until",
+                optional=True,
+                label="Last day away (empty: until you press Back)",
+                element=DatePickerElement(action_id="date"),
+            ),
+            InputBlock(
+                block_id="reason",
+                optional=True,
+                label="Reason, for the team",
+                element=PlainTextInputElement(action_id="text", max_length=MAX_REASON),
+            ),
+        ],
+    ).to_dict()
+
+
+def away_tokens(view: dict) -> list[str]:
+    """The `away` command a submitted Away… modal asks for (the command checks every value again)."""
+    context = json.loads(view["private_metadata"])
+    values = (view.get("state") or {}).get("values") or {}
+    until = (values.get("until", {}).get("date") or {}).get("selected_date")
+    reason = ((values.get("reason", {}).get("text") or {}).get("value") or "").strip()
+    tokens = ["away", "--plan", str(context["plan"]), "--agent", str(context["agent"])]
+    if until:
+        tokens += ["--until", str(until)]
+    if reason:
+        tokens += ["--reason", reason]
     return tokens

@@ -19,12 +19,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
-from bot import blocks, sync_post
+from bot import blocks, report_post, scheduler, sync_post
 from bot.blocks import section_dict
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
 from commands.core.errors import AlreadyHandled, CommandError, PermissionDenied, Unaddressed, UsageError
-from models.views.reply import Reply
+from models.views.reply import Document, Reply
+from models.views.report import Report
 from models.views.sync import SyncPrompt
 
 log = logging.getLogger(__name__)
@@ -125,12 +126,15 @@ class HomeTabAnswer:
 
     NOTICE_BLOCKS = 40  # of the Home view's 100: the rest is for the dashboards
 
-    def __init__(self, client: WebClient, user_id: str, draw: Callable[[str, list[dict]], dict]):
+    def __init__(self, client: WebClient, user_id: str, draw: Callable[..., dict]):
         self.client, self.user_id, self.draw = client, user_id, draw
         self.notices: list[dict] = []
+        self.shown: dict = {}  # what the view shows beyond the first pages (a "Show more" in the tab pages in place)
+        self.redraw = False
 
     def __call__(self, text: str = "", blocks: list | None = None, replace_original: bool = False, **_ignored) -> None:
         if replace_original:  # a replaced dashboard is the republished Home itself
+            self.redraw = True
             return
         shown = [b if isinstance(b, dict) else b.to_dict() for b in blocks or []]
         if not shown and text:
@@ -139,8 +143,10 @@ class HomeTabAnswer:
         self.notices += shown[:room]
 
     def publish(self) -> None:
+        if not (self.notices or self.shown or self.redraw):
+            return  # nothing was said or asked for (a modal opened): the view stays as it is
         top = [*self.notices, {"type": "divider"}] if self.notices else []
-        self.client.views_publish(user_id=self.user_id, view=self.draw(self.user_id, top))
+        self.client.views_publish(user_id=self.user_id, view=self.draw(self.user_id, top, **self.shown))
 
 
 def _then_publish(run, home: HomeTabAnswer):
@@ -163,10 +169,10 @@ def listen(
     work,
     ack=ack_at_once,
     *,
-    home: Callable[[str, list[dict]], dict] | None = None,
+    home: Callable[..., dict] | None = None,
     opens_a_modal: bool | Callable[[dict], bool] = False,
 ) -> None:
-    """Register ``ack`` (answers Slack at once) and ``work`` (after the ack).
+    """Register ``ack`` (answers Slack at once) and ``work`` (after the ack, unless ``ack`` returned False).
 
         listen(app.action("dashboard_refresh"), on_refresh)
 
@@ -178,7 +184,8 @@ def listen(
     ack_args, work_args, run_work = _injected(ack), _injected(work), logged(work)
 
     def listener(args: Args) -> None:
-        ack(**ack_args(args))
+        if ack(**ack_args(args)) is False:
+            return  # the ack function answered, and no work is to follow
         urgent = opens_a_modal(args.body) if callable(opens_a_modal) else opens_a_modal
         executor = MODAL_WORKERS if urgent else args.context.listener_runner.listener_executor
         kwargs = work_args(args)
@@ -262,9 +269,16 @@ class SlackFront:
         """What the reply asks of the front beyond showing it: a prompt to post as the bot's own message
         (recorded, so answers can redraw it), a posted prompt to redraw."""
         if reply.prompt_to_post is not None and how.channel and isinstance(reply.body, SyncPrompt):
-            sync_post.post_prompt(client, self.engine, reply.body, how.channel, now=now)
+            label = f"the {reply.body.sync_type} sync of {reply.body.plan}"
+            # Through the scheduler's path (no sleep through a 429, tried again if it fails), else at once.
+            if not scheduler.post_on_demand(reply.prompt_to_post, how.channel, label):
+                sync_post.post_prompt(client, self.engine, reply.body, how.channel, now=now)
         if reply.prompt_to_redraw is not None:
             sync_post.refresh_prompt_soon(client, self.engine, reply.prompt_to_redraw)
+        if isinstance(reply.body, Report) and how.actor.slack_user:
+            report_post.send_report(client, reply.body, how.actor.slack_user)
+        if isinstance(reply.body, Document) and how.actor.slack_user:
+            report_post.send_document(client, reply.body, how.actor.slack_user)
 
 
 def typed_in_plan_channel(reply: Reply, how: Invocation) -> bool:

@@ -13,10 +13,8 @@ coalesce and max_instances.
 """
 
 import logging
-import os
-import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
@@ -31,12 +29,19 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot.delivery import CONNECTION_LOST, Outlets, deliver_due, escalate, never_waiting
+from bot.history import CannotLook
 from bot.metrics import SCHEDULER_JOBS
-from bot.sync_post import CannotLook, find_posted, post_prompt, post_summary, remind
+from bot.report_post import post_digest, post_retrospective
+from bot.settings import replica_name
+from bot.sync_post import find_posted, post_prompt, post_summary, remind, remind_held
+from bot.zones import refresh_zones
 from models.db.types import utcnow
+from models.rules.digest import digest_due, retrospectives_due
+from models.rules.quiet_hours import HeldDue, held_reminders_due
 from models.rules.sync import (
     OpenedSlot,
     ScheduledSync,
+    adopt_claim,
     check_claim_lease,
     due_now,
     give_up_slot,
@@ -46,6 +51,7 @@ from models.rules.sync import (
     resume_slot,
     scheduled_syncs,
     summary_of_slot,
+    take_over_slot,
 )
 from models.rules.sync import (
     catch_up_all as catch_up,
@@ -58,8 +64,10 @@ from models.views.sync import DaySummary
 log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30
 TICK_SECONDS = 60
+ZONES_SECONDS = 600  # Slack time zones: a round every ten minutes, each zone asked again after a day
 DELIVER_SECONDS = 2
 RETRY_SECONDS = 2  # how often the posts of sync slots that failed are looked at
+FRONT_JOBS_SECONDS = 2  # how often the Slack front's follow-ups run (unfinished commands, early replies)
 MAX_BACKOFF_S = 60  # below the sync claim's lease (120 s): the claimer keeps its slot while it waits
 LOOK_AFTER_S = 15  # how long after a post whose answer was lost it is looked for
 
@@ -87,7 +95,7 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     smtp_url: str | None = None
     sms_url: str | None = None
-    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    name: str = field(default_factory=replica_name)
     fingerprints: dict[str, tuple] = field(default_factory=dict)
     pending: dict[tuple[int, str], PendingPost] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,7 +125,16 @@ def use(
     return _runtime
 
 
-def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = utcnow) -> BackgroundScheduler:
+def start(
+    engine: Engine,
+    client: WebClient,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    front_jobs: Sequence[Callable[[datetime, str], object]] = (),
+) -> BackgroundScheduler:
+    """Run the jobs. ``front_jobs``, each called (now, this replica's name) every two seconds: the Slack
+    front's follow-ups (commands other replicas acked and left unfinished, thread replies kept until their
+    prompt's ts was recorded)."""
     global _scheduler
     from bot.settings import settings
 
@@ -142,6 +159,9 @@ def start(engine: Engine, client: WebClient, *, clock: Callable[[], datetime] = 
     _every(retry_posts, RETRY_SECONDS, "sync-retry")
     _every(reconcile, RECONCILE_SECONDS, "reconcile")
     _every(tick, TICK_SECONDS, "tick")
+    if front_jobs:
+        _every(lambda: _run_front_jobs(front_jobs), FRONT_JOBS_SECONDS, "front-jobs")
+    _every(slack_zones, ZONES_SECONDS, "slack-zones")
     _scheduler.start()
     # The first reconcile and the catch-up of missed syncs post to Slack, which may ask us to wait
     # (429 Retry-After): they run once in the scheduler's pool, so the web server starts at once and
@@ -162,6 +182,16 @@ def _every(job: Callable[[], None], seconds: int, job_id: str) -> None:
         coalesce=True,
         max_instances=1,
     )
+
+
+def _run_front_jobs(jobs: Sequence[Callable[[datetime, str], object]]) -> None:
+    runtime = _require_runtime()
+    for job in jobs:  # one failing (logged) never stops the others
+        try:
+            job(runtime.clock(), runtime.name)
+        except Exception:
+            SCHEDULER_JOBS.labels("front", "error").inc()
+            log.exception("the Slack front's follow-up %s failed", getattr(job, "__name__", job))
 
 
 def _start_up() -> None:
@@ -258,6 +288,31 @@ def run_slot(plan_key: str, entry_type: str) -> None:
     except Exception:
         SCHEDULER_JOBS.labels("sync", "error").inc()
         log.exception("posting the %s sync of %s failed", entry_type, plan_key)
+    _post_digest(runtime, plan_key, entry_type, now)
+
+
+def _post_digest(runtime: Runtime, plan_key: str, entry_type: str, now: datetime) -> None:
+    """After the sync the plan names, on the day it names: the weekly digest, by whichever replica claims it."""
+    try:
+        digest = digest_due(runtime.engine, plan_key, entry_type, now=now)
+        if digest is not None:
+            post_digest(runtime.slack, digest.channel, digest.report)
+    except Exception:
+        log.exception("the weekly digest of %s failed", plan_key)
+
+
+def post_on_demand(slot_id: int, channel: str, label: str) -> bool:
+    """Post an on-demand prompt (`sync`) the way scheduled ones go: never sleeping through a 429, tried
+    again with backoff within its sync if it fails. False when this process runs no scheduler."""
+    runtime = _runtime
+    if runtime is None:
+        return False
+    now = runtime.clock()
+    if adopt_claim(runtime.engine, slot_id, by=runtime.name, now=now, channel=channel):
+        opened = resume_slot(runtime.engine, slot_id, by=runtime.name, now=now)
+        if opened is not None:
+            _post_slot(runtime, opened, label, attempt=0, doubt_since=None)
+    return True
 
 
 def _post_slot(
@@ -406,20 +461,36 @@ def _remind_logged(runtime: Runtime, slot_id: int) -> None:
         log.exception("the reminders of sync slot %s failed", slot_id)
 
 
+def _remind_held_logged(runtime: Runtime, held: HeldDue) -> None:
+    try:
+        remind_held(runtime.client, held)
+    except Exception:
+        log.exception("the held reminder to %s failed", held.key)
+
+
 def tick() -> None:
     """Every minute: reminders, risk triggers, load balancing, silent agents, escalation of unacknowledged alerts."""
     runtime = _require_runtime()
     now = runtime.clock()
     try:
-        reminders, orphans = due_now(runtime.engine, now=now)
+        reminders, orphans, on_demand = due_now(runtime.engine, now=now)
         for slot_id in reminders:  # paced fan-outs: on their own thread, the tick goes on
             REMINDERS.submit(_remind_logged, runtime, slot_id)
+        for held in held_reminders_due(runtime.engine, now=now):  # quiet hours over: their reminders
+            REMINDERS.submit(_remind_held_logged, runtime, held)
         for plan_key, entry_type in orphans:  # claimed by a process that died before posting
             run_slot(plan_key, entry_type)
+        for slot_id in on_demand:  # an on-demand prompt whose poster died: looked for, then posted
+            opened = take_over_slot(runtime.engine, slot_id, by=runtime.name, now=now)
+            if opened is not None:
+                label = f"the on-demand {opened.prompt.sync_type} sync of {opened.prompt.plan}"
+                _post_slot(runtime, opened, label, attempt=0, doubt_since=opened.due_at)
         for plan_id, plan_key in running_plans(runtime.engine):
             for step in PLAN_STEPS:
                 _plan_step(runtime, step, plan_id, plan_key, now)
         escalate(runtime.engine, _outlets(runtime), now)
+        for retro in retrospectives_due(runtime.engine, now=now):
+            post_retrospective(runtime.slack, retro)
         SCHEDULER_JOBS.labels("tick", "ok").inc()
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()
@@ -434,6 +505,16 @@ def _plan_step(runtime: Runtime, step, plan_id: int, plan_key: str, now: datetim
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()
         log.exception("the tick's %s of plan %s failed", step.__name__, plan_key)
+
+
+def slack_zones() -> None:
+    """Every ten minutes: the time zones Slack gives for people the plan gives none (cached a day)."""
+    runtime = _require_runtime()
+    try:
+        refresh_zones(runtime.engine, runtime.client, runtime.clock())
+    except Exception:
+        SCHEDULER_JOBS.labels("slack-zones", "error").inc()
+        log.exception("refreshing the Slack time zones failed")
 
 
 def deliver() -> None:

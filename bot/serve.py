@@ -116,7 +116,7 @@ def _socket_mode(engine, config: Settings) -> int:
     if app is None:
         return 1
     log.info("Socket Mode: connecting through %s", config.slack_api_url)
-    scheduler.start(engine, app.client)
+    scheduler.start(engine, app.client, front_jobs=_front_jobs(engine, app.client))
     settle_heap()
     try:
         assert config.slack_app_token is not None  # serve chose Socket Mode because it is set
@@ -143,7 +143,7 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     app = _slack_app(engine, config, token)
     if app is None:
         return 1
-    scheduler.start(engine, app.client)
+    scheduler.start(engine, app.client, front_jobs=_front_jobs(engine, app.client))
     settle_heap()
     try:
         secret = config.slack_signing_secret.get_secret_value()
@@ -153,6 +153,24 @@ def _http_mode(engine, config: Settings, api_token: str | None, host: str, port:
     finally:
         scheduler.stop()
     return 0
+
+
+def _front_jobs(engine, client) -> list:
+    """The Slack front's follow-ups the scheduler runs: completing the slash commands a replica acked and died
+    before answering (bot/slash.py), and the thread replies kept until their prompt's ts was recorded."""
+    from bot.respond import SlackFront
+    from bot.slash import complete_unfinished
+    from bot.sync_listeners import attach_early_replies
+
+    front = SlackFront(engine=engine)
+
+    def unfinished_commands(now, by):
+        return complete_unfinished(front, client, now=now, by=by)
+
+    def early_replies(now, by):
+        return attach_early_replies(front, client)
+
+    return [unfinished_commands, early_replies]
 
 
 def _slack_app(engine, config: Settings, token: str):

@@ -1,5 +1,7 @@
 """Configuration from the environment (and a `.env` file), with the names of commands.md."""
 
+import os
+import socket
 from functools import cache
 
 from pydantic import Field, SecretStr
@@ -27,3 +29,8 @@ class Settings(BaseSettings):
 @cache
 def settings() -> Settings:
     return Settings()
+
+
+def replica_name() -> str:
+    """This process among the replicas sharing a store: what its claims are recorded under."""
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -10,10 +10,14 @@ import functools
 
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks import action
 from bot.home import home_view
 from bot.modals import answer_modal, answer_tokens
 from bot.respond import SlackFront, answer, listen
+from bot.settings import replica_name
 from models.db.types import utcnow
+from models.rules.sync import drop_early_reply, early_replies_due, keep_early_reply
+from models.state import requests
 from models.views.sync import AnswerForm
 
 BUSY = (
@@ -38,7 +42,12 @@ def register(app, front: SlackFront) -> None:
             # Slack is too busy to open the form within the click's 3 s: say so, and the other way.
             answer(respond, None, BUSY, how)
 
-    listen(app.action("sync_answer"), on_answer_button, home=functools.partial(home_view, front), opens_a_modal=True)
+    listen(
+        app.action(action("sync_answer")),
+        on_answer_button,
+        home=functools.partial(home_view, front),
+        opens_a_modal=True,
+    )
 
     def on_answer(body, view, client):
         how = front.invocation(body["user"], None)
@@ -48,18 +57,66 @@ def register(app, front: SlackFront) -> None:
 
     listen(app.view("sync_answer_submit"), on_answer)
 
-    def on_message(event, body, client):
-        tokens = thread_answer_tokens(event)
-        if tokens is None:
-            return  # not a person's reply in a thread, nor its edit or deletion
-        author, thread, rest = tokens
-        request = body.get("event_id") or f"{event['channel']}:{event.get('event_ts') or event.get('ts')}"
-        how = front.invocation({"id": author}, {"id": event["channel"]}, request_id=request)
-        reply, _ = front.run(["answer", "--thread", f"{event['channel']}:{thread}", *rest], how)
-        if reply is not None:
-            front.honour(client, reply, how, now=utcnow())
+    def accept_then_ack(ack, body, event) -> bool:
+        if thread_answer_tokens(event) is None:
+            ack()
+            return False  # not a person's reply in a thread, nor its edit or deletion: nothing to do
+        # Recorded before the ack, as a slash command is (bot/slash.py): a replica that dies after the ack
+        # leaves it to another. The store not answering raises: no ack, and Slack sends it again.
+        payload = {"kind": THREAD_REPLY, "event": event, "request": _request_of(event, body)}
+        first = requests.accept(front.engine, f"reply:{payload['request']}", payload, now=utcnow(), by=replica_name())
+        ack()
+        return first  # Slack's retry of a reply recorded already: the one that recorded it does it
 
-    listen(app.event("message"), on_message)
+    def on_message(event, body, client):
+        request = _request_of(event, body)
+        try:
+            handle_reply(front, client, event, request)
+        finally:
+            requests.finished(front.engine, f"reply:{request}", now=utcnow())
+
+    listen(app.event("message"), on_message, accept_then_ack)
+
+
+THREAD_REPLY = "thread-reply"  # the kind of an accepted request that is a thread reply (models.state.requests)
+
+
+def _request_of(event: dict, body: dict) -> str:
+    return body.get("event_id") or f"{event['channel']}:{event.get('event_ts') or event.get('ts')}"
+
+
+def handle_reply(front: SlackFront, client, event: dict, request: str) -> None:
+    """A thread reply run as its answer; one in a thread not yet known to be a prompt's is kept if a
+    prompt is being posted (its ts not yet recorded), and run once it is (attach_early_replies)."""
+    if run_thread_answer(front, client, event, request) is not None:
+        return
+    if keep_early_reply(front.engine, request, event, now=utcnow()) == "prompt":
+        run_thread_answer(front, client, event, request)  # recorded in the meantime
+
+
+def run_thread_answer(front: SlackFront, client, event: dict, request: str) -> str | None:
+    """Run a thread reply (its edit, its deletion) as the `answer` it is; None when it is not one (no prompt's
+    thread, not by an agent the prompt asks, a retry handled already), else what was said or refused."""
+    tokens = thread_answer_tokens(event)
+    if tokens is None:
+        return None  # not a person's reply in a thread, nor its edit or deletion
+    author, thread, rest = tokens
+    how = front.invocation({"id": author}, {"id": event["channel"]}, request_id=request)
+    reply, error = front.run(["answer", "--thread", f"{event['channel']}:{thread}", *rest], how)
+    if reply is not None:
+        front.honour(client, reply, how, now=utcnow())
+        return "answered"
+    return error
+
+
+def attach_early_replies(front: SlackFront, client) -> int:
+    """Run the replies kept while their prompt's ts was unknown, now that it is recorded; returns how many."""
+    attached = 0
+    for request, event in early_replies_due(front.engine):
+        run_thread_answer(front, client, event, request)  # a second run (a crash in between) is AlreadyHandled
+        drop_early_reply(front.engine, request)
+        attached += 1
+    return attached
 
 
 # The subtypes of a person's own message (docs.slack.dev/reference/events/message): a reply also

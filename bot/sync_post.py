@@ -3,8 +3,7 @@
 import io
 import logging
 import os
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -12,8 +11,10 @@ from sqlalchemy import Engine
 
 from bot import blocks
 from bot.coalesce import Coalescer
+from bot.history import CLOCK_MARGIN, HISTORY_LIMIT, CannotLook, look_between
 from bot.pacing import DIRECT_MESSAGES, Pacer
 from models.db.types import utcnow
+from models.rules.quiet_hours import HeldDue
 from models.rules.sync import posted_prompt, record_posted, reminder
 from models.views.sync import DaySummary, SyncPrompt
 
@@ -21,18 +22,6 @@ log = logging.getLogger(__name__)
 
 # The event_type of the message metadata a slot's posts carry; the payload names the slot (and the summary).
 PROMPT_EVENT = "orchestrate_sync_prompt"
-CLOCK_MARGIN = timedelta(seconds=3)  # this replica's clock and Slack's may disagree a little
-HISTORY_LIMIT = 15  # the most conversations.history gives an app outside the Slack Marketplace
-
-
-class CannotLook(Exception):
-    """Slack did not say what is in the channel (a 429, a 5xx, no answer, more than a page since):
-    the look is to be made again later; it is never an answer that the post is not there."""
-
-    def __init__(self, message: str, after: float = 60.0, seen_down_to: datetime | None = None):
-        super().__init__(message)
-        self.after = after
-        self.seen_down_to = seen_down_to  # a page was seen, back to then: what is left to look at is older
 
 
 def post_prompt(client: WebClient, engine: Engine, prompt: SyncPrompt, channel: str, *, now: datetime) -> str:
@@ -58,36 +47,22 @@ def find_posted(
     """(channel, ts) of a slot's prompt (or summary) if it was posted between ``since`` and ``until``, by the
     message metadata it carries (or, for a prompt posted before prompts carried it, its Answer button's
     value); None when Slack shows it is not there. Raises CannotLook when Slack does not say."""
-    try:
-        response = client.conversations_history(
-            channel=channel,
-            oldest=f"{(since - CLOCK_MARGIN).timestamp():.6f}",
-            latest=f"{(until + CLOCK_MARGIN).timestamp():.6f}",
-            inclusive=True,
-            limit=HISTORY_LIMIT,
-            include_all_metadata=True,
-        )
-    except SlackApiError as exc:
-        after = float(exc.response.headers.get("Retry-After", 60)) if exc.response.status_code == 429 else 60.0
-        raise CannotLook(f"Slack answered {exc.response.status_code} to the look", after) from None
-    except Exception as exc:  # noqa: BLE001 - no answer at all: the same, look later
-        raise CannotLook(f"no answer to the look: {type(exc).__name__}") from None
-    messages: list[dict] = response.get("messages", [])
-    for message in messages:
+    page = look_between(client, channel, since, until)
+    for message in page.messages:
         if (message.get("metadata") or {}).get("event_payload") == _marker(slot_id, part)["event_payload"]:
-            return response.get("channel") or channel, message["ts"]
+            return page.channel, message["ts"]
         for block in message.get("blocks", []) if part == "prompt" and "metadata" not in message else []:
             if any(
                 e.get("action_id") == "sync_answer" and e.get("value") == str(slot_id)
                 for e in block.get("elements", [])
             ):
-                return response.get("channel") or channel, message["ts"]
-    if response.get("has_more"):
-        # Slack's own time (the next look adds no margin to it): the next look goes a page further back.
-        oldest_seen = (
-            datetime.fromtimestamp(min(float(m["ts"]) for m in messages), UTC) - CLOCK_MARGIN if messages else None
+                return page.channel, message["ts"]
+    if page.seen_from is not None:
+        # The next look goes a page further back (Slack's own time: no margin added to it).
+        raise CannotLook(
+            f"more than {HISTORY_LIMIT} messages in {channel} since {since.isoformat()}",
+            seen_down_to=page.seen_from - CLOCK_MARGIN,
         )
-        raise CannotLook(f"more than {HISTORY_LIMIT} messages in {channel} since {since.isoformat()}", 60, oldest_seen)
     return None
 
 
@@ -114,22 +89,20 @@ def refresh_prompt(client: WebClient, engine: Engine, slot_id: int, *, now: date
 
 
 REMIND_PACE = Pacer(DIRECT_MESSAGES)  # reminders are direct messages (bot/pacing.py)
-REREAD_SILENT_S = 2.0  # how stale the list of the silent may get while reminders go out
 
 
 def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
     """One direct message to each required agent who has not answered; returns how many.
 
-    Paced by Slack (the SDK waits out each 429's Retry-After), so the list of the silent is read
-    again as it goes: who answered meanwhile is not reminded."""
+    Paced (bot/pacing.py), and who is silent is read again just before each one is sent, once its
+    turn has come: who answered meanwhile, however shortly before, is not reminded."""
     due = reminder(engine, slot_id)
     where = f"<https://slack.com/archives/{due.channel}/p{(due.ts or '').replace('.', '')}|the prompt>"
-    read_at, still_silent, sent = time.monotonic(), set(due.silent), 0
+    sent = 0
     for key, user in due.silent:
-        if time.monotonic() - read_at > REREAD_SILENT_S:
-            read_at, still_silent = time.monotonic(), set(reminder(engine, slot_id).silent)
-        if (key, user) not in still_silent:
-            continue
+        REMIND_PACE.wait()
+        if (key, user) not in set(reminder(engine, slot_id).silent):
+            continue  # answered while the others were reminded
         try:
             _remind_one(client, user, key, due, where)
         except SlackApiError as exc:  # one person's DM failing must not cost the others theirs
@@ -139,8 +112,13 @@ def remind(client: WebClient, engine: Engine, slot_id: int) -> int:
     return sent
 
 
+def remind_held(client: WebClient, held: HeldDue) -> None:
+    """A reminder held outside its recipient's working hours (models/rules/quiet_hours.py), sent now."""
+    where = f"<https://slack.com/archives/{held.channel}/p{(held.ts or '').replace('.', '')}|the prompt>"
+    _remind_one(client, held.user, held.key, held, where)
+
+
 def _remind_one(client: WebClient, user: str, key: str, due, where: str) -> None:
-    REMIND_PACE.wait()
     client.chat_postMessage(
         channel=user,  # Slack posts it in the app's DM with them: no conversations.open (Tier 3) first
         text=(
@@ -158,13 +136,42 @@ def post_summary(client: WebClient, summary: DaySummary, channel: str, slot_id: 
         blocks=blocks.render_body_dicts(summary),
         metadata=_marker(slot_id, "summary") if slot_id is not None else None,
     )
-    client.files_upload_v2(
+    charts = progress_charts(summary)
+    client.files_upload_v2(  # one call however many charts: a big plan's come as a gallery
         channel=response["channel"],
-        content=progress_chart(summary),
-        filename=f"{summary.plan}-{summary.day}.png",
-        title=f"{summary.plan}: planned vs actual, {summary.day}",
+        file_uploads=[
+            {
+                "content": chart,
+                "filename": f"{summary.plan}-{summary.day}" + (f"-{n + 1}" if len(charts) > 1 else "") + ".png",
+                "title": f"{summary.plan}: planned vs actual, {summary.day}"
+                + (f" ({n + 1} of {len(charts)})" if len(charts) > 1 else ""),
+            }
+            for n, chart in enumerate(charts)
+        ],
         thread_ts=response["ts"],
     )
+
+
+STREAMS_PER_CHART = 15  # rows of a chart lying down that stay legible in Slack's preview (about 360 px wide)
+
+
+def progress_charts(summary: DaySummary) -> list[bytes]:
+    """The day's chart; for many streams, one chart per 15 of them, each wider than tall (Slack shows a
+    preview of at most about 360 px: one tall chart of 60 rows is unreadable there)."""
+    if len(summary.streams) <= 12:
+        return [progress_chart(summary)]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    total = len(summary.streams)
+    charts = []
+    for first in range(0, total, STREAMS_PER_CHART):
+        part = summary.model_copy(update={"streams": summary.streams[first : first + STREAMS_PER_CHART]})
+        shown = f"streams {first + 1}–{first + len(part.streams)} of {total}"
+        charts.append(_progress_chart_lying(part, pyplot, shown))
+    return charts
 
 
 def progress_chart(summary: DaySummary) -> bytes:
@@ -177,7 +184,7 @@ def progress_chart(summary: DaySummary) -> bytes:
     names = [s.key for s in summary.streams]
     positions = range(len(names))
     if len(names) > 12:
-        return _progress_chart_lying(summary, pyplot)
+        return _progress_chart_lying(summary, pyplot, f"{len(names)} streams")
     figure, axes = pyplot.subplots(figsize=(max(6, len(names) * 0.9), 4), dpi=100)
     try:
         axes.bar(
@@ -214,12 +221,12 @@ def progress_chart(summary: DaySummary) -> bytes:
         pyplot.close(figure)
 
 
-def _progress_chart_lying(summary: DaySummary, pyplot) -> bytes:
-    """Many streams: one row each, bars lying down, 800 px wide however many (a 60-stream chart drawn
-    standing was a 5,400-pixel strip, unreadable at Slack's preview width)."""
+def _progress_chart_lying(summary: DaySummary, pyplot, shown: str) -> bytes:
+    """Streams as rows, bars lying down, in large type: 800×560 px for 15 streams (a 60-stream chart
+    drawn standing was a 5,400-pixel strip; one drawn lying, 1,800 px tall, a sliver in the preview)."""
     names = [s.key for s in summary.streams]
     rows = range(len(names))
-    figure, axes = pyplot.subplots(figsize=(8, max(4, 0.28 * len(names) + 1.2)), dpi=100)
+    figure, axes = pyplot.subplots(figsize=(8, max(3.2, 0.3 * len(names) + 1.1)), dpi=100)
     try:
         axes.barh(
             [r - 0.2 for r in rows],
@@ -235,17 +242,18 @@ def _progress_chart_lying(summary: DaySummary, pyplot) -> bytes:
             [s.start * 100 for s in summary.streams],
             [r + 0.2 for r in rows],
             marker="|",
-            s=120,
+            s=160,
             color="black",
             label="this morning",
             zorder=3,
         )
-        axes.set_yticks(list(rows), names, fontsize=9)
-        axes.invert_yaxis()
+        axes.set_yticks(list(rows), names, fontsize=14)
+        axes.tick_params(axis="x", labelsize=11)
+        axes.set_ylim(len(names) - 0.5, -0.5)  # the first stream on top, no empty band
         axes.set_xlim(0, 100)
-        axes.set_xlabel("% of estimate done")
-        axes.set_title(f"{summary.plan} — {summary.day}")
-        axes.legend(loc="lower right")
+        axes.set_xlabel("% of estimate done", fontsize=11)
+        axes.set_title(f"{summary.plan} — {summary.day} · {shown}", fontsize=14)
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=12, frameon=False)
         return _png(figure)
     finally:
         pyplot.close(figure)

@@ -1,11 +1,15 @@
 """Replies as plain text, for the CLI and the console: the seed's boxes and bars."""
 
+from datetime import date
 from functools import singledispatch
 
+from models.state.blockers import working_days
 from models.time.units import format_duration
-from models.views.agents import AgentMonitor
+from models.views.agents import AgentFigures, AgentMonitor
 from models.views.dashboard import Dashboard
-from models.views.reply import Checklist, HelpText, Message, Reply, Table
+from models.views.mine import MyWork
+from models.views.reply import Checklist, Document, HelpText, Message, Reply, Table
+from models.views.report import SHOWN_EVENTS, Report
 from models.views.sync import SyncPrompt
 
 WIDTH = 64  # inside the box
@@ -106,7 +110,20 @@ def _dashboard_text(body: Dashboard) -> str:
         trend = {"up": " ↗", "down": " ↘", "flat": " →", None: ""}[m.trend]
         metrics.append(f"{m.name.replace('-', ' ').title():<24}{m.target or '':<11}{m.display + trend:<11}{mark}")
     sections = [head] + ([banners] if banners else []) + [overall, streams or ["(no streams)"], counts, metrics]
+    if body.blockers:
+        sections.append(["Open blockers (named in syncs)", *_blocker_lines(body)])
+    if body.away:
+        sections.append(["Away: " + "; ".join(f"{a.who} {away_phrase(a.until, a.reason)}" for a in body.away)])
     return _box(sections)
+
+
+def _blocker_lines(body: Dashboard) -> list[str]:
+    lines = [  # the age first: the box cuts long lines
+        f"{b.key} · {working_days(b.age_days)}{' · leads told' if 'leads' in b.state else ''} · "
+        f"{b.owner}{f' on {b.task}' if b.task else ''}: {b.text}"
+        for b in body.blockers
+    ]
+    return lines + (["… more: `blockers` lists them all"] if body.more_blockers else [])
 
 
 def _eta(body: Dashboard) -> str:
@@ -116,17 +133,30 @@ def _eta(body: Dashboard) -> str:
     return f"{format_duration(body.eta_s)} ({body.eta_at:%a %d %b %H:%M %Z}{basis})"
 
 
+def away_note(agent: AgentFigures) -> str:
+    """ "away through Fri 16 Jan (ski)": for the monitor's text and blocks."""
+    return "away " + away_phrase(agent.away_until, agent.away_reason)
+
+
+def away_phrase(until: date | None, reason: str | None) -> str:
+    """ "through Fri 16 Jan (ski)", or "until `back`"."""
+    return (f"through {until:%a %d %b}" if until else "until `back`") + (f" ({reason})" if reason else "")
+
+
 @render_body.register
 def _agent_monitor_text(body: AgentMonitor) -> str:
     rows = [f"{'Agent ID':<18}│ {'Status':<10}│ {'Current Task':<22}│ Health"]
     for a in body.agents:
         task = a.current_title or ("Awaiting tasks" if a.status in ("IDLE", "PREPARING") else "—")
         health = f"{a.health:.0f}%" if a.health is not None else "—"
-        rows.append(f"{a.key[:17]:<18}│ {a.status:<10}│ {task[:21]:<22}│ {health}")
+        rows.append(f"{a.key[:17]:<18}│ {'AWAY' if a.away else a.status:<10}│ {task[:21]:<22}│ {health}")
     sections = [[f"AGENT STATUS MONITOR · {body.plan}"]]
+    away = [f"{a.key}: {away_note(a)}" for a in body.agents if a.away]
     if body.pages > 1:  # a big team: every agent counted, then one page of them
         sections.append([f"{body.total} agents: " + ", ".join(f"{n} {s}" for s, n in body.summary.items())])
     sections.append(rows)
+    if away:
+        sections.append(["Away: " + "; ".join(away)])
     if body.page < body.pages:
         sections.append([f"page {body.page} of {body.pages} · `health --page {body.page + 1}` for the next"])
     elif body.pages > 1:
@@ -162,3 +192,36 @@ def _sync_prompt_text(body: SyncPrompt) -> str:
         if answer.answered:
             lines.append(f"  ✓ {answer.agent}: {answer.summary or 'answered'}")
     return "\n".join(lines)
+
+
+@render_body.register
+def _mine_text(body: MyWork) -> str:
+    if body.stranger:
+        plans = ", ".join(p.plan for p in body.to_join) or "none loaded yet"
+        return f"You take part in no plan yet (plans: {plans}): a lead adds your Slack id to one."
+    lines = [f"You lead: {', '.join(body.leads)}"] if body.leads else []
+    lines += [f"Waiting for your answer: the {p.sync_type} of {p.plan} (prompt #{p.slot_id})" for p in body.pending]
+    for work in body.agents:
+        lines.append(f"Your tasks in {work.plan} as {work.agent} ({work.open_total} open):")
+        lines += [f"  {t.key} {t.title} [{t.status}]" for t in work.tasks]
+    return "\n".join(lines)
+
+
+@render_body.register
+def _report_text(body: Report) -> str:
+    lines = [body.title, *(f"  {line}" for line in body.headline), ""]
+    if body.burnup:
+        lines.append("Burn-up (h of estimate: done / planned by the day's close)")
+        top = max([p.planned_h for p in body.burnup] + [p.done_h for p in body.burnup] + [1.0])
+        for p in body.burnup:
+            lines.append(f"  {p.day:%a %d %b}  {bar(p.done_h / top, 20)} {p.done_h:g} / {p.planned_h:g}")
+        lines.append("")
+    for section in body.sections:
+        shown = section.model_copy(update={"rows": section.rows[:SHOWN_EVENTS]})
+        lines += [_table_text(shown), ""]
+    return "\n".join(lines).rstrip()
+
+
+@render_body.register
+def _document_text(body: Document) -> str:
+    return body.content.rstrip("\n")

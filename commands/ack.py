@@ -13,6 +13,8 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
     """Acknowledge an alert: it stops being re-sent to the leads."""
     plan, alert = resolve_alert(ctx, args.plan, args.alert)
     ctx.require_member(plan, "acknowledge an alert")
+    if alert.status == "notice":
+        raise CommandError(f"alert #{alert.id} ({alert.event_name}) is for information: nothing to acknowledge")
     if alert.status != "open":
         raise CommandError(
             f"alert #{alert.id} is already {alert.status}" + (f" (by {alert.acked_by})" if alert.acked_by else "")

@@ -11,7 +11,9 @@ from commands.core.errors import CommandError, PermissionDenied, Unaddressed, Us
 from commands.core.grammar import CommandSpec, count
 from commands.core.lookup import add_plan_option, resolve_agent, resolve_plan, resolve_task
 from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot, Task
+from models.plan.settings import settings_of
 from models.rules.sync import record_answer, slot_for_thread, withdraw_answer
+from models.state.blockers import named_blocker, note_blocker, task_named, working_days
 from models.state.outcome import StateError
 from models.state.tasks import change_task
 from models.views.reply import Reply, message
@@ -90,9 +92,12 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
     if not answer and not args.done:
         raise UsageError('say something: `answer "what I did and what is next"` or --field today=…')
     notes = [_task_change(ctx, plan, agent, key, "done", None) for key in args.done]
+    if args.blocked and not answer.get("blockers"):  # a task picked as blocked, with no words for it
+        answer["blockers"] = f"{args.blocked} is blocked (no reason given)"
     blocker = answer.get("blockers")
+    held = args.blocked or _in_progress(ctx, agent)  # the task a blocker holds up, unless it names one
     if isinstance(blocker, str) and blocker:
-        blocked = args.blocked or _in_progress(ctx, agent)
+        blocked = held
         if blocked is not None:
             notes.append(_task_change(ctx, plan, agent, blocked, "block", blocker))
     if args.done:
@@ -100,6 +105,9 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
     if args.message:
         answer[MESSAGE_KEY] = args.message[:40]
     first = record_answer(ctx.session, slot, agent, answer, now=ctx.now, source="thread" if args.thread else ctx.front)
+    named = named_blocker(answer)
+    if named is not None:
+        notes.append(_follow(ctx, plan, agent, slot, named, held))
     verb = "recorded" if first else "updated"
     reply = message(f"Answer {verb}: {agent.key} for the {sync_type} of {plan.key}.", *notes, plan=plan.key)
     return reply.model_copy(update={"prompt_to_redraw": slot.id})
@@ -130,7 +138,8 @@ def run_answers(args: argparse.Namespace, ctx: Context) -> Reply:
     if args.plan and args.plan != plan.key:
         raise CommandError(f"prompt #{slot.id} belongs to {plan.key}, not {args.plan}")
     ctx.plan = plan
-    return Reply(body=prompt_for_slot(ctx.session, plan, slot, now=ctx.now), plan=plan.key)
+    every = prompt_for_slot(ctx.session, plan, slot, now=ctx.now).model_copy(update={"full": True})
+    return Reply(body=every, plan=plan.key)
 
 
 def _slot(args: argparse.Namespace, ctx: Context) -> tuple[SyncSlot, Plan]:
@@ -202,6 +211,23 @@ def _require_newer_than_stored(ctx: Context, slot: SyncSlot, agent: Agent, ts: s
     earlier = (stored.answer or {}).get(MESSAGE_KEY) if stored is not None and stored.answered_at else None
     if isinstance(earlier, str) and _ts(earlier) > _ts(ts):
         raise Unaddressed("a reply older than the answer stored")
+
+
+def _follow(ctx: Context, plan: Plan, agent: Agent, slot: SyncSlot, text: str, blocked: str | None) -> str:
+    """The blocker the answer names, followed from now on: linked to the task it names (T12), else the one
+    it blocks."""
+    task = task_named(ctx.session, plan, text)
+    if task is None and blocked is not None:
+        task = ctx.session.exec(select(Task).where(Task.plan_id == plan.id, Task.key == blocked)).first()
+    blocker, new = note_blocker(ctx.session, plan, agent, text, task=task, slot=slot, now=ctx.now)
+    on = f" on {task.key}" if task is not None else ""
+    if not new:
+        return f"Blocker {blocker.key}{on} is still open: noted again."
+    days = settings_of(plan).blocker_escalation_days
+    return (
+        f"Blocker {blocker.key}{on} noted: you will be reminded each working day it stays open, and the leads "
+        f"told after {working_days(days)}; `blockers close {blocker.key}` (or Resolved) closes it."
+    )
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
         seen.add(spec.name)
         names = " / ".join((spec.name, *spec.aliases))
         mark = " *" if spec.privileged != "no" else ""
-        lines.append(f"  {names:<20} {spec.summary}{mark}")
+        lines.append(f"  {names:<20} {spec.summary}{mark}".rstrip())
     lines += ["", "* leads only (for some forms, see `help SUBCOMMAND`)."]
     return Reply(body=HelpText(text="\n".join(lines)))
 

@@ -88,6 +88,7 @@ def run(args: argparse.Namespace, ctx: Context) -> Reply:
         now=ctx.now,
         source=ctx.front,
         actor=ctx.actor.id,
+        level="warning" if checkpoint.forced else None,  # a gate passed past unmet criteria is not news
         detail={"checkpoint": checkpoint.key, "forced": checkpoint.forced},
     )
     note = (

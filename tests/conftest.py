@@ -114,6 +114,14 @@ def run(engine):
     return Runner(engine, MONDAY_9AM_PARIS)
 
 
+def start_plan_text(run: Runner, path: Path, text: str, plan: str) -> Runner:
+    """A plan written out at `path`, loaded and started: for tests that vary the example."""
+    path.write_text(text)
+    run(f"plan load {path}")
+    run(f"start {plan}")
+    return run
+
+
 @pytest.fixture
 def loaded(run):
     """The example plan loaded (not started)."""

@@ -153,6 +153,7 @@ class FakeSlack:
         # conversations.history as a non-Marketplace app gets it (see HISTORY_WINDOW_S); False: as a
         # Marketplace app (Tier 3, limit up to 999), for tests about something else.
         self.history_limited = True
+        self.history_window_s = HISTORY_WINDOW_S  # a campaign on a scaled clock shortens Slack's minute
         self._history_at: float | None = None  # time.monotonic() of the last history call let through
         # chat.postMessage: messages a channel takes per second before 429 (None: unlimited). Slack:
         # "generally allows posting one message per second per channel", with short bursts
@@ -312,8 +313,9 @@ class FakeSlack:
         now = time.monotonic()
         with self._cond:
             if method == "conversations.history" and self.history_limited:
-                if self._history_at is not None and now - self._history_at < HISTORY_WINDOW_S:
-                    return _Failure(429, max(1, round(HISTORY_WINDOW_S - (now - self._history_at))))
+                window = self.history_window_s
+                if self._history_at is not None and now - self._history_at < window:
+                    return _Failure(429, max(1, round(window - (now - self._history_at))))
                 self._history_at = now
             if method == "chat.postMessage" and self.posts_per_second:
                 channel = str(body.get("channel"))

@@ -36,7 +36,19 @@ class Mailbox:
         return self
 
     def __exit__(self, *exc):
+        if self.controller is not None:
+            self.controller.stop()
+
+    def down(self) -> None:
+        """Stop answering: connections to its port are refused until ``up``."""
+        self.port = self.controller.port
         self.controller.stop()
+        self.controller = None
+
+    def up(self) -> None:
+        """Answer again, on the same port."""
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
 
 
 class SmsGateway:

@@ -15,6 +15,7 @@ from models.db.tables import Agent, Alert, AlertDelivery, Event, Plan, Task
 from models.rules.heartbeats import record_heartbeat
 from tests.clock import MONDAY_9AM_PARIS
 from tests.conftest import LEAD
+from tests.slack_app import body_of, texts
 
 
 @pytest.fixture
@@ -73,16 +74,16 @@ def test_every_alert_arrives_once_per_destination_despite_429_and_500(started, e
     started("event deployment-failed")
     deliver_until_quiet(engine, outlets, started)
     posted = [c for c in slack.calls_to("chat.postMessage", include_failed=False) if c.body["channel"] == "#urgent"]
-    assert sorted(c.body["text"].split(": ")[1] for c in posted) == ["critical-bug", "deployment-failed"]
+    assert sorted(c.body["text"].split(": ")[1] for c in posted) == ["Critical bug", "Deployment failed"]
     assert len(mailbox.messages) == 2 and all(m["to"] == ["oncall@example.com"] for m in mailbox.messages)
     assert sorted(m["text"] for m in sms.received) == [
-        "[critical] TR-ORCH-001: critical-bug",
-        "[critical] TR-ORCH-001: deployment-failed",
+        "[critical] TR-ORCH-001: Critical bug",
+        "[critical] TR-ORCH-001: Deployment failed",
     ]
     assert all(set(deliveries(engine, a.id).values()) == {"sent"} for a in alerts(engine))
     deliver_until_quiet(engine, outlets, started, rounds=2)  # nothing is sent twice
     assert len(slack.calls_to("chat.postMessage", include_failed=False)) == len(posted)
-    critical = next(c for c in posted if c.body["text"].endswith("critical-bug"))
+    critical = next(c for c in posted if c.body["text"].endswith("Critical bug"))
     blocks = (
         critical.body["blocks"] if isinstance(critical.body["blocks"], list) else json.loads(critical.body["blocks"])
     )
@@ -133,6 +134,21 @@ def test_critical_alerts_are_re_sent_to_the_leads_until_acknowledged(started, en
     assert escalate(engine, outlets, started.now) == 0
 
 
+def test_an_escalation_slack_refuses_429_waits_for_the_next_tick_and_is_not_lost(started, engine, slack):
+    from bot.app import web_client
+    from bot.delivery import escalate
+
+    outlets = Outlets(client=web_client("xoxb-test", slack.url))  # the app's own: it sleeps through 429s
+    started("event critical-bug")
+    started.advance(minutes=15)
+    slack.fail_next("conversations.open", status=429, retry_after=2)
+    assert escalate(engine, outlets, started.now) == 0  # handed back: the worker did not wait the 429 out
+    assert len(slack.calls_to("conversations.open")) == 1
+    assert escalate(engine, outlets, started.now) == 1  # the next tick sends it
+    assert escalate(engine, outlets, started.now) == 0  # once
+    assert len(slack.calls_to("chat.postMessage", include_failed=False)) == 1
+
+
 # --- risk triggers -----------------------------------------------------------------------
 
 
@@ -181,11 +197,93 @@ def test_a_late_task_escalates_to_the_leads_on_the_tick(started, engine, slack):
         scheduler._runtime = None
 
 
-def test_a_critical_bug_calls_all_hands(started, engine):
+def test_a_critical_bug_calls_all_hands_with_one_alert_and_one_page(started, engine, outlets, slack, mailbox, sms):
+    """One cause, one alert: the all-hands trigger joins the event's own alert instead of paging again."""
     reply = started("event critical-bug-found")
     assert "risk trigger fired: critical-bug-found (now critical-bug-found) → all-hands-alert" in reply.body.details
-    fired = next(a for a in alerts(engine) if a.event_name == "risk:critical-bug-found")
-    assert fired.level == "critical" and "channel-here" in deliveries(engine, fired.id)
+    [alert] = alerts(engine)
+    assert (alert.event_name, alert.level) == ("critical-bug-found", "critical")
+    assert set(deliveries(engine, alert.id)) == {"slack-urgent", "email", "sms", "channel-here"}
+    deliver_until_quiet(engine, outlets, started, rounds=2)
+    posts = slack.calls_to("chat.postMessage", include_failed=False)
+    assert sorted(c.body["channel"] for c in posts) == ["#tr-orchestration", "#urgent"]
+    here = next(body_of(c) for c in posts if c.body["channel"] == "#tr-orchestration")
+    assert texts(here["blocks"]).startswith("<!here>") and "All hands are called" in here["text"]
+    assert (len(mailbox.messages), len(sms.received)) == (1, 1)
+
+
+def test_the_same_bug_raised_again_soon_counts_on_the_one_alert(started, engine):
+    started("event critical-bug-found")
+    started.advance(minutes=2)
+    started("event critical-bug-found")
+    [alert] = alerts(engine)
+    assert alert.group_count == 2
+
+
+def test_alerts_about_different_things_are_never_grouped(started, engine):
+    """Two tasks done, or a forced gate after a passed one, within minutes: one alert each."""
+    started("task done T1")
+    started("task done T2")
+    started("validate --checkpoint cp-1 --force --reason 'schema reviewed by hand'", actor=LEAD)
+    started("validate --checkpoint cp-2 --force --reason 'contract agreed on a call'", actor=LEAD)
+    by_subject = [(a.event_name, a.text, a.group_count) for a in alerts(engine)]
+    assert [(name, count) for name, _, count in by_subject] == [
+        ("task-complete", 1),
+        ("task-complete", 1),
+        ("checkpoint-passed", 1),
+        ("checkpoint-passed", 1),
+    ]
+    assert "T1" in by_subject[0][1] and "T2" in by_subject[1][1]
+    assert "cp-1" in by_subject[2][1] and "cp-2" in by_subject[3][1]
+
+
+def test_a_forced_gate_is_a_warning_and_a_clean_pass_is_news(started, engine):
+    for criterion in (1, 2, 3):  # the last tick passes the gate
+        started(f"validate --checkpoint cp-1 --criterion {criterion}", actor=LEAD)
+    started("validate --checkpoint cp-2 --force --reason 'contract agreed on a call'", actor=LEAD)
+    clean, forced = alerts(engine)
+    assert (clean.level, forced.level) == ("info", "warning")
+    assert (clean.status, forced.status) == ("notice", "open")
+
+
+def test_news_is_not_left_open_for_someone_to_resolve(started, engine):
+    started("task done T1")
+    [news] = alerts(engine)
+    assert news.status == "notice"
+    assert started("alerts --open").body.rows == []
+    with pytest.raises(CommandError, match="nothing to acknowledge"):
+        started(f"ack {news.id}", actor=LEAD)
+
+
+@pytest.mark.parametrize(
+    ("line", "event", "words"),
+    [
+        ("task done T1", "task-complete", "T1 done: Database schema design"),
+        ("task block T2 --reason 'no DBA'", "task-blocked", "T2 blocked: Alembic migration\nReason: no DBA"),
+        (
+            "validate --checkpoint cp-2 --force --reason 'agreed on a call'",
+            "checkpoint-passed",
+            "Gate cp-2 (API Contract Lock) passed by force\nPassed with criteria unmet (`validate --force`).",
+        ),
+        ("pause stream-b --reason 'design review'", "stream-paused", "stream-b-frontend paused\nReason: design review"),
+        (
+            "metric test-coverage 75%",
+            "risk:test-coverage < 80%",
+            "Test coverage is 75%, below 80%\n"
+            "Deployment is blocked until it clears, or a lead runs `unblock-deployment --reason …`.",
+        ),
+        (
+            "stop --emergency --reason 'prod is down'",
+            "plan-stopped",
+            "Emergency stop: every stream halted\nReason: prod is down · `start` resumes it.",
+        ),
+        ("event deployment-failed", "deployment-failed", "Deployment failed"),
+    ],
+)
+def test_each_alert_kind_says_what_happened_to_what(started, engine, line, event, words):
+    """A title (what happened, to what) and a body (the value against its target, what the bot did)."""
+    started(line, actor=LEAD)
+    assert [(a.event_name, a.text) for a in alerts(engine)] == [(event, words)]
 
 
 def test_a_trigger_with_repeat_fires_again_after_its_interval(started, engine, tmp_path):
@@ -298,7 +396,9 @@ def test_the_tick_raises_day_complete_late_tasks_and_missed_gates_once(started, 
     # agent-a2's first task is 21h20m, due 14:20.
     tick_at(MONDAY_9AM_PARIS + timedelta(days=2, hours=4, minutes=1))
     delayed = [a for a in alerts(engine) if a.event_name == "task-delayed"]
-    assert [(a.text, a.group_count) for a in delayed] == [("task-delayed (tasks: T1, T9, T13, T17, T21)", 1)]
+    assert [(a.text, a.group_count) for a in delayed] == [
+        ("Tasks late: T1, T9, T13, T17, T21\nPast their planned due time and not done.", 1)
+    ]
     with Session(engine) as session:
         days = session.exec(select(Event.name).where(Event.name.like("day-%")).order_by(Event.id)).all()
     assert days == ["day-1-complete", "day-2-complete"]

@@ -1,5 +1,7 @@
 """The API for machines, end to end over real sockets: a real `orchestrate serve` and urllib."""
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -15,7 +17,14 @@ from tests.serve_process import ORCHESTRATE, ServeProcess
 from tests.slack_app import OPERATOR
 
 TOKEN = "test-api-token-0b9d3c7e5a1f"
-PATHS = {"/api/v1/metrics", "/api/v1/events", "/api/v1/tasks/{task_id}", "/api/v1/agents/{agent_id}/heartbeat"}
+PATHS = {
+    "/api/v1/metrics",
+    "/api/v1/events",
+    "/api/v1/tasks/{task_id}",
+    "/api/v1/agents/{agent_id}/heartbeat",
+    "/api/v1/report",
+    "/api/v1/exports/{what}",
+}
 
 
 @pytest.fixture
@@ -228,3 +237,52 @@ def test_in_console_mode_the_api_answers_on_the_port(tmp_path, store):
         console.stop()
     with Session(store[1]) as session:
         assert session.exec(select(MetricReading.value)).all() == [81.0]
+
+
+def raw_get(base: str, path: str) -> tuple[int, str, dict]:
+    request = urllib.request.Request(f"{base}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode(), {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), {k.lower(): v for k, v in exc.headers.items()}
+
+
+def test_exports_stream_the_range_asked_for_as_csv_or_json(server, store):
+    for value in ("81%", "86%", "93%"):
+        call(server.base, "POST", "/api/v1/metrics", {"name": "code-coverage", "value": value})
+    status, text, headers = raw_get(server.base, "/api/v1/exports/readings?format=csv")
+    assert status == 200 and headers["content-type"].startswith("text/csv")
+    assert headers.get("transfer-encoding") == "chunked"  # streamed: no length known before the last row
+    assert 'filename="TR-ORCH-001-readings-' in headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["metric"], r["value"], r["unit"], r["source"]) for r in rows] == [
+        ("code-coverage", str(v), "%", "api") for v in (81.0, 86.0, 93.0)
+    ]
+    status, text, _ = raw_get(server.base, "/api/v1/exports/audit?format=json")
+    audit = json.loads(text)
+    assert [e["command"] for e in audit if e["source"] == "api"] == [
+        "metric code-coverage 81%",
+        "metric code-coverage 86%",
+        "metric code-coverage 93%",
+        "export readings --format csv",  # an export is audited as any command, before its rows go out
+        "export audit --format json",
+    ]
+
+
+def test_the_report_comes_as_json_or_csv_and_a_bad_range_is_a_400(server, store):
+    call(server.base, "PATCH", "/api/v1/tasks/T1", {"status": "in-progress"})
+    call(server.base, "PATCH", "/api/v1/tasks/T1", {"status": "done"})
+    status, body, _ = call(server.base, "GET", "/api/v1/report?stream=stream-a")
+    assert status == 200
+    report = body["reply"]["body"]
+    assert report["kind"] == "report" and report["stream"] == "stream-a-backend"
+    [tasks] = [s for s in report["sections"] if s["title"] == "Tasks"]
+    assert [(row[0], row[3]) for row in tasks["rows"]] == [("T1", "done")]
+    status, text, headers = raw_get(server.base, "/api/v1/report?format=csv")
+    assert status == 200 and headers["content-type"].startswith("text/csv")
+    assert "\nT1,stream-a-backend,agent-a1,done," in text
+    status, body, _ = call(server.base, "GET", "/api/v1/report?from=2026-03-02&to=2026-03-01")
+    assert status == 400 and body["error"] == "--from 2026-03-02 is after --to 2026-03-01: give the earlier day first"
+    status, body, _ = call(server.base, "GET", "/api/v1/exports/tasks?from=02/03/2026")
+    assert status == 400 and "not a date: write it YYYY-MM-DD" in body["error"]

@@ -7,7 +7,7 @@ import yaml
 from slack_sdk.models.blocks import Block
 
 from bot.blocks import render
-from tests.conftest import OPERATOR
+from tests.conftest import OPERATOR, start_plan_text
 
 
 def large_plan(streams: int = 60, agents_per_stream: int = 10, tasks_per_agent: int = 2) -> str:
@@ -30,11 +30,7 @@ def large_plan(streams: int = 60, agents_per_stream: int = 10, tasks_per_agent: 
 
 @pytest.fixture
 def big(run, tmp_path):
-    path = tmp_path / "big.yml"
-    path.write_text(large_plan())
-    run(f"plan load {path}")
-    run("start BIG-1")
-    return run
+    return start_plan_text(run, tmp_path / "big.yml", large_plan(), "BIG-1")
 
 
 def valid(blocks: list[dict], limit: int = 50) -> list[dict]:
@@ -61,7 +57,10 @@ def test_the_dashboard_of_sixty_streams_pages_within_the_limits(big):
     third = valid(render(reply, offset=40))
     assert page_button(second)["offset"] == 40 and page_button(third) is None
     shown = [
-        b for page in (first, second, third) for b in page if b.get("accessory", {}).get("action_id") == "stream_pause"
+        b
+        for page in (first, second, third)
+        for b in page
+        if b.get("accessory", {}).get("action_id", "").startswith("stream_pause")
     ]
     assert len(shown) == 60
 
@@ -125,12 +124,12 @@ def test_a_day_summary_of_60_streams_and_600_silent_names_every_one_within_slack
     from datetime import date
 
     from bot.blocks import render_body_dicts
-    from models.views.sync import DaySummary, StreamDay
+    from models.views.sync import DaySummary, SilentAt, StreamDay
     from tests.fake_slack import MAX_MESSAGE_BLOCKS, _block_errors
     from tests.slack_app import texts
 
     streams = [StreamDay(key=f"stream-{n:02d}", start=0.2, now=0.3, planned=0.35) for n in range(60)]
-    silent = ["standup: " + ", ".join(f"agent-{n:03d}" for n in range(600))]
+    silent = [SilentAt(sync_type="standup", slot_id=7, agents=[f"agent-{n:03d}" for n in range(600)])]
     summary = DaySummary(
         plan="BIG-1",
         day=date(2026, 1, 5),
@@ -148,11 +147,11 @@ def test_a_day_summary_of_60_streams_and_600_silent_names_every_one_within_slack
     assert all(f"agent-{n:03d}" in shown for n in range(600))  # whole names: none cut at 3,000 characters
 
 
-def test_the_chart_of_60_streams_is_as_wide_as_slacks_preview_and_no_wider():
+def test_the_chart_of_60_streams_comes_in_charts_readable_at_slacks_preview_width():
     import struct
     from datetime import date
 
-    from bot.sync_post import progress_chart
+    from bot.sync_post import progress_charts
     from models.views.sync import DaySummary, StreamDay
 
     streams = [StreamDay(key=f"stream-{n:02d}", start=0.2, now=0.3, planned=0.35) for n in range(60)]
@@ -166,9 +165,12 @@ def test_the_chart_of_60_streams_is_as_wide_as_slacks_preview_and_no_wider():
         missing=[],
         missed_slots=[],
     )
-    png = progress_chart(summary)
-    width, height = struct.unpack(">II", png[16:24])
-    assert width <= 800 and height >= 60 * 20  # a row of at least 20 px per stream
+    charts = progress_charts(summary)
+    assert len(charts) == 4  # 15 streams each, as a gallery in the summary's thread
+    for png in charts:
+        width, height = struct.unpack(">II", png[16:24])
+        # Wider than tall, so Slack's preview (about 360 px) scales it by half at most: a row of 15 px or more.
+        assert width <= 800 and height <= width and height / 15 * (360 / width) >= 12
 
 
 def test_the_terminal_monitor_of_six_hundred_agents_shows_a_summary_and_the_way_on(big):
@@ -179,3 +181,40 @@ def test_the_terminal_monitor_of_six_hundred_agents_shows_a_summary_and_the_way_
     assert first.count("│ IDLE") == 50
     last = render_body(big("health --page 12").body)
     assert "page 12 of 12" in last and "--page 13" not in last and "agent-59-9" in last
+
+
+def test_a_day_summary_too_big_for_one_message_counts_what_is_left_and_says_how_to_see_it():
+    import re
+    from datetime import date
+
+    from bot.blocks import render_body_dicts
+    from models.views.sync import DaySummary, SilentAt, StreamDay
+    from tests.fake_slack import MAX_MESSAGE_BLOCKS, _block_errors
+    from tests.slack_app import texts
+
+    streams = [StreamDay(key=f"stream-{n:03d}-{'y' * 40}", start=0.2, now=0.3, planned=0.35) for n in range(1000)]
+    silent = [
+        SilentAt(sync_type="standup", slot_id=7, agents=[f"agent-{n:04d}-of-a-long-name" for n in range(3000)]),
+        SilentAt(sync_type="end-of-day", slot_id=8, agents=[f"agent-{n:04d}-of-a-long-name" for n in range(3000)]),
+    ]
+    summary = DaySummary(
+        plan="BIG-1",
+        day=date(2026, 1, 5),
+        streams=streams,
+        done_today=[f"T{n} a task" for n in range(20)],
+        done_count=180,
+        blockers=[],
+        missing=silent,
+        missed_slots=[],
+    )
+    blocks = render_body_dicts(summary)
+    assert _block_errors(blocks, MAX_MESSAGE_BLOCKS, "/blocks") == []
+    shown = texts(blocks)
+    streams_shown = len(re.findall(r"\*stream-\d{3}-y+\*", shown))
+    assert f"and {1000 - streams_shown} more: `/orchestrate status BIG-1` shows them all" in shown
+    assert "and 160 more: `/orchestrate task list --status done --plan BIG-1` lists them" in shown
+    for slot, kind in ((7, "standup"), (8, "end-of-day")):
+        part = shown.split(f"({3000}, {kind})")[1].split("No answer from")[0]
+        named = re.findall(r"agent-\d{4}-of-a-long-name", part)  # whole names only
+        assert named and f"and {3000 - len(named)} more: `/orchestrate answers --slot {slot}` shows who" in part
+        assert not re.search(r"agent-\d{0,3}(,|\n|$)|-of-a-l(?!ong-name)", part)  # no name cut short

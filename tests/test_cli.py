@@ -54,7 +54,7 @@ def test_the_seed_lines_work_as_written(workdir):
         assert result.returncode == 0, (line, result.stderr)
         assert result.stderr == ""
     audit = orchestrate(workdir, "audit", "--limit", "20", "--json")
-    outcomes = [row[5] for row in json.loads(audit.stdout)["body"]["rows"]]
+    outcomes = [row[5] for row in json.loads(audit.stdout)["reply"]["body"]["rows"]]
     assert outcomes == ["ok"] * 10  # the nine lines and the load, newest first
 
 
@@ -83,17 +83,23 @@ def test_exit_codes_and_messages(workdir):
         assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def test_json_output_is_machine_readable(workdir):
+def test_json_output_has_the_api_shape_for_answers_and_refusals(workdir):
+    """`--json` prints what the HTTP API answers: {"ok": true, "reply": …} or {"ok": false, "error": …}."""
     result = orchestrate(workdir, "status", "--json")
     data = json.loads(result.stdout)
-    assert data["body"]["kind"] == "dashboard"
-    assert [s["key"] for s in data["body"]["streams"]] == ["stream-a-backend", "stream-b-frontend", "stream-c-testing"]
+    assert data["ok"] is True and data["reply"]["body"]["kind"] == "dashboard"
+    streams = [s["key"] for s in data["reply"]["body"]["streams"]]
+    assert streams == ["stream-a-backend", "stream-b-frontend", "stream-c-testing"]
     error = orchestrate(workdir, "pause", "nowhere", "--json")
-    assert json.loads(error.stderr) == {"ok": False, "error": error_text(error)}
+    assert error.returncode == 1 and error.stderr == ""
+    assert json.loads(error.stdout) == {"ok": False, "error": error_text(error)}
+    assert error_text(error).startswith("unknown stream 'nowhere'")
+    usage = json.loads(orchestrate(workdir, "stop", "--emergency", "--json").stdout)
+    assert usage["ok"] is False and "--reason" in usage["error"] and usage["usage"].startswith("usage:")
 
 
 def error_text(result) -> str:
-    return json.loads(result.stderr)["error"]
+    return json.loads(result.stdout)["error"]
 
 
 def test_a_bad_plan_file_is_refused_with_its_lines(tmp_path):
@@ -150,5 +156,53 @@ def test_the_console_asks_before_an_emergency_stop(workdir):
     cancelled = console(workdir, "stop --emergency --reason test\n\nstatus\n").stdout
     assert "-- Emergency stop --" in cancelled and "cancelled; nothing changed" in cancelled
     assert "EMERGENCY STOP" not in cancelled
-    confirmed = console(workdir, "stop --emergency --reason test\nthe build is on fire\n").stdout
-    assert "EMERGENCY STOP: TR-ORCH-001 is stopped (3 stream(s) halted). Reason: the build is on fire" in confirmed
+    replaced = console(workdir, "stop --emergency --reason test\nthe build is on fire\n").stdout
+    assert "EMERGENCY STOP: TR-ORCH-001 is stopped (3 stream(s) halted). Reason: the build is on fire" in replaced
+
+
+def test_the_console_keeps_the_reason_typed_with_the_command(workdir):
+    orchestrate(workdir, "start", "TR-ORCH-001")
+    out = console(workdir, "stop --emergency --reason 'the build is on fire'\ny\n").stdout
+    assert "EMERGENCY STOP: TR-ORCH-001 is stopped (3 stream(s) halted). Reason: the build is on fire" in out
+
+
+def test_the_console_shows_slack_formatting_as_a_terminal_can(workdir):
+    out = console(workdir, "help\n").stdout
+    assert "  pause                Pause a stream: its agents get no prompts" in out
+    assert "* leads only (for some forms, see `help SUBCOMMAND`)." in out  # code is shown as typed
+    summary = next(line for line in out.splitlines() if line.startswith("  answers "))
+    assert summary.rstrip().endswith("shows.")  # a summary is its whole first sentence
+    assert not any(line != line.rstrip() for line in out.splitlines())
+
+
+def test_what_the_bot_posts_while_you_type_does_not_run_into_the_prompt(tmp_path):
+    """An alert printed while the prompt waits clears the prompt's line, and the prompt comes back."""
+    import io
+    import pty
+    import threading
+
+    from bot.console import Console
+    from models.db.store import ensure_schema, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'console.db'}")
+    ensure_schema(engine)
+    master, replica = pty.openpty()
+    with os.fdopen(replica, "r") as terminal:
+        out = io.StringIO()
+        shell = Console(engine, terminal, out)
+        try:
+            typed: list[str | None] = []
+            waiting = threading.Thread(target=lambda: typed.append(shell.ask("/orchestrate ")))
+            waiting.start()
+            for _ in range(1000):  # until the prompt is on screen (10 s at most)
+                if shell.prompt is not None:
+                    break
+                waiting.join(0.01)
+            shell.say("🚨 CRITICAL · TR-ORCH-001")
+            os.write(master, b"status\n")
+            waiting.join(10)
+        finally:
+            shell.slack.close()
+            os.close(master)
+    assert typed == ["status"]
+    assert out.getvalue() == "/orchestrate \r\x1b[K🚨 CRITICAL · TR-ORCH-001\n/orchestrate "

@@ -13,7 +13,7 @@ from tests.conftest import EXAMPLE_PLAN, LEAD, STRANGER
 AGENT_B2 = Actor(id="slack:U0AGENTB2", name="b2", source="slack", slack_user="U0AGENTB2")
 
 
-BOOKKEEPING = ("audit_log", "processed_events")  # who did what, and which requests were seen
+BOOKKEEPING = ("audit_log", "processed_events", "accepted_requests")  # who did what, which requests came
 
 
 def snapshot(engine) -> dict:
@@ -54,6 +54,14 @@ def test_ambiguous_and_unknown_names_list_the_candidates(started, engine):
         refuses(started, engine, "validate --checkpoint cp-9")
         == "unknown checkpoint 'cp-9'; known: cp-1, cp-2, cp-3, cp-4"
     )
+
+
+def test_candidates_are_listed_in_the_plans_order_not_as_text(started, engine):
+    """T2 comes before T10, as the plan lists them."""
+    message = refuses(started, engine, "task done T")
+    assert "it could be T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, …" in message
+    message = refuses(started, engine, "task done T99")
+    assert message.startswith("unknown task 'T99'; known: T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, …")
 
 
 def test_a_plan_bound_to_a_channel_needs_no_id(started, engine):

@@ -61,10 +61,12 @@ def counted_again(session: Session, plan: Plan) -> tuple[dict, dict, dict]:
             figures[column] += getattr(task, column)
         if task.agent_id is not None:
             agents[(task.agent_id, task.status.replace("-", "_"))] += 1
-        for kind, instant in (("start", task.planned_start_ws), ("due", task.planned_due_ws)):
-            point = points[(task.stream_id, instant // BUCKET_WS)]
-            point[f"{kind}s"] += 1
-            point[f"{kind}_sum"] += instant
+        # One point per task, in the bucket of its planned end.
+        point = points[(task.stream_id, task.planned_due_ws // BUCKET_WS)]
+        point["starts"] += 1
+        point["start_sum"] += task.planned_start_ws
+        point["dues"] += 1
+        point["due_sum"] += task.planned_due_ws
     return _nonzero(streams), {k: v for k, v in agents.items() if v}, _nonzero(points)
 
 
@@ -101,7 +103,7 @@ def dashboard_from_every_task(session: Session, plan: Plan, now) -> dict:
         tasks = session.exec(select(Task).where(Task.stream_id == stream.id, Task.archived == False)).all()  # noqa: E712
         estimate = sum(t.estimate_ws for t in tasks)
         done = sum(t.estimate_ws for t in tasks if t.status == "done")
-        planned = sum(min(max(clock - t.planned_start_ws, 0), t.estimate_ws) for t in tasks)
+        planned = sum(t.estimate_ws for t in tasks if t.planned_due_ws <= clock)  # planned-done once due
         late = [clock - t.planned_due_ws for t in tasks if t.status != "done"]
         counts = Counter(t.status for t in tasks)
         out[stream.key] = {

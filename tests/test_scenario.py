@@ -18,8 +18,10 @@ duration-days × working-day length − its given estimates):
     b1: T9 T10 T11 T12  b2: T13 T14 T15 T16       (stream-b-frontend; T15 waits for frontend-integration-start)
     c1: T17 T18 T19 T20 c2: T21 T22 T23 T24       (stream-c-testing; T18, T19 wait for actions never fired here)
 
-Each agent's tasks are scheduled back to back from W0, so an agent's planned work done by
-stream clock c is min(c, 80h) and a stream's planned progress is 2·c / 160h = c / 80h.
+Each agent's tasks are scheduled back to back from W0 (a1, b1, b2, c1, c2: due at 20h, 40h, 60h,
+80h; a2: T5 21h20m, T6 42h40m, T7 64h, T8 80h). A task counts as planned-done once its planned due
+time has passed on its stream's clock (docs/semantics.md), so a stream's planned work by stream
+clock c is the estimates of its tasks due by c.
 
 What happens (STEPS below), with each task's time in progress / blocked:
 
@@ -217,11 +219,11 @@ def test_monday_evening_progress_counts_and_eta(started):
     assert by_key[B].progress == pytest.approx(20 / 160)  # 12.5%
     assert by_key[C].progress == 0
     assert board.progress == pytest.approx(20 / 480)  # 4.17%
-    # Planned progress at W8: each agent planned 8h of its first task -> 16h of 160h per stream.
+    # Planned progress at W8: the first tasks are due at W20 (W21h20m for T5): none due yet.
     for key in (A, B, C):
-        assert by_key[key].planned_progress == pytest.approx(16 / 160)  # 10%
-    assert board.planned_progress == pytest.approx(48 / 480)
-    # Stream B: 12.5% done against 10% planned -> not behind -> On Track.
+        assert by_key[key].planned_progress == 0
+    assert board.planned_progress == 0
+    # Stream B: 12.5% done against 0% planned -> not behind -> On Track.
     assert by_key[B].status == "On Track"
     # Counts: in progress T1, T5, T10, T13, T21; done T9; blocked T17.
     counts = board.counts
@@ -245,7 +247,6 @@ def test_monday_evening_streams_with_nothing_done_are_starting(started):
     play_until(started, MON_EVENING)
     by_key = streams(dashboard(started))
     # Streams A and C have nothing done yet (their first tasks are 20h long, 8h in) -> Starting.
-    # (The code shows At Risk: 10% planned − 0% done = 10 points behind.)
     assert (by_key[A].status, by_key[C].status) == ("Starting", "Starting")
 
 
@@ -289,9 +290,10 @@ def test_tuesday_paused_stream(started):
     board = dashboard(started)
     by_key = streams(board)
     assert by_key[B].status == "Paused"
-    # Stream B's clock stopped at W12: planned progress 2 × 12h / 160h = 15%, not 2 × 13h / 160h.
-    assert by_key[B].planned_progress == pytest.approx(24 / 160)
-    assert by_key[A].planned_progress == pytest.approx(26 / 160)  # A's clock runs: 16.25%
+    # Stream B's clock stopped at W12: its worst open task, T13 (due B20), is 8h from due, not 7h.
+    assert by_key[B].lateness_s == (12 - 20) * H
+    # Nothing is due yet on either clock (first tasks due at 20h): planned progress 0.
+    assert by_key[B].planned_progress == by_key[A].planned_progress == 0
     # Its agents are PAUSED, with the tasks they hold.
     assert monitor(started) == {
         "agent-a1": ("ACTIVE", "T2"),
@@ -310,15 +312,14 @@ def test_tuesday_evening_after_resume(started):
     play_until(started, paris(6, 17))  # W16; stream B's clock: 16 − 3 = 13h
     board = dashboard(started)
     by_key = streams(board)
-    # A: T1 done = 20h / 160h = 12.5%; planned 2 × 16h / 160h = 20% -> 7.5 points behind -> At Risk
-    # (no A task is past due: T2 is due at W40, T5 at W21h20).
+    # A: T1 done = 20h / 160h = 12.5%; planned: no A task due by W16 (T1 due W20, T5 W21h20m) = 0%
+    # -> ahead -> On Track (no A task is past due: T2 is due at W40, T5 at W21h20).
     assert by_key[A].progress == pytest.approx(20 / 160)
-    assert by_key[A].planned_progress == pytest.approx(32 / 160)
-    assert by_key[A].status == "At Risk"
-    # B: T9 done = 12.5%; planned 2 × 13h / 160h = 16.25% (the pause does not count)
-    # -> 3.75 points behind -> On Track.
+    assert by_key[A].planned_progress == 0
+    assert by_key[A].status == "On Track"
+    # B: T9 done = 12.5%; planned: nothing due by B13 (the pause does not count) -> On Track.
     assert by_key[B].progress == pytest.approx(20 / 160)
-    assert by_key[B].planned_progress == pytest.approx(26 / 160)
+    assert by_key[B].planned_progress == 0
     assert by_key[B].status == "On Track"
     figures = metrics(board)
     # Busy by W16: a1 T1 11h + T2 5h = 16h; a2 T5 16h; b1 T9 6h + T10 (B clock 6→13) 7h = 13h;
@@ -405,13 +406,15 @@ def test_wednesday_evening_dashboard(started):
     assert by_key[B].progress == pytest.approx(40 / 160)
     assert by_key[C].progress == pytest.approx(20 / 160)
     assert board.progress == pytest.approx(80 / 480)
-    # Planned: A and C 2 × 24h / 160h = 30%; B 2 × 21h / 160h = 26.25%; all (48 + 42 + 48) / 480
-    assert by_key[A].planned_progress == pytest.approx(48 / 160)
-    assert by_key[B].planned_progress == pytest.approx(42 / 160)
-    assert board.planned_progress == pytest.approx(138 / 480)
+    # Planned, the tasks due by then: A T1 (W20) + T5 (W21h20m) = 41h20m; B T9, T13 (due B20) = 40h of 160h
+    # at B21; C T17, T21 (W20) = 40h; all (41h20m + 40 + 40) / 480
+    assert by_key[A].planned_progress == pytest.approx((TASK + A2_TASK) / STREAM)
+    assert by_key[B].planned_progress == pytest.approx(40 / 160)
+    assert by_key[C].planned_progress == pytest.approx(40 / 160)
+    assert board.planned_progress == pytest.approx((5 * TASK + A2_TASK) / PLAN)
     # A: T1 (due W20) still open at W24: 4h late > 2h (the plan's stream-delay threshold) -> Delayed.
     # C: T17 (due W20) likewise 4h late -> Delayed.
-    # B: 25% done vs 26.25% planned, nothing past due -> On Track.
+    # B: 25% done vs 25% planned, nothing past due -> On Track.
     assert by_key[A].lateness_s == 4 * H
     assert by_key[C].lateness_s == 4 * H
     assert [s.status for s in board.streams] == ["Delayed", "On Track", "Delayed"]
@@ -459,11 +462,11 @@ def test_thursday_evening_stream_a_back_on_track(started):
     play_until(started, paris(8, 17))
     board = dashboard(started)
     by_key = streams(board)
-    # A: T1, T2 (20h each) and T5 (21h20m) done = 61h20m of 160h = 38.33%; planned 2 × 32 / 160 = 40%
-    # -> 1.67 points behind, and no open A task is past due (T6 is due at W42h40) -> On Track.
+    # A: T1, T2 (20h each) and T5 (21h20m) done = 61h20m of 160h = 38.33%; planned: T1, T5 due by W32 =
+    # 41h20m = 25.8% -> ahead, and no open A task is past due (T6 is due at W42h40) -> On Track.
     assert by_key[A].progress == pytest.approx((2 * TASK + A2_TASK) / STREAM)
     assert by_key[A].status == "On Track"
-    # B: T9, T13, T14, T10 = 80h -> 50%; planned 2 × 29h / 160h = 36.25% -> On Track.
+    # B: T9, T13, T14, T10 = 80h -> 50%; planned T9, T13 (due B20) at B29 = 25% -> On Track.
     assert by_key[B].progress == pytest.approx(80 / 160)
     assert by_key[B].status == "On Track"
     # C: T21 only (12.5%), T17 due W20 still open: 12h late -> Delayed.
@@ -490,10 +493,14 @@ def test_friday_evening_dashboard(started):
     assert by_key[A].progress == pytest.approx((2 * TASK + A2_TASK) / STREAM)  # 38.3%
     assert by_key[B].progress == pytest.approx(120 / 160)  # 75%
     assert by_key[C].progress == pytest.approx(40 / 160)  # 25%
-    # A: 38.3% vs planned 2 × 40 / 160 = 50% -> 11.7 points behind -> Delayed.
-    # B: 75% vs 2 × 37 / 160 = 46.25% -> On Track.   C: 25% vs 50% -> Delayed.
-    assert by_key[B].planned_progress == pytest.approx(74 / 160)
-    assert [s.status for s in board.streams] == ["Delayed", "On Track", "Delayed"]
+    # A: 38.3% vs planned T1, T2 (due W40), T5 = 61h20m = 38.3% -> not behind; the worst open task T6 is
+    # due at W42h40m -> On Track.
+    # B: 75% vs T9, T13 (due B20; T10, T14 due B40, the clock reads B37) = 25% -> On Track.
+    # C: 25% vs T17, T18, T21, T22 (due W20, W40) = 50% -> 25 points behind -> Delayed.
+    assert by_key[A].planned_progress == pytest.approx((2 * TASK + A2_TASK) / STREAM)
+    assert by_key[B].planned_progress == pytest.approx(40 / 160)
+    assert by_key[C].planned_progress == pytest.approx(80 / 160)
+    assert [s.status for s in board.streams] == ["On Track", "On Track", "Delayed"]
     # In progress: T3, T6, T12, T16, T20; 11 done; T22 failed.
     counts = board.counts
     assert (counts.active, counts.completed, counts.blocked, counts.failed) == (5, 11, 0, 1)
@@ -544,8 +551,8 @@ def test_the_weekend_moves_only_the_wall_clock(started):
     by_key = streams(board)
     assert board.elapsed_s == 5 * 24 * H + 3 * H  # Mon 09:00 -> Sat 12:00 (wall clock)
     assert board.progress == pytest.approx(FRI_DONE_S / PLAN)
-    assert by_key[B].planned_progress == pytest.approx(74 / 160)  # as on Friday evening
-    assert [s.status for s in board.streams] == ["Delayed", "On Track", "Delayed"]
+    assert by_key[B].planned_progress == pytest.approx(40 / 160)  # as on Friday evening
+    assert [s.status for s in board.streams] == ["On Track", "On Track", "Delayed"]
     # Same working time, same done work: the same ETA date; the duration shrinks by 19h of wall clock.
     assert board.eta_at.timestamp() == same_instant(FRI_ETA)
     assert board.eta_s == pytest.approx(9 * 24 * H + 22 * H + 44 * 60 + 49 - 19 * H, abs=1)
@@ -585,7 +592,7 @@ def test_second_monday_evening_dashboard(started):
     # A: T6 (a2, due W42h40) still open at W48: 5h20m late -> Delayed.
     assert by_key[A].lateness_s == 5 * H + 20 * 60
     assert by_key[A].status == "Delayed"
-    # C: 25% vs 2 × 48 / 160 = 60% planned -> Delayed.
+    # C: 25% vs T17, T18, T21, T22 (due by W40; T19, T23 due W60) = 50% planned -> Delayed.
     assert by_key[C].status == "Delayed"
     # All done: A 220 800 s + B 576 000 s + C 144 000 s = 940 800 s of 1 728 000 s.
     assert board.progress == pytest.approx((2 * TASK + A2_TASK + STREAM + 2 * TASK) / PLAN)  # 54.4%

@@ -228,7 +228,7 @@ def e2e(tmp_path_factory):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def wait_until(check, timeout: float = 10.0, what: str = "condition"):
+def wait_until(check, timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
@@ -242,7 +242,7 @@ def as_dict(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-def answer_to(slack: FakeSlack, name: str, timeout: float = 10.0) -> tuple[str, dict]:
+def answer_to(slack: FakeSlack, name: str, timeout: float = 30.0) -> tuple[str, dict]:
     """The bot's answer to one request: ("response", what it posted to the response URL) or
     ("modal", the view it opened, whose private metadata carries that response URL)."""
     url = slack.response_url(name)
@@ -1320,7 +1320,7 @@ def injection(e2e):
             if c.method in ("chat.postMessage", "chat.update")
             and "alert #" in json.dumps(as_dict(c.body.get("blocks")) or [])
         ]
-        return posts if any("plan-stopped" in p.get("text", "") for p in posts) else None
+        return posts if any("Emergency stop" in p.get("text", "") for p in posts) else None
 
     places["alerts posted"] = wait_until(alert_posts, timeout=20, what="the plan-stopped alert")
     return SimpleNamespace(places=places, calls=slack.calls)

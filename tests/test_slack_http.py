@@ -71,7 +71,8 @@ def test_the_pause_button_pauses_announces_and_refreshes_the_dashboard(server, s
     announcement, refreshed = [body_of(c) for c in slack.wait_for("response:b1", count=2)]
     assert announcement["response_type"] == "in_channel" and "Paused stream-c-testing" in announcement["text"]
     assert refreshed["replace_original"] is True
-    assert buttons(refreshed["blocks"]) == ["stream_pause", "stream_pause", "stream_resume", "dashboard_refresh"]
+    # Each action_id once in a message (Slack refuses one twice): the second Pause is stream_pause:2.
+    assert buttons(refreshed["blocks"]) == ["stream_pause", "stream_pause:2", "stream_resume", "dashboard_refresh"]
 
 
 def test_buttons_check_the_same_permissions_as_the_commands(server, slack, store):
@@ -88,11 +89,12 @@ def test_a_checklist_is_ticked_and_a_pass_with_unmet_criteria_asks_for_a_reason(
     server.slash("sync --checkpoint cp-2", slack.response_url("c1"))
     checklist = body_of(slack.wait_for("response:c1")[0])
     assert checklist["response_type"] == "in_channel"
-    assert buttons(checklist["blocks"]) == ["criterion_tick"] * 3 + ["checkpoint_pass"]
-    server.interaction(block_action("criterion_tick", "TR-ORCH-001|cp-2|2", slack.response_url("c2")))
+    assert buttons(checklist["blocks"]) == ["criterion_tick", "criterion_tick:2", "criterion_tick:3", "checkpoint_pass"]
+    # The second Tick's id, as Slack sends it back: the listener of criterion_tick takes it.
+    server.interaction(block_action("criterion_tick:2", "TR-ORCH-001|cp-2|2", slack.response_url("c2")))
     ticked = body_of(slack.wait_for("response:c2")[0])
     assert ticked["replace_original"] is True
-    assert buttons(ticked["blocks"]) == ["criterion_tick"] * 2 + ["checkpoint_pass"]
+    assert buttons(ticked["blocks"]) == ["criterion_tick", "criterion_tick:2", "checkpoint_pass"]
     server.interaction(block_action("checkpoint_pass", "TR-ORCH-001|cp-2", slack.response_url("c3")))
     modal = slack.wait_for("views.open")[0].body
     view = modal["view"] if isinstance(modal["view"], dict) else json.loads(modal["view"])

@@ -6,7 +6,9 @@ Slack's own SDK tests and docs (tests/slack_payloads/, each naming its source).
 """
 
 import json
+import re
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -109,10 +111,12 @@ def stream_status(engine, key: str) -> str:
 # --- 1. Home-tab buttons answer in the Home tab ------------------------------------------
 
 
-def home_click(bot, action_id: str, value: str, user: str = LEAD):
+def home_click(bot, action_id: str, value: str, user: str = LEAD, trigger_id: str | None = None):
     doc = fixture("block_actions_home_button")
     payload = doc["payload"]
     payload["user"]["id"] = user
+    if trigger_id:
+        payload["trigger_id"] = trigger_id
     payload["actions"][0].update(action_id=action_id, value=value)
     return bot.interaction(payload)
 
@@ -151,6 +155,208 @@ def test_show_more_in_the_home_tab_shows_the_next_page_there(bot, slack):
     shown = texts(published["blocks"])
     assert "*dev*" in shown and "*qa*" in shown  # the agent monitor's page, drawn in the Home view
     assert len(published["blocks"]) <= 100 and slack.errors == []
+
+
+# --- 2. The Home tab is personal ------------------------------------------------------------
+
+
+def open_home(bot, slack, user: str, count: int = 1) -> dict:
+    bot.send_fixture("event_app_home_opened_first_visit", {"U0AGENT001": user, "Ev0HOME0002": f"EvHome{user}"})
+    return view_of(slack.wait_for("views.publish", count=count)[-1])
+
+
+def buttons(view: dict) -> dict[str, list[str]]:
+    """Each button of a view by its text: the values it carries (a text may be on several)."""
+    found: dict[str, list[str]] = {}
+    for block in view["blocks"]:
+        for element in [block.get("accessory") or {}, *block.get("elements", [])]:
+            if element.get("type") == "button":
+                found.setdefault(element["text"]["text"], []).append(element.get("value", ""))
+    return found
+
+
+def task_status(engine, key: str) -> tuple[str, str | None]:
+    from models.db.tables import Task
+
+    with Session(engine) as session:
+        task = session.exec(select(Task).where(Task.key == key)).one()
+        return task.status, task.reason
+
+
+def test_an_agent_sees_their_own_tasks_and_starts_one_from_the_home_tab(bot, slack, plan_store):
+    view = open_home(bot, slack, AGENT)
+    shown = texts(view["blocks"])
+    assert "Your tasks in SF-1* as *dev*" in shown and "Build it" in shown and "Ship it" in shown
+    assert "Test it" not in shown  # qa's task, not theirs
+    assert "Pause" not in buttons(view)  # a lead's controls are for leads
+    assert buttons(view)["Start"] == ["SF-1|T1", "SF-1|T2"]
+    home_click(bot, "task_start", "SF-1|T1", user=AGENT)
+    after = view_of(slack.wait_for("views.publish", count=2)[-1])
+    assert "T1 'Build it' is now in-progress" in texts(after["blocks"])  # the confirmation, in the view
+    assert buttons(after)["Done"] == ["SF-1|T1"] and buttons(after)["Blocked"] == ["SF-1|T1"]
+    assert "*Current*" in texts(after["blocks"])
+    assert task_status(plan_store[1], "T1")[0] == "in-progress"
+    announced = body_of(slack.wait_for("chat.postMessage")[0])  # the team sees it in the plan's channel
+    assert announced["channel"] == CHANNEL and "is now in-progress" in announced["text"]
+    home_click(bot, "task_done", "SF-1|T1", user=AGENT)
+    done = view_of(slack.wait_for("views.publish", count=3)[-1])
+    assert "T1 'Build it' is now done" in texts(done["blocks"]) and "Done" not in buttons(done)
+    assert task_status(plan_store[1], "T1")[0] == "done"
+    # Both announced in the plan's channel (the second waits out Slack's one post a second there).
+    announced = [body_of(c) for c in slack.wait_for("chat.postMessage", count=2, include_failed=False, timeout=10)]
+    assert [(a["channel"], a["text"].split(" is now ")[1]) for a in announced] == [
+        (CHANNEL, "in-progress."),
+        (CHANNEL, "done."),
+    ]
+    assert slack.errors == []
+
+
+def test_a_task_button_on_someone_elses_task_is_refused_in_the_home_view(bot, slack, plan_store):
+    home_click(bot, "task_start", "SF-1|T3", user=AGENT)  # T3 is qa's
+    published = view_of(slack.wait_for("views.publish")[0])
+    assert "only a lead of SF-1 may change another agent's task" in texts(published["blocks"])
+    assert task_status(plan_store[1], "T3")[0] == "ready"
+
+
+def test_blocked_on_the_home_tab_asks_what_blocks_it_then_republishes(bot, slack, plan_store):
+    home_click(bot, "task_start", "SF-1|T1", user=AGENT)
+    slack.wait_for("views.publish")
+    click = fixture("block_actions_home_button")["payload"]
+    click["user"]["id"] = AGENT
+    click["actions"][0].update(action_id="task_block", value="SF-1|T1")
+    click["trigger_id"] = slack.trigger_id()
+    bot.interaction(click)
+    modal = view_of(slack.wait_for("views.open")[0])
+    assert modal["title"]["text"] == "Blocked" and "What blocks *T1*?" in texts(modal["blocks"])
+    bot.interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "user": {"id": AGENT, "username": "dev"},
+            "view": {
+                **modal,
+                "id": "V0BLOCK",
+                "state": {"values": {"reason": {"value": {"type": "plain_text_input", "value": "waiting on CI"}}}},
+            },
+        }
+    )
+    after = view_of(slack.wait_for("views.publish", count=2)[-1])
+    shown = texts(after["blocks"])
+    assert "is now blocked (waiting on CI)" in shown and "*Blocked*" in shown
+    assert buttons(after)["Start again"] == ["SF-1|T1"]
+    assert task_status(plan_store[1], "T1") == ("blocked", "waiting on CI")
+
+
+def test_a_strangers_blocked_click_is_refused_before_any_modal(bot, slack, plan_store):
+    click = fixture("block_actions_home_button")["payload"]
+    click["user"]["id"] = STRANGER
+    click["actions"][0].update(action_id="task_block", value="SF-1|T1")
+    bot.interaction(click)
+    published = view_of(slack.wait_for("views.publish")[0])
+    assert "only a lead of SF-1 may change another agent's task" in texts(published["blocks"])
+    assert slack.calls_to("views.open") == [] and task_status(plan_store[1], "T1")[0] == "ready"
+
+
+def open_away_modal(bot, slack) -> dict:
+    """The agent presses Away… on their Home tab (a fresh trigger_id, as Slack gives each click)."""
+    home_click(bot, "home_away", "SF-1|dev", user=AGENT, trigger_id=slack.trigger_id())
+    return view_of(slack.wait_for("views.open")[0])
+
+
+def submit_away(bot, modal: dict, user: str, until: str | None, reason: str) -> None:
+    """The Away… modal submitted (Slack's view_submission: a datepicker's selected_date, a text input's value)."""
+    values = {
+        "until": {"date": {"type": "datepicker", "selected_date": until}},
+        "reason": {"text": {"type": "plain_text_input", "value": reason}},
+    }
+    bot.interaction(
+        {
+            "type": "view_submission",
+            "team": {"id": "T0TEST"},
+            "api_app_id": "A0TEST",
+            "user": {"id": user, "username": "dev"},
+            "view": {**modal, "id": "V0AWAY", "state": {"values": values}},
+        }
+    )
+
+
+def test_away_and_back_from_the_home_tab_republish_it_with_the_new_state(bot, slack, plan_store):
+    view = open_home(bot, slack, AGENT)
+    assert buttons(view)["Away…"] == ["SF-1|dev"] and "Back" not in buttons(view)
+    modal = open_away_modal(bot, slack)
+    assert modal["title"]["text"] == "Time off" and "Away from now as *dev* in *SF-1*" in texts(modal["blocks"])
+    last_day = (datetime.now(UTC) + timedelta(days=7)).date()
+    submit_away(bot, modal, AGENT, last_day.isoformat(), "dentist")
+    away = view_of(slack.wait_for("views.publish", count=2)[-1])
+    shown = texts(away["blocks"])
+    assert f"dev is away through {last_day:%a %d %b %Y} (dentist)" in shown  # the confirmation, in the view
+    assert f"You are away through {last_day:%a %d %b %Y}" in shown
+    assert buttons(away)["Back"] == ["SF-1|dev"] and "Away…" not in buttons(away)
+    home_click(bot, "home_back", "SF-1|dev", user=AGENT)
+    back = view_of(slack.wait_for("views.publish", count=3)[-1])
+    assert "dev is back" in texts(back["blocks"]) and "You are away" not in texts(back["blocks"])
+    assert buttons(back)["Away…"] == ["SF-1|dev"]
+    # Both announced in the plan's channel (the second waits out Slack's one post a second there).
+    calls = slack.wait_for("chat.postMessage", count=2, include_failed=False, timeout=10)
+    announced = [body_of(c)["text"] for c in calls]
+    assert [a.split(":")[0] for a in announced] == [
+        f"dev is away through {last_day:%a %d %b %Y} (dentist)",
+        "dev is back",
+    ]
+    assert slack.errors == []
+
+
+def test_away_from_the_home_tab_with_a_day_past_is_refused_there_and_changes_nothing(bot, slack, plan_store):
+    modal = open_away_modal(bot, slack)
+    submit_away(bot, modal, AGENT, "2020-01-01", "")
+    refused = view_of(slack.wait_for("views.publish")[-1])
+    assert "--until 2020-01-01 is in the past" in texts(refused["blocks"])
+    assert buttons(refused)["Away…"] == ["SF-1|dev"]  # still present
+
+
+def test_a_strangers_away_click_is_refused_before_any_modal(bot, slack, plan_store):
+    home_click(bot, "home_away", "SF-1|dev", user=STRANGER)
+    published = view_of(slack.wait_for("views.publish")[0])
+    assert "only a lead of SF-1 may mark another agent away" in texts(published["blocks"])
+    assert slack.calls_to("views.open") == []
+
+
+def test_an_agents_home_shows_todays_pending_sync_and_its_answer_button_opens_the_form(bot, slack, plan_store):
+    post_prompt(bot, slack)
+    view = open_home(bot, slack, AGENT)
+    assert "The *standup* of *SF-1* is waiting for your answer (as dev)" in texts(view["blocks"])
+    [slot] = buttons(view)["Answer"]
+    click = fixture("block_actions_home_button")["payload"]
+    click["user"]["id"] = AGENT
+    click["actions"][0].update(action_id="sync_answer", value=slot)
+    click["trigger_id"] = slack.trigger_id()
+    bot.interaction(click)
+    form = view_of(slack.wait_for("views.open")[0])
+    assert form["callback_id"] == "sync_answer_submit" and json.loads(form["private_metadata"])["agent"] == "dev"
+    # Once answered, it is no longer waiting.
+    bot.send_fixture("event_message_thread_reply", {PARENT_TS: slack.messages(CHANNEL)[0]["ts"]})
+    slack.wait_for("chat.update", timeout=15)
+    again = open_home(bot, slack, LEAD, count=2)  # the lead's Home: no pending answer of theirs
+    assert "waiting for your answer" not in texts(again["blocks"])
+    bot.send_fixture("event_app_home_opened_first_visit", {"U0AGENT001": AGENT, "Ev0HOME0002": "EvHomeAgain"})
+    answered = view_of(slack.wait_for("views.publish", count=3)[-1])
+    assert "waiting for your answer" not in texts(answered["blocks"]) and "Build it" in texts(answered["blocks"])
+
+
+def test_a_lead_sees_the_plans_they_lead_with_their_controls(bot, slack):
+    view = open_home(bot, slack, LEAD)
+    assert "SF-1 · Surfaces" in texts(view["blocks"])
+    assert buttons(view)["Pause"] == ["SF-1|build", "SF-1|check"] and buttons(view)["Refresh"] == ["SF-1"]
+    assert "Start" not in buttons(view)  # the lead is no agent of the plan
+
+
+def test_a_stranger_sees_how_to_join(bot, slack):
+    view = open_home(bot, slack, STRANGER)
+    shown = texts(view["blocks"])
+    assert "You take part in no plan yet" in shown and f"`{STRANGER}`" in shown  # the id to give a lead
+    assert "*SF-1* Surfaces — ask <@U0LEAD0001>" in shown
+    assert buttons(view) == {}
 
 
 # --- 4 (and issue 14.7). Permission first, then modals --------------------------------------
@@ -360,10 +566,152 @@ def test_when_slack_refuses_the_modal_for_its_rate_limit_the_clicker_is_told_at_
     assert len(slack.calls_to("views.open")) == 1  # no retry holding a worker for 30 s
 
 
+def test_a_standup_of_120_half_by_thread_half_by_modal_is_stored_shown_whole_and_the_silent_reminded(tmp_path):
+    """The issue's scale check, bounded for the suite (bench/sync_at_scale.py runs it at 600 with timings)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from slack_sdk import WebClient
+
+    from bot.blocks import render_body_dicts
+    from bot.sync_post import remind
+    from commands.core.context import Actor
+    from commands.core.dispatch import Invocation
+
+    agents, silent = 120, 10
+    users = [f"U0S{n:07d}" for n in range(agents)]
+    (tmp_path / "scale.yml").write_text(
+        yaml.safe_dump(
+            {
+                "id": "SCALE-1",
+                "timezone": "UTC",
+                "channel": CHANNEL,
+                "roles": {"leads": [LEAD]},
+                # On the real clock: whatever the hour the test runs, its people are at work (quiet hours
+                # would hold the reminders until the morning).
+                "streams": [{"id": f"s{k}", "hours": "24/7"} for k in range(12)],
+                "agents": {
+                    f"a{n:03d}": {"stream": f"s{n % 12}", "slack-user": users[n], "tasks": [f"Work {n}", f"Then {n}"]}
+                    for n in range(agents)
+                },
+            }
+        )
+    )
+    url = f"sqlite:///{tmp_path / 'scale.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    execute(engine, ["plan", "load", str(tmp_path / "scale.yml")], OPERATOR)
+    execute(engine, ["start", "SCALE-1"], OPERATOR)
+    with FakeSlack(rate_limits=True) as slack:
+        bot = ServeProcess(tmp_path, slack.url, url)
+        try:
+            bot.wait_healthy()
+            ts = post_prompt(bot, slack)
+            prompt = body_of(slack.calls_to("chat.postMessage")[0])
+            slot = next(
+                e["value"]
+                for b in prompt["blocks"]
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e["action_id"] == "sync_answer"
+            )
+
+            def by_thread(n: int) -> None:
+                event = {
+                    "type": "message",
+                    "user": users[n],
+                    "text": f"on Work {n}, no blocker",
+                    "ts": f"{1800000000 + n}.000100",
+                    "thread_ts": ts,
+                    "channel": CHANNEL,
+                    "channel_type": "channel",
+                }
+                assert bot.event(event, event_id=f"EvScale{n}")[0] == 200
+
+            def by_modal(n: int) -> None:
+                click = block_action("sync_answer", slot, slack.response_url(f"m{n}"), user=users[n], channel=CHANNEL)
+                click["trigger_id"] = trigger = slack.trigger_id()
+                bot.interaction(click)
+                deadline = time.monotonic() + 20
+                while not (opened := [c for c in slack.calls_to("views.open") if c.body.get("trigger_id") == trigger]):
+                    assert time.monotonic() < deadline, f"no modal for {users[n]}: {slack.calls_to(f'response:m{n}')}"
+                    time.sleep(0.1)
+                view = view_of(opened[0])
+                ticked = next(b for b in view["blocks"] if b.get("block_id") == "tasks_done")["element"]["options"][:1]
+                values = {
+                    "yesterday": {"value": {"type": "plain_text_input", "value": f"did {n}"}},
+                    "today": {"value": {"type": "plain_text_input", "value": f"do {n}"}},
+                    "blockers": {"value": {"type": "plain_text_input", "value": None}},
+                    "tasks_done": {"value": {"type": "multi_static_select", "selected_options": ticked}},
+                }
+                submission = {"type": "view_submission", "team": {"id": "T0TEST"}, "api_app_id": "A0TEST"}
+                submission["user"] = {"id": users[n], "username": users[n].lower(), "team_id": "T0TEST"}
+                submission["view"] = {**view, "id": f"V{n}", "state": {"values": values}}
+                assert bot.interaction(submission)[0] == 200
+
+            answering = range(agents - silent)
+            with ThreadPoolExecutor(max_workers=4) as senders:
+                list(senders.map(lambda n: (by_thread if n % 2 else by_modal)(n), answering))
+
+            # Every answer stored, and the prompt's last redraw counts them all.
+            deadline = time.monotonic() + 60
+            while f"{agents - silent}/{agents} answered" not in last_update_text(slack):
+                assert time.monotonic() < deadline, "the prompt never showed every answer"
+                time.sleep(0.5)
+            with Session(engine) as session:
+                stored = session.exec(select(SyncAnswer).where(SyncAnswer.answered_at.is_not(None))).all()
+            assert len(stored) == agents - silent
+            final = last_update_text(slack)
+            assert f"*{agents} asked* · :white_check_mark: {agents - silent} answered · {silent} not yet" in final
+            assert f"*Not yet* ({silent})\n" + ", ".join(f"<@{u}>" for u in users[agents - silent :]) in final
+            # ... and its pages (Show more) show every answer, none as a Python list.
+            lead = Invocation(actor=Actor(id=f"slack:{LEAD}", name="l", source="slack", slack_user=LEAD), front="slack")
+            shown, page = final, last_update(slack)
+            while more := more_of(page):
+                answers = execute(engine, ["answers", "--slot", slot], lead, audited=False)
+                page = render_body_dicts(answers.body, offset=more[0]["offset"])
+                shown += texts(page)
+            assert "['" not in shown
+            for n in answering:
+                assert (
+                    f"on Work {n}, no blocker_" if n % 2 else f"yesterday: did {n}; today: do {n}; done: T"
+                ) in shown
+            # Nobody was told Slack was busy, no click's trigger expired, nothing refused for its limits.
+            assert [c for c in slack.calls if c.method.startswith("response:m")] == []
+            assert ("views.open", "expired_trigger_id") not in slack.refusals
+        finally:
+            bot.stop()
+        # The reminders, sent now: one to each of the silent, and to nobody who answered.
+        sent = remind(WebClient(token="xoxb-test", base_url=slack.url), engine, int(slot))
+        reminders = [
+            c.body["channel"] for c in slack.calls_to("chat.postMessage") if "Reminder" in str(c.body.get("text"))
+        ]
+        assert sent == silent and sorted(reminders) == users[agents - silent :]
+    engine.dispose()
+
+
+def last_update(slack) -> list[dict]:
+    updates = [c for c in slack.calls_to("chat.update") if not c.failed]
+    return body_of(updates[-1])["blocks"] if updates else []
+
+
+def last_update_text(slack) -> str:
+    return texts(last_update(slack))
+
+
+def more_of(page: list[dict]) -> list[dict]:
+    return [
+        json.loads(e["value"])
+        for b in page
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "page_more"
+    ]
+
+
 # --- 9. Big plans are whole in Slack ------------------------------------------------------------
 
 
-def test_a_prompt_too_long_for_one_message_says_how_many_more_and_shows_them(tmp_path):
+def test_a_big_teams_prompt_names_who_has_not_answered_and_shows_all_answers_a_page_at_a_time(tmp_path):
     from bot.blocks import render_body_dicts
     from commands.core.context import Actor
     from commands.core.dispatch import Invocation
@@ -392,12 +740,51 @@ def test_a_prompt_too_long_for_one_message_says_how_many_more_and_shows_them(tmp
         first = render_body_dicts(posted.body)
         assert _block_errors(first, MAX_MESSAGE_BLOCKS, "/blocks") == []
         shown = texts(first)
-        assert f"and 50 more: `/orchestrate answers --slot {posted.prompt_to_post}` shows them all" in shown
-        more = next(e for b in first if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "page_more")
+        assert "*150 asked* · :white_check_mark: 0 answered · 150 not yet" in shown  # everyone, in numbers
+        assert "*Not yet* (150)" in shown and all(f"<@U0A{n:07d}>" in shown for n in range(150))  # all asked, by name
+        slot = posted.prompt_to_post
+        show_all = next(
+            e for b in first if b["type"] == "actions" for e in b["elements"] if e["text"]["text"] == "Show all"
+        )
+        page = json.loads(show_all["value"])
+        assert (page["command"], page["slot"], page["offset"]) == ("answers", slot, 0)
+        every = execute(engine, ["answers", "--slot", str(slot)], lead, audited=False)
+        listed = render_body_dicts(every.body, offset=page["offset"])
+        assert _block_errors(listed, MAX_MESSAGE_BLOCKS, "/blocks") == []
+        assert (
+            f"agents 1–100 of 150 · and 50 more: Show more, or `/orchestrate answers --slot {slot}` shows them all"
+        ) in texts(listed)
+        more = next(e for b in listed if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "page_more")
         page = json.loads(more["value"])
-        assert (page["command"], page["slot"], page["offset"]) == ("answers", posted.prompt_to_post, 100)
-        rest = execute(engine, ["answers", "--slot", str(page["slot"])], lead, audited=False)
-        second = texts(render_body_dicts(rest.body, offset=page["offset"]))
+        assert (page["command"], page["slot"], page["offset"]) == ("answers", slot, 100)
+        second = texts(render_body_dicts(every.body, offset=page["offset"]))
         assert "<@U0A0000149>" in second and "<@U0A0000000>" not in second
+        assert "agents 101–150 of 150" in second and "Show more" not in second
+        # Long answers make fewer lines to a section, none cut: every answer is shown whole, on some page.
+        from models.db.types import utcnow
+        from models.rules.sync import record_posted
+
+        record_posted(engine, posted.prompt_to_post, channel=CHANNEL, ts="1800000000.000100", now=utcnow())
+        for n in range(150):
+            said = f"finished part {n} of the migration; " + "then the long tail of fixes " * 8
+            execute(engine, ["answer", "--slot", str(posted.prompt_to_post), "--agent", f"a{n:03d}", "--", said], lead)
+        offset, seen = 0, []
+        while offset is not None:
+            page = render_body_dicts(
+                execute(engine, ["answers", "--slot", str(posted.prompt_to_post)], lead).body, offset=offset
+            )
+            assert _block_errors(page, MAX_MESSAGE_BLOCKS, "/blocks") == []
+            seen += re.findall(
+                r"finished part (\d+) of the migration; (?:then the long tail of fixes ){8}", texts(page)
+            )
+            more = [
+                json.loads(e["value"])
+                for b in page
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e["action_id"] == "page_more"
+            ]
+            offset = more[0]["offset"] if more else None
+        assert sorted(map(int, seen)) == list(range(150))
     finally:
         engine.dispose()

@@ -117,7 +117,7 @@ def test_two_processes_post_one_prompt_and_show_the_answers(tmp_path, slack):
         slack.wait_for("chat.update", count=2, timeout=10)
         time.sleep(2)
         assert len(slack.calls_to("chat.update")) == 2
-        assert "reply: Shipping after lunch" in json.dumps(slack.calls_to("chat.update")[1].body["blocks"])
+        assert "_Shipping after lunch_" in json.dumps(slack.calls_to("chat.update")[1].body["blocks"])
     finally:
         first.stop()
         second.stop()

@@ -148,3 +148,23 @@ def test_a_summary_whose_chart_failed_is_not_posted_twice(jobs, slack, engine):
     wait_and_retry(jobs, 2)  # looked for first: it is there
     summaries = [c for c in slack.calls_to("chat.postMessage") if c.body["text"].startswith("End of day")]
     assert len(summaries) == 1 and slot_status(engine) == ["posted"]
+
+
+def test_an_on_demand_prompt_whose_poster_died_is_posted_by_another_once(jobs, slack, engine):
+    from models.rules.sync import open_adhoc_slot
+
+    jobs.at(paris(2026, 1, 5, 11, 0))
+    with Session(engine) as session:  # `sync` ran on a process that died before posting its prompt
+        plan = session.exec(select(Plan)).one()
+        slot = open_adhoc_slot(session, plan, "ad-hoc", now=jobs.now, by="dead:1")
+        ask(session, plan, slot, "ad-hoc", ["all-agents"], now=jobs.now)
+        session.commit()
+    jobs.advance(minutes=1)
+    scheduler.tick()  # within the lease: left to its poster
+    assert prompts(slack, "ad-hoc") == [] and slot_status(engine) == ["claimed"]
+    jobs.advance(minutes=2)
+    scheduler.tick()  # past it: looked for (not there), then posted
+    assert len(prompts(slack, "ad-hoc")) == 1 and slot_status(engine) == ["posted"]
+    jobs.advance(minutes=3)
+    scheduler.tick()
+    assert len(prompts(slack, "ad-hoc")) == 1

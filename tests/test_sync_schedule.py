@@ -195,6 +195,31 @@ def test_one_reminder_half_way_to_those_who_have_not_answered(jobs, slack, engin
     assert "standup sync of TR-ORCH-001" in reminders[0].body["text"]
 
 
+def test_who_answers_while_the_reminders_go_out_is_not_reminded(jobs, slack, engine):
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.sync_post import remind
+
+    jobs.at(paris(2026, 1, 5, 9, 0))
+    scheduler.run_slot("TR-ORCH-001", "standup")
+    with Session(engine) as session:
+        slot_id = session.exec(select(SyncSlot.id)).one()
+    slack.delays["chat.postMessage"] = 1.0  # each reminder takes a second to reach Slack
+    client = WebClient(token="xoxb-test", base_url=slack.url)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sending = pool.submit(remind, client, engine, slot_id)
+        time.sleep(0.3)  # agent-a1's reminder is on its way; agent-b1 answers now, before their turn
+        with Session(engine) as session:
+            row = session.exec(select(SyncAnswer).join(Agent).where(Agent.key == "agent-b1")).one()
+            row.answered_at = jobs.now
+            session.add(row)
+            session.commit()
+        assert sending.result(timeout=30) == 2
+    reminded = [c.body["channel"] for c in slack.calls_to("chat.postMessage") if c.body["text"].startswith("Reminder")]
+    assert reminded == ["UA1", "UC1"]
+
+
 # --- the end of the day ---------------------------------------------------------------------------
 
 
@@ -280,3 +305,20 @@ def test_a_taken_over_slot_whose_prompt_was_posted_is_not_posted_twice(jobs, sla
     assert len(prompts(slack)) == 1  # found in the channel, recorded, not posted again
     with Session(engine) as session:
         assert session.exec(select(SyncSlot.status)).one() == "posted"
+
+
+# --- what syncs cost ----------------------------------------------------------------------
+
+
+def overhead(jobs) -> float | None:
+    return next(m.value for m in jobs("status").body.metrics if m.name == "communication-overhead")
+
+
+def test_communication_overhead_counts_only_the_part_of_a_sync_already_held(jobs, slack):
+    """A 15-minute standup posted at 09:00 is not 15 minutes of sync at 09:01 (it read 1500%)."""
+    jobs.at(paris(2026, 1, 5, 9, 0))
+    scheduler.run_slot("TR-ORCH-001", "standup")
+    jobs.at(paris(2026, 1, 5, 9, 1))
+    assert overhead(jobs) == 100.0  # one minute of working time, one of it in the standup
+    jobs.at(paris(2026, 1, 5, 10, 0))
+    assert overhead(jobs) == 25.0  # the whole 15 minutes, of 60

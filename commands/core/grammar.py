@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # a context holds its front end's grammar: the two refer to e
     from commands.core.context import Context
 
 FRONTS = frozenset({"cli", "slack", "api"})
+FRONT_NAMES = {"cli": "CLI", "slack": "Slack", "api": "API"}
 
 # The longest command text read (a slash command, a console line): far more than any real command
 # needs (a reason is at most 500, a title 300), far less than Slack's 40,000-character messages.
@@ -45,7 +46,9 @@ class CommandSpec:
 
     @property
     def summary(self) -> str:
-        return (self.run.__doc__ or "").strip().splitlines()[0]
+        """The docstring's first sentence, on one line however it wraps."""
+        paragraph = " ".join((self.run.__doc__ or "").strip().split("\n\n")[0].split())
+        return paragraph.split(". ")[0].rstrip(".") + "."
 
     @property
     def description(self) -> str:
@@ -134,8 +137,10 @@ class Grammar:
         sub = self.root.add_subparsers(dest="command", parser_class=_Parser, metavar="SUBCOMMAND")
         self.specs: dict[str, CommandSpec] = {}
         self._subparsers: dict[str, argparse.ArgumentParser] = {}
+        self.elsewhere: dict[str, CommandSpec] = {}  # commands of other front ends: named as such when typed here
         for spec in command_specs:
             if front not in spec.fronts:
+                self.elsewhere[spec.name] = spec
                 continue
             parser = sub.add_parser(
                 spec.name, aliases=list(spec.aliases), help=spec.summary, description=spec.description
@@ -157,6 +162,9 @@ class Grammar:
         if tokens[0] in ("-h", "--help"):
             tokens = ["help", *tokens[1:]]
         first = tokens[0]
+        if first in self.elsewhere:
+            fronts = " and the ".join(sorted(FRONT_NAMES[f] for f in self.elsewhere[first].fronts))
+            raise UsageError(f"`{first}` is not for {FRONT_NAMES[self.front]}: it runs from the {fronts}")
         if first not in self.specs:
             raise UsageError(_unknown(first, self.specs, self.front))
         if "-h" in tokens[1:] or "--help" in tokens[1:]:

@@ -8,7 +8,7 @@ thousands reads a handful of rows.
 
 import argparse
 import re
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
@@ -36,7 +36,7 @@ def _pick(ctx: Context, model: type[_Named], what: str, name: str, *scope: Colum
     lowered = name.lower()
     matches = ctx.session.exec(
         base.where(func.lower(model.key).startswith(lowered, autoescape=True))
-        .order_by(col(model.key))
+        .order_by(*_plan_order(model))
         .limit(_SHOWN + 1)
     ).all()
     if len(matches) == 1:
@@ -44,9 +44,20 @@ def _pick(ctx: Context, model: type[_Named], what: str, name: str, *scope: Colum
     if matches:
         listed = _listing([m.key for m in matches])
         raise CommandError(f"{what} {name!r} is ambiguous: it could be {listed}; type more of the id")
-    known = ctx.session.exec(select(model.key).where(*scope).order_by(col(model.key)).limit(_SHOWN + 1)).all()
+    known = ctx.session.exec(select(model.key).where(*scope).order_by(*_plan_order(model)).limit(_SHOWN + 1)).all()
     listed = _listing(list(known)) if known else "none yet"
     raise CommandError(f"unknown {what} {name!r}; known: {listed}")
+
+
+def _plan_order(model: type[_Named]) -> tuple[Any, ...]:
+    """Candidates in the order people count them: numbered ids (T1, M3) as numbers, T2 before T10;
+    streams, agents and checkpoints as the plan lists them; plans by name."""
+    if model in (Task, Move):
+        return (func.length(model.key), col(model.key))
+    listed = {Stream: Stream.position, Agent: Agent.position, Checkpoint: Checkpoint.position}.get(model)
+    if listed is not None:
+        return (col(listed), col(model.id))
+    return (col(model.key),)
 
 
 def _listing(keys: list[str]) -> str:

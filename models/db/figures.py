@@ -4,10 +4,10 @@
   adds up (estimates, time in each status, done and rework counts);
 - ``agent_figures``: per agent, how many tasks in each status (the agent monitor);
 - ``planned_points``: per stream and bucket of BUCKET_WS working seconds, how many
-  tasks are planned to start (and to end) in it and the sum of those instants. Planned
-  work by clock c is, over the tasks, max(c - start, 0) - max(c - due, 0) (due = start
-  + estimate): for the buckets wholly before c that is c x count - sum; the few
-  instants in c's own bucket are read on an index (models/views/dashboard.py).
+  tasks are planned to end in it and the sums of their planned starts and ends. Planned
+  work by clock c is the planned work (due - start) of the tasks due by c: for the
+  buckets wholly before c that is due_sum - start_sum; the few tasks due in c's own
+  bucket are read on an index (models/views/dashboard.py).
 
 Triggers on ``tasks`` add a row's share when it is inserted and take it off when it
 is deleted; an update takes the old row's share off and adds the new one's. A trigger
@@ -72,19 +72,19 @@ AGENT = Kept(
     },
     when="{row}.agent_id IS NOT NULL",
 )
-# Two shares per task: its planned start and its planned end, each in its own bucket.
+# One share per task, in the bucket of its planned end: a task counts as planned-done once its
+# planned due time has passed, its planned work being due - start (its estimate).
 POINTS = [
     Kept(
         "planned_points",
-        key={"stream_id": _sum("stream_id"), "bucket": f"{_sum(column)} / {BUCKET_WS}"},
+        key={"stream_id": _sum("stream_id"), "bucket": f"{_sum('planned_due_ws')} / {BUCKET_WS}"},
         sums={
-            "starts": "1" if kind == "start" else "0",
-            "start_sum": _sum(column) if kind == "start" else "0",
-            "dues": "1" if kind == "due" else "0",
-            "due_sum": _sum(column) if kind == "due" else "0",
+            "starts": "1",
+            "start_sum": _sum("planned_start_ws"),
+            "dues": "1",
+            "due_sum": _sum("planned_due_ws"),
         },
     )
-    for kind, column in (("start", "planned_start_ws"), ("due", "planned_due_ws"))
 ]
 KEPT = [STREAM, AGENT, *POINTS]
 PRIMARY_KEYS = {"stream_figures": "stream_id, status", "agent_figures": "agent_id"}
@@ -183,7 +183,6 @@ def recount(connection: Connection) -> None:
                 f"INSERT INTO {kept.table} ({', '.join([*kept.key, *kept.sums])}) "
                 f"SELECT {', '.join(key + sums)} FROM tasks "
                 f"WHERE NOT archived AND {kept.when.format(row='tasks')} GROUP BY {', '.join(key)} "
-                # Each planned point's table is filled twice (starts, then dues) into the same buckets.
                 f"ON CONFLICT ({_conflict_key(kept)}) DO UPDATE SET {updates}"
             )
         )

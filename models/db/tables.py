@@ -228,7 +228,8 @@ class AgentFigures(SQLModel, table=True):
 
 class PlannedPoints(SQLModel, table=True):
     """Per stream and bucket of working seconds (models.db.figures.BUCKET_WS): how many of its
-    non-archived tasks are planned to start, and to end, in it, and the sums of those instants.
+    non-archived tasks are planned to end in it, and the sums of their planned starts and ends
+    (``starts`` and ``dues`` count the same tasks).
 
     Kept by triggers on ``tasks`` like ``stream_figures``: planned progress adds up these rows.
     """
@@ -353,6 +354,37 @@ class ProcessedEvent(SQLModel, table=True):
     at: datetime = _when(default_factory=utcnow)
 
 
+class AcceptedRequest(SQLModel, table=True):
+    """A slash command acked to Slack, recorded before the ack: until ``finished_at`` any replica may take it
+    over once ``lease_until`` has passed (its replica died) and complete it, answering through its
+    response_url (valid 30 minutes). Slack never sends a slash command twice."""
+
+    __tablename__ = "accepted_requests"
+    __table_args__ = (Index("ix_accepted_requests_open", "finished_at", "lease_until"),)
+
+    request_id: str = Field(primary_key=True, max_length=100)
+    payload: dict[str, Any] = _json()  # what the command needs: who, where, its text, its response_url
+    accepted_at: datetime = _when(default_factory=utcnow)
+    claimed_by: str = Field(max_length=100)
+    lease_until: datetime = _when()
+    attempts: int = 1
+    finished_at: datetime | None = _when(default=None)
+
+
+class EarlyReply(SQLModel, table=True):
+    """A reply in a thread that is no known prompt's while a prompt of its channel is being posted: kept,
+    and run as its answer once the prompt's ts is recorded (bot/sync_listeners.attach_early_replies)."""
+
+    __tablename__ = "early_replies"
+    __table_args__ = (Index("ix_early_replies_thread", "channel", "thread_ts"),)
+
+    request_id: str = Field(primary_key=True, max_length=100)
+    channel: str = Field(max_length=100)
+    thread_ts: str = Field(max_length=40)
+    event: dict[str, Any] = _json()  # the message event as Slack sent it
+    received_at: datetime = _when(default_factory=utcnow)
+
+
 class Heartbeat(SQLModel, table=True):
     __tablename__ = "heartbeats"
     __table_args__ = (Index("ix_heartbeats_agent_at", "agent_id", "at"),)
@@ -415,7 +447,7 @@ class Alert(SQLModel, table=True):
     event_name: str = Field(max_length=100)
     level: str = Field(max_length=20)
     text: str
-    status: str = Field(default="open", max_length=20)  # open | acknowledged | resolved
+    status: str = Field(default="open", max_length=20)  # open | acknowledged | resolved | notice (news: info level)
     created_at: datetime = _when(default_factory=utcnow)
     last_seen_at: datetime = _when(default_factory=utcnow)
     group_count: int = 1
@@ -444,6 +476,10 @@ class AlertDelivery(SQLModel, table=True):
     sent_at: datetime | None = _when(default=None)
     last_error: str | None = None
     external_ref: str | None = None
+    # An attempt whose outcome is unknown (its answer lost, its worker dead) was sent at doubt_since, and
+    # its post, if Slack took it, made by doubt_until: looked for in that span before it is sent again.
+    doubt_since: datetime | None = _when(default=None)
+    doubt_until: datetime | None = _when(default=None)
 
 
 class Move(SQLModel, table=True):
@@ -476,6 +512,73 @@ class Move(SQLModel, table=True):
     made_at: datetime = _when(default_factory=utcnow)
     undone_at: datetime | None = _when(default=None)
     undone_by: str | None = Field(default=None, max_length=100)
+
+
+class Blocker(SQLModel, table=True):
+    """A blocker someone named in a sync answer, followed until it is closed: linked to the task it holds up
+    when the answer names one (or the owner's task in progress), reminded to its owner each working day it
+    stays open, escalated to the leads after the plan's ``blocker-escalation-days``."""
+
+    __tablename__ = "blockers"
+    __table_args__ = (UniqueConstraint("plan_id", "key"), Index("ix_blockers_plan_closed", "plan_id", "closed_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    key: str = Field(max_length=20)  # B1, B2… per plan
+    agent_id: int = Field(foreign_key="agents.id")  # its owner: who named it
+    task_id: int | None = Field(default=None, foreign_key="tasks.id")
+    text: str
+    slot_id: int | None = Field(default=None, foreign_key="sync_slots.id")  # the answer that named it
+    raised_at: datetime = _when(default_factory=utcnow)
+    reminded_on: str | None = Field(default=None, max_length=10)  # the local date of the last reminder
+    reminders: int = 0
+    escalated_at: datetime | None = _when(default=None)
+    closed_at: datetime | None = _when(default=None)
+    closed_by: str | None = Field(default=None, max_length=100)
+    close_reason: str | None = None
+
+
+class TimeOff(SQLModel, table=True):
+    """A person away (``away``, ended by ``back``): from ``starts_at`` until ``ends_at`` (none: until
+    they say ``back``). ``who`` is an agent's id, or a lead's Slack user id. The plan's own
+    ``time-off:`` entries are read from its settings, not copied here."""
+
+    __tablename__ = "time_off"
+    __table_args__ = (Index("ix_time_off_plan_who", "plan_id", "who"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    who: str = Field(max_length=100)
+    starts_at: datetime = _when()
+    ends_at: datetime | None = _when(default=None)
+    until: str | None = Field(default=None, max_length=10)  # the last local date away, as it was asked
+    reason: str | None = None
+    set_by: str = Field(max_length=100)
+
+
+class HeldReminder(SQLModel, table=True):
+    """A sync reminder due while its recipient was outside their working hours: held, and sent at
+    the start of their next working time (``deliver_at``) if they have still not answered."""
+
+    __tablename__ = "held_reminders"
+    __table_args__ = (Index("ix_held_reminders_due", "sent_at", "deliver_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    slot_id: int = Field(foreign_key="sync_slots.id")
+    agent_id: int = Field(foreign_key="agents.id")
+    deliver_at: datetime = _when()
+    sent_at: datetime | None = _when(default=None)  # sent, or dropped (answered meanwhile)
+
+
+class SlackZone(SQLModel, table=True):
+    """A Slack user's time zone as ``users.info`` gave it (``tz``), and when it was asked: the cache
+    a person's zone falls back to when the plan gives none (refreshed daily)."""
+
+    __tablename__ = "slack_zones"
+
+    user_id: str = Field(primary_key=True, max_length=50)
+    timezone: str | None = Field(default=None, max_length=64)
+    fetched_at: datetime = _when()
 
 
 class AuditEntry(SQLModel, table=True):

@@ -138,6 +138,7 @@ _SECTIONS = (
     "success-criteria",
     "alerts",
     "destinations",
+    "digest",
     "escalate-after",
     "escalate-limit",
 )

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -68,11 +69,11 @@ def _check(parse: Callable[[str], object]) -> AfterValidator:
 
 
 # A Slack user id as Slack writes it (U… or W…): the only form that can mention or identify someone.
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
 
 def _slack_user_id(value: str) -> str:
-    if not _SLACK_USER_ID.match(value):
+    if not SLACK_USER_ID.match(value):
         raise ValueError(
             f"{value[:40]!r} is not a Slack user id: write the member id Slack shows "
             "(profile → ⋮ → Copy member ID), e.g. U0123ABCD"
@@ -123,6 +124,70 @@ def _timezone(value: str) -> str:
     return value
 
 
+AROUND_THE_CLOCK = "24/7"
+
+
+def _hours(value: Any) -> str:
+    """A person's working hours: "09:00-17:00" (on the plan's working days), or "24/7"."""
+    text = str(value).strip().replace("–", "-").replace(" ", "")
+    if text == AROUND_THE_CLOCK:
+        return text
+    match = re.fullmatch(r"(\d{2}:\d{2})-(\d{2}:\d{2})", text)
+    hint = 'write "HH:MM-HH:MM", e.g. "09:00-17:00", or "24/7" for an agent that works around the clock'
+    if not match:
+        raise ValueError(f"{str(value)[:40]!r} is not working hours: {hint}")
+    opens, closes = (_clock_time(part) for part in match.groups())
+    if closes <= opens:
+        raise ValueError(f"the day must close after it opens ({opens} → {closes}): {hint}")
+    return f"{opens}-{closes}"
+
+
+def _country_calendar(value: Any) -> Any:
+    """A country (or country-region) calendar of the `holidays` package: "FR", "US-NY", "IN"."""
+    if not isinstance(value, str):
+        return value  # dates: the list's own validation
+    import holidays  # only plans that name one pay for the import
+
+    country, _, region = value.partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(f"{value[:20]!r} is not a country calendar: use an ISO code such as FR, US, IN, or dates")
+    if region and region not in supported[country]:
+        regions = ", ".join(supported[country][:12]) or "none"
+        raise ValueError(f"{country} has no region {region!r} in its calendar; its regions: {regions}")
+    return value
+
+
+Hours = Annotated[str, BeforeValidator(_hours)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
+class Availability(Section):
+    """When a person (an agent, a stream's agents, a lead) works, where the plan's defaults do not fit."""
+
+    timezone: TimeZone | None = None
+    hours: Hours | None = None
+    # The person's own days off: dates, or a country calendar (their public holidays).
+    holidays: Annotated[list[date] | str | None, BeforeValidator(_country_calendar)] = None
+
+
+class PersonSpec(Availability):
+    pass
+
+
+class TimeOffSpec(Section):
+    who: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)  # an agent id or a lead's Slack user id
+    from_: date = Field(alias="from")
+    until: date
+    reason: str | None = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeOffSpec":
+        if self.until < self.from_:
+            raise ValueError(f"until ({self.until}) is before from ({self.from_}): both days are included")
+        return self
+
+
 class Orchestration(Section):
     mode: Literal["parallel"] = "parallel"
     streams: int | None = Field(default=None, ge=1)
@@ -135,7 +200,7 @@ class Roles(Section):
     leads: list[SlackUserId] = []
 
 
-class StreamSpec(Section):
+class StreamSpec(Availability):
     id: Key
     type: str | None = None
     agents: int | None = Field(default=None, ge=0)
@@ -151,7 +216,7 @@ class TaskSpec(Section):
     signals: str | None = None
 
 
-class AgentSpec(Section):
+class AgentSpec(Availability):
     name: str | None = None
     stream: Key
     tasks: list[Annotated[TaskSpec, _as_object("title")]] = []
@@ -185,6 +250,9 @@ class SyncEntrySpec(Section):
     type: str = Field(min_length=1, max_length=50)
     duration: Duration = "15min"
     required: list[str] = ["all-agents"]
+    # "channel": one time for all, in the plan's zone; "local": each person at `time` in their own
+    # zone (a prompt per zone, docs/semantics.md).
+    at: Literal["channel", "local"] = "channel"
 
     @property
     def duration_s(self) -> int:
@@ -248,6 +316,14 @@ class Destination(Section):
         return self
 
 
+class DigestSpec(Section):
+    """When the weekly digest is posted: on this weekday, right after this sync entry's prompt."""
+
+    day: Literal[WEEKDAYS] = "fri"  # type: ignore[valid-type]
+    after: str = Field(default="end-of-day", min_length=1, max_length=50)
+    off: bool = False  # `digest: off` (YAML's false) in the file
+
+
 class PlanSettings(Section):
     """Everything in a plan file but its streams, agents, checkpoints and triggers (which become
     rows): what commands read of a stored plan (``Plan.spec``, through ``models.plan.settings``).
@@ -275,6 +351,19 @@ class PlanSettings(Section):
     # Critical alerts are re-sent to the leads until acknowledged: this often, at most this many times.
     escalate_after: Duration = "15min"
     escalate_limit: int = Field(default=4, ge=0)
+    # A blocker named in a sync answer and still open after this many working days goes to the leads.
+    blocker_escalation_days: int = Field(default=2, ge=1, le=60)
+    # Each person's zone, hours and holidays (by agent id or Slack user id), and the plan's time off.
+    people: dict[str, PersonSpec] = {}
+    time_off: list[TimeOffSpec] = []
+    # The weekly digest in the plan's channel: unset, Friday after the end-of-day sync; `off` (YAML's
+    # false), none.
+    digest: DigestSpec | None = None
+
+    @field_validator("digest", mode="before")
+    @classmethod
+    def _digest_off(cls, value: Any) -> Any:
+        return {"off": True} if value is False else value
 
     @model_validator(mode="after")
     def _consistent(self) -> "PlanSettings":
@@ -292,6 +381,7 @@ class PlanSettings(Section):
         if not self.working_days:
             problems.append((("working-days",), "name at least one working day, e.g. [mon, tue, wed, thu, fri]"))
         problems += _duplicates([r.task_type for r in self.delegation_matrix], "delegation-matrix", "task type")
+        problems += self._digest_problems()
         for index, route in enumerate(self.alerts):
             for channel in route.channel:
                 if channel not in self.destinations and not _is_slack_channel(channel):
@@ -302,6 +392,22 @@ class PlanSettings(Section):
                             f"{channel!r} is neither a destination (known: {known}) nor a Slack channel (#name or C…)",
                         )
                     )
+        return problems
+
+    def _digest_problems(self) -> list[Problem]:
+        """A digest the file sets must fall on a working day, after a sync entry the plan has."""
+        if self.digest is None or self.digest.off:
+            return []  # the default posts where it can (a plan with an end-of-day sync), and nowhere else
+        problems: list[Problem] = []
+        if self.digest.day not in self.working_days:
+            days = ", ".join(self.working_days)
+            problems.append((("digest", "day"), f"{self.digest.day} is not a working day: pick one of {days}"))
+        entries = [e.type for e in self.sync_schedule]
+        if self.digest.after not in entries:
+            known = ", ".join(entries) or "none: add a sync-schedule"
+            problems.append(
+                (("digest", "after"), f"{self.digest.after!r} is no sync entry of the plan (known: {known})")
+            )
         return problems
 
     # --- typed readings of the settings -------------------------------------------
@@ -316,6 +422,12 @@ class PlanSettings(Section):
     @property
     def escalate_after_s(self) -> int:
         return parse_duration(self.escalate_after)
+
+    @property
+    def digest_setting(self) -> DigestSpec | None:
+        """When the weekly digest is posted, or None when the plan turned it off."""
+        digest = self.digest or DigestSpec()
+        return None if digest.off else digest
 
     def sync_entry(self, sync_type: str) -> "SyncEntrySpec | None":
         return next((e for e in self.sync_schedule if e.type == sync_type), None)
@@ -363,8 +475,20 @@ class PlanFile(PlanSettings):
     risk_triggers: list[RiskTriggerSpec] = []
 
     def settings(self) -> PlanSettings:
-        """The part of the file a stored plan keeps as its settings."""
-        return PlanSettings.model_validate(self.model_dump(by_alias=True, include=set(PlanSettings.model_fields)))
+        """The part of the file a stored plan keeps as its settings; each agent's zone, hours and
+        holidays (its own, else its stream's) go into ``people`` under its id."""
+        data = self.model_dump(by_alias=True, include=set(PlanSettings.model_fields))
+        streams = {s.id: s for s in self.streams}
+        fields = list(Availability.model_fields)
+        for agent_id, agent in self.agents.items():
+            stream, given = streams.get(agent.stream), self.people.get(agent_id)
+            merged = {
+                f: next((getattr(x, f) for x in (given, agent, stream) if x and getattr(x, f) is not None), None)
+                for f in fields
+            }
+            if any(v is not None for v in merged.values()):
+                data["people"][agent_id] = {k: v for k, v in merged.items() if v is not None}
+        return PlanSettings.model_validate(data)
 
     def _problems(self) -> list[Problem]:
         problems = super()._problems()
@@ -411,6 +535,18 @@ class PlanFile(PlanSettings):
                 agent = getattr(row, role)
                 if agent and agent not in self.agents:
                     problems.append((("delegation-matrix", index, role), f"unknown agent {agent!r}"))
+        for who in self.people:
+            if who not in self.agents and not SLACK_USER_ID.match(who):
+                problems.append((("people", who), f"{who!r} is neither an agent of the plan nor a Slack user id (U…)"))
+        for index, leave in enumerate(self.time_off):
+            if leave.who not in self.agents and not SLACK_USER_ID.match(leave.who):
+                problems.append(
+                    (
+                        ("time-off", index, "who"),
+                        f"{leave.who!r} is neither an agent of the plan nor a Slack user id (U…); "
+                        f"agents: {', '.join(list(self.agents)[:8])}",
+                    )
+                )
         for name in self.success_criteria:
             if name not in stream_ids and name not in ("overall", "delivery", "quality", "performance", "team"):
                 problems.append((("success-criteria", name), f"unknown stream {name!r}"))

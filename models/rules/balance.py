@@ -13,6 +13,10 @@ Each rule pairs a condition with one of four actions:
   critical path is late, blocked or its agent DOWN, a reallocation is
   *proposed* to the leads, never made.
 
+Besides the plan's rules, ``cover-time-off`` moves an away agent's queued work (the next
+task planned to start before it is back, one a tick) to the backup for its type, else the
+least loaded agent of its stream, who must not be away either.
+
 A task is moved by a rule at most once (never again once a lead undid it;
 and after an undo, that rule leaves that agent's queue alone), only when it
 helps (the receiver ends up with less open work than the giver had), and only
@@ -25,7 +29,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, func, update
@@ -33,17 +37,19 @@ from sqlmodel import Session, col, select
 
 from models.db.tables import Agent, Move, Plan, Stream, Task, id_of
 from models.plan.coordination import DAY_COMPLETE, TYPE_COMPLETE_EVENTS
-from models.plan.settings import plan_clock, settings_of
+from models.plan.settings import calendar_of, plan_clock, settings_of
 from models.state.alerts import PLAN_CHANNEL
 from models.state.audit import audit_automatic
 from models.state.events import raise_event
 from models.state.locks import lock_plan
+from models.state.people import Availability, Away
 from models.state.tasks import reassign_task
 from models.time.clocks import stream_clock_sql
 from models.time.units import Condition, Quantity, format_duration, parse_condition
 from models.views.agents import agent_monitor
 from models.views.metrics import busy_per_agent, utilization_of
 
+COVER_TIME_OFF = "cover-time-off"
 MOVABLE = ("todo", "ready")  # not started: nobody's work is taken out of their hands
 OPEN = ("todo", "ready", "in-progress", "blocked")
 UNBLOCKING_PRIORITY = 2  # above a review task's 1
@@ -57,9 +63,10 @@ class Load:
     status: str
     utilization: float | None  # %
     open_ws: int  # estimate left on its open tasks
+    away: bool = False
 
     def can_receive(self, limit: float) -> bool:
-        return self.status not in ("DOWN", "PAUSED") and (self.utilization or 0) <= limit
+        return not self.away and self.status not in ("DOWN", "PAUSED") and (self.utilization or 0) <= limit
 
 
 class Team(dict[int | None, Load]):
@@ -76,11 +83,15 @@ class Team(dict[int | None, Load]):
 def balance(session: Session, plan: Plan, now: datetime) -> list[str]:
     """Run each load-balancing rule once; returns what was moved or proposed, one line each."""
     rules = settings_of(plan).load_balancing
-    if plan.status != "running" or not rules:
+    people = Availability(session, plan, now)
+    away = people.everyone_away()
+    if plan.status != "running" or not (rules or away):
         return []
     lock_plan(session, plan)
     notes: list[str] = []
     team = functools.cache(lambda: _loads(session, plan, now))  # read once a tick, and only if a rule needs it
+    if away:
+        notes += _cover_time_off(session, plan, people, now, team())
     for rule in rules:
         condition = parse_condition(rule.when)
         action = {
@@ -91,6 +102,45 @@ def balance(session: Session, plan: Plan, now: datetime) -> list[str]:
         }[rule.then]
         notes += action(session, plan, condition, now, team)
     return notes
+
+
+# --- time off ----------------------------------------------------------------------------------
+
+
+def _cover_time_off(session: Session, plan: Plan, people: Availability, now: datetime, team: Team) -> list[str]:
+    """The next queued task of each away agent that is planned to start before it is back."""
+    limit = settings_of(plan).utilization_limit
+    left_alone = _undone_givers(session, plan, COVER_TIME_OFF)
+    next_queued = _queue_ends(session, plan, last=False)
+    clocks = dict(
+        session.exec(select(Stream.id, stream_clock_sql(plan_clock(plan, now))).where(Stream.plan_id == plan.id)).all()
+    )
+    notes = []
+    for absence in people.everyone_away():
+        giver = team.by_key.get(absence.who)
+        if giver is None or giver.agent.id in left_alone:
+            continue
+        task = next_queued.get(giver.agent.id)
+        back_ws = _back_on_clock(plan, people, absence, now, clocks.get(task.stream_id, 0)) if task else None
+        if task is None or (back_ws is not None and task.planned_start_ws >= back_ws):
+            continue  # nothing queued, or nothing due to start before it is back
+        able = [load for load in _able(plan, task, team) if load.agent.id != giver.agent.id and load.can_receive(limit)]
+        receiver = min(able, key=lambda load: (load.open_ws, load.agent.position), default=None)
+        if receiver is None:
+            continue
+        until = f"through {absence.until:%a %d %b}" if absence.until else "until they are back"
+        why = f"{giver.agent.key} is away {until}" + (f" ({absence.reason})" if absence.reason else "")
+        notes.append(_move_task(session, plan, task, giver, receiver, COVER_TIME_OFF, why, now))
+    return notes
+
+
+def _back_on_clock(plan: Plan, people: Availability, absence: Away, now: datetime, stream_now: int) -> int | None:
+    """When the agent is back, on its stream's clock (None: not known, until it says `back`)."""
+    if absence.until is None:
+        return None
+    calendar = people.calendar(absence.who)
+    back = datetime.combine(absence.until + timedelta(days=1), time(0), calendar.zone)
+    return stream_now + calendar_of(plan).working_seconds(now, back)
 
 
 # --- the four actions -------------------------------------------------------------------------
@@ -329,6 +379,7 @@ def _loads(session: Session, plan: Plan, now: datetime) -> Team:
         ).all()
     )
     agents = session.exec(select(Agent).where(Agent.plan_id == plan.id, col(Agent.archived).is_(False))).all()
+    away = {a.who for a in Availability(session, plan, now).everyone_away()}
     return Team(
         [
             Load(
@@ -336,6 +387,7 @@ def _loads(session: Session, plan: Plan, now: datetime) -> Team:
                 monitor.get(a.key, "IDLE"),
                 round(100.0 * used[a.id], 1) if used.get(a.id) is not None else None,
                 open_ws.get(a.id, 0),
+                away=a.key in away or a.slack_user in away,
             )
             for a in agents
         ]

@@ -6,12 +6,13 @@ from sqlmodel import Session, col, select
 
 from models.db.tables import Agent, Plan, id_of
 from models.plan.settings import plan_clock, settings_of
+from models.state.people import Availability
 from models.views.agents import agent_monitor
 from models.views.metrics import agent_utilization
 
 
 def choose_agent(session: Session, plan: Plan, task_type: str, now: datetime) -> tuple[Agent | None, str]:
-    """The primary for the type, or its backup when the primary is DOWN, PAUSED or overloaded.
+    """The primary for the type, or its backup when the primary is away, DOWN, PAUSED or overloaded.
 
     Returns (agent, why). ``auto-delegate: false`` returns no agent: the task
     waits for a lead to assign it. An unknown type is a ValueError naming the
@@ -46,6 +47,9 @@ def choose_agent(session: Session, plan: Plan, task_type: str, now: datetime) ->
 
 
 def _unavailable(session: Session, plan: Plan, agent: Agent, now: datetime) -> str | None:
+    away = Availability(session, plan, now).away(agent.key)
+    if away is not None:
+        return f"away through {away.until:%a %d %b}" if away.until else "away"
     status = agent_monitor(session, plan, now, only=[id_of(agent)]).agents[0].status
     if status in ("DOWN", "PAUSED"):
         return status

@@ -5,8 +5,8 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from models.db.tables import Agent, Heartbeat, Plan, id_of
-from models.plan.settings import calendar_of
 from models.state.events import raise_event
+from models.state.people import Availability
 from models.time.clocks import silent_too_long
 
 
@@ -30,10 +30,11 @@ def record_heartbeat(session: Session, agent: Agent, *, now: datetime, status: s
 
 
 def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
-    """Agents silent for longer than their heartbeat interval become DOWN: agent-down, once."""
+    """Agents silent for longer than their heartbeat interval, counted in their own working time,
+    become DOWN: agent-down, once. An agent away is not expected to report."""
     if plan.status != "running":
         return []
-    gone, calendar = [], calendar_of(plan)
+    gone, people = [], Availability(session, plan, now)
     for agent in session.exec(
         select(Agent).where(
             Agent.plan_id == plan.id,
@@ -44,7 +45,12 @@ def detect_silent(session: Session, plan: Plan, *, now: datetime) -> list[str]:
     ):
         # The query and a running plan make both known; the checks say so to the type checker.
         interval, silent_since = agent.heartbeat_interval_s, agent.last_seen_at or plan.started_at
-        if interval is not None and silent_since is not None and silent_too_long(calendar, silent_since, now, interval):
+        if (
+            interval is not None
+            and silent_since is not None
+            and people.away(agent.key) is None
+            and silent_too_long(people.calendar(agent.key), silent_since, now, interval)
+        ):
             _down(session, plan, agent, now, f"no heartbeat since {silent_since:%H:%M} UTC")
             gone.append(agent.key)
     return gone

@@ -22,10 +22,10 @@ def react(session: Session, now: datetime) -> list[str]:
     """
     notes: list[str] = []
     while raised := take_raised(session):
-        for plan_id, name in raised:
+        for plan_id, name, alert_id in raised:
             if name.startswith("risk:"):
                 continue
             plan = session.get(Plan, plan_id)
             if plan is not None:
-                notes += risk.on_event(session, plan, name, now).notes
+                notes += risk.on_event(session, plan, name, now, alert_id=alert_id).notes
     return notes

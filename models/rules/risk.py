@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from models.db.tables import Agent, Plan, RiskTrigger, Stream, Task, id_of
+from models.db.tables import Agent, Alert, Plan, RiskTrigger, Stream, Task, id_of
 from models.plan.coordination import initial_status
 from models.plan.schedule import mark_critical_path
 from models.plan.settings import plan_clock
-from models.state.alerts import CHANNEL_HERE, LEADS, SEVERITY_LEVELS
+from models.state.alerts import CHANNEL_HERE, LEADS, SEVERITY_LEVELS, join_alert
 from models.state.audit import audit_automatic
 from models.state.events import fire_action, raise_event
 from models.state.outcome import Outcome, merge
@@ -73,12 +73,17 @@ def evaluate(session: Session, plan: Plan, now: datetime, only: set[str] | None 
     return outcome
 
 
-def on_event(session: Session, plan: Plan, name: str, now: datetime) -> Outcome:
-    """Bare-event triggers fire each time their event is raised."""
+def on_event(session: Session, plan: Plan, name: str, now: datetime, *, alert_id: int | None = None) -> Outcome:
+    """Bare-event triggers fire each time their event is raised.
+
+    One cause, one alert: when the event already raised an alert, a trigger's reach (its level,
+    the leads, @here) joins that alert instead of paging the same people a second time.
+    """
     outcome = Outcome()
     for trigger, condition in _triggers(session, plan):
         if condition.event == name:
-            outcome = merge(outcome, _fire(session, plan, trigger, now, name))
+            joins = session.get(Alert, alert_id) if alert_id is not None else None
+            outcome = merge(outcome, _fire(session, plan, trigger, now, name, joins=joins))
     return outcome
 
 
@@ -99,7 +104,9 @@ def _repeat_due(trigger: RiskTrigger, now: datetime) -> bool:
     )
 
 
-def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, value: str) -> Outcome:
+def _fire(
+    session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, value: str, *, joins: Alert | None = None
+) -> Outcome:
     trigger.firing, trigger.last_fired_at, trigger.fire_count = True, now, trigger.fire_count + 1
     session.add(trigger)
     level = SEVERITY_LEVELS[trigger.severity]
@@ -118,17 +125,22 @@ def _fire(session: Session, plan: Plan, trigger: RiskTrigger, now: datetime, val
     else:  # any other action is a coordination action of the plan
         note = fire_action(session, plan, trigger.action, trigger=trigger.condition, group="risk-trigger", now=now)
         notes += [note] if note else []
-    outcome = raise_event(
-        session,
-        plan,
-        f"risk:{trigger.condition}",
-        now=now,
-        source="risk",
-        actor="risk-engine",
-        level=level,
-        detail={"value": value, "action": trigger.action},
-        destinations=destinations,
-    )
+    name = f"risk:{trigger.condition}"
+    if joins is not None:
+        join_alert(session, plan, joins, name=name, level=level, extra_destinations=destinations, action=trigger.action)
+        outcome = Outcome()
+    else:
+        outcome = raise_event(
+            session,
+            plan,
+            name,
+            now=now,
+            source="risk",
+            actor="risk-engine",
+            level=level,
+            detail={"value": value, "action": trigger.action},
+            destinations=destinations,
+        )
     outcome.notes[:0] = [f"risk trigger fired: {trigger.condition} (now {value}) → {trigger.action}", *notes]
     audit_automatic(
         session,

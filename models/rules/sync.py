@@ -8,17 +8,21 @@ and the rows still empty are what reminders, health and the summary count.
 """
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.db.store import session_scope
-from models.db.tables import Agent, Plan, SyncAnswer, SyncSlot, id_of
+from models.db.tables import Agent, EarlyReply, Plan, SyncAnswer, SyncSlot, id_of
+from models.plan.people import agent_zones, plan_zone
 from models.plan.settings import calendar_of, settings_of
+from models.rules.quiet_hours import hold_reminders
+from models.state.people import Availability
 from models.state.requests import first_time, forget_old
 from models.time.calendar import wall_instant
 from models.views.agents import agent_monitor
@@ -61,14 +65,31 @@ class SyncEntry:
     time: str  # HH:MM, local to the plan
     duration_s: int
     required: tuple[str, ...]
+    zone: str | None = None  # an `at: local` entry's group: those whose zone this is ("standup (Asia/Kolkata)")
+    base: str | None = None  # then, the entry's own type ("standup")
 
     @property
     def reminder_after(self) -> timedelta:
         return timedelta(seconds=self.duration_s / 2)
 
+    def local_date(self, plan: Plan, now: datetime) -> date:
+        """Today in the zone the entry keeps time in."""
+        return now.astimezone(ZoneInfo(self.zone)).date() if self.zone else calendar_of(plan).local_date(now)
+
 
 def sync_entries(plan: Plan) -> list[SyncEntry]:
-    return [SyncEntry(e.type, e.time, e.duration_s, tuple(e.required)) for e in settings_of(plan).sync_schedule]
+    """The plan's sync entries; an `at: local` one becomes one entry per zone of the plan's agents."""
+    settings = settings_of(plan)
+    entries = []
+    for e in settings.sync_schedule:
+        if e.at == "local":
+            entries += [
+                SyncEntry(f"{e.type} ({zone})", e.time, e.duration_s, tuple(e.required), zone, e.type)
+                for zone in agent_zones(settings)
+            ]
+        else:
+            entries.append(SyncEntry(e.type, e.time, e.duration_s, tuple(e.required)))
+    return entries
 
 
 def summary_entry(plan: Plan) -> SyncEntry:
@@ -89,14 +110,16 @@ def scheduled_entries(plan: Plan) -> list[SyncEntry]:
 
 
 def due_at(plan: Plan, entry: SyncEntry, day: date) -> datetime:
-    return wall_instant(day, time.fromisoformat(entry.time), calendar_of(plan).zone)
+    return wall_instant(
+        day, time.fromisoformat(entry.time), ZoneInfo(entry.zone) if entry.zone else calendar_of(plan).zone
+    )
 
 
 def catch_up(plan: Plan, entry: SyncEntry, now: datetime) -> str:
     """What to do with today's slot at start-up: ``post`` (missed by less than its
     duration), ``missed`` (by more), ``wait`` (still to come) or ``none`` (no slot today)."""
     calendar = calendar_of(plan)
-    today = calendar.local_date(now)
+    today = entry.local_date(plan, now)
     if plan.status != "running" or not calendar.is_working_day(today):
         return "none"
     due = due_at(plan, entry, today)
@@ -180,6 +203,15 @@ def stale_claims(session: Session, now: datetime) -> list[tuple[int, str]]:
     ]
 
 
+def stale_on_demand(session: Session, now: datetime) -> list[int]:
+    """Ids of on-demand slots (`sync`) claimed, never posted, past the lease, still within their sync: the
+    process posting them died."""
+    rows = session.exec(
+        select(SyncSlot).where(SyncSlot.status == "claimed", col(SyncSlot.claimed_at) < now - CLAIM_LEASE)
+    ).all()
+    return [id_of(s) for s in rows if "@" in s.entry and now < s.due_at + timedelta(seconds=s.duration_s)]
+
+
 def expire_claims(session: Session, now: datetime) -> int:
     """Slots still claimed, unposted, when their sync is over (their claimer died, or never got
     Slack to take the prompt) are recorded as missed: no slot ends claimed and unposted."""
@@ -195,7 +227,7 @@ def expire_claims(session: Session, now: datetime) -> int:
 
 def open_adhoc_slot(session: Session, plan: Plan, sync_type: str, *, now: datetime, by: str) -> SyncSlot:
     """An on-demand prompt gets its own slot, so answers and reminders work the same."""
-    entry = next((e for e in sync_entries(plan) if e.type == sync_type), None)
+    entry = next((e for e in sync_entries(plan) if sync_type in (e.type, e.base)), None)
     duration = entry.duration_s if entry else 15 * 60
     slot = SyncSlot(
         plan_id=id_of(plan),
@@ -220,10 +252,20 @@ def ask(
     required: tuple[str, ...] | list[str],
     *,
     now: datetime,
+    zone: str | None = None,
 ) -> SyncPrompt:
-    """The prompt for a slot; records whom it asks (never a paused stream's agents)."""
+    """The prompt for a slot; records whom it asks: never a paused stream's agents nor anyone away,
+    and for a scheduled sync only those inside their working hours (a lead's `sync` asks everyone)."""
     monitor = agent_monitor(session, plan, now)
-    asked = required_agents(monitor, list(required))
+    people = Availability(session, plan, now)
+    scheduled = "@" not in slot.entry  # an on-demand slot is "type@time" (open_adhoc_slot)
+    asked = [
+        a
+        for a in required_agents(monitor, list(required))
+        if not a.away
+        and (not scheduled or people.at_work(a.key))
+        and (zone is None or plan_zone(people.settings, a.key, a.slack_user) == zone)  # `at: local`: its group
+    ]
     ids = cast(  # ids read back from the store are never NULL
         dict[str, int],
         dict(
@@ -286,6 +328,69 @@ def first_delivery(engine: Engine, event_id: str, *, now: datetime) -> bool:
 
 def slot_for_thread(session: Session, channel: str, thread_ts: str) -> SyncSlot | None:
     return session.exec(select(SyncSlot).where(SyncSlot.channel == channel, SyncSlot.message_ts == thread_ts)).first()
+
+
+# --- replies that come before their prompt is known ------------------------------------------
+#
+# A prompt's ts is recorded once Slack's answer to its post is back, or, when that answer was lost,
+# once the post is found in the channel (a minute or more: conversations.history is rationed). A
+# reply in its thread may come before: it is kept, and run as its answer once the ts is recorded.
+
+EARLY_REPLY_KEPT = timedelta(days=1)
+
+
+def keep_early_reply(engine: Engine, request_id: str, event: dict[str, Any], *, now: datetime) -> str:
+    """A reply in a thread that was no prompt's a moment ago: "prompt" when it is one's now (run it
+    again), "kept" while a prompt is being posted (some slot claimed, not yet recorded), else "none"."""
+    channel, thread_ts = _thread_of(event)
+    with session_scope(engine) as session:
+        if slot_for_thread(session, channel, thread_ts) is not None:
+            return "prompt"
+        posting = session.exec(select(SyncSlot.id).where(SyncSlot.status == "claimed").limit(1)).first()
+        if posting is None:
+            return "none"
+        try:
+            with session.begin_nested():
+                session.add(
+                    EarlyReply(
+                        request_id=request_id[:100], channel=channel, thread_ts=thread_ts, event=event, received_at=now
+                    )
+                )
+        except IntegrityError:
+            pass  # Slack's retry of a reply kept already
+        return "kept"
+
+
+def _thread_of(event: dict[str, Any]) -> tuple[str, str]:
+    message = event.get("message") or event.get("previous_message") or event
+    return str(event.get("channel")), str(message.get("thread_ts"))
+
+
+def early_replies_due(engine: Engine) -> list[tuple[str, dict[str, Any]]]:
+    """(request id, event) of the kept replies whose thread is now a recorded prompt's, oldest first."""
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(EarlyReply.request_id, EarlyReply.event)
+            .join(
+                SyncSlot,
+                (col(SyncSlot.channel) == col(EarlyReply.channel))
+                & (col(SyncSlot.message_ts) == col(EarlyReply.thread_ts)),
+            )
+            .order_by(col(EarlyReply.received_at))
+            .limit(100)
+        ).all()
+        return [(request_id, dict(event)) for request_id, event in rows]
+
+
+def drop_early_reply(engine: Engine, request_id: str) -> None:
+    """A kept reply has been run as its answer (or refused as one): it is not run again."""
+    with session_scope(engine) as session:
+        session.exec(delete(EarlyReply).where(col(EarlyReply.request_id) == request_id))
+
+
+def forget_early_replies(session: Session, now: datetime) -> int:
+    """Replies kept for a prompt that was never recorded (its post failed for good, or it was no prompt's)."""
+    return session.exec(delete(EarlyReply).where(col(EarlyReply.received_at) < now - EARLY_REPLY_KEPT)).rowcount
 
 
 # --- reminders -------------------------------------------------------------------------
@@ -353,7 +458,10 @@ def reminder(engine: Engine, slot_id: int) -> Reminder:
     with session_scope(engine) as session:
         slot = session.get_one(SyncSlot, slot_id)
         plan = session.get_one(Plan, slot.plan_id)
-        silent = [(a.key, a.slack_user) for a in unanswered(session, slot) if a.slack_user]
+        # Reminders skip people who went away since they were asked, and hold (models/rules/quiet_hours.py)
+        # those of people outside their working hours.
+        people = Availability(session, plan, slot.reminded_at or slot.due_at)  # the tick that claimed it
+        silent = [(a.key, a.slack_user) for a in unanswered(session, slot) if a.slack_user and people.at_work(a.key)]
         return Reminder(plan.key, slot.entry.split("@")[0], slot.channel, slot.message_ts, silent)
 
 
@@ -372,7 +480,7 @@ class ScheduledSync:
     @classmethod
     def of(cls, plan: Plan, entry: SyncEntry) -> "ScheduledSync":
         settings = settings_of(plan)
-        return cls(plan.key, entry, tuple(settings.working_days), settings.timezone)
+        return cls(plan.key, entry, tuple(settings.working_days), entry.zone or settings.timezone)
 
 
 @dataclass(frozen=True)
@@ -408,7 +516,7 @@ def catch_up_all(engine: Engine, *, now: datetime, by: str) -> tuple[list[tuple[
                 if decision == "post":
                     to_post.append((plan.key, entry.type))
                 elif decision == "missed":
-                    day = calendar_of(plan).local_date(now)
+                    day = entry.local_date(plan, now)
                     if claim_slot(session, plan, entry, day, now=now, by=by, status="missed"):
                         missed.append(f"sync {entry.type} of {plan.key} at {entry.time}")
     return to_post, missed
@@ -421,17 +529,16 @@ def open_slot(engine: Engine, plan_key: str, entry_type: str, *, now: datetime, 
         plan = session.exec(select(Plan).where(Plan.key == plan_key)).first()
         if plan is None or plan.status != "running" or not plan.channel:
             return None
-        calendar = calendar_of(plan)
-        day = calendar.local_date(now)
-        if not calendar.is_working_day(day):
-            return None  # a holiday: cron only knows weekdays
         entry = next((e for e in scheduled_entries(plan) if e.type == entry_type), None)
         if entry is None:
             return None
+        day = entry.local_date(plan, now)
+        if not calendar_of(plan).is_working_day(day):
+            return None  # a holiday: cron only knows weekdays
         claimed = claim(session, plan, entry, day, now=now, by=by)
         if claimed is None:
             return None
-        prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now)
+        prompt = ask(session, plan, claimed.slot, entry.type, entry.required, now=now, zone=entry.zone)
         summary = day_summary(session, plan, now=now) if entry.type == SUMMARY_ENTRY else None
         return OpenedSlot(
             plan.channel, id_of(claimed.slot), prompt, summary, claimed.taken_over, *_window(claimed.slot)
@@ -450,11 +557,30 @@ def resume_slot(engine: Engine, slot_id: int, *, by: str, now: datetime) -> Open
         if slot is None or slot.status != "claimed" or slot.claimed_by != by:
             return None
         plan = session.get_one(Plan, slot.plan_id)
-        if plan.status != "running" or not plan.channel or now >= _window(slot)[1]:
+        channel = slot.channel or plan.channel  # an on-demand prompt's: where it was asked for
+        if plan.status != "running" or not channel or now >= _window(slot)[1]:
             return None
         prompt = prompt_for_slot(session, plan, slot, now=now)
         summary = day_summary(session, plan, now=now) if slot.entry == SUMMARY_ENTRY else None
-        return OpenedSlot(plan.channel, slot_id, prompt, summary, False, *_window(slot))
+        return OpenedSlot(channel, slot_id, prompt, summary, False, *_window(slot))
+
+
+def take_over_slot(engine: Engine, slot_id: int, *, by: str, now: datetime) -> OpenedSlot | None:
+    """A slot whose claimer died (past the lease), for ``by`` to post; None when another took it first."""
+    with session_scope(engine) as session:
+        taken = session.exec(
+            update(SyncSlot)
+            .where(
+                col(SyncSlot.id) == slot_id,
+                col(SyncSlot.status) == "claimed",
+                col(SyncSlot.claimed_at) < now - CLAIM_LEASE,
+            )
+            .values(claimed_by=by, claimed_at=now)
+        ).rowcount
+    if taken != 1:
+        return None
+    opened = resume_slot(engine, slot_id, by=by, now=now)
+    return replace(opened, taken_over=True) if opened is not None else None
 
 
 def summary_of_slot(engine: Engine, slot_id: int, *, now: datetime) -> tuple[str, DaySummary] | None:
@@ -479,19 +605,39 @@ def give_up_slot(engine: Engine, slot_id: int, *, by: str) -> bool:
         )
 
 
+def adopt_claim(engine: Engine, slot_id: int, *, by: str, now: datetime, channel: str) -> bool:
+    """An on-demand prompt's slot (claimed by the command that asked for it) passes to the process that
+    posts it in ``channel`` (where it was asked for), which tries it again as its own if the post fails
+    (``resume_slot``)."""
+    with session_scope(engine) as session:
+        return (
+            session.exec(
+                update(SyncSlot)
+                .where(col(SyncSlot.id) == slot_id, col(SyncSlot.status) == "claimed")
+                .values(claimed_by=by, claimed_at=now, channel=channel)
+            ).rowcount
+            == 1
+        )
+
+
 def keep_claim(engine: Engine, slot_id: int, *, by: str, now: datetime) -> bool:
     """``hold_claim`` in a transaction of its own: right before posting."""
     with session_scope(engine) as session:
         return hold_claim(session, slot_id, by=by, now=now)
 
 
-def due_now(engine: Engine, *, now: datetime) -> tuple[list[int], list[tuple[str, str]]]:
+def due_now(engine: Engine, *, now: datetime) -> tuple[list[int], list[tuple[str, str]], list[int]]:
     """The tick's sync work: the slots whose reminders this process claimed, and the slots claimed by a process
-    that died before posting (plan key, entry), to take over. Records of requests that can no longer come
-    again are forgotten (models.state.requests)."""
+    that died before posting, to take over: scheduled ones (plan key, entry), on-demand ones (slot ids).
+    Records of requests that can no longer come again are forgotten (models.state.requests)."""
     with session_scope(engine) as session:
-        reminders = [id_of(slot) for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
+        claimed = [slot for slot in reminders_due(session, now) if claim_reminder(session, slot, now=now)]
+        for slot in claimed:  # the silent outside their hours get theirs at the start of their day
+            hold_reminders(session, slot, now=now)
+        reminders = [id_of(slot) for slot in claimed]
         orphans = [(session.get_one(Plan, plan_id).key, entry) for plan_id, entry in stale_claims(session, now)]
+        on_demand = stale_on_demand(session, now)
         expire_claims(session, now)
         forget_old(session, now)
-        return reminders, orphans
+        forget_early_replies(session, now)
+        return reminders, orphans, on_demand

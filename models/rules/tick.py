@@ -14,6 +14,7 @@ from models.db.store import session_scope
 from models.db.tables import Plan
 from models.rules import risk
 from models.rules.balance import balance
+from models.rules.blockers import follow_blockers
 from models.rules.heartbeats import detect_silent
 from models.rules.monitor import watch
 from models.rules.reactions import react
@@ -26,7 +27,7 @@ def monitor(session: Session, plan: Plan, now: datetime) -> None:
     risk.evaluate(session, plan, now)
 
 
-PLAN_STEPS: tuple[Callable[[Session, Plan, datetime], object], ...] = (monitor, balance)
+PLAN_STEPS: tuple[Callable[[Session, Plan, datetime], object], ...] = (monitor, balance, follow_blockers)
 
 
 def run_step(session: Session, step: Callable[[Session, Plan, datetime], object], plan: Plan, now: datetime) -> None:

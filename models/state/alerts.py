@@ -8,6 +8,7 @@ repeating within the group window updates one alert's count instead of
 raising another.
 """
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlmodel import Session, col, select
 from models.db.tables import Alert, AlertDelivery, Event, Plan, id_of
 from models.plan.schema import PlanSettings
 from models.plan.settings import settings_of
+from models.state.alert_words import ACTION_DONE, alert_words
 
 GROUP_WINDOW = timedelta(minutes=5)
 LEVELS = ("info", "warning", "critical")
@@ -35,8 +37,13 @@ EVENT_LEVELS = {
     "critical-bug": "critical",
     "critical-bug-found": "critical",
     "deployment-failed": "critical",
+    "blocker-reminder": "info",
+    "blocker-escalated": "warning",
 }
 SEVERITY_LEVELS = {"low": "info", "medium": "warning", "high": "warning", "critical": "critical"}
+
+# What an alert is about: alerts group only when these details of their events agree.
+SUBJECT_KEYS = ("checkpoint", "task", "tasks", "stream", "agent")
 
 # Destinations that are not in a plan's `destinations` section.
 LEADS = "leads"  # a direct message to each lead
@@ -67,15 +74,8 @@ def slack_channel(settings: PlanSettings, plan_channel: str | None, destination:
     target = settings.destinations.get(destination)
     if target is not None:
         return target.slack
-    return destination if destination.startswith("#") or destination[:1] in ("C", "G") else None
-
-
-def describe(name: str, detail: dict[str, Any]) -> str:
-    """One line for people: the event and what it concerns (or the ``message`` it carries)."""
-    if detail.get("message"):
-        return str(detail["message"])
-    parts = [f"{k}: {v}" for k, v in detail.items() if v not in (None, "", [], {})]
-    return f"{name}" + (f" ({'; '.join(parts)})" if parts else "")
+    # A user id (U…, W…) is their direct message with the app: Slack posts there given the id as the channel.
+    return destination if destination.startswith("#") or destination[:1] in ("C", "G", "D", "U", "W") else None
 
 
 def alert_for_event(
@@ -86,34 +86,22 @@ def alert_for_event(
     now: datetime,
     extra_destinations: tuple[str, ...] = (),
     grouped: bool = True,
+    routed: bool = True,
 ) -> Alert | None:
     """Raise (or group into) an alert for an event just stored; None when no route takes it.
 
     ``grouped=False`` for events each worth its own message (a load-balancing move).
     """
-    routed = route(plan, event.name, event.level)
+    routed_to = route(plan, event.name, event.level) if routed else []
     # The plan's channel once, where a route already posts there.
-    in_plan_channel = any(slack_channel(settings_of(plan), plan.channel, d) == plan.channel for d in routed)
-    destinations = routed + [d for d in extra_destinations if not (d == PLAN_CHANNEL and in_plan_channel)]
+    in_plan_channel = any(slack_channel(settings_of(plan), plan.channel, d) == plan.channel for d in routed_to)
+    destinations = routed_to + [d for d in extra_destinations if not (d == PLAN_CHANNEL and in_plan_channel)]
     if not destinations:
         return None
-    recent = (
-        None
-        if not grouped
-        else session.exec(
-            select(Alert)
-            .where(
-                Alert.plan_id == plan.id,
-                Alert.event_name == event.name,
-                Alert.status != "resolved",
-                Alert.last_seen_at >= now - GROUP_WINDOW,
-            )
-            .order_by(col(Alert.id).desc())
-        ).first()
-    )
+    recent = _same_alert(session, plan, event, now) if grouped else None
     if recent is not None:
         recent.group_count += 1
-        recent.last_seen_at, recent.text = now, describe(event.name, event.detail)
+        recent.last_seen_at, recent.text = now, alert_words(session, plan, event.name, event.detail)
         session.add(recent)
         # A Slack message already sent shows the new count; other kinds are not sent again.
         for delivery in session.exec(
@@ -131,7 +119,8 @@ def alert_for_event(
         event_id=event.id,
         event_name=event.name,
         level=event.level,
-        text=describe(event.name, event.detail),
+        text=alert_words(session, plan, event.name, event.detail),
+        status=opening_status(event.level),
         created_at=now,
         last_seen_at=now,
     )
@@ -140,6 +129,63 @@ def alert_for_event(
     for destination in dict.fromkeys(destinations):
         session.add(AlertDelivery(alert_id=id_of(alert), destination=destination, next_attempt_at=now))
     return alert
+
+
+def join_alert(
+    session: Session,
+    plan: Plan,
+    alert: Alert,
+    *,
+    name: str,
+    level: str,
+    extra_destinations: tuple[str, ...],
+    action: str,
+) -> None:
+    """Widen an alert a trigger fired on: the higher level, and only the destinations it lacks.
+
+    The trigger reaches whom its own alert would have (its level's route and its extras), but
+    a destination the alert already has is not sent a second message.
+    """
+    if LEVELS.index(level) > LEVELS.index(alert.level):
+        alert.level = level
+        if alert.status == "notice":
+            alert.status = opening_status(level)
+    words = ACTION_DONE.get(action, f"Action: {action}.")
+    if words not in alert.text:
+        alert.text = f"{alert.text}\n{words}"
+    session.add(alert)
+    have = set(session.exec(select(AlertDelivery.destination).where(AlertDelivery.alert_id == alert.id)).all())
+    for destination in dict.fromkeys([*route(plan, name, level), *extra_destinations]):
+        if destination not in have:
+            session.add(
+                AlertDelivery(alert_id=id_of(alert), destination=destination, next_attempt_at=alert.last_seen_at)
+            )
+
+
+def opening_status(level: str) -> str:
+    """News (a task done, a gate passed) is a notice: nobody is asked to acknowledge or resolve it."""
+    return "notice" if level == "info" else "open"
+
+
+def subject_of(detail: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(detail.get(key) for key in SUBJECT_KEYS)
+
+
+def _same_alert(session: Session, plan: Plan, event: Event, now: datetime) -> Alert | None:
+    """The newest alert of the same event about the same thing within the group window, if any."""
+    candidates = session.exec(
+        select(Alert, Event.detail)
+        .join(Event, col(Event.id) == Alert.event_id)
+        .where(
+            Alert.plan_id == plan.id,
+            Alert.event_name == event.name,
+            Alert.status != "resolved",
+            Alert.last_seen_at >= now - GROUP_WINDOW,
+        )
+        .order_by(col(Alert.id).desc())
+    ).all()
+    subject = subject_of(event.detail)
+    return next((alert for alert, detail in candidates if subject_of(detail or {}) == subject), None)
 
 
 def escalations_due(session: Session, plan: Plan, now: datetime, after: timedelta, limit: int) -> list[Alert]:

@@ -19,7 +19,7 @@ from models.state.alerts import alert_for_event, level_of
 from models.state.locks import lock_plan
 from models.state.outcome import Outcome
 
-RAISED = "orchestrate.raised"  # session.info key: (plan id, event name) not yet reacted to
+RAISED = "orchestrate.raised"  # session.info key: (plan id, event name, alert id) not yet reacted to
 
 
 def raise_event(
@@ -34,8 +34,11 @@ def raise_event(
     detail: dict[str, Any] | None = None,
     destinations: tuple[str, ...] = (),
     grouped: bool = True,
+    routed: bool = True,
 ) -> Outcome:
-    """Store an event with its alert (same transaction) and fire the coordination actions it triggers."""
+    """Store an event with its alert (same transaction) and fire the coordination actions it triggers.
+
+    ``routed=False``: the alert goes to ``destinations`` only, not by the plan's routes (a reminder to one person)."""
     lock_plan(session, plan)  # alerts are grouped per plan and event: one at a time
     event = Event(
         plan_id=id_of(plan),
@@ -48,18 +51,20 @@ def raise_event(
     )
     session.add(event)
     session.flush()
-    alert_for_event(session, plan, event, now=now, extra_destinations=destinations, grouped=grouped)
+    alert = alert_for_event(
+        session, plan, event, now=now, extra_destinations=destinations, grouped=grouped, routed=routed
+    )
     outcome = Outcome(events=[name])
     for group, rule in settings_of(plan).coordination_rules():
         if rule.trigger == name:
             note = fire_action(session, plan, rule.action, trigger=name, group=group, now=now)
             outcome.notes += [note] if note else []
-    session.info.setdefault(RAISED, []).append((plan.id, name))
+    session.info.setdefault(RAISED, []).append((plan.id, name, alert.id if alert else None))
     return outcome
 
 
-def take_raised(session: Session) -> list[tuple[int, str]]:
-    """The events raised in this unit of work since the last call, oldest first."""
+def take_raised(session: Session) -> list[tuple[int, str, int | None]]:
+    """The events raised in this unit of work since the last call, oldest first, with their alert's id."""
     raised = session.info.get(RAISED) or []
     session.info[RAISED] = []
     return raised

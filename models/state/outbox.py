@@ -8,8 +8,8 @@ SMTP, the SMS gateway) is the transport's (``bot/delivery.py``); these are its u
 work on the store, each in a transaction of its own.
 
 A row is *in doubt* when an attempt may have been done without its sender knowing: the
-connection was lost after the request left (``last_error`` says "in doubt since <when>"), or
-the process that claimed it died (its claim cleared ``last_error``, and the lease ran out).
+connection was lost after the request left (``doubt_since``/``doubt_until`` hold the span its post
+may be in), or the process that claimed it died (its claim cleared ``last_error``, and the lease ran out).
 ``claim_next`` leaves such rows alone: ``claim_in_doubt`` hands them out, with the time of the
 attempt, for the transport to look before sending again (``clear_doubt``), or to wait
 (``postpone``) when it cannot look.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, update
+from sqlalchemy import Engine, and_, or_, update
 from sqlmodel import Session, col, select
 
 from models.db.store import session_scope
@@ -28,12 +28,13 @@ from models.db.tables import Alert, AlertDelivery, Plan, id_of
 from models.plan.schema import PlanSettings
 from models.plan.settings import settings_of
 from models.state.alerts import escalations_due
+from models.state.lead_hours import split_for_quiet_hours
+from models.state.people import Availability
 
 # How long a claimed row is left to its worker before another may take it (a worker that died).
 LEASE = timedelta(seconds=float(os.environ.get("ORCHESTRATE_DELIVERY_LEASE_SECONDS", "60")))
 MAX_ATTEMPTS = 12
 DUE = ("pending", "update")  # update: an alert counted again, shown by editing what was sent
-IN_DOUBT = "in doubt since "
 LEASE_MARGIN = timedelta(seconds=10)  # clocks that disagree a little, a slow answer
 
 
@@ -51,23 +52,12 @@ def check_lease(request_timeout_s: float, lease: timedelta | None = None) -> Non
         )
 
 
-def in_doubt(since: datetime, until: datetime, error: str) -> str:
-    """The ``last_error`` of an attempt whose outcome is unknown: sent at ``since``, its post (if Slack
-    took it) made by ``until``."""
-    return f"{IN_DOUBT}{since.isoformat()} until {until.isoformat()}: {error}"
-
-
-def _window(error: str) -> tuple[datetime, datetime]:
-    since, until = error.removeprefix(IN_DOUBT).split(": ", 1)[0].split(" until ")
-    return datetime.fromisoformat(since), datetime.fromisoformat(until)
-
-
 def _doubted() -> Any:
     """Rows in doubt: an attempt lost its answer, or its worker died (claimed, no error, lease over)."""
     return and_(
         col(AlertDelivery.status) == "pending",
         or_(
-            func.coalesce(col(AlertDelivery.last_error), "").startswith(IN_DOUBT),  # never NULL: NOT works
+            col(AlertDelivery.doubt_since).is_not(None),
             and_(col(AlertDelivery.last_error).is_(None), col(AlertDelivery.attempts) > 0),
         ),
     )
@@ -87,6 +77,7 @@ class Job:
     plan_key: str
     plan_channel: str | None
     settings: PlanSettings
+    leads: list[str]  # the leads to message: those not away (docs/semantics.md, "People and time")
 
 
 def claim_next(engine: Engine, now: datetime) -> Job | None:
@@ -111,8 +102,12 @@ def claim_next(engine: Engine, now: datetime) -> Job | None:
                 .values(next_attempt_at=now + LEASE, attempts=AlertDelivery.attempts + 1, last_error=None)
             )
             if result.rowcount == 1 and delivery_id is not None:
-                return _job(session, delivery_id)
-    return None
+                if split_for_quiet_hours(session, session.get_one(AlertDelivery, delivery_id), now):
+                    break  # its rows per lead are claimed afresh, below
+                return _job(session, delivery_id, now)
+        else:
+            return None
+    return claim_next(engine, now)
 
 
 @dataclass(frozen=True)
@@ -136,9 +131,8 @@ def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doub
             .limit(limit)
         ).all()
         for row in rows:
-            error = row.last_error
-            if error:
-                since, until = _window(error)
+            if row.doubt_since is not None:
+                since, until = row.doubt_since, row.doubt_until or row.next_attempt_at
             else:  # a claim whose worker died: it had the lease to send
                 since, until = row.next_attempt_at - LEASE, row.next_attempt_at
             claimed = session.exec(
@@ -149,10 +143,15 @@ def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doub
                     _doubted(),
                 )
                 # The time of the attempt is kept in the row: a worker dying now leaves it as it was.
-                .values(next_attempt_at=now + LEASE, last_error=error or in_doubt(since, until, "its worker stopped"))
+                .values(
+                    next_attempt_at=now + LEASE,
+                    doubt_since=since,
+                    doubt_until=until,
+                    last_error=row.last_error or "in doubt: its worker stopped",
+                )
             ).rowcount
             if claimed == 1:
-                doubts.append(Doubt(_job(session, id_of(row)), since, until))
+                doubts.append(Doubt(_job(session, id_of(row), now), since, until))
     return doubts
 
 
@@ -161,9 +160,7 @@ def narrow_doubt(engine: Engine, delivery_id: int, until: datetime, next_look: d
     ``until`` is left to look at, at ``next_look``."""
     with session_scope(engine) as session:
         delivery = session.get_one(AlertDelivery, delivery_id)
-        since, _ = _window(delivery.last_error or "")
-        reason = (delivery.last_error or "").split(": ", 1)[-1]
-        delivery.last_error, delivery.next_attempt_at = in_doubt(since, until, reason)[:500], next_look
+        delivery.doubt_until, delivery.next_attempt_at = until, next_look
         session.add(delivery)
 
 
@@ -172,6 +169,7 @@ def clear_doubt(engine: Engine, delivery_id: int, note: str, now: datetime) -> N
     with session_scope(engine) as session:
         delivery = session.get_one(AlertDelivery, delivery_id)
         delivery.last_error, delivery.next_attempt_at = note[:500], now
+        delivery.doubt_since = delivery.doubt_until = None
         session.add(delivery)
 
 
@@ -188,7 +186,7 @@ def postpone(engine: Engine, delivery_id: int, until: datetime, *, untried: str 
         session.add(delivery)
 
 
-def _job(session: Session, delivery_id: int) -> Job:
+def _job(session: Session, delivery_id: int, now: datetime) -> Job:
     delivery = session.get_one(AlertDelivery, delivery_id)
     session.refresh(delivery)
     alert = session.get_one(Alert, delivery.alert_id)
@@ -204,6 +202,7 @@ def _job(session: Session, delivery_id: int) -> Job:
         plan_key=plan.key,
         plan_channel=plan.channel,
         settings=settings_of(plan),
+        leads=Availability(session, plan, now).leads_to_reach(),
     )
 
 
@@ -226,13 +225,24 @@ def finish(
     return int(status == "sent")
 
 
-def retry(engine: Engine, delivery_id: int, attempts: int, now: datetime, error: str, after: float | None) -> int:
+def retry(
+    engine: Engine,
+    delivery_id: int,
+    attempts: int,
+    now: datetime,
+    error: str,
+    after: float | None,
+    *,
+    doubt: tuple[datetime, datetime] | None = None,
+) -> int:
     """Try again later: after ``after`` seconds (a Retry-After), else with exponential backoff; failed for good
-    after MAX_ATTEMPTS. Returns 0 (nothing was sent)."""
+    after MAX_ATTEMPTS. ``doubt``: the attempt may have been done (its answer was lost), its post made in
+    that span: it is looked for there before it is sent again. Returns 0 (nothing was sent)."""
     backoff = after if after is not None else min(2**attempts, 300)
     with session_scope(engine) as session:
         delivery = session.get_one(AlertDelivery, delivery_id)
         delivery.last_error = error[:500]
+        delivery.doubt_since, delivery.doubt_until = doubt or (None, None)
         if attempts >= MAX_ATTEMPTS:
             delivery.status = "failed"
         delivery.next_attempt_at = now + timedelta(seconds=backoff)
@@ -245,6 +255,17 @@ class Escalation:
     alert: Alert  # a copy, its text saying it is still unacknowledged
     plan_key: str
     leads: list[str]
+    round: int  # the alert's escalations once this one is counted
+
+
+def unclaim_escalation(engine: Engine, due: Escalation) -> None:
+    """An escalation that could not be sent is handed back, for the next tick to send."""
+    with session_scope(engine) as session:
+        session.exec(
+            update(Alert)
+            .where(col(Alert.id) == due.alert.id, col(Alert.escalations) == due.round)
+            .values(escalations=Alert.escalations - 1)
+        )
 
 
 def escalations(engine: Engine, now: datetime) -> list[Escalation]:
@@ -255,16 +276,19 @@ def escalations(engine: Engine, now: datetime) -> list[Escalation]:
             settings = settings_of(plan)
             after, limit = timedelta(seconds=settings.escalate_after_s), settings.escalate_limit
             for alert in escalations_due(session, plan, now, after, limit):
+                counted = alert.escalations + 1  # read before the update (which refreshes the object)
                 claimed = session.exec(
                     update(Alert)
                     .where(
                         col(Alert.id) == alert.id,
                         col(Alert.status) == "open",
-                        col(Alert.escalations) == alert.escalations,
+                        col(Alert.escalations) == counted - 1,
                     )
                     .values(escalations=Alert.escalations + 1)
                 ).rowcount
                 if claimed:
-                    reminder = Alert(**{**alert.model_dump(), "text": f"still unacknowledged: {alert.text}"})
-                    rounds.append(Escalation(reminder, plan.key, settings.leads))
+                    reminder = Alert(**{**alert.model_dump(), "text": f"Still unacknowledged: {alert.text}"})
+                    rounds.append(
+                        Escalation(reminder, plan.key, Availability(session, plan, now).leads_to_reach(), counted)
+                    )
     return rounds

@@ -15,6 +15,7 @@ from models.db.tables import Agent, Checkpoint, Plan, Stream, Task, TaskEvent, i
 from models.plan.coordination import TYPE_COMPLETE_EVENTS, fired_actions
 from models.plan.schedule import mark_critical_path, reschedule
 from models.plan.settings import calendar_of, plan_clock, run_options_of
+from models.state.blockers import close_for_task
 from models.state.events import raise_event
 from models.state.locks import lock_plan
 from models.state.outcome import Outcome, StateError, merge
@@ -82,6 +83,7 @@ def change_task(
     session.add(
         TaskEvent(task_id=id_of(task), at=now, from_status=previous, to_status=target, actor=actor, reason=reason)
     )
+    close_for_task(session, task, target, by=actor, now=now)  # a blocker on it is over once it moves on
     outcome = Outcome()
     if target == "blocked":
         outcome = raise_event(

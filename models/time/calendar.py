@@ -65,7 +65,9 @@ class WorkCalendar:
         self.zone = ZoneInfo(timezone)
         self.weekdays = {WEEKDAYS.index(d) for d in working_days}
         self.opens = time.fromisoformat(working_hours[0])
-        self.closes = time.fromisoformat(working_hours[1])
+        # "24:00" closes the day at the next midnight: hours 00:00–24:00 every day are around the clock.
+        self._to_midnight = working_hours[1] == "24:00"
+        self.closes = time(0) if self._to_midnight else time.fromisoformat(working_hours[1])
         self.holidays = set(holidays)
         self.holiday_calendar = holiday_calendar
 
@@ -73,7 +75,7 @@ class WorkCalendar:
     def day_s(self) -> int:
         """Length of one working day in seconds (what ``1d`` means in an estimate)."""
         opens = datetime.combine(date(2000, 1, 3), self.opens)
-        closes = datetime.combine(date(2000, 1, 3), self.closes)
+        closes = datetime.combine(date(2000, 1, 4 if self._to_midnight else 3), self.closes)
         return int((closes - opens).total_seconds())
 
     @cached_property
@@ -82,7 +84,8 @@ class WorkCalendar:
             return {}
         import holidays  # only plans that name a calendar pay for the import
 
-        return holidays.country_holidays(self.holiday_calendar)
+        country, _, region = self.holiday_calendar.partition("-")  # "US-NY": New York's calendar
+        return holidays.country_holidays(country, subdiv=region or None)
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() in self.weekdays and day not in self.holidays and day not in self._public_holidays
@@ -91,8 +94,17 @@ class WorkCalendar:
         """The working hours of a local date, as aware datetimes."""
         return (
             datetime.combine(day, self.opens, self.zone),
-            datetime.combine(day, self.closes, self.zone),
+            datetime.combine(day + timedelta(days=1) if self._to_midnight else day, self.closes, self.zone),
         )
+
+    def is_working_time(self, instant: datetime) -> bool:
+        """Whether `instant` falls inside this calendar's working hours of a working day, the closing
+        minute included (a sync at 17:00 still finds the people whose day ends at 17:00)."""
+        day = self.local_date(instant)
+        if not self.is_working_day(day):
+            return False
+        opens, closes = self.window(day)
+        return opens <= instant <= closes
 
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.zone).date()

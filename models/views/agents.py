@@ -5,7 +5,7 @@ for the summary from the running figures (models/db/figures.py: a row per agent 
 status, no task read), and only the page's agents get their current task and health.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -16,6 +16,7 @@ from models.db.sql import select_columns
 from models.db.tables import Agent, Heartbeat, Plan, Stream, SyncAnswer, SyncSlot, Task
 from models.db.tables import AgentFigures as AgentFiguresRow
 from models.plan.settings import calendar_of
+from models.state.people import Availability
 from models.time.clocks import silent_too_long
 from models.views.reply import Body
 
@@ -33,6 +34,9 @@ class AgentFigures(BaseModel):
     current_title: str | None
     health: float | None  # % of expected check-ins that arrived over the last working day
     slack_user: str | None
+    away: bool = False  # on time off now (`away`, the plan's time-off): no check-in is expected
+    away_until: date | None = None  # the last day away; None with away: until `back`
+    away_reason: str | None = None
 
 
 class AgentMonitor(Body):
@@ -98,7 +102,11 @@ def _statuses(session: Session, plan: Plan, now: datetime, only: list[int] | Non
     rows = session.exec(
         _selected(
             select_columns(
-                func.min(Agent.last_seen_at), func.min(Agent.heartbeat_interval_s), *shape, func.count(col(Agent.id))
+                func.min(Agent.key),
+                func.min(Agent.last_seen_at),
+                func.min(Agent.heartbeat_interval_s),
+                *shape,
+                func.count(col(Agent.id)),
             )
             .join(Stream, col(Stream.id) == Agent.stream_id)
             .outerjoin(counts, counts.c.agent_id == Agent.id)
@@ -107,10 +115,36 @@ def _statuses(session: Session, plan: Plan, now: datetime, only: list[int] | Non
             only,
         )
     ).all()
+    people = Availability(session, plan, now)
     return [
-        (_status(plan, now, down, last_seen, interval, stream_status, working, has_task, todo, touched), n)
-        for last_seen, interval, down, stream_status, working, has_task, todo, touched, n in rows
+        (
+            _status(
+                plan,
+                now,
+                down,
+                _silent(people, key, last_seen, interval),
+                stream_status,
+                working,
+                has_task,
+                todo,
+                touched,
+            ),
+            n,
+        )
+        for key, last_seen, interval, down, stream_status, working, has_task, todo, touched, n in rows
     ]
+
+
+def _silent(people: Availability, key: str, last_seen: datetime | None, interval: int | None) -> bool:
+    """Silent past its heartbeat interval, counted in the agent's own working time; never while away."""
+    silent_since = last_seen or people.plan.started_at
+    return bool(
+        interval
+        and silent_since
+        and people.plan.status == "running"
+        and people.away(key) is None
+        and silent_too_long(people.calendar(key), silent_since, people.now, interval)
+    )
 
 
 def _kept_counts(plan: Plan, only: list[int] | None) -> Subquery:
@@ -134,23 +168,16 @@ def _status(
     plan: Plan,
     now: datetime,
     down: bool,
-    last_seen: datetime | None,
-    interval: int | None,
+    silent: bool,
     stream_status: str,
     working: bool,
     has_task: bool,
     todo: int | bool,
     touched: int | bool,
 ) -> AgentStatus:
-    """``working``: its current task is in progress; ``has_task``: it has one (in progress or ready)."""
-    silent_since = last_seen or plan.started_at
-    is_down = down or bool(
-        interval
-        and silent_since
-        and plan.status == "running"
-        and silent_too_long(calendar_of(plan), silent_since, now, interval)  # in working time
-    )
-    if is_down:
+    """``working``: its current task is in progress; ``has_task``: it has one (in progress or ready);
+    ``silent``: past its heartbeat interval in its own working time (``_silent``)."""
+    if down or silent:
         return "DOWN"
     if stream_status == "paused":
         return "PAUSED"
@@ -218,7 +245,7 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
     )
     if only is not None:
         query = query.where(col(Agent.id).in_(only))
-    window_s = calendar.working_seconds(window_start, now)  # heartbeats are expected in working time
+    people = Availability(session, plan, now)
     agents = []
     for (
         _id,
@@ -240,15 +267,17 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
         beats,
     ) in session.exec(query):
         asked, answered, beats = int(asked), int(answered), int(beats)  # PostgreSQL sums are Decimal
-        expected_beats = int(window_s // interval) if interval else 0
+        away = people.away(key)
+        # Heartbeats are expected in the agent's own working time, and none while it is away.
+        window_s = people.calendar(key).working_seconds(window_start, now)
+        expected_beats = int(window_s // interval) if interval and away is None else 0
         expected = asked + expected_beats
         health = round(100.0 * (answered + min(beats, expected_beats)) / expected, 1) if expected else None
         status = _status(
             plan,
             now,
             down,
-            last_seen,
-            interval,
+            _silent(people, key, last_seen, interval),
             stream_status,
             task_status == "in-progress",
             task_key is not None,
@@ -265,6 +294,9 @@ def agent_monitor(session: Session, plan: Plan, now: datetime, only: list[int] |
                 current_title=task_title,
                 health=health,
                 slack_user=slack_user,
+                away=away is not None,
+                away_until=away.until if away else None,
+                away_reason=away.reason if away else None,
             )
         )
     summary = dict.fromkeys(AGENT_STATUSES, 0)

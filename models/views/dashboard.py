@@ -4,11 +4,11 @@ Each figure is an aggregate over the tasks, never a Python loop over them:
 the number of statements `status` runs is the same for six tasks and for
 twenty-four thousand. The clock arithmetic works because every task keeps its
 times as working seconds on its stream's clock (see ``models/time/clocks.py``):
-lateness, time in progress and planned progress are linear expressions that
-any SQL engine can sum.
+lateness, time in progress and planned progress are expressions that any SQL
+engine can sum.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -21,11 +21,15 @@ from models.db.sql import select_columns, sum_if
 from models.db.tables import OPEN_TASK, TASK_STATUSES, Plan, PlannedPoints, Stream, Task
 from models.db.tables import StreamFigures as KeptStreamFigures
 from models.plan.settings import calendar_of, plan_clock, settings_of
+from models.state.people import Availability
 from models.time.calendar import WorkCalendar
 from models.time.clocks import stream_clock_sql
+from models.views.blockers import BlockerLine, blocker_lines
 from models.views.checkpoints import CheckpointSummary, next_checkpoint
 from models.views.metrics import MetricFigure, TaskTime, plan_metrics
 from models.views.reply import Body
+
+DASHBOARD_BLOCKERS = 5  # the oldest open blockers shown; `blockers` lists them all
 
 
 class StreamFigures(BaseModel):
@@ -41,6 +45,12 @@ class StreamFigures(BaseModel):
     active: int
     blocked: int
     failed: int
+
+
+class PersonAway(BaseModel):
+    who: str  # an agent's id, or a lead's Slack user id
+    until: date | None  # the last day away; None: until they say `back`
+    reason: str | None
 
 
 class Counts(BaseModel):
@@ -74,6 +84,9 @@ class Dashboard(Body):
     counts: Counts
     metrics: list[MetricFigure]
     next_checkpoint: CheckpointSummary | None
+    blockers: list[BlockerLine]  # the oldest open blockers named in sync answers, with their age
+    more_blockers: bool  # more are open than these: `blockers` lists them
+    away: list[PersonAway]  # who is away now, and until when
 
 
 def _kept_figures(plan: Plan) -> Subquery:
@@ -102,27 +115,25 @@ def _kept_figures(plan: Plan) -> Subquery:
 
 
 def _planned_work(clock: ColumnElement[int], live: ColumnElement[bool]) -> ColumnElement[int]:
-    """Work the stream's tasks were planned to have done by its clock c: over its tasks,
-    max(c − start, 0) − max(c − due, 0) (due = start + estimate, so each adds its estimate
-    once past its due). The buckets wholly before c's come from ``planned_points`` (c × count
-    − sum of instants); the instants in c's own bucket, a day's worth, are read on indexes.
+    """Work the stream's tasks were planned to have done by its clock c: the estimates (due −
+    start) of the tasks planned to end by c. A task in progress counts on neither side until it
+    ends, done or due (docs/semantics.md). The buckets wholly before c's come from
+    ``planned_points``; the tasks due in c's own bucket, a day's worth, are read on an index.
     """
     p = PlannedPoints
     bucket = clock // BUCKET_WS
     before = (
-        select(func.sum(clock * p.starts - p.start_sum - clock * p.dues + p.due_sum))
+        select(func.sum(p.due_sum - p.start_sum))
         .where(col(p.stream_id) == Stream.id, col(p.bucket) < bucket)
         .scalar_subquery()
     )
-    this_bucket = []
-    for instant in (Task.planned_start_ws, Task.planned_due_ws):
-        this_bucket.append(
-            select(func.sum(clock - instant))
-            .where(live, instant >= bucket * BUCKET_WS, instant < clock)
-            .scalar_subquery()
-        )
-    started, due = this_bucket
-    return func.coalesce(before, 0) + func.coalesce(started, 0) - func.coalesce(due, 0)
+    due = Task.planned_due_ws
+    this_bucket = (
+        select(func.sum(due - Task.planned_start_ws))
+        .where(live, due >= bucket * BUCKET_WS, due <= clock)
+        .scalar_subquery()
+    )
+    return func.coalesce(before, 0) + func.coalesce(this_bucket, 0)
 
 
 def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
@@ -237,6 +248,7 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
 
     elapsed = int((now - plan.started_at).total_seconds()) if plan.started_at else None
     eta_at, basis = _eta(plan, calendar, now, w_now, total_est, done_est, remaining_plan_s)
+    blockers, _ = blocker_lines(session, plan, now, limit=DASHBOARD_BLOCKERS + 1, counted=False)
     return Dashboard(
         plan=plan.key,
         title=plan.title,
@@ -257,6 +269,12 @@ def dashboard(session: Session, plan: Plan, now: datetime) -> Dashboard:
         counts=counts,
         metrics=plan_metrics(session, plan, w_now, totals, now),
         next_checkpoint=next_checkpoint(session, plan, calendar),
+        blockers=blockers[:DASHBOARD_BLOCKERS],
+        more_blockers=len(blockers) > DASHBOARD_BLOCKERS,
+        away=[
+            PersonAway(who=a.who, until=a.until, reason=a.reason)
+            for a in Availability(session, plan, now).everyone_away()
+        ],
     )
 
 

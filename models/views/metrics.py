@@ -97,7 +97,29 @@ def agent_utilization(session: Session, plan: Plan, agent_id: int, w_now: int) -
     return round(100.0 * value, 1) if value is not None else None
 
 
-def computed_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime) -> dict[str, float | None]:
+def _sync_time_held(session: Session, plan: Plan, now: datetime) -> int:
+    """Seconds of sync prompts held so far: the whole window of those over, the part elapsed of
+    those still open (a 15-minute standup posted a minute ago is one minute, not fifteen)."""
+    posted = (SyncSlot.plan_id == plan.id, SyncSlot.status == "posted")
+    whole = session.exec(select(func.coalesce(func.sum(SyncSlot.duration_s), 0)).where(*posted)).one()
+    # Only the prompts posted within the longest window can still be open: a handful of rows.
+    longest = session.exec(select(func.max(SyncSlot.duration_s)).where(*posted)).one() or 0
+    still_open = session.exec(
+        select(SyncSlot.posted_at, SyncSlot.duration_s).where(
+            *posted, col(SyncSlot.posted_at) > now - timedelta(seconds=longest)
+        )
+    ).all()
+    unheld = sum(
+        max(0, duration - max(0, int((now - posted_at).total_seconds())))
+        for posted_at, duration in still_open
+        if posted_at is not None
+    )
+    return int(whole) - unheld
+
+
+def computed_metrics(
+    session: Session, plan: Plan, w_now: int, totals: TaskTime, now: datetime
+) -> dict[str, float | None]:
     """The seed's execution-efficiency figures, in % (None before there is time to measure)."""
     w = bindparam("w", w_now, type_=Integer)
     per_agent = busy_per_agent(plan, w).subquery()
@@ -108,11 +130,7 @@ def computed_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime)
         )
     ).one()
 
-    sync_s = session.exec(
-        select(func.coalesce(func.sum(SyncSlot.duration_s), 0)).where(
-            SyncSlot.plan_id == plan.id, SyncSlot.status == "posted"
-        )
-    ).one()
+    sync_s = _sync_time_held(session, plan, now)
 
     def pct(part: float, whole: float) -> float | None:
         return round(100.0 * part / whole, 1) if whole else None
@@ -145,7 +163,7 @@ def plan_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime, now
     last reading before the current working day opened (computed metrics are
     snapshotted when each working day closes, see models/monitor.py).
     """
-    computed = computed_metrics(session, plan, w_now, totals)
+    computed = computed_metrics(session, plan, w_now, totals, now)
     readings = latest_readings(session, plan)
     earlier = latest_readings(session, plan, before=current_day_opening(plan, now))
     targets = settings_of(plan).targets
@@ -168,7 +186,7 @@ def plan_metrics(session: Session, plan: Plan, w_now: int, totals: TaskTime, now
                 unit=value.unit if value else "",
                 display=value.display() if value else "—",
                 target=target.display() if target else None,
-                ok=_meets(value, target),
+                ok=meets(value, target),
                 source=source,
                 previous=previous.value if previous else None,
                 trend=_trend(value, previous),
@@ -196,7 +214,7 @@ def current_day_opening(plan: Plan, now: datetime) -> datetime:
     return now
 
 
-def _meets(value: Quantity | None, target: Comparison | None) -> bool | None:
+def meets(value: Quantity | None, target: Comparison | None) -> bool | None:
     if value is None or target is None:
         return None
     if value.unit != target.threshold.unit and "" not in (value.unit, target.threshold.unit):

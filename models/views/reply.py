@@ -82,6 +82,16 @@ class HeartbeatAck(Body):
     at: datetime
 
 
+class Document(Body):
+    """A reply that is a file: a report as CSV or JSON. Front ends print it, return it or upload it as it is."""
+
+    kind: Literal["document"] = "document"
+    title: str
+    filename: str
+    media_type: Literal["text/csv", "application/json"]
+    content: str
+
+
 class HelpText(Body):
     kind: Literal["help"] = "help"
     text: str

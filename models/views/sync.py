@@ -78,6 +78,9 @@ class SyncPrompt(Body):
     checkpoints_due: list[CheckpointSummary]
     slot_id: int | None = None  # answers go to this slot
     answers: list[AnswerLine] = Field(default_factory=list)
+    # Every agent one by one, a page at a time (`answers`); a posted prompt of a big team lists only
+    # who has not answered yet, and has Show all for this.
+    full: bool = False
 
 
 def required_agents(monitor: AgentMonitor, required: list[str]) -> list[AgentFigures]:
@@ -130,6 +133,7 @@ def answers_of(session: Session, slot: SyncSlot) -> list[AnswerLine]:
 
 
 MESSAGE_KEY = "message_ts"  # where a thread answer keeps which reply it is (not shown)
+LABELS = {"tasks_done": "done"}  # how a stored key reads in the prompt
 
 
 def _shown(value: Any) -> str:
@@ -137,9 +141,15 @@ def _shown(value: Any) -> str:
 
 
 def _summary(answer: Mapping[str, Any] | None) -> str:
+    """An answer in a line: each field as "key: text", a thread reply as its text; at most 300 characters."""
     hidden = ("done", "blocked_task", MESSAGE_KEY)
-    parts = [f"{k}: {_shown(v)}" for k, v in (answer or {}).items() if v and k not in hidden]
-    return "; ".join(parts)[:300]
+    parts = [
+        _shown(v) if k == "reply" else f"{LABELS.get(k, k)}: {_shown(v)}"
+        for k, v in (answer or {}).items()
+        if v and k not in hidden
+    ]
+    line = "; ".join(parts)
+    return line if len(line) <= 300 else line[:299] + "…"
 
 
 def unanswered(session: Session, slot: SyncSlot) -> list[Agent]:
@@ -163,6 +173,14 @@ class StreamDay(BaseModel):
     planned: float
 
 
+class SilentAt(BaseModel):
+    """Who has not answered one of the day's prompts."""
+
+    sync_type: str
+    slot_id: int
+    agents: list[str]
+
+
 class DaySummary(Body):
     kind: Literal["summary"] = "summary"
     plan: str
@@ -171,7 +189,7 @@ class DaySummary(Body):
     done_today: list[str]
     done_count: int
     blockers: list[str]
-    missing: list[str]  # "standup: agent-a1, agent-c2"
+    missing: list[SilentAt]
     missed_slots: list[str]
 
 
@@ -227,7 +245,7 @@ def day_summary(session: Session, plan: Plan, *, now: datetime) -> DaySummary:
     for slot in today_slots:
         silent = [a.key for a in unanswered(session, slot)] if slot.status == "posted" else []
         if silent:
-            missing.append(f"{slot.entry.split('@')[0]}: {', '.join(silent)}")
+            missing.append(SilentAt(sync_type=slot.entry.split("@")[0], slot_id=id_of(slot), agents=silent))
     return DaySummary(
         plan=plan.key,
         day=today,

@@ -1,0 +1,139 @@
+"""A report in Slack: its summary where it was asked for, and in the asker's DM with the bot the burn-up
+chart and the whole report as a CSV file (an ephemeral answer cannot carry files)."""
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.sync_post import _png
+from models.views.reply import Document
+from models.views.report import Report, as_csv
+from models.views.retrospective import Retrospective
+
+log = logging.getLogger(__name__)
+
+
+def send_report(client: WebClient, report: Report, user: str) -> str | None:
+    """Upload the chart and the CSV to ``user``'s DM with the bot, as one message; the DM's id, or None when
+    Slack refused (logged: the summary was shown all the same)."""
+    try:
+        dm = client.conversations_open(users=user)["channel"]["id"]
+        client.files_upload_v2(
+            channel=dm,
+            initial_comment=f"{report.title}: the burn-up chart and the whole report as CSV.",
+            file_uploads=[
+                {
+                    "content": burnup_chart(report),
+                    "filename": f"{_name(report)}-burnup.png",
+                    "title": f"{report.plan}: burn-up, {report.start} to {report.end}",
+                },
+                {"content": as_csv(report), "filename": f"{_name(report)}.csv", "title": report.title},
+            ],
+        )
+        return dm
+    except SlackApiError as exc:
+        log.warning("the report's files to %s failed: %s", user, exc.response.get("error"))
+        return None
+
+
+def send_document(client: WebClient, document: Document, user: str) -> str | None:
+    """`report --format csv|json` in Slack: the file itself to the asker's DM (the answer shows its start)."""
+    try:
+        dm = client.conversations_open(users=user)["channel"]["id"]
+        client.files_upload_v2(channel=dm, content=document.content, filename=document.filename, title=document.title)
+        return dm
+    except SlackApiError as exc:
+        log.warning("the report's file to %s failed: %s", user, exc.response.get("error"))
+        return None
+
+
+def post_digest(client: WebClient, channel: str, report: Report) -> bool:
+    """The weekly digest in the plan's channel: the week's report in brief, with its burn-up chart."""
+    lines = "\n".join(f"• {line}" for line in report.headline)
+    comment = (
+        f"*Weekly digest of {report.plan}*, {report.start:%a %d %b} to {report.end:%a %d %b}\n{lines}\n"
+        f"_The whole report: `report {report.plan} --from {report.start} --to {report.end}`_"
+    )
+    title = f"{report.plan}: burn-up, week to {report.end}"
+    return _post_with_chart(client, channel, comment, report, f"{_name(report)}-burnup.png", title, "weekly digest")
+
+
+def post_retrospective(client: WebClient, retro: Retrospective) -> bool:
+    """The plan's whole story in its channel, once: the ending, the success criteria, the gates, the
+    quality metrics at the end, and the burn-up of the whole plan."""
+    body = retro.report
+    gates = [f"• {r[0]} {r[1]}: {r[3]}" + (f" by {r[5]}" if r[5] else "") for r in body.section("Gates").rows]
+    metrics = [
+        f"• {r[0]}: {r[3]} (target {r[6] or 'none'}{', met' if r[7] == 'yes' else ', not met' if r[7] == 'no' else ''})"
+        for r in body.section("Metrics").rows
+    ]
+    parts = [
+        f"*Retrospective of {retro.plan}*, {body.start:%a %d %b} to {body.end:%a %d %b}",
+        retro.lines[0],
+        *retro.lines[1:2],
+        "*Success criteria*",
+        *(f"• {line}" for line in retro.lines[2:]),
+        "*Gates*",
+        *(gates or ["• none was passed or missed"]),
+        "*Quality metrics at the end*",
+        *(metrics or ["• none was reported"]),
+    ]
+    title = f"{retro.plan}: burn-up of the whole plan, {body.start} to {body.end}"
+    filename = f"{retro.plan}-retrospective-burnup.png"
+    return _post_with_chart(client, retro.channel, "\n".join(parts), body, filename, title, "retrospective")
+
+
+def _post_with_chart(
+    client: WebClient, channel: str, comment: str, report: Report, filename: str, title: str, what: str
+) -> bool:
+    """One upload: the burn-up chart with its message. A refusal is logged and not tried again: the post
+    was claimed already, so it is never posted twice."""
+    try:
+        client.files_upload_v2(
+            channel=channel, initial_comment=comment, content=burnup_chart(report), filename=filename, title=title
+        )
+        return True
+    except SlackApiError as exc:
+        log.error("the %s of %s failed: %s", what, report.plan, exc.response.get("error"))
+        return False
+
+
+def _name(report: Report) -> str:
+    scope = report.stream or report.agent
+    return f"{report.plan}-report-{report.start}-{report.end}" + (f"-{scope}" if scope else "")
+
+
+def burnup_chart(report: Report) -> bytes:
+    """Estimate done by each working day's close against estimate planned by then (hours, cumulative)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to a PNG in memory
+    from matplotlib import pyplot
+
+    # One slot per working day (a weekend is no gap), the plan's whole estimate as the ceiling.
+    slots = range(len(report.burnup))
+    figure, axes = pyplot.subplots(figsize=(8, 4), dpi=100)
+    try:
+        if report.burnup:
+            planned = [p.planned_h for p in report.burnup]
+            done = [p.done_h for p in report.burnup]
+            axes.axhline(report.scope_h, color="#455a64", linewidth=1, label=f"all tasks ({report.scope_h:g} h)")
+            axes.plot(slots, planned, label="planned", color="#78909c", linestyle="--", marker=".")
+            axes.plot(slots, done, label="done", color="#2e7d32", marker="o")
+            axes.fill_between(slots, done, color="#2e7d32", alpha=0.12)
+            every = max(1, len(slots) // 12)  # at most a dozen labels, however long the range
+            axes.set_xticks(list(slots)[::every], [f"{p.day:%a %d %b}" for p in report.burnup][::every])
+            axes.set_ylim(0, max(report.scope_h, max(done), max(planned), 1) * 1.12)
+            axes.legend(loc="upper left", ncols=3)
+        else:
+            axes.text(0.5, 0.5, "no working day in the range", ha="center", va="center", transform=axes.transAxes)
+        axes.set_ylabel("hours of estimate (cumulative)")
+        axes.set_title(
+            f"{report.plan}{f' · {report.stream or report.agent}' if report.stream or report.agent else ''}"
+            f" — burn-up {report.start} to {report.end}"
+        )
+        figure.autofmt_xdate()
+        return _png(figure)
+    finally:
+        pyplot.close(figure)

@@ -1,0 +1,126 @@
+"""The weekly digest: the week's report in brief with its burn-up chart, posted once in the plan's channel
+after the end-of-day sync on the day the plan sets (default Friday), however many replicas run."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from bot import scheduler
+from models.plan.schema import PlanFileError, read_plan_text
+from tests.conftest import EXAMPLE_PLAN
+from tests.test_sync_schedule import jobs, paris  # noqa: F401 - the fake-clock fixture
+
+DIGEST = "*Weekly digest of TR-ORCH-001*, Mon 05 Jan to Fri 09 Jan"
+
+
+def digests(slack) -> list[str]:
+    comments = [str(c.body.get("initial_comment", "")) for c in slack.calls_to("files.completeUploadExternal")]
+    return [c for c in comments if c.startswith("*Weekly digest")]
+
+
+def test_the_digest_is_posted_once_on_friday_after_the_end_of_day_sync(jobs, slack):  # noqa: F811
+    jobs.at(paris(2026, 1, 5, 10, 0))
+    jobs("task done T1")
+    jobs.at(paris(2026, 1, 8, 17, 0))  # Thursday: the end-of-day summary only
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")
+    jobs.at(paris(2026, 1, 9, 9, 0))  # Friday's standup: no digest yet
+    scheduler.run_slot("TR-ORCH-001", "standup")
+    assert digests(slack) == []
+
+    jobs.at(paris(2026, 1, 9, 17, 0))
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")  # the job fired twice
+    scheduler._runtime = replace(scheduler._require_runtime(), name="replica-2")  # and on another replica
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")
+
+    [digest] = digests(slack)
+    assert digest.startswith(DIGEST)
+    assert "• 1 task done (20.0 h of estimate), 0 reopened, 0 blocked" in digest
+    assert "• Burn-up: 20.0 h done by Fri 09 Jan against" in digest
+    assert "`report TR-ORCH-001 --from 2026-01-05 --to 2026-01-09`" in digest
+    completed = [c.body for c in slack.calls_to("files.completeUploadExternal") if "Weekly" in json.dumps(c.body)]
+    assert "TR-ORCH-001: burn-up, week to 2026-01-09" in json.dumps(completed[0])
+    pngs = [c for c in slack.calls if c.method.startswith("upload:") and c.raw.startswith(b"\x89PNG")]
+    assert len(pngs) == 3  # Thursday's and Friday's end-of-day charts, and the digest's burn-up
+
+
+def test_the_plan_sets_the_day_and_the_sync_and_can_turn_it_off(jobs, slack, tmp_path):  # noqa: F811
+    wednesday = tmp_path / "wednesday.yml"
+    wednesday.write_text(EXAMPLE_PLAN.read_text() + "digest: {day: wed, after: standup}\n")
+    jobs(f"plan load {wednesday}")
+    jobs.at(paris(2026, 1, 7, 9, 0))
+    scheduler.run_slot("TR-ORCH-001", "standup")
+    assert [d.splitlines()[0] for d in digests(slack)] == ["*Weekly digest of TR-ORCH-001*, Mon 05 Jan to Wed 07 Jan"]
+
+    off = tmp_path / "off.yml"
+    off.write_text(EXAMPLE_PLAN.read_text() + "digest: off\n")
+    jobs(f"plan load {off}")
+    jobs.at(paris(2026, 1, 16, 17, 0))  # the next Friday
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")
+    assert len(digests(slack)) == 1
+
+
+def test_a_digest_setting_that_cannot_be_is_refused_with_what_would_be_right():
+    text = EXAMPLE_PLAN.read_text()
+    with pytest.raises(PlanFileError) as caught:
+        read_plan_text(text + "digest: {day: sat, after: nightly}\n")
+    problems = "\n".join(caught.value.problems)
+    assert "digest.day" in problems and "sat is not a working day: pick one of mon, tue, wed, thu, fri" in problems
+    assert "'nightly' is no sync entry of the plan (known: standup, progress-check, end-of-day)" in problems
+    with pytest.raises(PlanFileError) as caught:
+        read_plan_text(text + "digest: {day: friday}\n")
+    assert "digest.day" in "\n".join(caught.value.problems)
+    read_plan_text(text + "digest: {day: wed, after: standup}\n")
+    read_plan_text(text + "digest: off\n")
+
+
+# --- the retrospective ------------------------------------------------------------------
+
+
+def retrospectives(slack) -> list[str]:
+    comments = [str(c.body.get("initial_comment", "")) for c in slack.calls_to("files.completeUploadExternal")]
+    return [c for c in comments if c.startswith("*Retrospective")]
+
+
+def test_a_plan_stopped_gets_its_whole_story_once(jobs, slack, tmp_path):  # noqa: F811
+    criteria = tmp_path / "criteria.yml"
+    criteria.write_text(
+        EXAMPLE_PLAN.read_text().replace(
+            '"All backend services operational, <100ms response time"', '"code coverage kept"'
+        )
+    )
+    jobs(f"plan load {criteria}")
+    jobs.at(paris(2026, 1, 5, 10, 0))
+    jobs("task done T1")
+    jobs("metric code-coverage 93%")
+    scheduler.tick()
+    assert retrospectives(slack) == []  # running, tasks still to do: no story yet
+    jobs.at(paris(2026, 1, 7, 12, 0))
+    jobs("stop --reason 'scope cut'")
+    scheduler.tick()
+    scheduler.tick()  # the next minute, and another replica: still once
+    scheduler._runtime = replace(scheduler._require_runtime(), name="replica-2")
+    scheduler.tick()
+
+    [story] = retrospectives(slack)
+    lines = story.splitlines()
+    assert lines[0] == "*Retrospective of TR-ORCH-001*, Mon 05 Jan to Wed 07 Jan"
+    assert lines[1] == "Stopped on Wed 07 Jan (scope cut), working day 3 of 10, with 1 of 24 tasks done"
+    assert "• stream-a-backend: “code coverage kept” — met (code-coverage 93%; target > 90%)" in lines
+    assert (
+        "• stream-b-frontend: “All UI components functional, accessibility compliant” — to confirm with the leads"
+        " (no metric it names was reported)"
+    ) in lines
+    assert "*Gates*" in lines and "*Quality metrics at the end*" in lines
+    assert "• code-coverage: 93% (target > 90%, met)" in lines
+    completed = [
+        c.body for c in slack.calls_to("files.completeUploadExternal") if "Retrospective" in json.dumps(c.body)
+    ]
+    assert "TR-ORCH-001: burn-up of the whole plan, 2026-01-05 to 2026-01-07" in json.dumps(completed[0])
+
+
+def test_an_emergency_stop_is_a_pause_and_tells_no_story(jobs, slack):  # noqa: F811
+    jobs("stop --emergency --reason 'prod is down'")
+    scheduler.tick()
+    assert retrospectives(slack) == []
