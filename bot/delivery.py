@@ -32,12 +32,13 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 
 from bot.blocks import alert_blocks, escape
-from bot.history import CLOCK_MARGIN, CannotLook, look_between
+from bot.history import CLOCK_MARGIN, HISTORY_TURN, LOOK_TURN, CannotLook, look_between
 from bot.metrics import ALERTS_DELIVERED
 from models.db.tables import Alert
 from models.state import outbox
 from models.state.alerts import CHANNEL_HERE, LEADS, PLAN_CHANNEL, slack_channel
 from models.state.outbox import Doubt, Job
+from models.state.turns import opens_at
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -81,7 +82,6 @@ CONNECTION_LOST = (urllib.error.URLError, ConnectionError, TimeoutError, http.cl
 # The event_type of the message metadata every alert post carries; its payload names the delivery.
 DELIVERY_EVENT = "orchestrate_alert_delivery"
 LOOK_AFTER = timedelta(seconds=15)  # how long after an attempt in doubt it is looked for
-LOOK_AGAIN = timedelta(seconds=60)  # conversations.history: one call a minute for an app outside the Marketplace
 
 
 def deliver_due(engine: Engine, outlets: Outlets, clock: Callable[[], datetime]) -> int:
@@ -144,29 +144,44 @@ def _outlet(job: Job) -> str:
 
 
 def resolve_doubts(engine: Engine, outlets: Outlets, now: datetime) -> int:
-    """Settle the rows in doubt: each Slack channel's are looked for in one conversations.history
-    call; email, SMS and direct messages cannot be looked up, and are sent again (at least once)."""
+    """Settle the rows in doubt: a Slack channel's are looked for together, in one conversations.history
+    call; email, SMS and direct messages cannot be looked up, and are sent again (at least once).
+
+    Slack allows the app one such call a minute, whichever replica makes it: nothing is claimed while
+    another replica's turn lasts, and a turn is one channel's, the one whose rows have waited longest;
+    the other channels' rows keep their place for the next turn."""
+    opens = opens_at(engine, HISTORY_TURN)
+    if opens is not None and opens > now:
+        return 0
     by_channel: dict[str, list[Doubt]] = {}
-    for doubt in outbox.claim_in_doubt(engine, now):
+    for doubt in outbox.claim_in_doubt(engine, now):  # the longest waiting first
         job = doubt.job
         channel = slack_channel(job.settings, job.plan_channel, job.destination) if job.destination != LEADS else None
         if channel:
             by_channel.setdefault(channel, []).append(doubt)
         else:
             outbox.clear_doubt(engine, job.delivery_id, "sent again: it cannot be looked up (at least once)", now)
-    return sum(_look_once(engine, outlets.slack, channel, doubts, now) for channel, doubts in by_channel.items())
+    if not by_channel:
+        return 0
+    channel, *waiting = by_channel
+    for other in waiting:
+        for doubt in by_channel[other]:
+            outbox.postpone(engine, doubt.job.delivery_id, doubt.due)
+    return _look_once(engine, outlets.slack, channel, by_channel[channel], now)
 
 
 def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Doubt], now: datetime) -> int:
     """One look at the channel's messages since the earliest attempt in doubt, for all of them."""
     try:
-        page = look_between(client, channel, min(d.since for d in doubts), max(d.until for d in doubts))
-    except CannotLook as exc:  # Slack did not answer: not an answer that it is not there
+        page = look_between(
+            client, engine, channel, min(d.since for d in doubts), max(d.until for d in doubts), now=now
+        )
+    except CannotLook as exc:  # not an answer that it is not there: looked for when the next turn opens
         for doubt in doubts:
             outbox.postpone(engine, doubt.job.delivery_id, now + timedelta(seconds=exc.after))
         return 0
     # With more than a page in the span, only the newest page's part of it was seen: the rest is
-    # looked at next time (the span narrowed to what is left), a page further back each minute.
+    # looked at next time (the span narrowed to what is left), a page further back each turn.
     seen_from = page.seen_from
     sent = 0
     for doubt in doubts:
@@ -178,7 +193,7 @@ def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Dou
             outbox.clear_doubt(engine, doubt.job.delivery_id, note, now)
         else:
             left = seen_from - CLOCK_MARGIN  # Slack's own time: no margin
-            outbox.narrow_doubt(engine, doubt.job.delivery_id, min(doubt.until, left), now + LOOK_AGAIN)
+            outbox.narrow_doubt(engine, doubt.job.delivery_id, min(doubt.until, left), now + LOOK_TURN)
     return sent
 
 

@@ -3,16 +3,27 @@
 ``conversations.history`` is rationed for an app outside the Slack Marketplace: one call a minute,
 at most 15 messages a page. A look that Slack does not answer (a 429, a 5xx, no answer at all) is
 never an answer that a post is not there: it raises CannotLook, and the caller looks again later.
+
+Slack counts the minute for the whole app, so the replicas take turns (models/state/turns.py): a
+replica whose turn it is not does not call at all, and waits for the turn to open.
 """
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+
+from models.state.turns import reopen_turn, take_turn
 
 HISTORY_LIMIT = 15  # the most conversations.history gives an app outside the Slack Marketplace
-LOOK_AGAIN_S = 60.0  # and one call a minute
+# And one call a minute (a test on a scaled clock may say less, as Slack's stand-in does).
+LOOK_AGAIN_S = float(os.environ.get("ORCHESTRATE_HISTORY_LOOK_SECONDS", "60"))
+# A turn lasts a second longer than Slack's minute: two replicas' calls may take unequal times to reach it.
+LOOK_TURN = timedelta(seconds=LOOK_AGAIN_S + 1)
+HISTORY_TURN = "conversations.history"
 CLOCK_MARGIN = timedelta(seconds=3)  # this replica's clock and Slack's may disagree a little
 
 
@@ -42,9 +53,14 @@ class Page:
         return datetime.fromtimestamp(min((float(m["ts"]) for m in self.messages), default=0.0), UTC)
 
 
-def look_between(client: WebClient, channel: str, since: datetime, until: datetime) -> Page:
+def look_between(
+    client: WebClient, engine: Engine, channel: str, since: datetime, until: datetime, *, now: datetime
+) -> Page:
     """The channel's messages posted between ``since`` and ``until`` (with the clocks' margin either side),
-    their metadata included. Raises CannotLook when Slack does not answer."""
+    their metadata included. Raises CannotLook when it is another replica's turn, or Slack does not answer."""
+    opens = take_turn(engine, HISTORY_TURN, now, LOOK_TURN)
+    if opens is not None:
+        raise CannotLook("another look has this minute", max((opens - now).total_seconds(), 1.0))
     try:
         response = client.conversations_history(
             channel=channel,
@@ -57,7 +73,13 @@ def look_between(client: WebClient, channel: str, since: datetime, until: dateti
     except SlackApiError as exc:
         status = exc.response.status_code
         after = float(exc.response.headers.get("Retry-After", LOOK_AGAIN_S)) if status == 429 else LOOK_AGAIN_S
-        raise CannotLook(f"Slack answered {status} to the look", after) from None
+        refused = CannotLook(f"Slack answered {status} to the look", after)
     except Exception as exc:  # noqa: BLE001 - no answer at all (a lost connection, a timeout): look later
-        raise CannotLook(f"no answer to the look: {type(exc).__name__}") from None
-    return Page(response.get("channel") or channel, list(response.get("messages", [])), bool(response.get("has_more")))
+        refused = CannotLook(f"no answer to the look: {type(exc).__name__}")
+    else:
+        return Page(
+            response.get("channel") or channel, list(response.get("messages", [])), bool(response.get("has_more"))
+        )
+    # Slack's word on when to call again (a 429 spent by a call made elsewhere) is the one that counts.
+    reopen_turn(engine, HISTORY_TURN, now + timedelta(seconds=refused.after))
+    raise refused

@@ -331,7 +331,15 @@ def _post_slot(
     if doubt_since is not None:
         until = doubt_until or runtime.clock()
         try:
-            found = find_posted(runtime.slack, opened.channel, opened.slot_id, since=doubt_since, until=until)
+            found = find_posted(
+                runtime.slack,
+                runtime.engine,
+                opened.channel,
+                opened.slot_id,
+                since=doubt_since,
+                until=until,
+                now=runtime.clock(),
+            )
         except CannotLook as exc:  # not an answer: the claimer keeps its claim, and looks again later
             keep_claim(runtime.engine, opened.slot_id, by=runtime.name, now=runtime.clock())
             _later(runtime, replace(retry, doubt_until=exc.seen_down_to or until), exc, after=exc.after)
@@ -367,8 +375,11 @@ def _post_summary_of(
     retry = PendingPost(slot_id, "summary", label, runtime.clock(), attempt, ends)
     if attempt > 0:  # a summary that failed may have landed (its chart failing after): looked for first
         try:
-            since = runtime.clock() - timedelta(minutes=30)
-            if find_posted(runtime.slack, channel, slot_id, since=since, until=runtime.clock(), part="summary"):
+            now = runtime.clock()
+            since = now - timedelta(minutes=30)
+            if find_posted(
+                runtime.slack, runtime.engine, channel, slot_id, since=since, until=now, now=now, part="summary"
+            ):
                 return
         except CannotLook as exc:
             _later(runtime, retry, exc, after=exc.after)

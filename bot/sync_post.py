@@ -42,12 +42,20 @@ def _marker(slot_id: int, part: str) -> dict:
 
 
 def find_posted(
-    client: WebClient, channel: str, slot_id: int, *, since: datetime, until: datetime, part: str = "prompt"
+    client: WebClient,
+    engine: Engine,
+    channel: str,
+    slot_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    part: str = "prompt",
 ) -> tuple[str, str] | None:
     """(channel, ts) of a slot's prompt (or summary) if it was posted between ``since`` and ``until``, by the
     message metadata it carries (or, for a prompt posted before prompts carried it, its Answer button's
     value); None when Slack shows it is not there. Raises CannotLook when Slack does not say."""
-    page = look_between(client, channel, since, until)
+    page = look_between(client, engine, channel, since, until, now=now)
     for message in page.messages:
         if (message.get("metadata") or {}).get("event_payload") == _marker(slot_id, part)["event_payload"]:
             return page.channel, message["ts"]

@@ -165,6 +165,8 @@ class Campaign:
             "ORCHESTRATE_DELIVERY_LEASE_SECONDS": str(lease),
             "ORCHESTRATE_COMMAND_LEASE_SECONDS": str(lease),
             "ORCHESTRATE_SYNC_CLAIM_LEASE_SECONDS": str(lease + 5 + 15),
+            # The replicas take turns at Slack's one look a minute: the stand-in's minute is scaled.
+            "ORCHESTRATE_HISTORY_LOOK_SECONDS": str(self.settings.history_window_s),
         }
 
     def _note(self, begin: float, what: str) -> None:

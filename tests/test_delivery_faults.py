@@ -158,6 +158,51 @@ def test_one_look_per_channel_settles_all_its_rows_in_doubt(started, engine, out
     assert len(mailbox.messages) == 2 and len(sms.received) == 2
 
 
+def doubted_in_two_channels(started, engine, outlets, slack) -> None:
+    """An alert to #urgent and one to #general, each post's answer lost: both in doubt."""
+    slack.lose_answer_next("chat.postMessage", times=2)
+    started("event critical-bug")  # #urgent (and email, SMS)
+    started("task done T1")  # #general
+    deliver_due(engine, outlets, lambda: started.now)
+    assert len(posts_to(slack, "#urgent")) == len(posts_to(slack, "#general")) == 1
+
+
+def looks(slack) -> list[tuple[str, bool]]:
+    """Each conversations.history call: its channel, and whether Slack answered it."""
+    return [(c.body["channel"], not c.failed) for c in slack.calls_to("conversations.history", include_failed=True)]
+
+
+def test_replicas_take_turns_at_the_one_look_a_minute_and_none_is_refused(started, engine, outlets, slack):
+    """Slack counts the app's one conversations.history call a minute across all its processes: a look
+    another replica (or another channel) would spend is not made, and waits for its turn."""
+    doubted_in_two_channels(started, engine, outlets, slack)
+    other = Outlets(client=web_client("xoxb-test", slack.url), smtp_url=outlets.smtp_url, sms_url=outlets.sms_url)
+    started.advance(minutes=1)
+    for replica in (outlets, other):
+        deliver_due(engine, replica, lambda: started.now)
+    assert looks(slack) == [("#urgent", True)]  # one channel this minute; the other replica waited
+    slack.a_minute_passes()
+    started.advance(seconds=61)
+    for replica in (other, outlets):
+        deliver_due(engine, replica, lambda: started.now)
+    assert looks(slack) == [("#urgent", True), ("#general", True)]
+    assert len(posts_to(slack, "#urgent")) == len(posts_to(slack, "#general")) == 1
+    assert {d.status for d in rows(engine).values()} == {"sent"}
+
+
+def test_a_channel_paging_back_through_its_history_does_not_hold_another_channels_look(started, engine, outlets, slack):
+    doubted_in_two_channels(started, engine, outlets, slack)
+    human_chatter(slack, "#urgent", 20)  # #urgent's post is a page back
+    for _ in range(3):
+        slack.a_minute_passes()
+        started.advance(seconds=61)
+        deliver_due(engine, outlets, lambda: started.now)
+    # #urgent's newest page, then #general (waiting longer than #urgent's page further back), then that page.
+    assert looks(slack) == [("#urgent", True), ("#general", True), ("#urgent", True)]
+    assert len(posts_to(slack, "#urgent")) == 1 + 20 and len(posts_to(slack, "#general")) == 1
+    assert {d.status for d in rows(engine).values()} == {"sent"}
+
+
 def test_a_post_not_found_since_its_attempt_is_posted_again(started, engine, outlets, slack):
     """The connection was lost before Slack had it (Slack refused the call, the answer never came): the
     look finds nothing since the attempt, and the alert is posted then."""

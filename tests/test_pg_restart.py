@@ -179,6 +179,23 @@ def unfinished_commands(engine) -> int:
         ).one()
 
 
+def unsent_rows(engine) -> list[dict]:
+    """The deliveries not sent, as the store has them: what an assertion about them should show."""
+    fields = ("id", "status", "attempts", "last_error", "next_attempt_at", "doubt_since", "doubt_until")
+    with Session(engine) as session:
+        rows = session.exec(select(AlertDelivery).where(AlertDelivery.status != "sent")).all()
+        return [{name: getattr(row, name) for name in fields} for row in rows]
+
+
+def history_looks(slack, since: float) -> list[str]:
+    """Each conversations.history call after ``since`` (monotonic): seconds after it, channel, answer."""
+    return [
+        f"{c.at - since:.1f}s {c.body.get('channel')} {'refused' if c.failed else 'ok'}"
+        for c in slack.calls_to("conversations.history", include_failed=True)
+        if c.at >= since
+    ]
+
+
 def alert_count(engine) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(Alert)).one()
@@ -302,7 +319,10 @@ def restarted(tmp_path_factory):
                 # Every event raises an alert: the delivery workers, never restarted, send them all.
                 # A post in doubt after the restart is settled by a look in its channel's history, which
                 # Slack allows the app once a minute: allow a few minutes, done as soon as it is.
+                run.settling_from = time.monotonic()
                 wait_until(lambda: undelivered(engine) == 0, timeout=180)
+                run.settled_s = round(time.monotonic() - run.settling_from, 1)
+                run.unsent, run.looks = unsent_rows(engine), history_looks(slack, run.down_at)
                 time.sleep(1)  # a late second answer or post, or a late failure in a log, would show now
                 run.alive = [r.process.poll() is None for r in replicas]
                 run.logs = [r.output() for r in replicas]
@@ -384,7 +404,8 @@ def test_every_alert_raised_around_the_restart_is_delivered_once(restarted):
     with Session(restarted.engine) as session:
         alerts = set(session.exec(select(Alert.id)).all())
         statuses = collections.Counter(session.exec(select(AlertDelivery.status)).all())
-    assert len(alerts) >= 40 and statuses == {"sent": len(alerts)}
+    diagnosis = {"unsent": restarted.unsent, "history looks since the restart": restarted.looks}
+    assert len(alerts) >= 40 and statuses == {"sent": len(alerts)}, diagnosis
     posts = alert_posts(restarted.slack, (ALERTS,))
     assert {alert for _, alert in posts} == alerts
     assert {key: n for key, n in posts.items() if n > 1} == {}

@@ -581,6 +581,16 @@ class SlackZone(SQLModel, table=True):
     fetched_at: datetime = _when()
 
 
+class RationedTurn(SQLModel, table=True):
+    """When the next call of a method Slack rations app-wide may be made (``conversations.history``: one
+    a minute): every replica takes its turn here before calling, so none is refused for another's call."""
+
+    __tablename__ = "rationed_turns"
+
+    name: str = Field(primary_key=True, max_length=100)
+    opens_at: datetime = _when()
+
+
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_at", "at"),)

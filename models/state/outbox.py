@@ -118,6 +118,7 @@ class Doubt:
     job: Job
     since: datetime
     until: datetime
+    due: datetime  # when it was due before this claim: its place in the queue, kept if it waits
 
 
 def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doubt]:
@@ -131,15 +132,16 @@ def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doub
             .limit(limit)
         ).all()
         for row in rows:
+            due = row.next_attempt_at
             if row.doubt_since is not None:
-                since, until = row.doubt_since, row.doubt_until or row.next_attempt_at
+                since, until = row.doubt_since, row.doubt_until or due
             else:  # a claim whose worker died: it had the lease to send
-                since, until = row.next_attempt_at - LEASE, row.next_attempt_at
+                since, until = due - LEASE, due
             claimed = session.exec(
                 update(AlertDelivery)
                 .where(
                     col(AlertDelivery.id) == row.id,
-                    col(AlertDelivery.next_attempt_at) == row.next_attempt_at,
+                    col(AlertDelivery.next_attempt_at) == due,
                     _doubted(),
                 )
                 # The time of the attempt is kept in the row: a worker dying now leaves it as it was.
@@ -151,7 +153,7 @@ def claim_in_doubt(engine: Engine, now: datetime, limit: int = 100) -> list[Doub
                 )
             ).rowcount
             if claimed == 1:
-                doubts.append(Doubt(_job(session, id_of(row), now), since, until))
+                doubts.append(Doubt(_job(session, id_of(row), now), since, until, due))
     return doubts
 
 
