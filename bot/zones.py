@@ -31,6 +31,12 @@ def refresh_zones(engine: Engine, client: WebClient, now: datetime) -> int:
         except SlackApiError as exc:
             if exc.response.status_code == 429:
                 break  # the next round asks the rest
+            if exc.response.get("error") == "missing_scope":  # asking the others would be refused too
+                log.warning(
+                    "Slack refused users.info: the app lacks the users:read scope; reinstall it from "
+                    "manifest.yml. Until then everyone the plan gives no zone gets the plan's."
+                )
+                break
             zone = None  # user_not_found and the like: the plan's zone, asked again tomorrow
             log.info("users.info %s: %s", user, exc.response.get("error"))
         with session_scope(engine) as session:

@@ -26,10 +26,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
@@ -89,6 +91,27 @@ HISTORY_MAX_LIMIT = 15
 # Bodies whose `blocks` Slack checks as a message (views are checked apart).
 MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
 
+# The bot-token scopes each method needs, any one of them (the "Required scopes" of each method's page in
+# Slack's API reference, docs.slack.dev/reference/methods/<method>); views.* and auth.test need none.
+# Without one, Slack answers 200 {"ok": false, "error": "missing_scope", "needed": ..., "provided": ...}.
+NEEDED_SCOPES = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.delete": ("chat:write",),
+    "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    "conversations.open": ("channels:manage", "groups:write", "im:write", "mpim:write"),
+    "users.info": ("users:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+}
+MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
+
+
+def granted_scopes() -> frozenset[str]:
+    """The bot scopes manifest.yml asks for: what an installed app's token has."""
+    return frozenset(yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
+
 
 @dataclass
 class Call:
@@ -138,6 +161,7 @@ class FakeSlack:
         self._triggers: dict[str, float | None] = {}  # trigger_id -> when issued (None once exchanged)
         self.socket_url: str | None = None  # what apps.connections.open hands out
         self.users: dict[str, dict] = {}  # users.info overrides, by user id
+        self.scopes = granted_scopes()  # the bot token's, as installed from manifest.yml
         self.delays: dict[str, float] = {}  # seconds to wait before answering a method
         self._cond = threading.Condition()
         self._calls: list[Call] = []
@@ -391,6 +415,10 @@ class FakeSlack:
         wanted = "xapp-" if method == "apps.connections.open" else "xoxb-"
         if not token.startswith(wanted):
             return _Reply(200, {"ok": False, "error": "invalid_auth"})
+        needed = NEEDED_SCOPES.get(method, ())
+        if needed and not self.scopes & set(needed):
+            provided = ",".join(sorted(self.scopes))
+            return _Reply(200, {"ok": False, "error": "missing_scope", "needed": needed[0], "provided": provided})
         if method in ("chat.postMessage", "chat.update") and len(str(body.get("text") or "")) > MAX_MESSAGE_TEXT:
             self._note(method, [f"msg_too_long: text of {len(str(body['text']))} characters"])
             return _Reply(200, {"ok": False, "error": "msg_too_long"})

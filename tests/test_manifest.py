@@ -15,7 +15,7 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "slack"
 
 EVENTS_URL = "https://example.com/slack/events"
 # /orchestrate, chat.* and views.*, thread replies to prompts, reminders by DM, the chart.
-BOT_SCOPES = {"commands", "chat:write", "channels:history", "groups:history", "im:write", "files:write"}
+BOT_SCOPES = {"commands", "chat:write", "channels:history", "groups:history", "im:write", "files:write", "users:read"}
 
 # Both schema files describe the same v1-style top-level sections
 # (display_information, features, oauth_config, settings) with identical

@@ -112,6 +112,78 @@ def test_zone_and_hours_are_validated_with_what_would_be_right():
     ]
 
 
+def test_a_scheduled_prompt_at_the_channels_time_asks_only_who_is_at_work(team, engine):
+    from models.rules.sync import open_slot
+
+    # Tuesday's standup at 09:00 Paris (08:00 UTC): 03:00 in New York, 13:30 in Kolkata.
+    opened = open_slot(engine, "TR-ORCH-001", "standup", now=paris(6, 9), by="test")
+    assert [a.key for a in opened.prompt.agents] == ["agent-a2", "agent-b1", "agent-b2", "agent-c1", "agent-c2"]
+    # A lead's own `sync` asks everyone not away, a1 too.
+    assert "agent-a1" in [a.key for a in team("sync --type standup", actor=LEAD).body.agents]
+
+
+def test_a_persons_own_holidays_are_dates_or_a_country_calendar_used_instead_of_the_plans(run, tmp_path, engine):
+    text = (
+        team_plan()
+        .replace("    timezone: America/New_York\n", "    timezone: America/New_York\n    holidays: [2026-01-07]\n", 1)
+        .replace("    timezone: Asia/Kolkata\n", "    timezone: Asia/Kolkata\n    holidays: IN\n", 1)
+    )
+    start_plan_text(run, tmp_path / "holidays.yml", text, "TR-ORCH-001")
+    with Session(engine) as session:
+        people = Availability(session, plan_row(session), utc(5, 9))
+        # Wednesday 7 January, 11:00 in New York (16:00 UTC): a1's own day off; b1 works (16:00 Paris, on the plan's hours).
+        assert [people.at_work(w, utc(7, 16)) for w in ("agent-a1", "agent-b1")] == [False, True]
+        assert people.at_work("agent-a1", utc(8, 16))  # and the next day a1 is back
+        # Monday 26 January, Republic Day in India: 10:00 in Kolkata (04:30 UTC) is no working time for c2 ...
+        assert not people.at_work("agent-c2", utc(26, 4, 30))
+        assert people.at_work("agent-c2", utc(27, 4, 30))  # ... Tuesday is
+    # ... and the standup that Monday (09:00 Paris, 13:30 in Kolkata) does not ask it.
+    opened = open_slot_at(engine, paris(26, 9))
+    assert "agent-c2" not in [a.key for a in opened.prompt.agents] and "agent-b1" in [
+        a.key for a in opened.prompt.agents
+    ]
+
+
+def open_slot_at(engine, now):
+    from models.rules.sync import open_slot
+
+    return open_slot(engine, "TR-ORCH-001", "standup", now=now, by="test")
+
+
+def test_a_lead_has_the_zone_and_hours_people_gives_their_slack_user(run, tmp_path, engine):
+    text = team_plan() + 'people:\n  U0LEAD0002: {timezone: America/Sao_Paulo, hours: "08:00-12:00"}\n'
+    start_plan_text(run, tmp_path / "leads.yml", text, "TR-ORCH-001")
+    with Session(engine) as session:
+        people = Availability(session, plan_row(session), utc(5, 9))
+        assert str(people.calendar("U0LEAD0002").zone) == "America/Sao_Paulo"
+        assert str(people.calendar("U0LEAD0001").zone) == "Europe/Paris"
+        # Monday 12:00 UTC: 09:00 in São Paulo (UTC-3), inside the lead's four hours; 16:00 UTC is 13:00 there, past them.
+        assert people.at_work("U0LEAD0002", utc(5, 12)) and not people.at_work("U0LEAD0002", utc(5, 16))
+        assert people.at_work("U0LEAD0001", utc(5, 15))
+
+
+def test_a_heartbeat_agent_in_another_zone_is_expected_only_in_its_own_hours(team, engine):
+    """Health counts the heartbeats expected in the agent's own working time, not the plan's."""
+    with Session(engine) as session:
+        c2 = {a.key: a for a in plan_agents(session, plan_row(session))}["agent-c2"]
+        c2_id = c2.id
+        for hour in (9, 10, 11):  # 14:30, 15:30 and 16:30 in Kolkata, each hour until its 17:00
+            record_heartbeat(session, c2, now=utc(5, hour))
+        session.commit()
+    # Monday 12:00 UTC. Since the plan started (08:00 UTC = 13:30 Kolkata) c2 has worked 13:30-17:00:
+    # 3.5 h, so 3 hourly beats are expected (on the plan's clock it would be 4 h: 4 beats, 75%).
+    team.at(utc(5, 12))
+    assert monitor(team)["agent-c2"].health == 100.0
+    # One beat of the three: 1 / 3 = 33.3%.
+    with Session(engine) as session:
+        from models.db.tables import Heartbeat
+
+        for beat in session.exec(select(Heartbeat).where(Heartbeat.agent_id == c2_id, Heartbeat.at > utc(5, 9, 30))):
+            session.delete(beat)
+        session.commit()
+    assert monitor(team)["agent-c2"].health == 33.3
+
+
 def test_a_stream_gives_its_agents_its_zone_unless_an_agent_says_otherwise():
     text = team_plan().replace("  - id: stream-c-testing\n", "  - id: stream-c-testing\n    timezone: Europe/Dublin\n")
     people = read_plan_text(text).settings().people
@@ -316,6 +388,21 @@ def test_a_zone_the_plan_does_not_give_comes_from_slack_cached_a_day(team, engin
     assert refresh_zones(engine, client, team.now) == 0
     team.advance(hours=1)
     assert refresh_zones(engine, client, team.now) == 3
+
+
+def test_an_app_installed_without_users_read_says_so_once_and_gives_the_plans_zone(team, engine, slack, caplog):
+    from bot.zones import refresh_zones
+
+    slack.scopes = slack.scopes - {"users:read"}  # installed from an older manifest
+    slack.users["U0AGENTB1"] = {"tz": "America/Los_Angeles"}
+    assert refresh_zones(engine, WebClient(token="xoxb-test", base_url=slack.url), team.now) == 0
+    assert len(slack.calls_to("users.info")) == 1  # the others would be refused the same way
+    assert [r.getMessage() for r in caplog.records if "users:read" in r.getMessage()] == [
+        "Slack refused users.info: the app lacks the users:read scope; reinstall it from manifest.yml. "
+        "Until then everyone the plan gives no zone gets the plan's."
+    ]
+    with Session(engine) as session:
+        assert str(Availability(session, plan_row(session), team.now).calendar("agent-b1").zone) == "Europe/Paris"
 
 
 # --- quiet hours ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -71,10 +72,22 @@ LED_CHANNEL = {"channel": "C0SECLED1", "channel_name": "sec-led"}
 NOLEADS_CHANNEL = {"channel": "C0SECNOL1", "channel_name": "sec-noleads"}
 INJ_CHANNEL = {"channel": "C0SECINJ1", "channel_name": "sec-inj"}
 
-PLAN_LED = """
+
+def night_zone() -> str:
+    """A zone where it is now about 03:00: no sync of the day (09:00, 13:00, the 17:00 summary) falls
+    within the run, so the scheduler of a live `serve` changes nothing while a test compares the store
+    before and after a request (the run at 17:11 UTC saw the day's summary posted mid-test)."""
+    offset = (3 - datetime.now(UTC).hour + 12) % 24 - 12  # hours east of UTC, -12 to +11
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"  # Etc/GMT+5 is five hours WEST of UTC
+
+
+NIGHT_ZONE = night_zone()
+
+PLAN_LED = f"""
 id: SEC-LED
 title: Roles under test
 channel: "#sec-led"
+timezone: {NIGHT_ZONE}
 roles:
   leads: [U0LEAD0001]
 streams:
@@ -96,10 +109,11 @@ checkpoints:
     criteria: [First thing, Second thing]
 """
 
-PLAN_NOLEADS = """
+PLAN_NOLEADS = f"""
 id: SEC-NOLEADS
 title: A plan that names no leads
 channel: "#sec-noleads"
+timezone: {NIGHT_ZONE}
 streams:
   - id: stream-n
 agents:
