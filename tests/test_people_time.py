@@ -131,7 +131,7 @@ def test_a_persons_own_holidays_are_dates_or_a_country_calendar_used_instead_of_
     start_plan_text(run, tmp_path / "holidays.yml", text, "TR-ORCH-001")
     with Session(engine) as session:
         people = Availability(session, plan_row(session), utc(5, 9))
-        # Wednesday 7 January, 11:00 in New York (16:00 UTC): a1's own day off; b1 works (16:00 Paris, on the plan's hours).
+        # Wednesday 7 January, 16:00 UTC = 11:00 in New York: a1's own day off; b1 works (17:00 Paris, its day's end).
         assert [people.at_work(w, utc(7, 16)) for w in ("agent-a1", "agent-b1")] == [False, True]
         assert people.at_work("agent-a1", utc(8, 16))  # and the next day a1 is back
         # Monday 26 January, Republic Day in India: 10:00 in Kolkata (04:30 UTC) is no working time for c2 ...
@@ -157,7 +157,7 @@ def test_a_lead_has_the_zone_and_hours_people_gives_their_slack_user(run, tmp_pa
         people = Availability(session, plan_row(session), utc(5, 9))
         assert str(people.calendar("U0LEAD0002").zone) == "America/Sao_Paulo"
         assert str(people.calendar("U0LEAD0001").zone) == "Europe/Paris"
-        # Monday 12:00 UTC: 09:00 in São Paulo (UTC-3), inside the lead's four hours; 16:00 UTC is 13:00 there, past them.
+        # Monday 12:00 UTC = 09:00 in São Paulo (UTC-3): inside the lead's hours; 16:00 UTC = 13:00: past them.
         assert people.at_work("U0LEAD0002", utc(5, 12)) and not people.at_work("U0LEAD0002", utc(5, 16))
         assert people.at_work("U0LEAD0001", utc(5, 15))
 
