@@ -82,6 +82,7 @@ CONNECTION_LOST = (urllib.error.URLError, ConnectionError, TimeoutError, http.cl
 # The event_type of the message metadata every alert post carries; its payload names the delivery.
 DELIVERY_EVENT = "orchestrate_alert_delivery"
 LOOK_AFTER = timedelta(seconds=15)  # how long after an attempt in doubt it is looked for
+LOOKS_FOR = "alert deliveries"  # who waits for a turn at the history look (bot/history.py)
 
 
 def deliver_due(engine: Engine, outlets: Outlets, clock: Callable[[], datetime]) -> int:
@@ -150,7 +151,7 @@ def resolve_doubts(engine: Engine, outlets: Outlets, now: datetime) -> int:
     Slack allows the app one such call a minute, whichever replica makes it: nothing is claimed while
     another replica's turn lasts, and a turn is one channel's, the one whose rows have waited longest;
     the other channels' rows keep their place for the next turn."""
-    opens = opens_at(engine, HISTORY_TURN)
+    opens = opens_at(engine, HISTORY_TURN, LOOKS_FOR)
     if opens is not None and opens > now:
         return 0
     by_channel: dict[str, list[Doubt]] = {}
@@ -173,9 +174,8 @@ def resolve_doubts(engine: Engine, outlets: Outlets, now: datetime) -> int:
 def _look_once(engine: Engine, client: WebClient, channel: str, doubts: list[Doubt], now: datetime) -> int:
     """One look at the channel's messages since the earliest attempt in doubt, for all of them."""
     try:
-        page = look_between(
-            client, engine, channel, min(d.since for d in doubts), max(d.until for d in doubts), now=now
-        )
+        since, until = min(d.since for d in doubts), max(d.until for d in doubts)
+        page = look_between(client, engine, channel, since, until, now=now, by=LOOKS_FOR)
     except CannotLook as exc:  # not an answer that it is not there: looked for when the next turn opens
         for doubt in doubts:
             outbox.postpone(engine, doubt.job.delivery_id, now + timedelta(seconds=exc.after))

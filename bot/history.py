@@ -54,11 +54,12 @@ class Page:
 
 
 def look_between(
-    client: WebClient, engine: Engine, channel: str, since: datetime, until: datetime, *, now: datetime
+    client: WebClient, engine: Engine, channel: str, since: datetime, until: datetime, *, now: datetime, by: str
 ) -> Page:
     """The channel's messages posted between ``since`` and ``until`` (with the clocks' margin either side),
-    their metadata included. Raises CannotLook when it is another replica's turn, or Slack does not answer."""
-    opens = take_turn(engine, HISTORY_TURN, now, LOOK_TURN)
+    their metadata included, looked at for ``by`` (who waits for the turn: alert deliveries, a sync slot).
+    Raises CannotLook when the turn is not ``by``'s, or Slack does not answer."""
+    opens = take_turn(engine, HISTORY_TURN, now, LOOK_TURN, by)
     if opens is not None:
         raise CannotLook("another look has this minute", max((opens - now).total_seconds(), 1.0))
     try:

@@ -55,7 +55,7 @@ def find_posted(
     """(channel, ts) of a slot's prompt (or summary) if it was posted between ``since`` and ``until``, by the
     message metadata it carries (or, for a prompt posted before prompts carried it, its Answer button's
     value); None when Slack shows it is not there. Raises CannotLook when Slack does not say."""
-    page = look_between(client, engine, channel, since, until, now=now)
+    page = look_between(client, engine, channel, since, until, now=now, by=f"sync slot {slot_id}")
     for message in page.messages:
         if (message.get("metadata") or {}).get("event_payload") == _marker(slot_id, part)["event_payload"]:
             return page.channel, message["ts"]

@@ -589,6 +589,7 @@ class RationedTurn(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=100)
     opens_at: datetime = _when()
+    reserved_for: str | None = Field(default=None, max_length=100)  # who was refused first: the next turn is theirs
 
 
 class AuditEntry(SQLModel, table=True):

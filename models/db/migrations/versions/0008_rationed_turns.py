@@ -6,7 +6,7 @@ Create Date: 2026-12-03 17:00:00
 
 ``rationed_turns``: when the next call of a method Slack allows the app only so often (today
 ``conversations.history``, one a minute) may be made; the replicas take turns through it
-(models/state/turns.py).
+(models/state/turns.py); ``reserved_for``: who was refused first, whose the next turn is.
 """
 
 from alembic import op
@@ -26,6 +26,7 @@ def upgrade() -> None:
         "rationed_turns",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("opens_at", models.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reserved_for", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.PrimaryKeyConstraint("name"),
     )
 
