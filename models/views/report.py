@@ -35,6 +35,7 @@ from models.time.calendar import WorkCalendar
 from models.time.units import Quantity, parse_target
 from models.views.metrics import meets
 from models.views.reply import Body, Table
+from models.views.sync_away import away_counts
 
 H = 3600.0
 QUARTER = 900  # seconds
@@ -165,11 +166,15 @@ def _headline(
             text += f", {outcome.count('missed')} missed and still open"
         lines.append(text)
     asked = sum(int(r[1]) for r in syncs.rows)
-    if asked:
+    away = sum(int(r[5]) for r in syncs.rows)
+    if asked or away:
         answered = sum(int(r[2]) for r in syncs.rows)
         late_n = sum(int(r[3]) for r in syncs.rows)
         missed = asked - answered - late_n
-        lines.append(f"Syncs: {_n(asked, 'answer')} asked, {answered} in time, {late_n} late, {missed} missed")
+        lines.append(
+            f"Syncs: {_n(asked, 'answer')} asked, {answered} in time, {late_n} late, {missed} missed"
+            + (f"; {away} not asked (away)" if away else "")
+        )
     if moves.rows:
         outcomes = {o: sum(1 for r in moves.rows if r[3] == o) for o in ("applied", "undone", "proposed")}
         lines.append(
@@ -421,45 +426,55 @@ def _gates(
 
 
 def _participation(session: Session, scope: Scope, start: datetime, end: datetime) -> Table:
-    """Per person asked in the range: prompts asked, answered in the sync's window, answered after it, missed."""
+    """Per person asked or away in the range: prompts asked, answered in the sync's window, answered after it,
+    missed; and the syncs they were away for, not asked (models/views/sync_away.py)."""
+    away = away_counts(session, scope.plan, scope.agents(), start, end)
     slots = session.exec(
         select_columns(SyncSlot.id, SyncSlot.due_at, SyncSlot.duration_s).where(
             SyncSlot.plan_id == scope.plan.id, col(SyncSlot.due_at) >= start, col(SyncSlot.due_at) < end
         )
     ).all()
-    if not slots:
-        return _participation_table([])
-    windows = literal_rows(
-        "windows",
-        {"slot": Integer(), "closes": UTCDateTime()},
-        [(slot, due + timedelta(seconds=duration)) for slot, due, duration in slots],
-    )
-    answered = col(SyncAnswer.answered_at).is_not(None)
-    rows = session.exec(
-        select_columns(
-            Agent.key,
-            func.count(),
-            sum_if(and_(answered, col(SyncAnswer.answered_at) <= windows.c.closes)),
-            sum_if(and_(answered, col(SyncAnswer.answered_at) > windows.c.closes)),
-            sum_if(col(SyncAnswer.answered_at).is_(None)),
+    asked: list[tuple[str, int, int, int, int, int, int]] = []
+    if slots:
+        windows = literal_rows(
+            "windows",
+            {"slot": Integer(), "closes": UTCDateTime()},
+            [(slot, due + timedelta(seconds=duration)) for slot, due, duration in slots],
         )
-        .select_from(windows)
-        .join(SyncAnswer, col(SyncAnswer.slot_id) == windows.c.slot)
-        .join(Agent, col(Agent.id) == SyncAnswer.agent_id)
-        .where(*scope.agents())
-        .group_by(col(Agent.key), col(Agent.position), col(Agent.stream_id))
-        .order_by(col(Agent.stream_id), col(Agent.position))
-    ).all()
-    return _participation_table([[key, *map(str, counts)] for key, *counts in rows])
+        answered = col(SyncAnswer.answered_at).is_not(None)
+        asked = [
+            tuple(row)
+            for row in session.exec(
+                select_columns(
+                    Agent.key,
+                    Agent.stream_id,
+                    Agent.position,
+                    func.count(),
+                    sum_if(and_(answered, col(SyncAnswer.answered_at) <= windows.c.closes)),
+                    sum_if(and_(answered, col(SyncAnswer.answered_at) > windows.c.closes)),
+                    sum_if(col(SyncAnswer.answered_at).is_(None)),
+                )
+                .select_from(windows)
+                .join(SyncAnswer, col(SyncAnswer.slot_id) == windows.c.slot)
+                .join(Agent, col(Agent.id) == SyncAnswer.agent_id)
+                .where(*scope.agents())
+                .group_by(col(Agent.key), col(Agent.position), col(Agent.stream_id))
+            ).all()
+        ]
+    people = {key: (stream, position, [n, ok, late, missed, 0]) for key, stream, position, n, ok, late, missed in asked}
+    for key, (stream, position, n) in away.items():
+        people.setdefault(key, (stream, position, [0, 0, 0, 0, 0]))[2][4] = n
+    order = sorted(people.items(), key=lambda item: (item[1][0], item[1][1]))
+    return _participation_table([[key, *map(str, counts)] for key, (_, _, counts) in order])
 
 
 def _participation_table(rows: list[list[str]]) -> Table:
     return Table(
         title="Syncs",
-        columns=["Agent", "Asked", "Answered", "Late", "Missed"],
+        columns=["Agent", "Asked", "Answered", "Late", "Missed", "Away"],
         rows=rows,
         total=len(rows),
-        empty="no sync asked anyone in the range",
+        empty="no sync asked anyone in the range, and nobody was away for one",
     )
 
 
