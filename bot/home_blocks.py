@@ -104,21 +104,22 @@ BURNUP_BAR = 18  # characters: the dashboard's overall bar, which fits a phone's
 
 
 def burnup_block(point: BurnUpNow) -> Block:
-    """The burn-up so far as two bars of the plan's whole estimate, done and planned, and how far apart."""
+    """The burn-up so far: done and planned as bars of the plan's whole estimate, short enough for a phone,
+    then how far apart they are by the close of the last working day begun."""
     whole = point.total_h or 1.0
     gap = point.done_h - point.planned_h
-    pace = (
-        f":white_check_mark: {_hours(gap)} ahead of plan"
-        if gap >= 0.05
-        else f":warning: {_hours(-gap)} behind plan"
-        if gap <= -0.05
-        else ":white_check_mark: on plan"
-    )
+    by = f"by {point.day:%a %d %b}'s close"
+    if gap >= 0.05:
+        pace = f":white_check_mark: {_hours(gap)} ahead of plan ({by})"
+    elif gap <= -0.05:
+        pace = f":warning: {_hours(-gap)} behind plan ({by})"
+    else:
+        pace = f":white_check_mark: on plan ({by})"
     text = (
-        f"*Burn-up* (estimate, of {_hours(point.total_h)} in all)\n"
-        f"`{bar(point.done_h / whole, BURNUP_BAR)}` done *{_hours(point.done_h)}* ({pct(point.done_h / whole)})\n"
-        f"`{bar(point.planned_h / whole, BURNUP_BAR)}` planned by {point.day:%a %d %b}: "
-        f"{_hours(point.planned_h)} ({pct(point.planned_h / whole)})\n{pace}"
+        f"*Burn-up so far* (of {_hours(point.total_h)} of estimate)\n"
+        f"`{bar(point.done_h / whole, BURNUP_BAR)}` done {_hours(point.done_h)} ({pct(point.done_h / whole)})\n"
+        f"`{bar(point.planned_h / whole, BURNUP_BAR)}` planned {_hours(point.planned_h)}"
+        f" ({pct(point.planned_h / whole)})\n{pace}"
     )
     return SectionBlock(text=MarkdownTextObject(text=text))
 

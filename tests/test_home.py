@@ -138,15 +138,15 @@ def burnup_home() -> tuple[SlackFront, dict]:
 def test_a_lead_reads_the_plans_burn_up_so_far_under_its_overall_progress():
     front, view = burnup_home()
     shown = [b.get("text", {}).get("text", "") for b in valid_home(view)["blocks"]]
-    [burnup] = [text for text in shown if text.startswith("*Burn-up*")]
+    [burnup] = [text for text in shown if text.startswith("*Burn-up so far*")]
     # Done: T1 + T9 = 40 h of 480 h (each stream 160 h) = 8%; 40 / 480 × 18 = 1.5 → 2 of the bar's 18 cells.
     # Planned by Thu 8's close (W32): T1 T9 T13 T17 T21 due at W20 (5 × 20 h) and T5 due at W21h20m (21.33 h)
     # = 121.33 h = 25%, 4.55 → 5 cells; T2 T6 T10 … fall due at W40 and later. Behind: 121.33 − 40 = 81.33 h.
     assert burnup == (
-        "*Burn-up* (estimate, of 480 h in all)\n"
-        "`██░░░░░░░░░░░░░░░░` done *40 h* (8%)\n"
-        "`█████░░░░░░░░░░░░░` planned by Thu 08 Jan: 121.3 h (25%)\n"
-        ":warning: 81.3 h behind plan"
+        "*Burn-up so far* (of 480 h of estimate)\n"
+        "`██░░░░░░░░░░░░░░░░` done 40 h (8%)\n"
+        "`█████░░░░░░░░░░░░░` planned 121.3 h (25%)\n"
+        ":warning: 81.3 h behind plan (by Thu 08 Jan's close)"
     )
     kinds = [b["type"] for b in view["blocks"]]
     overall = next(n for n, text in enumerate(shown) if text.startswith("*Overall*"))
