@@ -110,9 +110,11 @@ def _planned_leave(
     """The leave the plan's settings give, as rows (who, from, until): each ``time-off:`` entry, from the
     midnight of its first day to that of the day after its last in the person's zone; and each working day
     of the plan in the range that is a day off of a person's own (their ``holidays:``)."""
-    people = Availability(session, plan, end)
     spans: list[tuple[str, date, date]] = [(t.who, t.from_, t.until) for t in settings.time_off]
     own = [who for who, spec in settings.people.items() if spec.holidays]
+    if not spans and not own:
+        return []
+    people = Availability(session, plan, end)  # each person's calendar (their zone, hours and days off)
     if own:
         plan_days = calendar_of(plan)
         first, last = plan_days.local_date(start), plan_days.local_date(end - timedelta(seconds=1))
