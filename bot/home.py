@@ -4,15 +4,19 @@ answer with Answer; someone in no plan, how to join one. Always within Slack's 1
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, MarkdownTextObject
 from slack_sdk.models.views import View
+from sqlmodel import Session, select
 
 from bot import blocks
-from bot.home_blocks import agent_blocks, join_blocks, pending_blocks
+from bot.home_blocks import agent_blocks, burnup_block, join_blocks, pending_blocks
 from bot.respond import SlackFront, listen
+from models.db.tables import Plan
 from models.db.types import utcnow
 from models.rules.sync import first_delivery
+from models.views.burnup import burnup_now
 from models.views.mine import MyWork
 
 log = logging.getLogger(__name__)
@@ -39,22 +43,25 @@ def home_view(
     *,
     dashboard: tuple[str, int] | None = None,
     tasks: tuple[str, str, int] | None = None,
+    now: datetime | None = None,
 ) -> dict:
     """The Home tab, read for the person and not audited (opening it is no command).
 
     ``notices``: blocks of what their last click in the tab answered, shown first. ``dashboard``
     (plan, offset): that plan's dashboard from that stream on (a lead's "Show more" pages in place;
-    a plan they do not lead is shown on top). ``tasks`` (plan, agent, offset): that page of their tasks."""
+    a plan they do not lead is shown on top). ``tasks`` (plan, agent, offset): that page of their tasks.
+    ``now``: the instant it is drawn at (default: the clock's)."""
+    now = now or utcnow()
     how = front.invocation({"id": user_id}, None)
     page = ["--plan", tasks[0], "--agent", tasks[1], "--from", str(tasks[2])] if tasks else []
-    reply, error = front.run(["mine", *page], how, audited=False)
+    reply, error = front.run(["mine", *page], how, audited=False, now=now)
     published = _Budget(list(notices))
     if reply is None or not isinstance(reply.body, MyWork):
         published.add([blocks.section_dict(error or "Nothing to show.")])
         return View(type="home", blocks=published.blocks).to_dict()
     mine = reply.body
     if dashboard and dashboard[0] not in mine.leads:  # a plan they work in: its dashboard, on top
-        published.add(_dashboard(front, how, *dashboard), "plan", dashboard[0], "`/orchestrate status PLAN`")
+        published.add(_dashboard(front, how, *dashboard, now), "plan", dashboard[0], "`/orchestrate status PLAN`")
     if mine.stranger:
         published.add(_dicts(join_blocks(mine)))
         return View(type="home", blocks=published.blocks).to_dict()
@@ -64,7 +71,8 @@ def home_view(
         published.add(_dicts(agent_blocks(work)), "task list", work.agent, see)
     for plan in mine.leads:
         offset = dashboard[1] if dashboard and dashboard[0] == plan else 0
-        published.add(_dashboard(front, how, plan, offset), "plan", plan, "`/orchestrate status PLAN` shows each")
+        board = _with_burnup(_dashboard(front, how, plan, offset, now), _burnup(front, plan, now))
+        published.add(board, "plan", plan, "`/orchestrate status PLAN` shows each")
     return View(type="home", blocks=blocks.unique_action_ids(published.finish())).to_dict()
 
 
@@ -72,11 +80,25 @@ def _dicts(parts: Sequence[Block]) -> list[dict]:
     return [block.to_dict() for block in parts]
 
 
-def _dashboard(front: SlackFront, how, plan: str, offset: int) -> list[dict]:
-    reply, error = front.run(["status", plan], how, audited=False)
+def _dashboard(front: SlackFront, how, plan: str, offset: int, now: datetime) -> list[dict]:
+    reply, error = front.run(["status", plan], how, audited=False, now=now)
     if reply is None:
         return [blocks.section_dict(error or f"{plan}: nothing to show")]
     return blocks.render(reply, offset=offset)
+
+
+def _burnup(front: SlackFront, plan_key: str, now: datetime) -> list[dict]:
+    """A lead's plan's burn-up as it stands (two statements), drawn as text: an image block needs a public URL."""
+    with Session(front.engine) as session:
+        plan = session.exec(select(Plan).where(Plan.key == plan_key)).first()
+        point = burnup_now(session, plan, now) if plan is not None else None
+    return [burnup_block(point).to_dict()] if point is not None else []
+
+
+def _with_burnup(board: list[dict], burnup: list[dict]) -> list[dict]:
+    """The burn-up under the dashboard's overall progress: before its first divider."""
+    cut = next((n for n, block in enumerate(board) if block.get("type") == "divider"), len(board))
+    return [*board[:cut], *burnup, *board[cut:]]
 
 
 class _Budget:

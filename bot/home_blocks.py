@@ -6,6 +6,8 @@ import json
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.blocks import MAX_MESSAGE_BLOCKS, escape, plain, render_blocks
+from bot.text import bar, pct
+from models.views.burnup import BurnUpNow
 from models.views.mine import TASKS_PER_PAGE, AgentWork, MyWork, PendingSync, TaskLine
 
 GROUPS = {"in-progress": "Current", "blocked": "Blocked", "ready": "Next", "todo": "Next"}
@@ -96,6 +98,34 @@ def _time_off(work: AgentWork) -> Block:
     if work.away_by_plan:
         return _context(f"{text} _(the plan's time-off: the plan file ends it)_")
     return SectionBlock(text=MarkdownTextObject(text=text), accessory=_button("Back", "home_back", value, "primary"))
+
+
+BURNUP_BAR = 18  # characters: the dashboard's overall bar, which fits a phone's width
+
+
+def burnup_block(point: BurnUpNow) -> Block:
+    """The burn-up so far: done and planned as bars of the plan's whole estimate, short enough for a phone,
+    then how far apart they are by the close of the last working day begun."""
+    whole = point.total_h or 1.0
+    gap = point.done_h - point.planned_h
+    by = f"by {point.day:%a %d %b}'s close"
+    if gap >= 0.05:
+        pace = f":white_check_mark: {_hours(gap)} ahead of plan ({by})"
+    elif gap <= -0.05:
+        pace = f":warning: {_hours(-gap)} behind plan ({by})"
+    else:
+        pace = f":white_check_mark: on plan ({by})"
+    text = (
+        f"*Burn-up so far* (of {_hours(point.total_h)} of estimate)\n"
+        f"`{bar(point.done_h / whole, BURNUP_BAR)}` done {_hours(point.done_h)} ({pct(point.done_h / whole)})\n"
+        f"`{bar(point.planned_h / whole, BURNUP_BAR)}` planned {_hours(point.planned_h)}"
+        f" ({pct(point.planned_h / whole)})\n{pace}"
+    )
+    return SectionBlock(text=MarkdownTextObject(text=text))
+
+
+def _hours(h: float) -> str:
+    return f"{h:.1f}".removesuffix(".0") + " h"
 
 
 def join_blocks(body: MyWork) -> list[Block]:

@@ -238,6 +238,7 @@ class SlackFront:
         *,
         audited: bool = True,
         rehearsal: bool = False,
+        now: datetime | None = None,
     ) -> tuple[Reply | None, str | None]:
         """(reply, None) when it ran; (None, the message for the user) when it did not;
         (None, None) when there is nothing to say (not meant for the bot, or a retry already handled).
@@ -245,9 +246,10 @@ class SlackFront:
         Refusals of the ``reraise`` kinds are raised instead, for callers that act on them.
         ``audited=False``: a read-only command run for the front end itself (a view, a form).
         ``rehearsal=True``: run and roll back, to refuse before a confirmation modal opens.
+        ``now``: the instant it runs at (default: the clock's).
         """
         try:
-            return execute(self.engine, tokens, how, audited=audited, rehearsal=rehearsal), None
+            return execute(self.engine, tokens, how, now=now, audited=audited, rehearsal=rehearsal), None
         except reraise:
             raise
         except (Unaddressed, AlreadyHandled):

@@ -11,7 +11,10 @@ from bench.generate import build_plan, write_document
 from bot.home import home_view
 from bot.respond import SlackFront
 from commands.core.dispatch import execute
+from commands.core.grammar import tokenize
 from models.db.store import make_engine, upgrade
+from tests.clock import paris
+from tests.conftest import EXAMPLE_PLAN
 from tests.slack_app import OPERATOR, texts
 
 LEAD = "U0LEAD0001"
@@ -109,3 +112,43 @@ def test_mine_at_the_terminal_says_where_it_works():
     with pytest.raises(CommandError, match=r"run `/orchestrate mine` in Slack; here, `plan list`"):
         execute(engine, ["mine"], OPERATOR)
     engine.dispose()
+
+
+# --- the burn-up so far, on a lead's dashboard (issue 20) ------------------------------------------
+
+
+def burnup_home() -> tuple[SlackFront, dict]:
+    """The example plan (Mon–Fri 09:00–17:00 Paris) started Monday 5 January 2026 at 09:00; T1 (20 h) done
+    Wed 7 13:00 and T9 (20 h) Wed 7 17:00; the lead opens Home on Thursday 8 at 10:00."""
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    for at, line in [
+        (paris(5, 9), f"plan load {EXAMPLE_PLAN}"),
+        (paris(5, 9), "start TR-ORCH-001"),
+        (paris(5, 9), "task start T1"),
+        (paris(5, 9), "task start T9"),
+        (paris(7, 13), "task done T1"),
+        (paris(7, 17), "task done T9"),
+    ]:
+        execute(engine, tokenize(line), OPERATOR, now=at)
+    front = SlackFront(engine)
+    return front, home_view(front, LEAD, now=paris(8, 10))
+
+
+def test_a_lead_reads_the_plans_burn_up_so_far_under_its_overall_progress():
+    front, view = burnup_home()
+    shown = [b.get("text", {}).get("text", "") for b in valid_home(view)["blocks"]]
+    [burnup] = [text for text in shown if text.startswith("*Burn-up so far*")]
+    # Done: T1 + T9 = 40 h of 480 h (each stream 160 h) = 8%; 40 / 480 × 18 = 1.5 → 2 of the bar's 18 cells.
+    # Planned by Thu 8's close (W32): T1 T9 T13 T17 T21 due at W20 (5 × 20 h) and T5 due at W21h20m (21.33 h)
+    # = 121.33 h = 25%, 4.55 → 5 cells; T2 T6 T10 … fall due at W40 and later. Behind: 121.33 − 40 = 81.33 h.
+    assert burnup == (
+        "*Burn-up so far* (of 480 h of estimate)\n"
+        "`██░░░░░░░░░░░░░░░░` done 40 h (8%)\n"
+        "`█████░░░░░░░░░░░░░` planned 121.3 h (25%)\n"
+        ":warning: 81.3 h behind plan (by Thu 08 Jan's close)"
+    )
+    kinds = [b["type"] for b in view["blocks"]]
+    overall = next(n for n, text in enumerate(shown) if text.startswith("*Overall*"))
+    assert shown[overall + 1] == burnup and kinds[overall + 2] == "divider"  # under the overall progress
+    front.engine.dispose()

@@ -77,6 +77,7 @@ import io
 import json
 import re
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from slack_sdk import WebClient
@@ -85,15 +86,16 @@ from sqlmodel import Session, SQLModel, select
 from bot import scheduler
 from bot.blocks import render as render_blocks_of
 from bot.respond import SlackFront
+from bot.text import render as render_text
 from commands.core.errors import CommandError, PermissionDenied
 from models.db.store import make_engine
-from models.db.tables import Agent, Task
+from models.db.tables import Agent, SyncSlot, Task
 from models.rules.heartbeats import record_heartbeat
 from models.views import exports
 from models.views.exports import stream
 from tests import pg
 from tests.clock import PARIS, H, paris, pct, same_instant
-from tests.conftest import EXAMPLE_PLAN, LEAD, OPERATOR, STORES, STRANGER, Runner
+from tests.conftest import EXAMPLE_PLAN, LEAD, OPERATOR, STORES, STRANGER, Runner, start_plan_text
 from tests.fake_slack import FakeSlack
 from tests.outlets import Mailbox, SmsGateway
 
@@ -1558,6 +1560,7 @@ def test_report_of_the_whole_plan(world):
     assert gates["cp-2"]["By"] == gates["cp-1"]["By"] == "slack:U0LEAD0001"
     # Syncs: ten standups, nobody answers; stream B was paused on Wed 7's, so b1 and b2 were asked nine times.
     syncs = by_first(got["Syncs"][1], "Agent")
+    assert {s["Away"] for s in syncs.values()} == {"0"}  # nobody took time off
     assert {k: (s["Asked"], s["Answered"], s["Late"], s["Missed"]) for k, s in syncs.items()} == {
         "agent-a1": ("10", "0", "0", "10"),
         "agent-a2": ("10", "0", "0", "10"),
@@ -1648,6 +1651,68 @@ def test_report_of_two_days(world):
     # The burn-up carries what was done before the range: Wed 7 closes at 100h.
     assert [row["Day"] for row in got["Burn-up"][1]] == ["2026-01-07", "2026-01-08"]
     assert by_first(got["Burn-up"][1], "Day")["2026-01-07"]["Done (h)"] == "100.00"
+
+
+def three_standups_plan() -> str:
+    """The example plan with agent-c2's own day off on Tue 6 and agent-c1's course on Wed 7 in its time-off."""
+    text = EXAMPLE_PLAN.read_text().replace("  agent-c2:\n", "  agent-c2:\n    holidays: [2026-01-06]\n", 1)
+    return text + "time-off:\n  - {who: agent-c1, from: 2026-01-07, until: 2026-01-07, reason: course}\n"
+
+
+def test_report_counts_each_persons_answers_in_time_late_missed_and_days_away(run, tmp_path, engine, slack):
+    """Three standups (Mon 5, Tue 6, Wed 7 at 09:00 Paris, 15 minutes each, asked by the scheduler):
+    a1 answers two in time, a2 two late; b1 is away on Wed 7 (`away`), c2 on its own day off on Tue 6 (its
+    holidays), c1 on a course on Wed 7 (the plan's time-off). Someone away is not asked: the day shows as Away."""
+    start_plan_text(run, tmp_path / "plan.yml", three_standups_plan(), PLAN_KEY)
+    scheduler.use(engine, WebClient(token="xoxb-test", base_url=slack.url), clock=lambda: run.now)
+    try:
+        answers = {  # day: [(minute after 09:00, agent)]; the window closes at 09:15
+            5: [(10, "agent-a1"), (30, "agent-a2")],  # a1 in time, a2 15 minutes late
+            6: [(5, "agent-a1")],  # a2 silent
+            7: [(45, "agent-a2")],  # a2 late again, a1 silent
+        }
+        for day, given in answers.items():
+            if day == 7:
+                run.at(paris(6, 17))
+                run("away --agent agent-b1 --until 2026-01-07 --reason dentist", actor=LEAD)
+            run.at(paris(day, 9))
+            scheduler.run_slot(PLAN_KEY, "standup")
+            slot = max(prompt_slots(engine))
+            for minute, agent in given:
+                run.at(paris(day, 9, minute))
+                run(f"answer --slot {slot} --agent {agent} 'on it'", actor=LEAD)
+    finally:
+        scheduler._runtime = None
+    run.at(paris(7, 12))
+    got = report_sections(SimpleNamespace(run=run), "report --from 2026-01-05 --to 2026-01-07")
+    # Asked = Answered + Late + Missed; a day away is not asked. Over the three standups:
+    #   a1: asked 3; in time Mon, Tue = 2; late 0; missed Wed = 1; away 0
+    #   a2: asked 3; in time 0; late Mon, Wed = 2; missed Tue = 1; away 0
+    #   b1: asked Mon, Tue = 2, both missed; away Wed = 1
+    #   b2: asked 3, all missed; away 0
+    #   c1: asked Mon, Tue = 2, both missed; away Wed = 1 (the plan's time-off)
+    #   c2: asked Mon, Wed = 2, both missed; away Tue = 1 (its own holiday)
+    syncs = by_first(got["Syncs"][1], "Agent")
+    assert {k: (s["Asked"], s["Answered"], s["Late"], s["Missed"], s["Away"]) for k, s in syncs.items()} == {
+        "agent-a1": ("3", "2", "0", "1", "0"),
+        "agent-a2": ("3", "0", "2", "1", "0"),
+        "agent-b1": ("2", "0", "0", "2", "1"),
+        "agent-b2": ("3", "0", "0", "3", "0"),
+        "agent-c1": ("2", "0", "0", "2", "1"),
+        "agent-c2": ("2", "0", "0", "2", "1"),
+    }
+    # The headline adds them up: asked 3+3+2+3+2+2 = 15; in time 2; late 2; missed 1+1+2+3+2+2 = 11; away 3.
+    report = run("report --from 2026-01-05 --to 2026-01-07")
+    assert "Syncs: 15 answers asked, 2 in time, 2 late, 11 missed; 3 not asked (away)" in report.body.headline
+    assert ["agent-c2", "2", "0", "0", "2", "1"] in [line.split() for line in render_text(report).splitlines()]
+    as_json = json.loads(run("report --from 2026-01-05 --to 2026-01-07 --format json").body.content)
+    table = next(s for s in as_json["sections"] if s["title"] == "Syncs")
+    assert table["columns"][-1] == "Away" and dict((r[0], r[-1]) for r in table["rows"])["agent-c2"] == "1"
+
+
+def prompt_slots(engine) -> list[int]:
+    with Session(engine) as session:
+        return list(session.exec(select(SyncSlot.id).where(SyncSlot.entry == "standup")).all())
 
 
 def test_report_refuses_a_range_that_runs_backwards_and_a_day_that_does_not_exist(world):

@@ -11,11 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Integer, and_, case, func, or_, type_coerce
 from sqlmodel import Session, col, select
 
-from models.db.sql import epoch_bucket, literal_rows, seconds_between, select_columns, sum_if
+from models.db.sql import literal_rows, seconds_between, select_columns, sum_if
 from models.db.tables import (
     Agent,
     Alert,
@@ -33,18 +32,13 @@ from models.db.types import UTCDateTime
 from models.plan.settings import calendar_of, settings_of
 from models.time.calendar import WorkCalendar
 from models.time.units import Quantity, parse_target
+from models.views.burnup import DONE, REOPENED, BurnPoint, burnup_points
 from models.views.metrics import meets
 from models.views.reply import Body, Table
+from models.views.sync_away import away_counts
 
 H = 3600.0
-QUARTER = 900  # seconds
 SHOWN_EVENTS = 20  # task events a text or Slack summary lists; the CSV has them all
-
-
-class BurnPoint(BaseModel):
-    day: date
-    planned_h: float  # estimate planned to be done by the day's close (cumulative, from the plan's start)
-    done_h: float  # estimate done by then, less what was reopened
 
 
 class Report(Body):
@@ -106,7 +100,7 @@ def report(session: Session, scope: Scope, first: date, last: date, now: datetim
     flows = _flow(events)
     streams = _throughput(session, scope, start, end, Stream, len(working_days))
     agents = _throughput(session, scope, start, end, Agent, len(working_days))
-    burnup = _burnup(session, scope, calendar, working_days)
+    burnup = burnup_points(session, scope.tasks(), scope.plan.started_at, calendar, working_days)
     gates = _gates(session, scope.plan, calendar, start, end, until)
     syncs = _participation(session, scope, start, end)
     metrics = _metrics(session, scope.plan, start, end)
@@ -165,11 +159,15 @@ def _headline(
             text += f", {outcome.count('missed')} missed and still open"
         lines.append(text)
     asked = sum(int(r[1]) for r in syncs.rows)
-    if asked:
+    away = sum(int(r[5]) for r in syncs.rows)
+    if asked or away:
         answered = sum(int(r[2]) for r in syncs.rows)
         late_n = sum(int(r[3]) for r in syncs.rows)
         missed = asked - answered - late_n
-        lines.append(f"Syncs: {_n(asked, 'answer')} asked, {answered} in time, {late_n} late, {missed} missed")
+        lines.append(
+            f"Syncs: {_n(asked, 'answer')} asked, {answered} in time, {late_n} late, {missed} missed"
+            + (f"; {away} not asked (away)" if away else "")
+        )
     if moves.rows:
         outcomes = {o: sum(1 for r in moves.rows if r[3] == o) for o in ("applied", "undone", "proposed")}
         lines.append(
@@ -226,8 +224,7 @@ def _when(at: datetime | None, calendar: WorkCalendar) -> str:
     return LocalTimes(calendar)(at)
 
 
-_DONE = col(TaskEvent.to_status) == "done"
-_REOPENED = and_(col(TaskEvent.from_status) == "done", col(TaskEvent.to_status) != "done")
+_DONE, _REOPENED = DONE, REOPENED
 _BLOCKED = col(TaskEvent.to_status) == "blocked"
 
 
@@ -336,48 +333,6 @@ def _throughput(
     )
 
 
-def _burnup(session: Session, scope: Scope, calendar: WorkCalendar, days: list[date]) -> list[BurnPoint]:
-    """Per working day: estimate done by its close (less what was reopened) against estimate planned due by then."""
-    if not days or scope.plan.started_at is None:
-        return []
-    closes = [calendar.window(d)[1] for d in days]
-    # Done: summed per quarter of an hour (every timezone's offset is whole quarters), the quarters then added up
-    # to each day's midnight: one pass over the events, however many days.
-    net = case((_DONE, col(Task.estimate_ws)), (_REOPENED, -col(Task.estimate_ws)), else_=0)
-    quarter = epoch_bucket(col(TaskEvent.at), QUARTER, session.get_bind().dialect.name).label("q")
-    done = (
-        session.connection()
-        .execute(
-            select_columns(quarter, func.sum(net))
-            .join(Task, col(Task.id) == TaskEvent.task_id)
-            .where(*scope.tasks(), _DONE | _REOPENED)
-            .group_by(quarter)
-            .order_by(quarter)
-        )
-        .all()
-    )
-    # Planned: by the hour its planned due falls in (on the stream's clock), added up to each close.
-    hour = ((col(Task.planned_due_ws) + 3599) / 3600).label("hour")
-    planned = session.exec(
-        select_columns(hour, func.sum(Task.estimate_ws)).where(*scope.tasks()).group_by(hour).order_by(hour)
-    ).all()
-    points: list[BurnPoint] = []
-    done_s, planned_s, i, j = 0, 0, 0, 0
-    w, last_close = 0, scope.plan.started_at
-    for day, close in zip(days, closes, strict=True):
-        midnight = datetime.combine(day + timedelta(days=1), time(0), calendar.zone).timestamp()
-        while j < len(done) and (done[j][0] + 1) * QUARTER <= midnight:
-            done_s += done[j][1]
-            j += 1
-        w += calendar.working_seconds(last_close, close)  # the plan clock at the day's close, day by day
-        last_close = max(last_close, close)
-        while i < len(planned) and planned[i][0] * 3600 <= w:
-            planned_s += planned[i][1]
-            i += 1
-        points.append(BurnPoint(day=day, planned_h=round(planned_s / H, 2), done_h=round(done_s / H, 2)))
-    return points
-
-
 def _gates(
     session: Session, plan: Plan, calendar: WorkCalendar, start: datetime, end: datetime, until: datetime
 ) -> Table:
@@ -421,45 +376,55 @@ def _gates(
 
 
 def _participation(session: Session, scope: Scope, start: datetime, end: datetime) -> Table:
-    """Per person asked in the range: prompts asked, answered in the sync's window, answered after it, missed."""
+    """Per person asked or away in the range: prompts asked, answered in the sync's window, answered after it,
+    missed; and the syncs they were away for, not asked (models/views/sync_away.py)."""
+    away = away_counts(session, scope.plan, scope.agents(), start, end)
     slots = session.exec(
         select_columns(SyncSlot.id, SyncSlot.due_at, SyncSlot.duration_s).where(
             SyncSlot.plan_id == scope.plan.id, col(SyncSlot.due_at) >= start, col(SyncSlot.due_at) < end
         )
     ).all()
-    if not slots:
-        return _participation_table([])
-    windows = literal_rows(
-        "windows",
-        {"slot": Integer(), "closes": UTCDateTime()},
-        [(slot, due + timedelta(seconds=duration)) for slot, due, duration in slots],
-    )
-    answered = col(SyncAnswer.answered_at).is_not(None)
-    rows = session.exec(
-        select_columns(
-            Agent.key,
-            func.count(),
-            sum_if(and_(answered, col(SyncAnswer.answered_at) <= windows.c.closes)),
-            sum_if(and_(answered, col(SyncAnswer.answered_at) > windows.c.closes)),
-            sum_if(col(SyncAnswer.answered_at).is_(None)),
+    asked: list[tuple[str, int, int, int, int, int, int]] = []
+    if slots:
+        windows = literal_rows(
+            "windows",
+            {"slot": Integer(), "closes": UTCDateTime()},
+            [(slot, due + timedelta(seconds=duration)) for slot, due, duration in slots],
         )
-        .select_from(windows)
-        .join(SyncAnswer, col(SyncAnswer.slot_id) == windows.c.slot)
-        .join(Agent, col(Agent.id) == SyncAnswer.agent_id)
-        .where(*scope.agents())
-        .group_by(col(Agent.key), col(Agent.position), col(Agent.stream_id))
-        .order_by(col(Agent.stream_id), col(Agent.position))
-    ).all()
-    return _participation_table([[key, *map(str, counts)] for key, *counts in rows])
+        answered = col(SyncAnswer.answered_at).is_not(None)
+        asked = [
+            tuple(row)
+            for row in session.exec(
+                select_columns(
+                    Agent.key,
+                    Agent.stream_id,
+                    Agent.position,
+                    func.count(),
+                    sum_if(and_(answered, col(SyncAnswer.answered_at) <= windows.c.closes)),
+                    sum_if(and_(answered, col(SyncAnswer.answered_at) > windows.c.closes)),
+                    sum_if(col(SyncAnswer.answered_at).is_(None)),
+                )
+                .select_from(windows)
+                .join(SyncAnswer, col(SyncAnswer.slot_id) == windows.c.slot)
+                .join(Agent, col(Agent.id) == SyncAnswer.agent_id)
+                .where(*scope.agents())
+                .group_by(col(Agent.key), col(Agent.position), col(Agent.stream_id))
+            ).all()
+        ]
+    people = {key: (stream, position, [n, ok, late, missed, 0]) for key, stream, position, n, ok, late, missed in asked}
+    for key, (stream, position, n) in away.items():
+        people.setdefault(key, (stream, position, [0, 0, 0, 0, 0]))[2][4] = n
+    order = sorted(people.items(), key=lambda item: (item[1][0], item[1][1]))
+    return _participation_table([[key, *map(str, counts)] for key, (_, _, counts) in order])
 
 
 def _participation_table(rows: list[list[str]]) -> Table:
     return Table(
         title="Syncs",
-        columns=["Agent", "Asked", "Answered", "Late", "Missed"],
+        columns=["Agent", "Asked", "Answered", "Late", "Missed", "Away"],
         rows=rows,
         total=len(rows),
-        empty="no sync asked anyone in the range",
+        empty="no sync asked anyone in the range, and nobody was away for one",
     )
 
 
