@@ -6,6 +6,7 @@ work lazily, after Slack has its answer.
 
 import functools
 import json
+import re
 
 from slack_sdk.webhook import WebhookClient
 
@@ -171,9 +172,16 @@ def register(app, front: SlackFront) -> None:
             tokens += ["--page", str(page["page"])]  # the grammar checks it
         if "slot" in page:  # the rest of a sync prompt
             tokens += ["--slot", str(int(page["slot"]))]
-        run_and_answer(body, respond, client, tokens, offset=int(page["offset"]))
+        # The next page of a list takes the place of the page clicked, in its message (an ephemeral one
+        # only through the response_url); the first page of another list (a prompt's Show all) comes as its own.
+        paging_on = (int(page["offset"]) > 0 or "page" in page) and not isinstance(respond, responding.HomeTabAnswer)
+        run_and_answer(body, respond, client, tokens, offset=int(page["offset"]), replace=paging_on)
 
     listen(app.action(action("page_more")), on_more)
+
+    # A modal cancelled (view_closed, sent for a view with notify_on_close): nothing to undo, as nothing
+    # is done before a submission; acknowledged, so that Slack gets its 200 rather than Bolt's 404.
+    app.view_closed(re.compile(".*"))(responding.ack_at_once)
 
     def ack_confirm(ack, view):
         # In the request: the reason is checked here, as Slack shows errors only from the ack.

@@ -162,6 +162,9 @@ class FakeSlack:
         self.socket_url: str | None = None  # what apps.connections.open hands out
         self.users: dict[str, dict] = {}  # users.info overrides, by user id
         self.scopes = granted_scopes()  # the bot token's, as installed from manifest.yml
+        # What auth.test answers instead of a single workspace's bot (an Enterprise Grid install:
+        # tests/slack_payloads/api_auth_test_enterprise.json, api_auth_test_org_install.json).
+        self.auth: dict | None = None
         self.delays: dict[str, float] = {}  # seconds to wait before answering a method
         self._cond = threading.Condition()
         self._calls: list[Call] = []
@@ -500,6 +503,8 @@ class FakeSlack:
         }
 
     def _auth_test(self, body: dict) -> dict:
+        if self.auth is not None:
+            return dict(self.auth)
         return {
             "ok": True,
             "url": "https://orchestrate-test.slack.com/",

@@ -18,6 +18,9 @@ from slack_sdk.signature import SignatureVerifier
 ORCHESTRATE = Path(sys.executable).with_name("orchestrate")
 SIGNING_SECRET = "test-signing-secret-8f2a"
 PAYLOADS = Path(__file__).with_name("slack_payloads")
+# The tree these tests are in: the subprocess imports its code from here, first. The venv's editable
+# install points at one checkout (/work/main), so a worktree's serve would otherwise run main's code.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 BOT_TOKEN = "xoxb-test-token"
 
 
@@ -50,6 +53,7 @@ class ServeProcess:
                 "SLACK_API_URL": slack_url,
                 "DATABASE_URL": database_url,
                 "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH")) if p),
             }
         )
         args = ["serve", *(["--host", host] if host else []), "--port", "0"]

@@ -9,6 +9,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -92,8 +93,6 @@ def slash_fixture(name: str, text: str, response_url: str, user: str = LEAD) -> 
 
 
 def send_slash(bot, name: str, text: str, response_url: str, user: str = LEAD):
-    from urllib.parse import urlencode
-
     payload = slash_fixture(name, text, response_url, user)["payload"]
     return bot.post(urlencode(payload), "application/x-www-form-urlencoded")
 
@@ -155,6 +154,10 @@ def test_show_more_in_the_home_tab_shows_the_next_page_there(bot, slack):
     shown = texts(published["blocks"])
     assert "*dev*" in shown and "*qa*" in shown  # the agent monitor's page, drawn in the Home view
     assert len(published["blocks"]) <= 100 and slack.errors == []
+    # A page further on (a message's Show more replaces its page; the Home tab has no message to replace).
+    home_click(bot, "page_more", json.dumps({"command": "health", "plan": "SF-1", "offset": 1}))
+    further = texts(view_of(slack.wait_for("views.publish", count=2)[-1])["blocks"])
+    assert "*qa*" in further and "*dev*" not in further
 
 
 # --- 2. The Home tab is personal ------------------------------------------------------------
@@ -788,3 +791,201 @@ def test_a_big_teams_prompt_names_who_has_not_answered_and_shows_all_answers_a_p
         assert sorted(map(int, seen)) == list(range(150))
     finally:
         engine.dispose()
+
+
+# --- 1. Buttons in messages and in ephemeral messages answer there ------------------------------
+
+
+def click(name: str, action_id: str, value: str, response_url: str, user: str = LEAD) -> dict:
+    """A button click as Slack sends it from the container of fixture ``name`` (a channel message, an
+    ephemeral one, a Grid install's), on the bot's button ``action_id`` carrying ``value``."""
+    payload = fixture(name)["payload"]
+    payload["user"]["id"] = user
+    payload["response_url"] = response_url
+    payload["actions"][0].update(action_id=action_id, value=value)
+    return payload
+
+
+def web_api_calls(slack) -> list[str]:
+    """The Web API methods the bot called (not the response_urls, not its auth.test at start)."""
+    return [c.method for c in slack.calls if not c.method.startswith("response:") and c.method != "auth.test"]
+
+
+def test_a_button_in_an_ephemeral_message_replaces_that_ephemeral(bot, slack, plan_store):
+    payload = click("block_actions_ephemeral_button", "dashboard_refresh", "SF-1", slack.response_url("eph"))
+    assert "message" not in payload and payload["container"]["is_ephemeral"] is True
+    status, _ = bot.interaction(payload)
+    assert status == 200
+    replaced = body_of(slack.wait_for("response:eph")[0])
+    # Slack lets an app change an ephemeral message only through its response_url (there is no
+    # message to chat.update): the dashboard replaces the one clicked.
+    assert replaced["replace_original"] is True and "*build*" in texts(replaced["blocks"])
+    assert web_api_calls(slack) == [] and slack.errors == []
+    # A pause from the ephemeral dashboard: announced in the channel, and the ephemeral redrawn with Resume.
+    bot.interaction(click("block_actions_ephemeral_button", "stream_pause", "SF-1|build", slack.response_url("p")))
+    said, redrawn = (body_of(c) for c in slack.wait_for("response:p", count=2))
+    assert said["response_type"] == "in_channel" and said["replace_original"] is False
+    assert "Paused build" in said["text"]
+    assert redrawn["replace_original"] is True and "Resume" in texts(redrawn["blocks"])
+    assert stream_status(plan_store[1], "build") == "paused"
+
+
+def test_a_refusal_in_an_ephemeral_message_reaches_the_clicker_and_leaves_it_as_it_was(bot, slack, plan_store):
+    bot.interaction(
+        click("block_actions_ephemeral_button", "stream_pause", "SF-1|build", slack.response_url("no"), user=STRANGER)
+    )
+    refusal = body_of(slack.wait_for("response:no")[0])
+    assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False
+    assert "only a lead of SF-1 may pause a stream" in refusal["text"]
+    assert stream_status(plan_store[1], "build") == "active"
+
+
+@pytest.mark.parametrize("name", ["block_actions_message_button", "block_actions_ephemeral_button"])
+def test_show_more_pages_in_the_message_it_was_clicked_in(bot, slack, name):
+    more = json.dumps({"command": "status", "plan": "SF-1", "offset": 1})  # the dashboard from its second stream
+    status, _ = bot.interaction(click(name, "page_more", more, slack.response_url("more")))
+    assert status == 200
+    page = body_of(slack.wait_for("response:more")[0])
+    assert page["replace_original"] is True  # in place: the next page instead of the one clicked
+    assert "*check*" in texts(page["blocks"]) and "*build*" not in texts(page["blocks"])
+    assert web_api_calls(slack) == [] and slack.errors == []
+
+
+def test_show_all_under_a_prompt_answers_the_clicker_and_leaves_the_prompt(bot, slack):
+    post_prompt(bot, slack)
+    prompt = body_of(slack.calls_to("chat.postMessage")[0])
+    slot = next(e["value"] for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"])
+    everyone = json.dumps({"command": "answers", "plan": "SF-1", "offset": 0, "slot": int(slot)})
+    bot.interaction(click("block_actions_message_button", "page_more", everyone, slack.response_url("all")))
+    shown = body_of(slack.wait_for("response:all")[0])
+    assert shown["replace_original"] is False and shown["response_type"] == "ephemeral"
+    assert "<@U0AGENT001>" in texts(shown["blocks"])
+    assert slack.calls_to("chat.update") == []  # the prompt is as it was
+
+
+# --- 4. A forced gate without a reason asks for it ---------------------------------------------
+
+
+def test_a_leads_forced_gate_without_a_reason_opens_the_empty_reason_modal(bot, slack, plan_store):
+    before = audit_commands(plan_store[1])
+    bot.slash("validate --checkpoint cp-1 --force", slack.response_url("p5"), channel=CHANNEL)
+    view = view_of(slack.wait_for("views.open")[0])
+    assert view["title"]["text"] == "Force the gate"
+    assert "passes the checkpoint with criteria unmet" in texts(view["blocks"])
+    reason = next(b for b in view["blocks"] if b.get("block_id") == "reason")
+    assert "initial_value" not in reason["element"]
+    assert slack.calls_to("response:p5") == []  # no usage error: the modal asks
+    assert audit_commands(plan_store[1]) == before  # nothing done until it is submitted
+
+
+# --- 8. Enterprise Grid, org-wide installs, shared channels -----------------------------------
+
+
+@pytest.fixture
+def serve_as(tmp_path, slack, plan_store):
+    """`serve --http` for a bot token whose auth.test answers as the fixture named (a Grid install)."""
+    started: list[ServeProcess] = []
+
+    def start(auth_fixture: str) -> ServeProcess:
+        slack.auth = fixture(auth_fixture)["payload"]
+        process = ServeProcess(tmp_path, slack.url, plan_store[0])
+        started.append(process)
+        process.wait_healthy()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def nothing_done_for(bot, slack, engine, send, sentinel: str = "command_status") -> None:
+    """``send()`` is answered 200 and nothing follows: no call to Slack, no audit entry, no error logged
+    (checked once a status typed afterwards, as the ``sentinel`` fixture, is answered: anything ``send``
+    set off would have arrived by then)."""
+    before = audit_commands(engine)
+    status, _ = send()
+    assert status == 200
+    send_slash(bot, sentinel, "status", slack.response_url("sentinel"))
+    slack.wait_for("response:sentinel")
+    time.sleep(0.3)
+    assert web_api_calls(slack) == [] and audit_commands(engine) == [*before, "status"]  # the sentinel's only
+    assert "Traceback" not in bot.output() and "ERROR" not in bot.output()
+
+
+@pytest.mark.parametrize(
+    ("auth", "command", "button"),
+    [
+        ("api_auth_test_enterprise", "command_status_enterprise", "block_actions_enterprise_workspace_install"),
+        ("api_auth_test_org_install", "command_status_enterprise_org_install", "block_actions_enterprise_org_install"),
+    ],
+)
+def test_a_grid_install_serves_its_own_enterprise(serve_as, slack, plan_store, auth, command, button):
+    bot = serve_as(auth)
+    # A slash command from a workspace of the org: answered to the person, as anywhere.
+    status, _ = send_slash(bot, command, "status", slack.response_url("st"))
+    assert status == 200
+    shown = body_of(slack.wait_for("response:st")[0])
+    assert shown["response_type"] == "ephemeral" and "*build*" in texts(shown["blocks"])
+    # A button (an org-wide install's has "team": null; the workspace is only in user.team_id).
+    payload = click(button, "stream_pause", "SF-1|build", slack.response_url("b"))
+    assert bot.interaction(payload)[0] == 200
+    said, redrawn = (body_of(c) for c in slack.wait_for("response:b", count=2))
+    assert "Paused build" in said["text"] and redrawn["replace_original"] is True
+    assert stream_status(plan_store[1], "build") == "paused"
+    # The same command from another Grid org is refused, and says why.
+    other = slash_fixture(command, "resume build", slack.response_url("x"))["payload"]
+    status, body = bot.post(urlencode({**other, "enterprise_id": "E0OTHER"}), "application/x-www-form-urlencoded")
+    assert (status, body) == (403, "this app serves another Slack workspace")
+    assert stream_status(plan_store[1], "build") == "paused" and slack.calls_to("response:x") == []
+
+
+@pytest.mark.parametrize(
+    ("auth", "event", "command"),
+    [
+        ("api_auth_test_enterprise", "event_enterprise_grid", "command_status_enterprise"),
+        ("api_auth_test_org_install", "event_enterprise_org_install", "command_status_enterprise_org_install"),
+    ],
+)
+def test_a_grid_installs_channel_message_is_taken_and_left_alone(serve_as, slack, plan_store, auth, event, command):
+    """A lead's message in the plan's channel (not in a prompt's thread) is no answer: 200, nothing else.
+    A 403 here would be an error to Slack, which retries it and, past a failure rate, turns events off."""
+    bot = serve_as(auth)
+    nothing_done_for(bot, slack, plan_store[1], lambda: bot.send_fixture(event), sentinel=command)
+
+
+def test_a_message_from_a_partner_org_in_a_shared_channel_is_taken_and_left_alone(bot, slack, plan_store):
+    """Slack Connect: the event's team_id is the partner's, the authorization is ours (bolt reads that)."""
+    nothing_done_for(bot, slack, plan_store[1], lambda: bot.send_fixture("event_shared_channel"))
+
+
+def test_a_partners_slash_command_in_a_shared_channel_is_refused_and_changes_nothing(bot, slack, plan_store):
+    """A command run from the partner's own install (its team_id) is not ours to serve: refused, as
+    any other workspace's (test_security_limits), with nothing said to its response_url."""
+    before = audit_commands(plan_store[1])
+    payload = slash_fixture("command_status_shared", "pause build --plan SF-1", slack.response_url("sh"), "U0PARTNER1")
+    status, body = bot.post(urlencode(payload["payload"]), "application/x-www-form-urlencoded")
+    assert (status, body) == (403, "this app serves another Slack workspace")
+    time.sleep(0.3)
+    assert slack.calls_to("response:sh") == [] and stream_status(plan_store[1], "build") == "active"
+    assert audit_commands(plan_store[1]) == before
+
+
+# --- 8. Events and payloads the bot takes and leaves alone ---------------------------------------
+
+
+def test_a_deleted_thread_parent_leaves_its_answers_as_they_are(bot, slack, plan_store):
+    """Deleting a message with replies makes it a tombstone (message_changed by USLACKBOT): the prompt's
+    tombstone is no edit of an answer, and the answers stay."""
+    ts = post_prompt(bot, slack)
+    bot.send_fixture("event_message_thread_reply", {PARENT_TS: ts})
+    slack.wait_for("chat.update", timeout=15)
+    slack.reset()
+    tombstone = {"1717000900.000100": ts}  # the deleted parent is the prompt
+    nothing_done_for(bot, slack, plan_store[1], lambda: bot.send_fixture("event_message_changed_tombstone", tombstone))
+    assert answer_of(plan_store[1]).answer["reply"] == "T1 done, PR merged"
+
+
+@pytest.mark.parametrize("name", ["event_message_channel_join", "event_app_home_opened_messages_tab", "view_closed"])
+def test_a_payload_with_nothing_to_do_is_answered_200_and_does_nothing(bot, slack, plan_store, name):
+    """The bot invited to the channel, its Messages tab opened (no Home to draw), a modal cancelled."""
+    nothing_done_for(bot, slack, plan_store[1], lambda: bot.send_fixture(name))
