@@ -1,7 +1,6 @@
 """The weekly digest: the week's report in brief with its burn-up chart, posted once in the plan's channel
 after the end-of-day sync on the day the plan sets (default Friday), however many replicas run."""
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -14,9 +13,33 @@ from tests.test_sync_schedule import jobs, paris  # noqa: F401 - the fake-clock 
 DIGEST = "*Weekly digest of TR-ORCH-001*, Mon 05 Jan to Fri 09 Jan"
 
 
+CHANNEL = "#tr-orchestration"  # the example plan's channel
+STORY = "orchestrate_story"  # the metadata event_type of the digest's and the retrospective's messages
+
+
+def story_posts(slack, title: str) -> list[dict]:
+    """The messages in the plan's channel that start with ``title``, as Slack keeps them."""
+    return [m for m in slack.messages(CHANNEL) if shown(m).startswith(title)]
+
+
+def shown(message: dict) -> str:
+    """What a person reads in a message: its sections' text, in order (Slack shows &lt; &gt; &amp; as < > &)."""
+    text = "\n".join(b["text"]["text"] for b in message.get("blocks", []) if b.get("type") == "section")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def digests(slack) -> list[str]:
-    comments = [str(c.body.get("initial_comment", "")) for c in slack.calls_to("files.completeUploadExternal")]
-    return [c for c in comments if c.startswith("*Weekly digest")]
+    return [shown(m) for m in story_posts(slack, "*Weekly digest")]
+
+
+def charts_in_thread(slack, ts: str) -> list[str]:
+    """The titles of the files shared in the thread of the message ``ts``."""
+    return [
+        f["title"]
+        for c in slack.calls_to("files.completeUploadExternal", include_failed=False)
+        if c.body.get("thread_ts") == ts
+        for f in c.body["files"]
+    ]
 
 
 def test_the_digest_is_posted_once_on_friday_after_the_end_of_day_sync(jobs, slack):  # noqa: F811
@@ -39,8 +62,9 @@ def test_the_digest_is_posted_once_on_friday_after_the_end_of_day_sync(jobs, sla
     assert "• 1 task done (20.0 h of estimate), 0 reopened, 0 blocked" in digest
     assert "• Burn-up: 20.0 h done by Fri 09 Jan against" in digest
     assert "`report TR-ORCH-001 --from 2026-01-05 --to 2026-01-09`" in digest
-    completed = [c.body for c in slack.calls_to("files.completeUploadExternal") if "Weekly" in json.dumps(c.body)]
-    assert "TR-ORCH-001: burn-up, week to 2026-01-09" in json.dumps(completed[0])
+    [message] = story_posts(slack, "*Weekly digest")
+    assert message["metadata"]["event_type"] == STORY
+    assert charts_in_thread(slack, message["ts"]) == ["TR-ORCH-001: burn-up, week to 2026-01-09"]
     pngs = [c for c in slack.calls if c.method.startswith("upload:") and c.raw.startswith(b"\x89PNG")]
     assert len(pngs) == 3  # Thursday's and Friday's end-of-day charts, and the digest's burn-up
 
@@ -79,8 +103,7 @@ def test_a_digest_setting_that_cannot_be_is_refused_with_what_would_be_right():
 
 
 def retrospectives(slack) -> list[str]:
-    comments = [str(c.body.get("initial_comment", "")) for c in slack.calls_to("files.completeUploadExternal")]
-    return [c for c in comments if c.startswith("*Retrospective")]
+    return [shown(m) for m in story_posts(slack, "*Retrospective")]
 
 
 def test_a_plan_stopped_gets_its_whole_story_once(jobs, slack, tmp_path):  # noqa: F811
@@ -114,10 +137,9 @@ def test_a_plan_stopped_gets_its_whole_story_once(jobs, slack, tmp_path):  # noq
     ) in lines
     assert "*Gates*" in lines and "*Quality metrics at the end*" in lines
     assert "• code-coverage: 93% (target > 90%, met)" in lines
-    completed = [
-        c.body for c in slack.calls_to("files.completeUploadExternal") if "Retrospective" in json.dumps(c.body)
-    ]
-    assert "TR-ORCH-001: burn-up of the whole plan, 2026-01-05 to 2026-01-07" in json.dumps(completed[0])
+    [message] = story_posts(slack, "*Retrospective")
+    title = "TR-ORCH-001: burn-up of the whole plan, 2026-01-05 to 2026-01-07"
+    assert charts_in_thread(slack, message["ts"]) == [title]
 
 
 def test_an_emergency_stop_is_a_pause_and_tells_no_story(jobs, slack):  # noqa: F811
