@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from bot import scheduler
+from bot.app import web_client
 from models.plan.schema import PlanFileError, read_plan_text
 from tests.conftest import EXAMPLE_PLAN
 from tests.test_sync_schedule import jobs, paris  # noqa: F401 - the fake-clock fixture
@@ -146,3 +147,103 @@ def test_an_emergency_stop_is_a_pause_and_tells_no_story(jobs, slack):  # noqa: 
     jobs("stop --emergency --reason 'prod is down'")
     scheduler.tick()
     assert retrospectives(slack) == []
+
+
+# --- within Slack's limits: a refusal is tried again, never posted twice ------------------------------
+
+
+@pytest.fixture
+def served(jobs, engine, slack):  # noqa: F811
+    """The jobs as `serve` runs them: through the app's own Slack client (bot.app.web_client), which
+    never sends a post again blind when its answer is lost."""
+    scheduler.use(engine, web_client("xoxb-test", slack.url), clock=lambda: jobs.now)
+    return jobs
+
+
+def wait_and_retry(runner, seconds: float, slack=None) -> None:
+    """The clock ``seconds`` on, then the scheduler's two-second job that tries failed posts again (with
+    ``slack``: a minute has passed for Slack's one history look a minute too)."""
+    runner.advance(seconds=seconds)
+    if slack is not None:
+        slack.a_minute_passes()
+    scheduler.retry_posts()
+
+
+def end_of_day_posts(slack) -> tuple[int, int]:
+    """How many end-of-day prompts and summaries are in the plan's channel."""
+    texts = [m.get("text", "") for m in slack.messages(CHANNEL)]
+    return texts.count("Sync: end-of-day (TR-ORCH-001)"), sum(t.startswith("End of day") for t in texts)
+
+
+def test_a_digest_slack_refuses_with_429_goes_out_once_when_slack_takes_it(served, slack):
+    served.at(paris(2026, 1, 9, 17, 0))
+    # The end of a busy Friday: Slack refuses the first posts in the channel, and the first upload.
+    slack.fail_next("chat.postMessage", status=429, retry_after=5, times=2)  # the prompt's, then the digest's
+    slack.fail_next("files.completeUploadExternal", status=429, retry_after=7)  # the digest's chart
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")
+    assert digests(slack) == []
+    for _ in range(8):  # 40 s: each post tried again after its Retry-After
+        wait_and_retry(served, 5)
+        scheduler.run_slot("TR-ORCH-001", "end-of-day")  # the job firing again claims nothing
+
+    [digest] = digests(slack)
+    assert digest.startswith(DIGEST)
+    [message] = story_posts(slack, "*Weekly digest")
+    assert charts_in_thread(slack, message["ts"]) == ["TR-ORCH-001: burn-up, week to 2026-01-09"]
+    assert end_of_day_posts(slack) == (1, 1)
+    refused = [c for c in slack.calls_to("chat.postMessage") if c.failed]
+    assert len(refused) == 2
+
+
+def test_a_digest_refused_500_is_tried_again_with_backoff(served, slack):
+    served.at(paris(2026, 1, 9, 17, 0))
+    scheduler.run_slot("TR-ORCH-001", "standup")  # Friday's standup is out; the digest follows the end of day
+    slack.fail_next("chat.postMessage", status=500, times=1)  # the end-of-day prompt
+    slack.fail_next("chat.postMessage", status=503, times=1)  # the digest
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")
+    wait_and_retry(served, 1)  # 1 s: the first backoff
+    assert len(digests(slack)) == 1
+    for _ in range(5):
+        wait_and_retry(served, 10)
+    assert len(digests(slack)) == 1 and end_of_day_posts(slack) == (1, 1)
+
+
+def test_a_digest_whose_answer_was_lost_is_looked_for_not_posted_twice(served, slack):
+    served.at(paris(2026, 1, 9, 17, 0))
+    # Slack takes both posts (the prompt's, then the digest's) and the connection drops before its answer.
+    slack.lose_answer_next("chat.postMessage", times=2)
+    scheduler.run_slot("TR-ORCH-001", "end-of-day")
+    [message] = story_posts(slack, "*Weekly digest")  # in the channel: Slack has it
+    assert charts_in_thread(slack, message["ts"]) == []
+    for _ in range(4):  # a look a minute (one for the prompt, one for the digest): found, not sent again
+        wait_and_retry(served, 61, slack)
+
+    assert len(digests(slack)) == 1
+    assert charts_in_thread(slack, message["ts"]) == ["TR-ORCH-001: burn-up, week to 2026-01-09"]
+    assert end_of_day_posts(slack) == (1, 1)
+    assert len(slack.calls_to("conversations.history", include_failed=False)) >= 2
+
+
+def test_a_retrospective_slack_refuses_goes_out_once_when_slack_takes_it(served, slack):
+    served.at(paris(2026, 1, 7, 12, 0))
+    served("stop --reason 'scope cut'")
+    slack.fail_next("chat.postMessage", status=429, retry_after=30)
+    slack.fail_next("files.completeUploadExternal", status=503)
+    scheduler.tick()
+    assert retrospectives(slack) == []
+    wait_and_retry(served, 29)
+    assert retrospectives(slack) == []  # not before Slack's Retry-After
+    wait_and_retry(served, 1)
+    [story] = retrospectives(slack)
+    assert story.splitlines()[1] == "Stopped on Wed 07 Jan (scope cut), working day 3 of 10, with 0 of 24 tasks done"
+    [message] = story_posts(slack, "*Retrospective")
+    assert charts_in_thread(slack, message["ts"]) == []  # its chart was refused: tried again after 2 s
+    wait_and_retry(served, 2)
+    title = "TR-ORCH-001: burn-up of the whole plan, 2026-01-05 to 2026-01-07"
+    assert charts_in_thread(slack, message["ts"]) == [title]
+    served.advance(minutes=1)
+    scheduler.tick()  # the next minute, and another replica: still once
+    scheduler._runtime = replace(scheduler._require_runtime(), name="replica-2")
+    scheduler.tick()
+    wait_and_retry(served, 60)
+    assert len(retrospectives(slack)) == 1 and charts_in_thread(slack, message["ts"]) == [title]
