@@ -1,14 +1,24 @@
 """The weekly digest: the week's report in brief with its burn-up chart, posted once in the plan's channel
 after the end-of-day sync on the day the plan sets (default Friday), however many replicas run."""
 
+import json
 from dataclasses import replace
+from datetime import datetime
+from urllib.parse import urlencode
 
 import pytest
+from slack_bolt.request import BoltRequest
+from sqlmodel import Session, select
 
 from bot import scheduler
-from bot.app import web_client
+from bot.app import build_app, web_client
+from commands.core.errors import CommandError
+from models.db.tables import CriterionVerdict
 from models.plan.schema import PlanFileError, read_plan_text
+from tests.clock import PARIS
 from tests.conftest import EXAMPLE_PLAN
+from tests.serve_process import fixture
+from tests.slack_app import body_of, texts
 from tests.test_sync_schedule import jobs, paris  # noqa: F401 - the fake-clock fixture
 
 DIGEST = "*Weekly digest of TR-ORCH-001*, Mon 05 Jan to Fri 09 Jan"
@@ -247,3 +257,108 @@ def test_a_retrospective_slack_refuses_goes_out_once_when_slack_takes_it(served,
     scheduler.tick()
     wait_and_retry(served, 60)
     assert len(retrospectives(slack)) == 1 and charts_in_thread(slack, message["ts"]) == [title]
+
+
+# --- the leads' verdicts on criteria no metric judges ----------------------------------------------
+
+LEAD, STRANGER = "U0LEAD0001", "U0NOBODY01"
+FRONTEND = "• stream-b-frontend: “All UI components functional, accessibility compliant”"
+
+
+def click(app, slack, action_id: str, value: str, message: dict, *, user: str, answer: str) -> None:
+    """A click on a button of ``message`` in the plan's channel, as Slack sends it (the payload of
+    tests/slack_payloads/block_actions_message_button.json, which names its source), to the app in process."""
+    payload = fixture("block_actions_message_button", {"C0PLAN0001": CHANNEL})["payload"]
+    payload["user"].update(id=user, username=user.lower(), name=user.lower())
+    payload["message"] = {**payload["message"], **message}
+    payload["container"]["message_ts"] = message["ts"]
+    payload["response_url"] = slack.response_url(answer)
+    payload["actions"][0].update(action_id=action_id, value=value, block_id="verdict")
+    body = urlencode({"payload": json.dumps(payload)})
+    response = app.dispatch(BoltRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"]}))
+    assert response.status == 200
+
+
+def verdict_buttons(blocks: list[dict]) -> list[tuple[str, str, str]]:
+    return [
+        (e["text"]["text"], e["action_id"].split(":")[0], e["value"])
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+def test_a_lead_confirms_a_criterion_with_its_button_and_the_retrospective_says_who(served, slack, engine):
+    served.at(paris(2026, 1, 7, 12, 0))
+    served("stop --reason 'scope cut'")
+    scheduler.tick()
+    [message] = story_posts(slack, "*Retrospective")
+    assert f"{FRONTEND} — to confirm with the leads (no metric it names was reported)" in shown(message)
+    assert verdict_buttons(message["blocks"])[2:4] == [
+        ("Met", "retro_met", "TR-ORCH-001|stream-b-frontend"),
+        ("Not met", "retro_not_met", "TR-ORCH-001|stream-b-frontend"),
+    ]
+    app = build_app(engine, token="xoxb-test", api_url=slack.url, verify_token=False)
+
+    # Someone who does not lead the plan: refused, to them alone, and nothing changes.
+    click(app, slack, "retro_met", "TR-ORCH-001|stream-b-frontend", message, user=STRANGER, answer="v0")
+    refusal = body_of(slack.wait_for("response:v0", timeout=10)[0])
+    assert refusal["response_type"] == "ephemeral"
+    assert refusal["text"] == (
+        ":no_entry: only a lead of TR-ORCH-001 may confirm a success criterion; leads: <@U0LEAD0001>"
+    )
+    with Session(engine) as session:
+        assert session.exec(select(CriterionVerdict)).all() == []
+
+    # The lead: recorded with their name, announced, and the retrospective edited in place.
+    click(app, slack, "retro_met", "TR-ORCH-001|stream-b-frontend", message, user=LEAD, answer="v1")
+    [edit] = slack.wait_for("chat.update", timeout=10)
+    assert (edit.body["channel"], edit.body["ts"]) == (CHANNEL, message["ts"])
+    story = shown(edit.body)
+    today = f"{datetime.now(PARIS):%a %d %b}"  # a click is Slack's, in real time
+    assert f"{FRONTEND} — met, said <@{LEAD}> on {today}" in story
+    assert "*Retrospective of TR-ORCH-001*, Mon 05 Jan to Wed 07 Jan" in story
+    assert [v for _, _, v in verdict_buttons(edit.body["blocks"])] == ["TR-ORCH-001|stream-a-backend"] * 2 + [
+        "TR-ORCH-001|stream-c-testing"
+    ] * 2  # the others are still to confirm
+    announced = body_of(slack.wait_for("response:v1", timeout=10)[0])
+    assert announced["response_type"] == "in_channel"
+    assert (
+        "stream-b-frontend's success criterion “All UI components functional, accessibility compliant”: met,"
+        " said u0lead0001." in texts(announced["blocks"])
+    )
+    with Session(engine) as session:
+        [verdict] = session.exec(select(CriterionVerdict)).all()
+        assert (verdict.stream, verdict.met, verdict.slack_user) == ("stream-b-frontend", True, LEAD)
+
+    # From the CLI too: the next tick draws the retrospective again.
+    served("retro criterion stream-c not-met")
+    scheduler.tick()
+    edits = slack.wait_for("chat.update", count=2, timeout=10)
+    story = shown(edits[-1].body)
+    assert "• stream-c-testing: “>95% test coverage, zero critical bugs” — not met, said tester on Wed 07 Jan" in (
+        story
+    )
+    assert f"{FRONTEND} — met, said <@{LEAD}> on {today}" in story
+    scheduler.tick()  # nothing new: not drawn again
+    assert len(slack.calls_to("chat.update")) == 2
+
+
+def test_a_criterion_its_metrics_judge_is_not_the_leads_to_confirm(served, slack, tmp_path):
+    criteria = tmp_path / "criteria.yml"
+    criteria.write_text(
+        EXAMPLE_PLAN.read_text().replace(
+            '"All backend services operational, <100ms response time"', '"code coverage kept"'
+        )
+    )
+    served(f"plan load {criteria}")
+    served("metric code-coverage 93%")
+    with pytest.raises(CommandError, match="has no retrospective yet: its criteria are confirmed once it is done"):
+        served("retro criterion stream-b met")
+    served.at(paris(2026, 1, 7, 12, 0))
+    served("stop --reason 'scope cut'")
+    scheduler.tick()
+    with pytest.raises(CommandError, match="stream-a-backend's criterion is judged by its metrics: met"):
+        served("retro criterion stream-a met")
+    [message] = story_posts(slack, "*Retrospective")
+    assert "TR-ORCH-001|stream-a-backend" not in [v for _, _, v in verdict_buttons(message["blocks"])]
