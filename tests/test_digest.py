@@ -3,17 +3,17 @@ after the end-of-day sync on the day the plan sets (default Friday), however man
 
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from slack_bolt.request import BoltRequest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot import scheduler
 from bot.app import build_app, web_client
 from commands.core.errors import CommandError
-from models.db.tables import CriterionVerdict
+from models.db.tables import CriterionVerdict, Task
 from models.plan.schema import PlanFileError, read_plan_text
 from tests.clock import PARIS
 from tests.conftest import EXAMPLE_PLAN
@@ -362,3 +362,47 @@ def test_a_criterion_its_metrics_judge_is_not_the_leads_to_confirm(served, slack
         served("retro criterion stream-a met")
     [message] = story_posts(slack, "*Retrospective")
     assert "TR-ORCH-001|stream-a-backend" not in [v for _, _, v in verdict_buttons(message["blocks"])]
+
+
+# --- the plan done: on time, or late ----------------------------------------------------------------
+
+
+EVENTS = ("api-endpoints-ready", "service-complete", "components-ready", "day-5-complete")  # its coordination
+
+
+def finish_every_task(runner, engine) -> None:
+    """Every task of the plan done, as the team would: each one ready is marked done, and the plan's
+    coordination events are raised for the tasks waiting on them."""
+    for event in EVENTS:
+        runner(f"event {event}")
+    with Session(engine) as session:
+        keys = session.exec(select(Task.key).where(col(Task.archived).is_(False)).order_by(col(Task.id))).all()
+    for key in keys:
+        runner(f"task done {key}")
+
+
+@pytest.mark.parametrize(
+    ("finished", "ending"),
+    [
+        (
+            paris(2026, 1, 16, 16, 0),  # Friday of the second week: working day 10 of the plan's 10
+            "Delivered on time: all 24 tasks done on Fri 16 Jan, working day 10 of 10",
+        ),
+        (
+            paris(2026, 1, 20, 11, 0),  # the Tuesday after
+            "Delivered late: all 24 tasks done on Tue 20 Jan, working day 12 of 10 (2 working days over)",
+        ),
+    ],
+)
+def test_a_plan_done_tells_whether_it_was_delivered_on_time(served, slack, engine, finished, ending):
+    served.at(finished - timedelta(hours=1))
+    finish_every_task(served, engine)
+    served.at(finished)
+    scheduler.tick()
+    scheduler.tick()  # the next minute: still once
+    [story] = retrospectives(slack)
+    lines = story.splitlines()
+    assert lines[0] == f"*Retrospective of TR-ORCH-001*, Mon 05 Jan to {finished.astimezone(PARIS):%a %d %b}"
+    assert lines[1] == ending
+    assert lines[2].startswith("Burn-up: 480.0 h done by ")
+    assert f"{FRONTEND} — to confirm with the leads (no metric it names was reported)" in lines
