@@ -39,20 +39,25 @@ def retrospective_message(retro: Retrospective) -> tuple[str, list[dict]]:
         ["*Quality metrics at the end*", *(metrics or ["• none was reported"])]
     )
     room = MAX_MESSAGE_BLOCKS - len(head) - len(tail)
-    criteria = _criteria_blocks(retro, room)
+    buttons = len(retro.waiting)
+    criteria = _criteria_blocks(retro, buttons)
+    while len(criteria) > room and buttons > 0:  # fewer criteria with buttons, until the message fits
+        buttons -= 1
+        criteria = _criteria_blocks(retro, buttons)
     text = f"Retrospective of {retro.plan}: {retro.lines[0]}"
     return text, unique_action_ids([b.to_dict() for b in [*head, *criteria, *tail]])
 
 
-def _criteria_blocks(retro: Retrospective, room: int) -> list[SectionBlock | ActionsBlock]:
-    """Each criterion a line; one still to confirm gets its own section and buttons while there is room
-    (two blocks each, a block kept for the lines after it), else it is a line like the others."""
+def _criteria_blocks(retro: Retrospective, buttons: int) -> list[SectionBlock | ActionsBlock]:
+    """Each criterion a line; the first ``buttons`` still to confirm get a section of their own and their
+    buttons, the others are lines like the rest, with the command that confirms them."""
     blocks: list[SectionBlock | ActionsBlock] = []
     lines = ["*Success criteria*"] if retro.criteria else ["*Success criteria*", "• none in the plan file"]
     left_out = 0
     for criterion in retro.criteria:
         waiting = criterion.for_the_leads and criterion.verdict is None
-        if waiting and room - len(blocks) - len(_packed(lines)) - 1 >= 3:
+        if waiting and buttons > 0:
+            buttons -= 1
             blocks += _packed(lines)
             lines = []
             blocks.append(SectionBlock(text=MarkdownTextObject(text=_cut(f"• {_line(criterion)}"))))
