@@ -246,5 +246,20 @@ def register(app, front: SlackFront) -> None:
         plan_key, blocker_key = action["value"].split("|", 1)
         run_and_answer(body, respond, client, ["blockers", "close", blocker_key, "--plan", plan_key])
 
+    def verdict_button(verdict: str):
+        """Met / Not met under a retrospective's criterion no metric judges: `retro criterion STREAM met`, as
+        the clicker (a lead); the retrospective is drawn again in place with the verdict and who gave it."""
+
+        def on_verdict_click(body, action, respond, client):
+            plan_key, stream = action["value"].split("|", 1)
+            tokens = ["retro", "criterion", stream, verdict, "--plan", plan_key]
+            reply, error, how = run_and_answer(body, respond, client, tokens)
+            if reply is not None and error is None:
+                front.honour(client, reply, how, now=utcnow())
+
+        return on_verdict_click
+
+    listen(app.action(action("retro_met")), verdict_button("met"))
+    listen(app.action(action("retro_not_met")), verdict_button("not-met"))
     listen(app.action(action("move_undo")), move_button("undo"))
     listen(app.action(action("move_apply")), move_button("apply"))

@@ -1,5 +1,6 @@
 """A report in Slack: its summary where it was asked for, and in the asker's DM with the bot the burn-up
-chart and the whole report as a CSV file (an ephemeral answer cannot carry files)."""
+chart and the whole report as a CSV file (an ephemeral answer cannot carry files). The weekly digest and
+the retrospective go to the plan's channel through bot/story_posts.py."""
 
 import logging
 
@@ -9,7 +10,6 @@ from slack_sdk.errors import SlackApiError
 from bot.sync_post import _png
 from models.views.reply import Document
 from models.views.report import Report, as_csv
-from models.views.retrospective import Retrospective
 
 log = logging.getLogger(__name__)
 
@@ -46,57 +46,6 @@ def send_document(client: WebClient, document: Document, user: str) -> str | Non
     except SlackApiError as exc:
         log.warning("the report's file to %s failed: %s", user, exc.response.get("error"))
         return None
-
-
-def post_digest(client: WebClient, channel: str, report: Report) -> bool:
-    """The weekly digest in the plan's channel: the week's report in brief, with its burn-up chart."""
-    lines = "\n".join(f"• {line}" for line in report.headline)
-    comment = (
-        f"*Weekly digest of {report.plan}*, {report.start:%a %d %b} to {report.end:%a %d %b}\n{lines}\n"
-        f"_The whole report: `report {report.plan} --from {report.start} --to {report.end}`_"
-    )
-    title = f"{report.plan}: burn-up, week to {report.end}"
-    return _post_with_chart(client, channel, comment, report, f"{_name(report)}-burnup.png", title, "weekly digest")
-
-
-def post_retrospective(client: WebClient, retro: Retrospective) -> bool:
-    """The plan's whole story in its channel, once: the ending, the success criteria, the gates, the
-    quality metrics at the end, and the burn-up of the whole plan."""
-    body = retro.report
-    gates = [f"• {r[0]} {r[1]}: {r[3]}" + (f" by {r[5]}" if r[5] else "") for r in body.section("Gates").rows]
-    metrics = [
-        f"• {r[0]}: {r[3]} (target {r[6] or 'none'}{', met' if r[7] == 'yes' else ', not met' if r[7] == 'no' else ''})"
-        for r in body.section("Metrics").rows
-    ]
-    parts = [
-        f"*Retrospective of {retro.plan}*, {body.start:%a %d %b} to {body.end:%a %d %b}",
-        retro.lines[0],
-        *retro.lines[1:2],
-        "*Success criteria*",
-        *(f"• {line}" for line in retro.lines[2:]),
-        "*Gates*",
-        *(gates or ["• none was passed or missed"]),
-        "*Quality metrics at the end*",
-        *(metrics or ["• none was reported"]),
-    ]
-    title = f"{retro.plan}: burn-up of the whole plan, {body.start} to {body.end}"
-    filename = f"{retro.plan}-retrospective-burnup.png"
-    return _post_with_chart(client, retro.channel, "\n".join(parts), body, filename, title, "retrospective")
-
-
-def _post_with_chart(
-    client: WebClient, channel: str, comment: str, report: Report, filename: str, title: str, what: str
-) -> bool:
-    """One upload: the burn-up chart with its message. A refusal is logged and not tried again: the post
-    was claimed already, so it is never posted twice."""
-    try:
-        client.files_upload_v2(
-            channel=channel, initial_comment=comment, content=burnup_chart(report), filename=filename, title=title
-        )
-        return True
-    except SlackApiError as exc:
-        log.error("the %s of %s failed: %s", what, report.plan, exc.response.get("error"))
-        return False
 
 
 def _name(report: Report) -> str:

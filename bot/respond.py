@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
-from bot import blocks, report_post, scheduler, sync_post
+from bot import blocks, report_post, scheduler, story_posts, sync_post
 from bot.blocks import section_dict
 from commands.core.context import Actor
 from commands.core.dispatch import InternalError, Invocation, execute
@@ -269,7 +269,7 @@ class SlackFront:
 
     def honour(self, client: WebClient, reply: Reply, how: Invocation, *, now: datetime) -> None:
         """What the reply asks of the front beyond showing it: a prompt to post as the bot's own message
-        (recorded, so answers can redraw it), a posted prompt to redraw."""
+        (recorded, so answers can redraw it), a posted prompt or retrospective to redraw."""
         if reply.prompt_to_post is not None and how.channel and isinstance(reply.body, SyncPrompt):
             label = f"the {reply.body.sync_type} sync of {reply.body.plan}"
             # Through the scheduler's path (no sleep through a 429, tried again if it fails), else at once.
@@ -277,6 +277,8 @@ class SlackFront:
                 sync_post.post_prompt(client, self.engine, reply.body, how.channel, now=now)
         if reply.prompt_to_redraw is not None:
             sync_post.refresh_prompt_soon(client, self.engine, reply.prompt_to_redraw)
+        if reply.story_to_redraw is not None:
+            story_posts.redraw_retrospectives(client, self.engine, now, plan_key=reply.story_to_redraw)
         if isinstance(reply.body, Report) and how.actor.slack_user:
             report_post.send_report(client, reply.body, how.actor.slack_user)
         if isinstance(reply.body, Document) and how.actor.slack_user:

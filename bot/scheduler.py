@@ -31,8 +31,8 @@ from sqlalchemy import Engine
 from bot.delivery import CONNECTION_LOST, Outlets, deliver_due, escalate, never_waiting
 from bot.history import CannotLook
 from bot.metrics import SCHEDULER_JOBS
-from bot.report_post import post_digest, post_retrospective
 from bot.settings import replica_name
+from bot.story_posts import StoryPoster, digest_story, redraw_retrospectives, retrospective_story
 from bot.sync_post import find_posted, post_prompt, post_summary, remind, remind_held
 from bot.zones import refresh_zones
 from models.db.types import utcnow
@@ -98,6 +98,7 @@ class Runtime:
     name: str = field(default_factory=replica_name)
     fingerprints: dict[str, tuple] = field(default_factory=dict)
     pending: dict[tuple[int, str], PendingPost] = field(default_factory=dict)
+    stories: StoryPoster = field(default_factory=StoryPoster)  # the digests and retrospectives it claimed
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
@@ -296,7 +297,7 @@ def _post_digest(runtime: Runtime, plan_key: str, entry_type: str, now: datetime
     try:
         digest = digest_due(runtime.engine, plan_key, entry_type, now=now)
         if digest is not None:
-            post_digest(runtime.slack, digest.channel, digest.report)
+            runtime.stories.post(runtime.slack, runtime.engine, digest_story(digest), runtime.clock())
     except Exception:
         log.exception("the weekly digest of %s failed", plan_key)
 
@@ -427,9 +428,11 @@ def _later(
 
 
 def retry_posts() -> None:
-    """Every two seconds: try again the posts of slots this process claimed whose post failed."""
+    """Every two seconds: try again the posts of slots (and the digests and retrospectives) this process
+    claimed whose post failed."""
     runtime = _require_runtime()
     now = runtime.clock()
+    runtime.stories.retry_due(runtime.slack, runtime.engine, now)
     with runtime.lock:
         due = [p for p in runtime.pending.values() if p.at <= now]
         for post in due:
@@ -501,7 +504,8 @@ def tick() -> None:
                 _plan_step(runtime, step, plan_id, plan_key, now)
         escalate(runtime.engine, _outlets(runtime), now)
         for retro in retrospectives_due(runtime.engine, now=now):
-            post_retrospective(runtime.slack, retro)
+            runtime.stories.post(runtime.slack, runtime.engine, retrospective_story(retro), now)
+        redraw_retrospectives(runtime.slack, runtime.engine, now)  # verdicts given from the CLI
         SCHEDULER_JOBS.labels("tick", "ok").inc()
     except Exception:
         SCHEDULER_JOBS.labels("tick", "error").inc()

@@ -437,6 +437,40 @@ class CoordinationFiring(SQLModel, table=True):
     event_id: int | None = Field(default=None, foreign_key="events.id")
 
 
+class StoryPost(SQLModel, table=True):
+    """Where a weekly digest or a retrospective landed (its ``coordination_firings`` claim says who posts it):
+    the retrospective is edited in place as the leads give their verdicts, over the range it told."""
+
+    __tablename__ = "story_posts"
+    __table_args__ = (UniqueConstraint("plan_id", "action"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    action: str = Field(max_length=100)  # "weekly-digest 2026-W02", "retrospective"
+    first_day: str = Field(max_length=10)  # the range told, local dates
+    last_day: str = Field(max_length=10)
+    ending: str = Field(max_length=10)  # "done" or "stopped": how the plan ended, for a retrospective
+    channel: str | None = Field(default=None, max_length=50)
+    ts: str | None = Field(default=None, max_length=50)
+    posted_at: datetime | None = _when(default=None)
+    redraw: bool = False  # a verdict came since it was drawn: edit it in place
+
+
+class CriterionVerdict(SQLModel, table=True):
+    """A lead's word on a stream's success criterion that no metric judges: met or not, by whom, when."""
+
+    __tablename__ = "criterion_verdicts"
+    __table_args__ = (UniqueConstraint("plan_id", "stream"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    stream: str = Field(max_length=100)  # the stream's key, as success-criteria names it
+    met: bool
+    by: str = Field(max_length=100)  # the lead's name as the audit log shows it
+    slack_user: str | None = Field(default=None, max_length=50)
+    at: datetime = _when(default_factory=utcnow)
+
+
 class Alert(SQLModel, table=True):
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_plan_status", "plan_id", "status"),)

@@ -30,6 +30,8 @@ class Reply(BaseModel):
     prompt_to_post: int | None = None
     # The posted prompt (its slot) this change shows in: the front end redraws it.
     prompt_to_redraw: int | None = None
+    # The plan whose posted retrospective this change shows in: the front end draws it again in place.
+    story_to_redraw: str | None = None
 
     def with_notes(self, notes: list[str]) -> "Reply":
         """The reply with what the rules did in reaction (a risk trigger fired) added to its details."""
