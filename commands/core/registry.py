@@ -4,6 +4,7 @@ from functools import cache
 
 from commands import (
     ack,
+    agent,
     alerts,
     answer,
     audit,
@@ -53,6 +54,7 @@ SPECS = [
     *task.SPECS,
     *answer.SPECS,
     *heartbeat.SPECS,
+    *agent.SPECS,
     *metric.SPECS,
     *event.SPECS,
     *alerts.SPECS,
