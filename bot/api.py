@@ -523,7 +523,7 @@ def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None =
         if isinstance(body, (ProgressIn, DoneIn)):
             for link in body.all_links():
                 options += _option("link", link)
-        if isinstance(body, (ReasonIn, RequiredReasonIn)):
+        if isinstance(body, (ReasonIn, RequiredReasonIn, DoneIn)):
             options += _option("reason", body.reason)
         return _ok(run(request, _tokens(["task", action], [task_id], options), key=key))
 
