@@ -11,8 +11,8 @@ from commands.core.context import Actor
 from commands.core.dispatch import Invocation, execute
 from commands.core.errors import CommandError, PermissionDenied, UsageError
 from models.db.tables import AgentToken, AuditEntry, MetricReading, TaskNote
-from tests.slack_app import OPERATOR
 from tests.serve_process import ServeProcess
+from tests.slack_app import OPERATOR
 from tests.test_api import TOKEN, agent, call, task_status
 
 AGENT_MAY = "an agent's token may: GET /api/v1/agents/me/next"
