@@ -86,7 +86,7 @@ def test_tokens_are_for_leads_on_the_cli_only(store):
     with pytest.raises(PermissionDenied, match="only a lead of TR-ORCH-001 may list the agents' tokens"):
         execute(store[1], ["agent", "tokens"], someone)
     lead_in_slack = Invocation(actor=Actor(id="U1", name="u", source="slack", operator=True), front="slack")
-    with pytest.raises(UsageError, match="^`agent` is not for Slack: it runs from the CLI$"):
+    with pytest.raises(UsageError, match=r"^`agent` is not for Slack: it runs from the CLI$"):
         execute(store[1], ["agent", "tokens"], lead_in_slack)
     with Session(store[1]) as session:
         assert session.exec(select(func.count()).select_from(AgentToken)).one() == 0
