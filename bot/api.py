@@ -6,11 +6,18 @@
     GET   /api/v1/report                     report [--from] [--to] [--stream] [--agent] [--plan], JSON or CSV
     GET   /api/v1/exports/{what}             export WHAT [--from] [--to] [--plan] [--format csv|json], streamed
     POST  /api/v1/agents/{id}/heartbeat      an agent's heartbeat, up or down
+    GET   /api/v1/agents/me/next             task next: your current task, else your next ready one
+    POST  /api/v1/tasks/{id}/start|progress|done|block|fail    task start|progress|done|block|fail ID
+    POST  /api/v1/agents/me/heartbeat        heartbeat ME [--down] [--note TEXT]
     GET   /api/v1/openapi.json               this API's OpenAPI document (/api/v1/docs: Swagger UI), with the token
 
-Every request needs ``Authorization: Bearer $ORCHESTRATE_API_TOKEN``. The client
-acts as the operator (a lead on every plan), and its source in the audit log is
-``api``. Where a command exists the request *is* that command: it goes through
+Every request needs ``Authorization: Bearer $ORCHESTRATE_API_TOKEN`` (the client
+acts as the operator, a lead on every plan) or an agent's own token from
+``agent token AGENT`` (the client is that agent: its own tasks and heartbeats
+only; anything else is 403). Its source in the audit log is ``api``, its actor
+``api`` or ``agent:AGENT``. A write may carry an ``Idempotency-Key``: the same key
+again gets the first answer and changes nothing twice. Where a command exists
+the request *is* that command: it goes through
 the grammar and the dispatcher, so it is checked, run in one transaction and
 audited exactly as on the CLI (a heartbeat is `heartbeat AGENT [--down]`).
 
