@@ -4,13 +4,15 @@ An agent's token acts as that agent only (its tasks, its heartbeats); rotation a
 token at once; a write sent again with the same Idempotency-Key is applied once and answered the same.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlmodel import Session, func, select
 
 from commands.core.context import Actor
 from commands.core.dispatch import Invocation, execute
-from commands.core.errors import CommandError, PermissionDenied, UsageError
-from models.db.tables import AgentToken, AuditEntry, MetricReading, TaskNote
+from commands.core.errors import CommandError, IdempotencyConflict, PermissionDenied, UsageError
+from models.db.tables import Agent, AgentToken, AuditEntry, MetricReading, TaskNote
 from tests.serve_process import ServeProcess
 from tests.slack_app import OPERATOR
 from tests.test_api import TOKEN, agent, call, task_status
@@ -292,3 +294,27 @@ def test_a_retry_with_the_same_idempotency_key_applies_once_and_gets_the_same_an
         "Noted on T21 (40%): pipeline drafted",
         "replayed (Idempotency-Key): Noted on T21 (40%): pipeline drafted",
     ]
+
+
+# --- on either store, in process ---------------------------------------------------------------
+
+
+def test_concurrent_retries_with_one_idempotency_key_apply_once_on_either_store(started):
+    """Four requests with the same key at once (a client retrying while the first is still running):
+    one change, one answer for all."""
+    started("task start T21")
+    agent_c2 = started("agent token agent-c2").body.details[0]
+    assert agent_c2.startswith("oat_")
+    with Session(started.engine) as session:
+        c2 = session.exec(select(Agent).where(Agent.key == "agent-c2")).one()
+    actor = Actor(id="agent:agent-c2", name="agent-c2", source="api", agent_id=c2.id, agent_plan="TR-ORCH-001")
+    how = Invocation(actor=actor, front="api", idempotency_key="k-1")
+    line = ["task", "progress", "T21", "--note", "half way", "--percent", "50"]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: execute(started.engine, line, how, now=started.now), range(4)))
+    assert {a.model_dump_json() for a in answers} == {answers[0].model_dump_json()}
+    assert answers[0].body.text == "Noted on T21 (50%): half way"
+    assert [(n.actor, n.note, n.percent) for n in notes(started.engine)] == [("agent-c2", "half way", 50)]
+    with pytest.raises(IdempotencyConflict, match="Idempotency-Key 'k-1' was used for another request"):
+        execute(started.engine, [*line[:4], "other"], how, now=started.now)
+    assert len(notes(started.engine)) == 1
