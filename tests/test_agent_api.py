@@ -181,6 +181,8 @@ def test_progress_and_artifacts_show_in_task_show_and_bad_input_changes_nothing(
         status, body, _ = call(server.base, "POST", "/api/v1/tasks/T21/progress", payload, token=mine)
         assert status == 422 and [f["field"] for f in body["fields"]] == [field], payload
         assert body["error"].startswith(f"{field}: ")
+    status, body, _ = call(server.base, "POST", "/api/v1/tasks/T99/progress", {"note": "x"}, token=mine)
+    assert status == 404 and body["error"].startswith("unknown task 'T99'; known: T1, T2")
     assert notes(store[1]) == []
     status, body, _ = call(
         server.base,
