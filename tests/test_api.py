@@ -24,6 +24,13 @@ PATHS = {
     "/api/v1/agents/{agent_id}/heartbeat",
     "/api/v1/report",
     "/api/v1/exports/{what}",
+    "/api/v1/agents/me/next",
+    "/api/v1/agents/me/heartbeat",
+    "/api/v1/tasks/{task_id}/start",
+    "/api/v1/tasks/{task_id}/progress",
+    "/api/v1/tasks/{task_id}/done",
+    "/api/v1/tasks/{task_id}/block",
+    "/api/v1/tasks/{task_id}/fail",
 }
 
 
@@ -38,10 +45,17 @@ def server(tmp_path, slack, store):
 
 
 def call(
-    base: str, method: str, path: str, body=None, *, token: str | None = TOKEN, raw: bytes | None = None
+    base: str,
+    method: str,
+    path: str,
+    body=None,
+    *,
+    token: str | None = TOKEN,
+    raw: bytes | None = None,
+    headers: dict | None = None,
 ) -> tuple[int, dict, dict]:
     """(status, JSON body, headers) of one request."""
-    headers = {}
+    headers = dict(headers or {})
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     data = raw

@@ -206,3 +206,29 @@ def test_what_the_bot_posts_while_you_type_does_not_run_into_the_prompt(tmp_path
             os.close(master)
     assert typed == ["status"]
     assert out.getvalue() == "/orchestrate \r\x1b[K🚨 CRITICAL · TR-ORCH-001\n/orchestrate "
+
+
+def test_agent_token_prints_the_secret_once_and_agent_tokens_never(workdir):
+    made = orchestrate(workdir, "agent", "token", "agent-c2", "--plan", "TR-ORCH-001")
+    assert made.returncode == 0, made.stderr
+    lines = made.stdout.splitlines()
+    assert lines[0] == "A token for agent-c2 (TR-ORCH-001); it is shown this once, keep it as a secret."
+    secret = lines[1].strip()
+    assert secret.startswith("oat_") and len(secret) == 47
+    again = orchestrate(workdir, "agent", "token", "agent-c2")
+    assert again.returncode == 1 and "agent-c2 has a token already" in again.stderr and secret not in again.stderr
+    listed = orchestrate(workdir, "agent", "tokens", "--json")
+    assert listed.returncode == 0 and secret not in listed.stdout
+    assert [row[0] for row in json.loads(listed.stdout)["reply"]["body"]["rows"]] == ["agent-c2"]
+    audit = orchestrate(workdir, "audit", "--limit", "5")
+    assert secret not in audit.stdout
+
+
+def test_task_show_lists_what_a_task_waits_for_and_the_gate_it_feeds(workdir):
+    shown = orchestrate(workdir, "task", "show", "T15")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == "T15 'API integration'"
+    assert "  waits for: frontend-integration-start (not yet)" in shown.stdout.splitlines()
+    assert "stream-b-frontend succeeds when: All UI components functional, accessibility compliant" in shown.stdout
+    missing = orchestrate(workdir, "task", "show", "T99")
+    assert missing.returncode == 1 and missing.stderr.startswith("orchestrate: unknown task 'T99'")

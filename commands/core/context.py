@@ -17,7 +17,8 @@ class Actor:
 
     ``operator`` is the local CLI user (or a lead's API token): trusted as a lead
     on every plan. A Slack user is a lead of the plans whose ``roles.leads``
-    name them.
+    name them. An agent's token (``agent_id``) is no lead anywhere: it acts on its own tasks and
+    heartbeats only.
     """
 
     id: str
@@ -25,6 +26,9 @@ class Actor:
     source: str  # cli | slack | api | scheduler
     slack_user: str | None = None
     operator: bool = False
+    # An agent's API token (``agent token``): the actor is that agent, and may act only as it.
+    agent_id: int | None = None
+    agent_plan: str | None = None  # that agent's plan (its key)
 
     def is_lead(self, plan: Plan) -> bool:
         if self.operator:
@@ -59,6 +63,8 @@ class Context:
         self.permission_checked = True
         if self.actor.is_lead(plan):
             return
+        if self.actor.agent_id is not None and self._own_plan(plan):
+            return
         if (
             self.actor.slack_user
             and self.session.exec(
@@ -78,4 +84,14 @@ class Context:
         if agent is not None and self.actor.slack_user and agent.slack_user == self.actor.slack_user:
             self.permission_checked = True
             return
+        if agent is not None and self.actor.agent_id is not None and agent.id == self.actor.agent_id:
+            self.permission_checked = True
+            return
+        if self.actor.agent_id is not None:
+            self.permission_checked = True
+            raise PermissionDenied(f"{self.actor.name}'s token acts only as {self.actor.name}: it may not {what}", ())
         self.require_lead(plan, what)
+
+    def _own_plan(self, plan: Plan) -> bool:
+        agent = self.session.get(Agent, self.actor.agent_id)
+        return agent is not None and agent.plan_id == plan.id

@@ -22,16 +22,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from commands.core.context import Actor, Context
-from commands.core.errors import AlreadyHandled, CommandError, Unaddressed, UsageError
+from commands.core.errors import AlreadyHandled, CommandError, IdempotencyConflict, Unaddressed, UsageError
 from commands.core.grammar import Parsed
 from commands.core.registry import grammar, parse
 from models.db.store import one_writer
-from models.db.tables import AuditEntry
+from models.db.tables import AuditEntry, IdempotentRequest
 from models.db.types import utcnow
 from models.plan.settings import settings_of
 from models.rules.reactions import react
-from models.state.requests import first_time
-from models.views.reply import Reply
+from models.state.requests import claim_idempotency_key, fingerprint, first_time, keep_answer
+from models.views.reply import Reply, reply_from_json
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class Invocation:
     # The request's id at its source (Slack's event_id, or the hash of a signed request's signature):
     # a change of state under the same id again is AlreadyHandled (models.state.requests).
     request_id: str | None = None
+    # An API write's Idempotency-Key: the same key again gets the first answer, and changes nothing twice.
+    idempotency_key: str | None = None
 
 
 def execute(
@@ -120,6 +122,11 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             # to another replica) changes nothing. What only reads may be answered twice.
             if not read_only and how.request_id is not None and not first_time(session, how.request_id, now=now):
                 raise AlreadyHandled(f"request {how.request_id} was handled already")
+            key = _idempotency_key(how) if not read_only and not rehearsal else None
+            if key is not None:
+                earlier = claim_idempotency_key(session, key, parsed.text, now=now)
+                if earlier is not None:
+                    return _replay(engine, session, how, parsed, ctx, earlier, now)
             reply = parsed.spec.run(parsed.args, ctx)
             if parsed.spec.privileged == "yes" and not ctx.permission_checked:
                 raise RuntimeError(f"privileged command {parsed.spec.name} did not check permissions")
@@ -134,6 +141,8 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             reply = reply.with_notes(react(session, now))
             if reply.announce and ctx.plan is not None:
                 reply = reply.model_copy(update={"announce_in": settings_of(ctx.plan).channel})
+            if key is not None:
+                keep_answer(session, key, reply.model_dump(mode="json"))
             session.add(_entry(how, parsed.text, ctx, "ok", _summary(reply), now))
             session.commit()
             return reply
@@ -158,6 +167,44 @@ def run_parsed(engine: Engine, parsed: Parsed, how: Invocation, *, now: datetime
             raise InternalError(
                 f"something went wrong on our side running `{parsed.spec.name}`; nothing was changed. {where}"
             ) from exc
+
+
+def _idempotency_key(how: Invocation) -> str | None:
+    """The key as stored: scoped to who sent it, so that two clients' keys never meet."""
+    if how.idempotency_key is None:
+        return None
+    return f"{how.actor.id}\n{how.idempotency_key}"[:250]
+
+
+def _replay(
+    engine: Engine,
+    session: Session,
+    how: Invocation,
+    parsed: Parsed,
+    ctx: Context,
+    earlier: IdempotentRequest,
+    now: datetime,
+) -> Reply:
+    """The answer a request with this Idempotency-Key got the first time; refused if it asked something else."""
+    session.rollback()  # the claim found the key taken: nothing of this transaction is kept
+    if earlier.fingerprint != fingerprint(parsed.text):
+        raise IdempotencyConflict(
+            f"Idempotency-Key {how.idempotency_key!r} was used for another request "
+            f"(at {earlier.at:%Y-%m-%d %H:%M:%S} UTC); a retry must send the same request, a new request a new key"
+        )
+    if not earlier.answer:  # the first is still running (cannot be seen from another transaction)
+        raise IdempotencyConflict(
+            f"Idempotency-Key {how.idempotency_key!r}: the first request with it is still running; try again",
+            mismatch=False,
+        )
+    reply = reply_from_json(earlier.answer)
+    _audit_read(engine, _entry(how, parsed.text, ctx, "ok", f"replayed (Idempotency-Key): {_summary(reply)}", now))
+    return reply
+
+
+def audit_refusal(engine: Engine, how: Invocation, text: str, message: str, plan_key: str | None = None) -> None:
+    """A request a front end refused before any command ran (an agent's token on an operator's route)."""
+    _audit_alone(engine, how, text, plan_key, "refused", message, utcnow())
 
 
 def _audit_read(engine: Engine, entry: AuditEntry) -> None:

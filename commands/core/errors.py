@@ -26,6 +26,14 @@ class PermissionDenied(CommandError):
         self.leads = leads
 
 
+class IdempotencyConflict(CommandError):
+    """An Idempotency-Key sent again with another request (``mismatch``), or while its first is still running."""
+
+    def __init__(self, message: str, *, mismatch: bool = True):
+        super().__init__(message)
+        self.mismatch = mismatch
+
+
 class Unaddressed(CommandError):
     """The input was not meant for the bot (a thread reply that is no sync answer): nothing is done,
     shown or audited."""

@@ -4,6 +4,7 @@ from functools import cache
 
 from commands import (
     ack,
+    agent,
     alerts,
     answer,
     audit,
@@ -55,6 +56,7 @@ SPECS = [
     *task.SPECS,
     *answer.SPECS,
     *heartbeat.SPECS,
+    *agent.SPECS,
     *metric.SPECS,
     *event.SPECS,
     *alerts.SPECS,

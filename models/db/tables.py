@@ -125,7 +125,9 @@ class Agent(SQLModel, table=True):
     in_progress: int = 0
     busy_ws: int = 0
     busy_since_ws: int | None = None
-    api_token_hash: str | None = None
+    api_token_hash: str | None = None  # unused since agent_tokens (a table: rotation, revocation, last use)
+    # The line its last heartbeat carried ("running the migrations"), shown by `health`.
+    status_line: str | None = Field(default=None, max_length=200)
     archived: bool = False
 
 
@@ -646,3 +648,46 @@ def _keep_figures(_target: Any, connection: Connection, **_kw: Any) -> None:
     """Stores made from the models (tests, ``create_all``) get the triggers Alembic's 0004 creates."""
     if "stream_figures" in SQLModel.metadata.tables:
         install_triggers(connection)
+
+
+class AgentToken(SQLModel, table=True):
+    """An agent's API credential (``agent token AGENT``): the secret is shown once and kept only as its
+    HMAC-SHA256 (models/state/agent_tokens.py). At most one live token per agent: a rotation revokes the
+    old one in the transaction that creates the new one."""
+
+    __tablename__ = "agent_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agents.id", index=True)
+    digest: str = Field(max_length=64, unique=True)  # hex HMAC-SHA256 of the token
+    created_at: datetime = _when(default_factory=utcnow)
+    created_by: str = Field(max_length=100)
+    last_used_at: datetime | None = _when(default=None)
+    revoked_at: datetime | None = _when(default=None)
+
+
+class TaskNote(SQLModel, table=True):
+    """What an agent reported on a task: progress (a note, a percent, a link) or the artifacts of its done."""
+
+    __tablename__ = "task_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    at: datetime = _when(default_factory=utcnow)
+    actor: str = Field(max_length=100)
+    kind: str = Field(max_length=20)  # progress | done
+    note: str | None = None
+    percent: int | None = None
+    links: list[str] = _json(list)
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """A write sent with an ``Idempotency-Key``: the key (scoped to who sent it), what the request asked
+    (a digest of its command) and the answer it got, written in the transaction of the change itself."""
+
+    __tablename__ = "idempotent_requests"
+
+    key: str = Field(primary_key=True, max_length=250)
+    fingerprint: str = Field(max_length=64)
+    at: datetime = _when(default_factory=utcnow, index=True)
+    answer: dict[str, Any] = _json()

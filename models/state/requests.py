@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from models.db.store import one_writer
-from models.db.tables import AcceptedRequest, ProcessedEvent
+from models.db.tables import AcceptedRequest, IdempotentRequest, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,45 @@ def forget_old(session: Session, now: datetime) -> int:
         col(ProcessedEvent.at) < now - EVENT_KEPT,
         signed & (col(ProcessedEvent.at) < now - SIGNED_REQUEST_KEPT),
     )
-    return session.exec(delete(ProcessedEvent).where(stale)).rowcount + forget_accepted(session, now)
+    forgotten = session.exec(delete(ProcessedEvent).where(stale)).rowcount + forget_accepted(session, now)
+    return (
+        forgotten
+        + session.exec(delete(IdempotentRequest).where(col(IdempotentRequest.at) < now - IDEMPOTENCY_KEPT)).rowcount
+    )
+
+
+# --- API writes sent with an Idempotency-Key ------------------------------------------------
+#
+# The key (scoped to the credential that sent it) is claimed in the transaction of the change, before
+# the command runs, and the command's answer is written into the claim before that transaction commits:
+# a retry finds the answer and gets it again; a retry while the first is still running waits for it (on
+# PostgreSQL the claim's INSERT waits for the other transaction; on SQLite, one writer at a time). A
+# refused or failed command leaves no claim: the same key may be tried again.
+
+IDEMPOTENCY_KEPT = timedelta(days=1)
+
+
+def fingerprint(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def claim_idempotency_key(session: Session, key: str, what: str, *, now: datetime) -> IdempotentRequest | None:
+    """Claim ``key`` for the request ``what`` (its command text) in this transaction: None when claimed now;
+    else the earlier request's record (its fingerprint and answer)."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    statement = (
+        insert(IdempotentRequest)
+        .values(key=key, fingerprint=fingerprint(what), at=now, answer={})
+        .on_conflict_do_nothing()
+        .returning(col(IdempotentRequest.key))
+    )
+    if session.exec(statement).first() is not None:
+        return None
+    return session.exec(select(IdempotentRequest).where(IdempotentRequest.key == key)).one()
+
+
+def keep_answer(session: Session, key: str, answer: dict[str, Any]) -> None:
+    session.exec(update(IdempotentRequest).where(col(IdempotentRequest.key) == key).values(answer=answer))
 
 
 # --- slash commands accepted before their ack ---------------------------------------------

@@ -5,7 +5,7 @@ sync prompt, day summary) live beside the views that compute them.
 """
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, SerializeAsAny
 
@@ -46,6 +46,43 @@ class Message(Body):
     details: list[str] = []
 
 
+class TaskNoteOut(BaseModel):
+    at: datetime
+    by: str
+    kind: str  # progress | done
+    note: str | None
+    percent: int | None
+    links: list[str]
+
+
+class GateOut(BaseModel):
+    """The checkpoint a task feeds: the first open one on or after the day it is planned to end."""
+
+    key: str
+    name: str
+    day: int
+    criteria: list[str]
+
+
+class TaskCard(Message):
+    """One task with what it takes to work on it (`task show`, `task next`): a Message to read, fields to use."""
+
+    kind: Literal["task"] = "task"  # type: ignore[assignment]
+    task: str | None  # None: nothing to do (the text says why)
+    title: str | None = None
+    status: str | None = None
+    type: str | None = None
+    estimate: str | None = None
+    estimate_hours: float | None = None
+    agent: str | None = None
+    stream: str | None = None
+    waits_for: str | None = None  # the coordination action of its `after:`
+    waiting: bool = False  # that action has not happened yet
+    checkpoint: GateOut | None = None
+    success_criteria: str | None = None  # its stream's, from the plan's success-criteria
+    notes: list[TaskNoteOut] = []
+
+
 class Table(Body):
     """Rows of a listing; ``total`` counts them all when only some are shown."""
 
@@ -82,6 +119,7 @@ class HeartbeatAck(Body):
     status: Literal["up", "down"]
     recovered: bool  # the agent had been down and is up again
     at: datetime
+    status_line: str | None = None  # what the heartbeat said the agent is doing
 
 
 class Document(Body):
@@ -101,3 +139,21 @@ class HelpText(Body):
 
 def message(text: str, *details: str, announce: bool = False, plan: str | None = None) -> Reply:
     return Reply(body=Message(text=text, details=list(details)), announce=announce, plan=plan)
+
+
+def _kinds(base: type[Body]) -> dict[str, type[Body]]:
+    found: dict[str, type[Body]] = {}
+    for sub in base.__subclasses__():
+        default = sub.model_fields["kind"].default
+        if isinstance(default, str):
+            found[default] = sub
+        found.update(_kinds(sub))
+    return found
+
+
+def reply_from_json(data: dict[str, Any]) -> Reply:
+    """A Reply as ``model_dump(mode="json")`` wrote it, with its body of the right kind again (an answer kept
+    for a retried request)."""
+    kinds = _kinds(Body)
+    body = data.get("body") or {}
+    return Reply.model_validate({**data, "body": kinds.get(str(body.get("kind")), Body).model_validate(body)})
