@@ -23,6 +23,7 @@ Then:
 
     python bench/history_bench.py                   # the large plan; `make bench` puts the rows in RESULTS.md
     python bench/history_bench.py --streams 6       # a tenth of it, to try a change
+    python bench/history_bench.py --keep /tmp/h     # and keep the store (/tmp/h/bench.db), to profile `report`
 """
 
 import os
@@ -455,11 +456,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, help="streams of the generated plan (60: the large plan)")
     parser.add_argument("--tasks-per-agent", type=int, help="tasks per agent (40)")
+    parser.add_argument("--keep", type=Path, help="make the store in this (new) folder and keep it, to profile")
     args = parser.parse_args(argv)
     shape = {k: v for k, v in (("streams", args.streams), ("tasks_per_agent", args.tasks_per_agent)) if v}
     began, load = time.perf_counter(), os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="orchestrate-history-") as tmp:
-        figures = measure_history(Path(tmp), **shape)
+    if args.keep:
+        figures = measure_history(args.keep, **shape)
+    else:
+        with tempfile.TemporaryDirectory(prefix="orchestrate-history-") as tmp:
+            figures = measure_history(Path(tmp), **shape)
     for row in report_rows(figures):
         print(f"| {row.figure} | {row.measured} | {row.target} | {row.result} |")
     print(
