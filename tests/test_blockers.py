@@ -255,6 +255,9 @@ def test_the_owner_presses_resolved_on_the_reminder_and_the_blocker_is_closed(wo
     assert "Closed blocker B1 of agent-c2: “waiting on the staging cluster quota”." in shown
     assert [e for b in blocks_of(answer) for e in b.get("elements", []) if e.get("type") == "button"] == []
     assert run("blockers list --all").body.rows[0][0::6] == ["B1", "closed: closed by c2"]
+    # The leads read it in the plan's channel, with who did it.
+    [announced] = [c.body for c in slack.calls_to("chat.postMessage") if "Closed blocker B1" in c.body["text"]]
+    assert announced["channel"] == "#tr-orchestration"
     assert run("blockers").body.rows == []
     at(run, paris(8, 9))  # closed: no more reminders, nothing to the leads
     assert len(dms(slack, C2_DM)) == 1
@@ -269,6 +272,7 @@ def test_a_strangers_resolved_is_refused_and_the_blocker_stays_open(world, engin
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
     assert answer["text"] == ":no_entry: only a lead of TR-ORCH-001 may close agent-c2's blocker; leads: <@U0LEAD0001>"
     assert run("blockers").body.rows[0][0::6] == ["B1", "open"]
+    assert [c for c in slack.calls_to("chat.postMessage") if "Closed blocker" in c.body["text"]] == []
     at(run, paris(8, 9))  # still open: reminded again, and the leads told
     assert len(dms(slack, C2_DM)) == 2
     assert slack.errors == []
