@@ -255,7 +255,7 @@ def test_the_owner_presses_resolved_on_the_reminder_and_the_blocker_is_closed(wo
     assert "Closed blocker B1 of agent-c2: “waiting on the staging cluster quota”." in shown
     assert [e for b in blocks_of(answer) for e in b.get("elements", []) if e.get("type") == "button"] == []
     assert run("blockers list --all").body.rows[0][0::6] == ["B1", "closed: closed by c2"]
-    # The leads read it in the plan's channel, with who did it.
+    # The leads read it in the plan's channel.
     [announced] = [c.body for c in slack.calls_to("chat.postMessage") if "Closed blocker B1" in c.body["text"]]
     assert announced["channel"] == "#tr-orchestration"
     assert run("blockers").body.rows == []
