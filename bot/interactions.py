@@ -244,7 +244,8 @@ def register(app, front: SlackFront) -> None:
     def on_blocker_resolved(body, action, respond, client):
         """Resolved on a blocker's reminder: `blockers close B1`, as the clicker (its owner, or a lead)."""
         plan_key, blocker_key = action["value"].split("|", 1)
-        run_and_answer(body, respond, client, ["blockers", "close", blocker_key, "--plan", plan_key])
+        # Closed: the reminder is replaced by what was done (no button left); a refusal goes to the clicker alone.
+        run_and_answer(body, respond, client, ["blockers", "close", blocker_key, "--plan", plan_key], replace=True)
 
     def verdict_button(verdict: str):
         """Met / Not met under a retrospective's criterion no metric judges: `retro criterion STREAM met`, as
@@ -261,5 +262,6 @@ def register(app, front: SlackFront) -> None:
 
     listen(app.action(action("retro_met")), verdict_button("met"))
     listen(app.action(action("retro_not_met")), verdict_button("not-met"))
+    listen(app.action(action("blocker_close")), on_blocker_resolved)
     listen(app.action(action("move_undo")), move_button("undo"))
     listen(app.action(action("move_apply")), move_button("apply"))

@@ -184,7 +184,7 @@ def _find(
 ) -> tuple[str, str] | None:
     """(channel, ts) of the story's message if Slack has it; None when Slack shows it is not there.
     Raises CannotLook when Slack does not say (a refused look, another replica's turn, a page too few)."""
-    page = look_between(client, engine, story.channel, since, until, now=now)
+    page = look_between(client, engine, story.channel, since, until, now=now, by=f"{story.action} of {story.plan}")
     for message in page.messages:
         if (message.get("metadata") or {}).get("event_payload") == story.marker["event_payload"]:
             return page.channel, message["ts"]

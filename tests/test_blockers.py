@@ -7,11 +7,14 @@ reminded of it in a direct message; on Thursday (day 4), two working days on (th
 """
 
 import json
+from urllib.parse import quote
 
 import pytest
+from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot import scheduler
+from bot.app import build_app
 from bot.blocks import render
 from bot.text import render as text_render
 from commands.core.context import Actor
@@ -19,6 +22,7 @@ from commands.core.errors import CommandError, PermissionDenied
 from tests.clock import paris
 from tests.conftest import EXAMPLE_PLAN, LEAD, STRANGER, Runner
 from tests.fake_slack import FakeSlack
+from tests.serve_process import fixture
 
 C2 = Actor(id="slack:U0AGENTC2", name="c2", source="slack", slack_user="U0AGENTC2")
 C2_DM, LEAD_DM = "DU0AGENTC2", "DU0LEAD0001"  # FakeSlack's direct-message channels (conversations.open)
@@ -186,3 +190,89 @@ def test_a_task_picked_in_the_answer_form_alone_is_a_blocker_on_that_task(world)
     reply = run('answer --field today="deploy scripts" --blocked T22', actor=C2)
     assert "Blocker B1 on T22 noted" in reply.body.details[-1]
     assert run("blockers", actor=LEAD).body.rows[0][:3] == ["B1", "agent-c2", "T22"]
+
+
+# --- the Resolved button, clicked through the real Bolt app -------------------------------------------------
+
+
+def bolt_app(engine, slack):
+    """The Bolt app `serve` runs (bot.app.build_app), in this process: requests dispatched as bot/http.py does."""
+    return build_app(engine, token="xoxb-test", api_url=slack.url, verify_token=False)
+
+
+def click_resolved(app, slack, reminder: dict, user: str, username: str, name: str) -> dict:
+    """The owner's (or someone's) click on the reminder's Resolved button, as Slack sends it; what the bot answers.
+
+    The body is tests/slack_payloads/block_actions_message_button.json (its `_source`: bolt-python
+    tests/scenario_tests/test_block_actions_respond.py and java-slack-sdk BlockActionPayloadTest.java, a button in
+    a bot's message), moved into the app's direct message as Slack names it (`directmessage`, as in
+    command_status_dm.json), with the reminder as the message and its button as the action.
+    """
+    payload = fixture("block_actions_message_button")["payload"]
+    [button] = [e for b in blocks_of(reminder) for e in b.get("elements", []) if e.get("type") == "button"]
+    payload["user"].update(id=user, username=username, name=username)
+    payload["channel"] = {"id": C2_DM, "name": "directmessage"}
+    payload["container"].update(channel_id=C2_DM, message_ts="1767772800.000100")
+    payload["message"].update(text=reminder["text"], blocks=blocks_of(reminder), ts="1767772800.000100")
+    payload["response_url"] = slack.response_url(name)
+    payload["actions"] = [
+        {
+            "action_id": button["action_id"],
+            "block_id": "blocker",
+            "text": button["text"],
+            "value": button["value"],
+            "type": "button",
+            "action_ts": "1767772900.102030",
+        }
+    ]
+    response = app.dispatch(
+        BoltRequest(
+            body="payload=" + quote(json.dumps(payload)),
+            headers={"content-type": ["application/x-www-form-urlencoded"]},
+        )
+    )
+    assert response.status == 200  # acked at once; the work follows
+    [answer] = slack.wait_for(f"response:{name}", timeout=10)
+    return answer.body
+
+
+def reminded(run, slack) -> dict:
+    standup(run, 6)
+    run.at(paris(6, 9, 20))
+    run('answer --field blockers="waiting on the staging cluster quota"', actor=C2)
+    at(run, paris(7, 9))
+    [reminder] = dms(slack, C2_DM)
+    return reminder
+
+
+def test_the_owner_presses_resolved_on_the_reminder_and_the_blocker_is_closed(world, engine):
+    run, slack = world
+    reminder = reminded(run, slack)
+    answer = click_resolved(bolt_app(engine, slack), slack, reminder, "U0AGENTC2", "c2", "resolved")
+    # What the owner sees in place of the reminder: it is closed, and no button is left to press again.
+    assert answer["replace_original"] is True
+    shown = answer["text"] + json.dumps(blocks_of(answer))
+    assert "Closed blocker B1 of agent-c2: “waiting on the staging cluster quota”." in shown
+    assert [e for b in blocks_of(answer) for e in b.get("elements", []) if e.get("type") == "button"] == []
+    assert run("blockers list --all").body.rows[0][0::6] == ["B1", "closed: closed by c2"]
+    # The leads read it in the plan's channel.
+    [announced] = [c.body for c in slack.calls_to("chat.postMessage") if "Closed blocker B1" in c.body["text"]]
+    assert announced["channel"] == "#tr-orchestration"
+    assert run("blockers").body.rows == []
+    at(run, paris(8, 9))  # closed: no more reminders, nothing to the leads
+    assert len(dms(slack, C2_DM)) == 1
+    assert [m for m in dms(slack, LEAD_DM) if "Blocker B1" in m["text"]] == []
+    assert slack.errors == []
+
+
+def test_a_strangers_resolved_is_refused_and_the_blocker_stays_open(world, engine):
+    run, slack = world
+    reminder = reminded(run, slack)
+    answer = click_resolved(bolt_app(engine, slack), slack, reminder, "U0NOBODY01", "stranger", "stranger")
+    assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
+    assert answer["text"] == ":no_entry: only a lead of TR-ORCH-001 may close agent-c2's blocker; leads: <@U0LEAD0001>"
+    assert run("blockers").body.rows[0][0::6] == ["B1", "open"]
+    assert [c for c in slack.calls_to("chat.postMessage") if "Closed blocker" in c.body["text"]] == []
+    at(run, paris(8, 9))  # still open: reminded again, and the leads told
+    assert len(dms(slack, C2_DM)) == 2
+    assert slack.errors == []

@@ -1,7 +1,7 @@
 """agents' own credentials, progress notes, idempotent writes
 
 Revision ID: 0010
-Revises: 0008 (for now: 0009 once it lands)
+Revises: 0009
 Create Date: 2026-12-03 17:30:00
 
 ``agent_tokens``: an agent's API token, kept as its HMAC-SHA256 only, with when it was made, last used
@@ -17,7 +17,7 @@ import sqlmodel
 import models.db.types
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
