@@ -1069,6 +1069,9 @@ KNOWN_ACTIONS = (
     "sync_answer",
     "move_undo",
     "move_apply",
+    "blocker_close",
+    "retro_met",
+    "retro_not_met",
 )
 part = st.one_of(st.sampled_from(OBJECT_NAMES), st.text(max_size=20).filter(avoids_pinned_defects))
 small_int = st.integers(min_value=0, max_value=10**6)
@@ -1094,6 +1097,9 @@ action_values = {
     "sync_answer": small_int.map(str),
     "move_undo": joined(2),
     "move_apply": joined(2),
+    "blocker_close": joined(2),
+    "retro_met": joined(2),
+    "retro_not_met": joined(2),
 }
 known_click = st.sampled_from(KNOWN_ACTIONS).flatmap(
     lambda action_id: action_values[action_id].map(lambda value: ("click", action_id, value))
