@@ -71,5 +71,6 @@ def downgrade() -> None:
     op.drop_table("task_notes")
     op.drop_index("ix_agent_tokens_agent_id", table_name="agent_tokens")
     op.drop_table("agent_tokens")
-    with op.batch_alter_table("agents") as batch:
-        batch.drop_column("status_line")
+    # Not in batch mode: on SQLite that copies `agents` and drops the old table, which the rows of the tables
+    # that refer to it forbid (foreign keys on). SQLite drops a column itself since 3.35.
+    op.drop_column("agents", "status_line")
