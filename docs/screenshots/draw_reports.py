@@ -18,26 +18,29 @@ from sqlmodel import SQLModel
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from draw import HERE, draw  # noqa: E402
+from draw import HERE, draw
 
-from bot import scheduler  # noqa: E402
-from bot.blocks import render  # noqa: E402
-from bot.report_post import burnup_chart  # noqa: E402
-from bot.story_posts import Story, digest_story, retrospective_story  # noqa: E402
-from models.db.store import make_engine  # noqa: E402
-from models.rules.digest import digest_due, retrospectives_due  # noqa: E402
-from tests.clock import paris  # noqa: E402
-from tests.conftest import LEAD, Runner  # noqa: E402
-from tests.fake_slack import FakeSlack  # noqa: E402
-from tests.test_blockers import C2, plan_file  # noqa: E402
-from tests.test_ten_days import END, PLAN_KEY, World  # noqa: E402
+from bot import scheduler
+from bot.blocks import fallback_text, render
+from bot.report_post import burnup_chart
+from bot.story_posts import Story, digest_story, retrospective_story
+from models.db.store import make_engine
+from models.rules.digest import digest_due, retrospectives_due
+from tests.clock import paris
+from tests.conftest import LEAD, Runner
+from tests.fake_slack import FakeSlack
+from tests.test_blockers import C2, plan_file
+from tests.test_ten_days import END, PLAN_KEY, World
 
 TS = "1768579200.000100"
 
 
 def answer(name: str, reply) -> dict:
     """A command's answer in Slack, as its response_url carries it."""
-    return {"method": f"response:{name}", "params": {"response_type": "ephemeral", "text": name, "blocks": render(reply)}}
+    return {
+        "method": f"response:{name}",
+        "params": {"response_type": "ephemeral", "text": fallback_text(reply), "blocks": render(reply)},
+    }
 
 
 def story_calls(story: Story) -> list[dict]:
