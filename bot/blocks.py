@@ -517,7 +517,8 @@ def alert_blocks(alert: Alert, plan_key: str, *, here: bool = False) -> list[dic
     head = ("<!here> " if here else "") + f"{LEVEL_EMOJI.get(alert.level, '')} *{alert.level.upper()}*{count}"
     title, _, body = alert.text.partition("\n")
     blocks: list[Block] = [
-        _section(f"{head} · {escape(plan_key)}\n*{escape(title)}*" + (f"\n{escape(body)}" if body else "")),
+        # The first line in bold when it heads more; a one-line alert (a sentence or three) stays plain.
+        _section(f"{head} · {escape(plan_key)}\n" + (f"*{escape(title)}*\n{escape(body)}" if body else escape(title))),
         _context(f"alert #{alert.id} · {'for information' if alert.status == 'notice' else alert.status}"),
     ]
     if alert.level == "critical" and alert.status == "open":
@@ -598,9 +599,15 @@ def _report_blocks(body: Report, *, offset: int = 0) -> list[Block]:
     return blocks
 
 
+def _hours(cell: str) -> str:
+    """Hours as the headline writes them, to a tenth (the CSV keeps two decimals)."""
+    return f"{float(cell):.1f}"
+
+
 def _stream_line(row: dict[str, str]) -> str:
-    late = f", {row['Late']} late (by {row['Mean lateness (h)']} h on average)" if row["Late"] != "0" else ", none late"
-    return f"*{escape(row['Stream'])}*: {row['Done']} done ({row['Estimate done (h)']} h){late}"
+    mean = row["Mean lateness (h)"]
+    late = f", {row['Late']} late (by {_hours(mean)} h on average)" if row["Late"] != "0" else ", none late"
+    return f"*{escape(row['Stream'])}*: {row['Done']} done ({_hours(row['Estimate done (h)'])} h){late}"
 
 
 def _gate_line(row: dict[str, str]) -> str:
@@ -609,7 +616,7 @@ def _gate_line(row: dict[str, str]) -> str:
     if row["Passed"]:
         text += f" {row['Passed']}"
     if row["Missed for (h)"]:
-        text += f", missed for {row['Missed for (h)']} working hours"
+        text += f", missed for {_hours(row['Missed for (h)'])} working hours"
     if row["Forced because"]:
         text += f" — _{escape(row['Forced because'])}_"
     return text

@@ -62,7 +62,8 @@ def burnup_chart(report: Report) -> bytes:
 
     # One slot per working day (a weekend is no gap), the plan's whole estimate as the ceiling.
     slots = range(len(report.burnup))
-    figure, axes = pyplot.subplots(figsize=(8, 4), dpi=100)
+    # 800 px wide, its text large enough to read in the preview Slack shows (about half that width).
+    figure, axes = pyplot.subplots(figsize=(6.4, 3.6), dpi=125)
     try:
         if report.burnup:
             planned = [p.planned_h for p in report.burnup]
@@ -74,13 +75,15 @@ def burnup_chart(report: Report) -> bytes:
             every = max(1, len(slots) // 12)  # at most a dozen labels, however long the range
             axes.set_xticks(list(slots)[::every], [f"{p.day:%a %d %b}" for p in report.burnup][::every])
             axes.set_ylim(0, max(report.scope_h, max(done), max(planned), 1) * 1.12)
-            axes.legend(loc="upper left", ncols=3)
+            # Above the axes, under the title: inside, it would sit on the "all tasks" line or the lines near it.
+            axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3, frameon=False)
         else:
             axes.text(0.5, 0.5, "no working day in the range", ha="center", va="center", transform=axes.transAxes)
         axes.set_ylabel("hours of estimate (cumulative)")
         axes.set_title(
             f"{report.plan}{f' · {report.stream or report.agent}' if report.stream or report.agent else ''}"
-            f" — burn-up {report.start} to {report.end}"
+            f" — burn-up {report.start} to {report.end}",
+            pad=24 if report.burnup else None,  # room for the legend
         )
         figure.autofmt_xdate()
         return _png(figure)

@@ -26,12 +26,16 @@ def retrospective_message(retro: Retrospective) -> tuple[str, list[dict]]:
         *(escape(line) for line in retro.lines),
     ]
     gates = [
-        f"• {escape(r[0])} {escape(r[1])}: {escape(r[3])}" + (f" by {escape(r[5])}" if r[5] else "")
+        f"• {escape(r[0])} {escape(r[1])}: {escape(r[3])}" + (f" by {_who(r[5])}" if r[5] else "")
         for r in body.section("Gates").rows
     ]
     metrics = [
-        f"• {escape(r[0])}: {escape(r[3])} (target {escape(r[6] or 'none')}"
-        f"{', met' if r[7] == 'yes' else ', not met' if r[7] == 'no' else ''})"
+        f"• {escape(r[0])}: {escape(r[3])} "
+        + (
+            f"(target {escape(r[6])}{', met' if r[7] == 'yes' else ', not met' if r[7] == 'no' else ''})"
+            if r[6]
+            else "(no target)"
+        )
         for r in body.section("Metrics").rows
     ]
     head = _packed(story)
@@ -70,6 +74,12 @@ def _criteria_blocks(retro: Retrospective, buttons: int) -> list[SectionBlock | 
             f"_{left_out} more to confirm: `/orchestrate retro criterion STREAM met` (or `not-met`), by a lead_"
         )
     return blocks + _packed(lines)
+
+
+def _who(actor: str) -> str:
+    """Who passed a gate: a Slack user mentioned (Slack shows the name), anyone else as the audit names them."""
+    source, _, user = actor.partition(":")
+    return f"<@{escape(user)}>" if source == "slack" and user else escape(actor)
 
 
 def _line(criterion: Criterion) -> str:

@@ -101,6 +101,12 @@ def test_a_blocker_named_on_day_2_is_reminded_on_day_3_escalated_on_day_4_and_cl
         "staging cluster quota” is still open, 1 working day on. Press Resolved once it is; it goes to the leads in "
         "1 working day."
     )
+    # A sentence of three lines, not a heading: plain under the bold INFO.
+    assert blocks_of(reminder)[0]["text"]["text"] == (
+        ":information_source: *INFO* · TR-ORCH-001\nYour blocker B1 (agent-c2) on T21 'CI/CD pipeline', named Tue 06"
+        " Jan: “waiting on the staging cluster quota” is still open, 1 working day on. Press Resolved once it is; it"
+        " goes to the leads in 1 working day."
+    )
     buttons = [e for b in blocks_of(reminder) for e in b.get("elements", []) if e.get("type") == "button"]
     assert [(b["action_id"], b["value"]) for b in buttons] == [("blocker_close", "TR-ORCH-001|B1")]
     assert [m for m in dms(slack, LEAD_DM) if "Blocker B1" in m["text"]] == []  # not yet for the leads

@@ -17,6 +17,7 @@ from models.db.tables import CriterionVerdict, Task
 from models.plan.schema import PlanFileError, read_plan_text
 from tests.clock import PARIS
 from tests.conftest import EXAMPLE_PLAN
+from tests.conftest import LEAD as LEAD_ACTOR
 from tests.serve_process import fixture
 from tests.slack_app import body_of, texts
 from tests.test_sync_schedule import jobs, paris  # noqa: F401 - the fake-clock fixture
@@ -128,6 +129,8 @@ def test_a_plan_stopped_gets_its_whole_story_once(jobs, slack, tmp_path):  # noq
     jobs.at(paris(2026, 1, 5, 10, 0))
     jobs("task done T1")
     jobs("metric code-coverage 93%")
+    jobs("metric test-coverage 78%")
+    jobs("validate --checkpoint cp-1 --criterion 1,2,3", actor=LEAD_ACTOR)
     scheduler.tick()
     assert retrospectives(slack) == []  # running, tasks still to do: no story yet
     jobs.at(paris(2026, 1, 7, 12, 0))
@@ -148,6 +151,8 @@ def test_a_plan_stopped_gets_its_whole_story_once(jobs, slack, tmp_path):  # noq
     ) in lines
     assert "*Gates*" in lines and "*Quality metrics at the end*" in lines
     assert "• code-coverage: 93% (target > 90%, met)" in lines
+    assert "• test-coverage: 78% (no target)" in lines  # a metric the plan sets no target for
+    assert "• cp-1 Database Schema Validation: passed by <@U0LEAD0001>" in lines  # Slack shows the lead's name
     [message] = story_posts(slack, "*Retrospective")
     title = "TR-ORCH-001: burn-up of the whole plan, 2026-01-05 to 2026-01-07"
     assert charts_in_thread(slack, message["ts"]) == [title]

@@ -1743,7 +1743,9 @@ def test_report_in_slack_sends_the_chart_and_the_csv_to_the_askers_dm(world):
     assert done["channel_id"] == "DU0LEAD0001" and "burn-up chart" in done["initial_comment"]
     text = json.dumps(render_blocks_of(reply))
     assert "20 tasks done" in text and "in your DM with me" in text
-    assert "*stream-a-backend*: 6 done (118.67 h), 3 late (by 3.58 h on average)" in text
+    # Hours to a tenth, as the headline writes them (the CSV keeps two decimals).
+    assert "*stream-a-backend*: 6 done (118.7 h), 3 late (by 3.6 h on average)" in text
+    assert "passed 2026-01-12 11:00, missed for 2.0 working hours" in text
     # `report --format csv` in Slack: the file itself goes to the DM, the answer shows its start.
     world.slack.reset()
     document = world.run("report --agent agent-c2 --format csv", actor=LEAD, front="slack")

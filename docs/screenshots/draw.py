@@ -28,7 +28,12 @@ from models.views.sync import DaySummary, SilentAt, StreamDay
 from tests.slack_app import OPERATOR
 
 HERE = Path(__file__).parent
-PREVIEW = HERE.parents[1].parent / "shared" / "tools" / "slack-preview" / "slack_preview.py"
+# ../shared/tools beside the checkout (/work/main), or beside the folder of worktrees (/work/wt/NAME).
+PREVIEW = next(
+    p / "shared" / "tools" / "slack-preview" / "slack_preview.py"
+    for p in HERE.parents
+    if (p / "shared" / "tools" / "slack-preview" / "slack_preview.py").exists()
+)
 LEAD, AGENT, STRANGER = "U0LEAD0001", "U00100BENCH", "U0NOBODY01"
 
 
