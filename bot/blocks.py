@@ -590,7 +590,8 @@ def _report_blocks(body: Report, *, offset: int = 0) -> list[Block]:
         _gate_line(dict(zip(body.section("Gates").columns, row, strict=True))) for row in body.section("Gates").rows
     ]
     if gates:
-        blocks.append(_section("*Gates*\n" + "\n".join(gates[:LINES_PER_SECTION])))
+        whose = " (the plan's)" if body.stream or body.agent else ""  # gates are plan-wide
+        blocks.append(_section(f"*Gates{whose}*\n" + "\n".join(gates[:LINES_PER_SECTION])))
     blocks.append(
         ContextBlock(
             elements=[MarkdownTextObject(text="The burn-up chart and the whole report (CSV) are in your DM with me.")]

@@ -1613,6 +1613,12 @@ def test_report_of_one_stream(world):
     # (b1 into stream A) nor M4 (T8 of stream A).
     assert list(by_first(got["Moves"][1], "Move")) == ["M2", "M3", "M7"]
     assert by_first(got["Burn-up"][1], "Day")["2026-01-16"]["Done (h)"] == "132.00"
+    # Stream C's alerts are those about its tasks (T17…T26, `tasks` lists too), its agents, itself, or its moves:
+    # critical agent-down of c2 (not cp-3's miss: gates are the plan's); warning T21 blocked, T21 delayed,
+    # "T22, T18" delayed, T26 delayed; info T17 done twice, T20, T25, T21, T23, T19, T26, T22 done, c2 recovered,
+    # M2, M3, M7. Not the days' summaries, the gates' alerts, the risk rules', M1 M4 M5 M6.
+    alerts = by_first(got["Alerts"][1], "Level")
+    assert {level: a["Raised"] for level, a in alerts.items()} == {"critical": "1", "warning": "4", "info": "13"}
 
 
 def test_report_of_one_agent(world):
@@ -1629,6 +1635,19 @@ def test_report_of_one_agent(world):
     assert list(by_first(got["Syncs"][1], "Agent")) == ["agent-c2"]
     assert set(by_first(got["Moves"][1], "Move")) == {"M2", "M3"}  # T22 from c2 (undone), T26 from c2
     assert got["Agents"][1][0]["Estimate done (h)"] == "60.00"
+    # c2's alerts: agent-down (Wed 17:00, acknowledged Thu 09:30: 990 min); T21 blocked, T21 delayed, "T22, T18"
+    # delayed (T22 is c2's again); T21, T23, T22 done, c2 recovered, M2 and M3 (its moves): 10 in all, not the
+    # plan's 59. T26's alerts after M3 are c1's now.
+    alerts = by_first(got["Alerts"][1], "Level")
+    assert {level: a["Raised"] for level, a in alerts.items()} == {"critical": "1", "warning": "3", "info": "6"}
+    assert alerts["critical"]["Mean to acknowledge (min)"] == "990.0"
+    headline = world.run("report --agent agent-c2").body.headline
+    assert "Alerts: 10 raised, 1 critical (1 acknowledged, after 16.5 h on average)" in headline
+    # The gates are the plan's, and the report says so.
+    assert list(by_first(got["Gates"][1], "Gate")) == ["cp-1", "cp-2", "cp-3", "cp-4"]
+    assert [line for line in headline if line.startswith("Gates")] == [
+        "Gates (the plan's): 3 passed, 1 forced (1 after being missed, 2.0 working hours in all)"
+    ]
 
 
 def test_report_of_two_days(world):

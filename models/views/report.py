@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, Integer, and_, case, func, or_, type_coerce
+from sqlalchemy import ColumnElement, Integer, String, and_, case, exists, func, literal, or_, type_coerce
 from sqlmodel import Session, col, select
 
 from models.db.sql import literal_rows, seconds_between, select_columns, sum_if
@@ -19,6 +19,7 @@ from models.db.tables import (
     Agent,
     Alert,
     Checkpoint,
+    Event,
     MetricReading,
     Move,
     Plan,
@@ -105,10 +106,11 @@ def report(session: Session, scope: Scope, first: date, last: date, now: datetim
     syncs = _participation(session, scope, start, end)
     metrics = _metrics(session, scope.plan, start, end)
     moves = _moves(session, scope, start, end)
-    alerts = _alerts(session, scope.plan, start, end)
+    alerts = _alerts(session, scope, start, end)
 
     scope_s = session.exec(select_columns(func.coalesce(func.sum(Task.estimate_ws), 0)).where(*scope.tasks())).one()[0]
-    headline = _headline(flows, events, streams, burnup, scope_s / H, gates, syncs, moves, alerts)
+    narrowed = scope.stream is not None or scope.agent is not None
+    headline = _headline(flows, events, streams, burnup, scope_s / H, gates, syncs, moves, alerts, narrowed)
     who = scope.agent.key if scope.agent else scope.stream.key if scope.stream else None
     return Report(
         plan=scope.plan.key,
@@ -134,14 +136,14 @@ def _headline(
     syncs: Table,
     moves: Table,
     alerts: Table,
+    narrowed: bool = False,
 ) -> list[str]:
-    """The report in a few sentences, from its sections' figures."""
+    """The report in a few sentences, from its sections' figures. A report of one stream or agent says that its
+    gates are the plan's."""
     blocked_h = sum(float(row[6] or 0) for row in events.rows if row[3] == "blocked")
     done_h = sum(float(row[2]) for row in streams.rows)
-    lines = [
-        f"{_n(flows['done'], 'task')} done ({done_h:.1f} h of estimate), {flows['reopened']} reopened, "
-        f"{flows['blocked']} blocked ({blocked_h:.1f} working hours blocked)"
-    ]
+    blocked = f"{flows['blocked']} blocked" + (f" ({blocked_h:.1f} working hours blocked)" if flows["blocked"] else "")
+    lines = [f"{_n(flows['done'], 'task')} done ({done_h:.1f} h of estimate), {flows['reopened']} reopened, {blocked}"]
     if burnup:
         point = burnup[-1]
         ahead = f" ({point.done_h / point.planned_h:.0%} of plan)" if point.planned_h else ""
@@ -152,7 +154,8 @@ def _headline(
     if gates.rows:
         outcome = [r[3] for r in gates.rows]
         missed_first = [float(r[6]) for r in gates.rows if r[6] and r[3] != "missed"]
-        text = f"Gates: {outcome.count('passed')} passed, {outcome.count('forced')} forced"
+        whose = " (the plan's)" if narrowed else ""  # gates are plan-wide: a stream's report shows them all
+        text = f"Gates{whose}: {outcome.count('passed')} passed, {outcome.count('forced')} forced"
         if missed_first:
             text += f" ({len(missed_first)} after being missed, {sum(missed_first):.1f} working hours in all)"
         if outcome.count("missed"):
@@ -486,21 +489,11 @@ def _metrics(session: Session, plan: Plan, start: datetime, end: datetime) -> Ta
 def _moves(session: Session, scope: Scope, start: datetime, end: datetime) -> Table:
     """Load balancing's moves made in the range, and how they came out: kept, undone or only proposed,
     and where the task they moved is now."""
-    where: list[ColumnElement[bool]] = [
-        col(Move.plan_id) == scope.plan.id,
-        col(Move.made_at) >= start,
-        col(Move.made_at) < end,
-    ]
-    if scope.stream is not None:
-        where.append(or_(col(Task.stream_id) == scope.stream.id, col(Move.to_stream_id) == scope.stream.id))
-    if scope.agent is not None:
-        agent = scope.agent.id
-        where.append(or_(col(Move.from_agent_id) == agent, col(Move.to_agent_id) == agent, col(Move.agent_id) == agent))
     rows = session.exec(
         select_columns(Move.key, Move.made_at, Move.rule, Move.status, Task.key, Task.status, Move.why)
         .select_from(Move)
         .outerjoin(Task, col(Task.id) == Move.task_id)
-        .where(*where)
+        .where(*_moves_where(scope, start, end))
         .order_by(col(Move.id))
     ).all()
     calendar = calendar_of(scope.plan)
@@ -517,11 +510,32 @@ def _moves(session: Session, scope: Scope, start: datetime, end: datetime) -> Ta
     )
 
 
-def _alerts(session: Session, plan: Plan, start: datetime, end: datetime) -> Table:
+def _moves_where(scope: Scope, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    """The moves a report lists: made in the range; of a stream, those of its tasks or into it; of an agent,
+    those from it, to it, or of it (a reallocation)."""
+    where: list[ColumnElement[bool]] = [
+        col(Move.plan_id) == scope.plan.id,
+        col(Move.made_at) >= start,
+        col(Move.made_at) < end,
+    ]
+    if scope.stream is not None:
+        of_stream = col(Move.task_id).in_(select_columns(Task.id).where(col(Task.stream_id) == scope.stream.id))
+        where.append(or_(of_stream, col(Move.to_stream_id) == scope.stream.id))
+    if scope.agent is not None:
+        agent = scope.agent.id
+        where.append(or_(col(Move.from_agent_id) == agent, col(Move.to_agent_id) == agent, col(Move.agent_id) == agent))
+    return where
+
+
+def _alerts(session: Session, scope: Scope, start: datetime, end: datetime) -> Table:
     """Alerts raised in the range by level: how many, how many acknowledged and still open, and how long
-    acknowledging took (wall clock, mean and longest)."""
+    acknowledging took (wall clock, mean and longest). A stream's or agent's report counts the alerts about it
+    (``_about``)."""
     acked = col(Alert.acked_at).is_not(None)
     wait = seconds_between(col(Alert.created_at), col(Alert.acked_at), session.get_bind().dialect.name)
+    where = [Alert.plan_id == scope.plan.id, col(Alert.created_at) >= start, col(Alert.created_at) < end]
+    if scope.stream is not None or scope.agent is not None:
+        where.append(_about(scope, start, end))
     rows = session.exec(
         select_columns(
             Alert.level,
@@ -531,7 +545,7 @@ def _alerts(session: Session, plan: Plan, start: datetime, end: datetime) -> Tab
             func.avg(case((acked, wait))),
             func.max(case((acked, wait))),
         )
-        .where(Alert.plan_id == plan.id, col(Alert.created_at) >= start, col(Alert.created_at) < end)
+        .where(*where)
         .group_by(Alert.level)
     ).all()
     order = {"critical": 0, "warning": 1, "info": 2}
@@ -546,6 +560,27 @@ def _alerts(session: Session, plan: Plan, start: datetime, end: datetime) -> Tab
         total=len(table),
         empty="no alert was raised in the range",
     )
+
+
+def _about(scope: Scope, start: datetime, end: datetime) -> ColumnElement[bool]:
+    """An alert about a stream or agent: its event names (in its detail) a task of the report's (``task``, or
+    one of ``tasks``: "T22, T18", "T1, T2 and 3 more"), one of its agents (``agent``), the stream itself
+    (``stream``), or a move the report lists (``move``). The rest (gates, days' summaries, the risk rules'
+    alerts, metrics) are the plan's, and left out."""
+    detail = col(Event.detail)
+    task, tasks = detail["task"].as_string(), detail["tasks"].as_string()
+    listed = literal(", ", String) + func.replace(tasks, " and ", ", ") + literal(",", String)
+    named_task = exists().where(
+        *scope.tasks(), or_(col(Task.key) == task, listed.like(literal("%, ", String) + col(Task.key) + ",%"))
+    )
+    named_agent = exists().where(*scope.agents(), col(Agent.key) == detail["agent"].as_string())
+    moves = _moves_where(scope, start, end)
+    named_move = exists().where(*moves, col(Move.key) == detail["move"].as_string())
+    about = [named_task, named_agent, named_move]
+    if scope.stream is not None:
+        about.append(detail["stream"].as_string() == scope.stream.key)
+    events = select_columns(Event.id).where(col(Event.plan_id) == scope.plan.id, or_(*about))
+    return col(Alert.event_id).in_(events)
 
 
 def _minutes(seconds: float | None) -> str:

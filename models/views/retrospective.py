@@ -20,7 +20,7 @@ class Criterion:
 
     stream: str
     text: str
-    judgement: str  # "met (code-coverage 93%; target > 90%)", "to confirm with the leads (…)", "met"
+    judgement: str  # "met (code-coverage 93%; target > 90%)", "to confirm (no metric reported)", "met"
     for_the_leads: bool  # no metric judges it: the leads say Met / Not met
     verdict: bool | None = None  # met or not, when known
     said_by: str | None = None  # the lead who gave the verdict (their name; their Slack user below)
@@ -107,7 +107,7 @@ def criterion(session: Session, plan: Plan, stream: str, text: str, verdict: Cri
             verdicts.append((metric, value, met))
     if not verdicts:
         if verdict is None:
-            return Criterion(stream, text, "to confirm with the leads (no metric it names was reported)", True)
+            return Criterion(stream, text, "to confirm (no metric reported)", True)
         judgement = "met" if verdict.met else "not met"
         on = calendar_of(plan).local_date(verdict.at)
         return Criterion(stream, text, judgement, True, verdict.met, verdict.by, verdict.slack_user, on)
