@@ -533,7 +533,11 @@ def _alerts(session: Session, scope: Scope, start: datetime, end: datetime) -> T
     (``_about``)."""
     acked = col(Alert.acked_at).is_not(None)
     wait = seconds_between(col(Alert.created_at), col(Alert.acked_at), session.get_bind().dialect.name)
-    where = [Alert.plan_id == scope.plan.id, col(Alert.created_at) >= start, col(Alert.created_at) < end]
+    where: list[ColumnElement[bool]] = [
+        col(Alert.plan_id) == scope.plan.id,
+        col(Alert.created_at) >= start,
+        col(Alert.created_at) < end,
+    ]
     if scope.stream is not None or scope.agent is not None:
         where.append(_about(scope, start, end))
     rows = session.exec(
