@@ -270,11 +270,11 @@ def authenticate(request: Request, token: str, engine: Engine, throttle: FailedT
     )
 
 
-def agent_actor(found: TokenHolder, source: str = "api") -> Actor:
+def agent_actor(found: TokenHolder) -> Actor:
     return Actor(
         id=f"agent:{found.agent_key}"[:100],
         name=found.agent_key,
-        source=source,
+        source="api",
         agent_id=found.agent_id,
         agent_plan=found.plan_key,
     )

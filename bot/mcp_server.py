@@ -5,7 +5,8 @@
 
 Its tools are the work API's operations (bot/api.py), run through the same functions: each call is
 the command the API runs (`task next`, `task start|progress|done|block|fail`, `heartbeat`, `status`),
-through the grammar and the dispatcher, as that agent, checked and audited (source ``mcp``). The
+through the grammar and the dispatcher, as that agent, checked and audited as the API's are (actor
+``agent:AGENT``, source ``api``). The
 plan's dashboard is a resource, ``orchestrate://plans/{plan}/dashboard``. A refused call changes
 nothing and says why, as the API would.
 
@@ -15,7 +16,6 @@ behind a load balancer answers any call. Asking for approval is not a tool yet: 
 exist (issue 19, item 5).
 """
 
-import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -118,7 +118,9 @@ def build_mcp(engine: Engine, actor_of: Callable[[Context], Actor]) -> MCPServer
         return await call(ctx, _task("progress", task, note=note, percent=percent, links=links))
 
     @server.tool(description="Finish your task (`task done`), with links to what you made (a pull request…)")
-    async def finish_task(ctx: Context, task: Task, note: Reason | None = None, links: Links | None = None) -> dict[str, Any]:
+    async def finish_task(
+        ctx: Context, task: Task, note: Reason | None = None, links: Links | None = None
+    ) -> dict[str, Any]:
         return await call(ctx, _task("done", task, reason=note, links=links))
 
     @server.tool(description="Block your task, with the reason (`task block`)")
@@ -165,7 +167,9 @@ def serve_stdio(args: list[str]) -> int:
     from models.state.agent_tokens import holder
 
     if args:
-        print(f"orchestrate: `mcp` takes no arguments (got {' '.join(args)}); it reads {TOKEN_VARIABLE}", file=sys.stderr)
+        print(
+            f"orchestrate: `mcp` takes no arguments (got {' '.join(args)}); it reads {TOKEN_VARIABLE}", file=sys.stderr
+        )
         return 2
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if not token:
@@ -181,7 +185,7 @@ def serve_stdio(args: list[str]) -> int:
         found = holder(engine, token)
         if found is None:
             raise Refused(BAD_TOKEN)
-        return api.agent_actor(found, source="mcp")
+        return api.agent_actor(found)
 
     build_mcp(engine, actor_of).run("stdio")
     return 0
@@ -206,7 +210,7 @@ class _AgentsOnly:
         if who.agent_id is None:
             await api.error_response(403, OPERATOR_REFUSED)(scope, receive, send)
             return
-        scope.setdefault("state", {})[_ACTOR] = dataclasses.replace(who, source="mcp")
+        scope.setdefault("state", {})[_ACTOR] = who
         await self.app(scope, receive, send)
 
 
