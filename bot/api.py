@@ -426,6 +426,15 @@ def task_command(
     return _tokens(["task", action], [task_id], options)
 
 
+def answer(reply: Reply) -> dict:
+    """A command's reply, as the API answers it."""
+    return _ok(reply)
+
+
+def status_command(plan: str | None) -> list[str]:
+    return _tokens(["status"], [plan] if plan else [], [])
+
+
 def next_command(actor: Actor) -> list[str]:
     return ["task", "next", "--plan", actor.agent_plan or ""]
 

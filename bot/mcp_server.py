@@ -94,10 +94,10 @@ def build_mcp(engine: Engine, actor_of: Callable[[Context], Actor]) -> MCPServer
 
         if plan is not None and plan != actor.agent_plan:
             raise Refused(f"{actor.name}'s token acts only in its plan {actor.agent_plan}, not {plan!r}")
-        return render(run(actor, api._tokens(["status"], [actor.agent_plan or ""], [])))
+        return render(run(actor, api.status_command(actor.agent_plan)))
 
     def _task(action: str, task_id: str, **options: Any) -> Callable[[Actor], dict[str, Any]]:
-        return lambda actor: api._ok(run(actor, api.task_command(action, task_id, actor.agent_plan, **options)))
+        return lambda actor: api.answer(run(actor, api.task_command(action, task_id, actor.agent_plan, **options)))
 
     @server.tool(description="Your current task, else your next ready one, with what it takes (`task next`)")
     async def next_task(ctx: Context) -> dict[str, Any]:
