@@ -377,6 +377,94 @@ def _ok(reply: Reply, **extra: Any) -> dict:
     return {"ok": True, "reply": reply.model_dump(mode="json"), **extra}
 
 
+# --- the operations, shared by the routes below and the MCP server (bot/mcp_server.py) ---------
+
+
+def run_as(
+    engine: Engine,
+    actor: Actor,
+    tokens: list[str],
+    *,
+    key: str | None = None,
+    bad_input: Callable[[], bool] = lambda: False,
+    may: str | None = None,
+) -> Reply:
+    """One command as ``actor``: through the grammar and the dispatcher, checked, run and audited; a refusal is
+    an ApiError with the status that says which kind it was; ``may``, what an agent's token may do, follows an
+    agent's 403 (default: the API's routes)."""
+    how = Invocation(actor=actor, front="api", idempotency_key=key)
+    try:
+        return execute(engine, tokens, how)
+    except IdempotencyConflict as exc:
+        raise ApiError(422 if exc.mismatch else 409, exc.message) from None
+    except CommandError as exc:
+        status = 400 if bad_input() else _status_of(exc)
+        text = exc.message
+        if status == 403 and actor.agent_id is not None:
+            text += f"; {may or AGENT_MAY}"
+        raise ApiError(status, text) from None
+    except InternalError as exc:
+        raise ApiError(500, str(exc)) from None
+
+
+def task_command(
+    action: str,
+    task_id: str,
+    plan: str | None,
+    *,
+    note: str | None = None,
+    percent: int | None = None,
+    links: list[str] | None = None,
+    reason: str | None = None,
+) -> list[str]:
+    """`task ACTION ID` with its options, whatever the values look like."""
+    options = _option("plan", plan) + _option("note", note)
+    options += _option("percent", None if percent is None else str(percent))
+    for link in links or []:
+        options += _option("link", link)
+    options += _option("reason", reason)
+    return _tokens(["task", action], [task_id], options)
+
+
+def answer(reply: Reply) -> dict:
+    """A command's reply, as the API answers it."""
+    return _ok(reply)
+
+
+def status_command(plan: str | None) -> list[str]:
+    return _tokens(["status"], [plan] if plan else [], [])
+
+
+def next_command(actor: Actor) -> list[str]:
+    return ["task", "next", "--plan", actor.agent_plan or ""]
+
+
+def next_answer(reply: Reply) -> dict:
+    card = reply.body
+    if not isinstance(card, TaskCard):
+        raise RuntimeError(f"`task next` answered a {card.kind}")
+    return _ok(reply, task=card.model_dump(mode="json"))
+
+
+def heartbeat_command(agent_id: str, plan: str | None, *, down: bool = False, note: str | None = None) -> list[str]:
+    options = (["--down"] if down else []) + _option("plan", plan) + _option("note", note)
+    return _tokens(["heartbeat"], [agent_id], options)
+
+
+def heartbeat_answer(reply: Reply) -> dict:
+    ack = reply.body
+    if not isinstance(ack, HeartbeatAck):
+        raise RuntimeError(f"`heartbeat` answered a {ack.kind}")
+    return _ok(
+        reply,
+        agent=ack.agent,
+        status=ack.status,
+        recovered=ack.recovered,
+        last_seen_at=ack.at,
+        status_line=ack.status_line,
+    )
+
+
 def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None = None) -> APIRouter:
     """The /api/v1 routes; with no token, routes that only say how to turn the API on."""
     if not token:
@@ -455,20 +543,7 @@ def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None =
         bad_input: Callable[[], bool] = lambda: False,
         key: str | None = None,
     ) -> Reply:
-        actor: Actor = request.state.actor
-        how = Invocation(actor=actor, front="api", idempotency_key=key_of(request, key))
-        try:
-            return execute(engine, tokens, how)
-        except IdempotencyConflict as exc:
-            raise ApiError(422 if exc.mismatch else 409, exc.message) from None
-        except CommandError as exc:
-            status = 400 if bad_input() else _status_of(exc)
-            text = exc.message
-            if status == 403 and actor.agent_id is not None:
-                text += f"; {AGENT_MAY}"
-            raise ApiError(status, text) from None
-        except InternalError as exc:
-            raise ApiError(500, str(exc)) from None
+        return run_as(engine, request.state.actor, tokens, key=key_of(request, key), bad_input=bad_input)
 
     operator = [Depends(operator_only)]
 
@@ -522,17 +597,16 @@ def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None =
         return _ok(run(request, _tokens(["task", TASK_ACTIONS[body.status]], [task_id], options), key=key))
 
     def task_verb(request: Request, action: str, task_id: str, body: _In | None, plan: str | None, key: str | None):
-        options = _option("plan", plan_for(request, body, plan))
-        if isinstance(body, ProgressIn):
-            options += _option("note", body.note) + _option(
-                "percent", None if body.percent is None else str(body.percent)
-            )
-        if isinstance(body, (ProgressIn, DoneIn)):
-            for link in body.all_links():
-                options += _option("link", link)
-        if isinstance(body, (ReasonIn, RequiredReasonIn, DoneIn)):
-            options += _option("reason", body.reason)
-        return _ok(run(request, _tokens(["task", action], [task_id], options), key=key))
+        tokens = task_command(
+            action,
+            task_id,
+            plan_for(request, body, plan),
+            note=body.note if isinstance(body, ProgressIn) else None,
+            percent=body.percent if isinstance(body, ProgressIn) else None,
+            links=body.all_links() if isinstance(body, (ProgressIn, DoneIn)) else None,
+            reason=body.reason if isinstance(body, (ReasonIn, RequiredReasonIn, DoneIn)) else None,
+        )
+        return _ok(run(request, tokens, key=key))
 
     @router.post("/tasks/{task_id}/start", response_model=CommandOut, summary="Start a task (`task start`)")
     def start_task(
@@ -600,11 +674,7 @@ def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None =
     )
     def next_task(request: Request) -> dict:
         actor = agent_only(request)
-        reply = run(request, ["task", "next", "--plan", actor.agent_plan or ""])
-        card = reply.body
-        if not isinstance(card, TaskCard):
-            raise RuntimeError(f"`task next` answered a {card.kind}")
-        return _ok(reply, task=card.model_dump(mode="json"))
+        return next_answer(run(request, next_command(actor)))
 
     @router.post(
         "/agents/me/heartbeat",
@@ -638,21 +708,9 @@ def build_api(engine: Engine, token: str | None, throttle: FailedTokens | None =
 
     def beat(request: Request, agent_id: str, body: HeartbeatIn | None, plan: str | None, key: str | None) -> dict:
         down = body is not None and body.status == "down"
-        options = (["--down"] if down else []) + _option("plan", plan_for(request, body, plan))
-        if body is not None and body.note is not None:
-            options += _option("note", body.note)
-        reply = run(request, _tokens(["heartbeat"], [agent_id], options), key=key)
-        ack = reply.body
-        if not isinstance(ack, HeartbeatAck):
-            raise RuntimeError(f"`heartbeat` answered a {ack.kind}")
-        return _ok(
-            reply,
-            agent=ack.agent,
-            status=ack.status,
-            recovered=ack.recovered,
-            last_seen_at=ack.at,
-            status_line=ack.status_line,
-        )
+        note = body.note if body is not None else None
+        tokens = heartbeat_command(agent_id, plan_for(request, body, plan), down=down, note=note)
+        return heartbeat_answer(run(request, tokens, key=key))
 
     @router.get(
         "/report",

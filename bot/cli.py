@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.serve import serve
 
         return serve(argv[1:])
+    if argv[:1] == ["mcp"]:
+        from bot.mcp_server import serve_stdio
+
+        return serve_stdio(argv[1:])
     if argv[:1] == ["db"]:
         return _db(argv[1:])
 

@@ -1,4 +1,4 @@
-"""The web server: Slack's requests at /slack/events, /healthz, /metrics and the API, on uvicorn.
+"""The web server: Slack's requests at /slack/events, /healthz, /metrics, the API and /mcp, on uvicorn.
 
 HTTP mode serves all of it. Socket Mode and the console serve the same app
 without /slack/events (``bolt=None``) when the API is on (ORCHESTRATE_API_TOKEN).
@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from bot import api
+from bot import api, mcp_server
 from bot.body_limit import BodyLimit, KiB
 from bot.metrics import LATENCY, REQUESTS
 from bot.respond import REQUEST_ID, holding_work, start_held
@@ -36,7 +36,7 @@ from models.state.requests import signed_request_id
 
 log = logging.getLogger(__name__)
 
-ROUTES = ("/slack/events", "/healthz", "/metrics")
+ROUTES = ("/slack/events", "/healthz", "/metrics", mcp_server.PATH)
 MAX_SLACK_BODY = 1024 * KiB  # Slack's payloads are far smaller
 MAX_OTHER_BODY = 64 * KiB  # /healthz and /metrics take none
 METRICS_CLOSED = (
@@ -117,7 +117,10 @@ def build_web(
     /metrics takes ``metrics_token`` or ``api_token`` as its bearer token, and the API's OpenAPI document and
     docs page take ``api_token``; ``open_endpoints`` serves them to anyone (ORCHESTRATE_OPEN_ENDPOINTS)."""
     open_docs = bool(api_token) and open_endpoints
+    throttle = FailedTokens()
+    mcp_route, mcp_lifespan = mcp_server.http_route(engine, api_token, throttle)
     web = FastAPI(
+        lifespan=mcp_lifespan,
         title="orchestrate",
         version="1",
         description=api.__doc__,
@@ -125,7 +128,6 @@ def build_web(
         docs_url=api.DOCS_URL if open_docs else None,
         redoc_url=None,
     )
-    throttle = FailedTokens()
 
     @web.middleware("http")
     async def measure(request: Request, call_next):
@@ -209,6 +211,7 @@ def build_web(
             return refusal or get_swagger_ui_html(openapi_url=api.OPENAPI_URL, title="orchestrate API")
 
     web.include_router(api.build_api(engine, api_token, throttle))
+    web.router.routes.append(mcp_route)  # AI agents' MCP server (bot/mcp_server.py), with their own tokens
     # Added last, so outermost: the body is bounded before anything else (`measure` included) runs.
     web.add_middleware(
         BodyLimit,
