@@ -563,14 +563,30 @@ class FakeSlack:
         return {"ok": True, "messages": shown, "has_more": len(messages) > limit}
 
     def _update(self, body: dict) -> dict:
-        ts = body.get("ts", "")
-        return {
-            "ok": True,
-            "channel": body.get("channel"),
-            "ts": ts,
-            "text": body.get("text", ""),
-            "message": self._message(body, ts),
-        }
+        """chat.update of a message posted in that channel: its text replaced, its blocks, attachments and
+        metadata replaced when given (kept when left out: "If you don't include this field, the message's
+        previous blocks will be retained", docs.slack.dev/reference/methods/chat.update), and an `edited`
+        mark as edited messages carry in conversations.history. Any other ts: message_not_found ("No
+        message exists with the requested timestamp")."""
+        channel, ts = body.get("channel"), str(body.get("ts", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        metadata_error = _metadata_error(body.get("metadata"))
+        if metadata_error:
+            return {"ok": False, "error": metadata_error}
+        edited_at = self._next_ts()
+        with self._cond:
+            message = next((m for m in self._channels.get(channel, []) if m["ts"] == ts), None)
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            if "text" in body:
+                message["text"] = body.get("text") or ""
+            for key in ("blocks", "attachments", "metadata"):
+                if key in body:
+                    message[key] = body[key]
+            message["edited"] = {"user": BOT_USER_ID, "ts": edited_at}
+            echo = {k: v for k, v in message.items() if k not in ("edited", "metadata")}
+        return {"ok": True, "channel": channel, "ts": ts, "text": echo["text"], "message": echo}
 
     def _view(self, body: dict) -> dict:
         view = dict(body.get("view") or {})
