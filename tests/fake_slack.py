@@ -675,8 +675,18 @@ def _failure_reply(failure: _Failure) -> _Reply:
 
 
 def _invalid_blocks(errors: list[str]) -> _Reply:
-    # Slack answers HTTP 200 with ok:false, so WebClient raises SlackApiError.
-    return _Reply(200, {"ok": False, "error": "invalid_blocks", "errors": errors})
+    # Slack answers HTTP 200 with ok:false, so WebClient raises SlackApiError; each error is repeated in
+    # response_metadata.messages with an "[ERROR] " prefix (tests/slack_payloads/api_invalid_blocks.json:
+    # java-slack-sdk json-logs/samples/api/chat.postMessage.json, docs.slack.dev/reference/methods/chat.postMessage).
+    return _Reply(
+        200,
+        {
+            "ok": False,
+            "error": "invalid_blocks",
+            "errors": errors,
+            "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+        },
+    )
 
 
 def _block_errors(blocks: Any, limit: int, pointer: str) -> list[str]:

@@ -410,3 +410,20 @@ def test_chat_update_replaces_the_posted_message_in_history_and_marks_it_edited(
     assert edited["ts"] == posted["ts"] and edited["blocks"] == [section("v3")] and edited["metadata"] == second
     assert edited["edited"]["user"] == "UBOT" and float(edited["edited"]["ts"]) > float(posted["ts"])
     assert "edited" not in history[0]
+
+
+def test_invalid_blocks_answers_carry_response_metadata_messages(fake_slack, client):
+    # chat.postMessage's invalid_blocks answer carries `errors` and, as every Web API error may,
+    # `response_metadata.messages`, each "[ERROR] …" (docs.slack.dev/reference/methods/chat.postMessage,
+    # "invalid_blocks"; java-slack-sdk json-logs/samples/api/chat.postMessage.json;
+    # tests/slack_payloads/api_invalid_blocks.json).
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="t", blocks=[section("x" * 3001), {"type": "nonsense"}])
+    answer = refused.value.response.data
+    assert answer["ok"] is False and answer["error"] == "invalid_blocks"
+    assert len(answer["errors"]) == 2 and all("[json-pointer:/blocks/" in e for e in answer["errors"])
+    assert answer["response_metadata"] == {"messages": [f"[ERROR] {e}" for e in answer["errors"]]}
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": [{"type": "nonsense"}]}
+    with pytest.raises(SlackApiError) as view_refused:
+        client.views_open(trigger_id="1.2.3", view=view)
+    assert view_refused.value.response["response_metadata"]["messages"][0].startswith("[ERROR] ")
