@@ -38,6 +38,7 @@ from slack_sdk.models.views import View
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
+APP_ID = "A0ORCH"
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -517,7 +518,33 @@ class FakeSlack:
         }
 
     def _message(self, body: dict, ts: str) -> dict:
-        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": body.get("text", ""), "ts": ts}
+        """The bot's message as Slack echoes it from chat.postMessage (and keeps it for history): a modern
+        app's bot message carries `app_id`, `team` and `bot_profile`, and `metadata` when posted with it
+        (docs.slack.dev/reference/methods/chat.postMessage; java-slack-sdk
+        json-logs/samples/api/chat.postMessage.json; tests/slack_payloads/api_chat_postMessage_ok.json)."""
+        team = str((self.auth or {}).get("team_id") or TEAM_ID)
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "text": body.get("text", ""),
+            "ts": ts,
+            "team": team,
+            "bot_profile": {
+                "id": BOT_ID,
+                "deleted": False,
+                "name": "orchestrate",
+                "updated": 1716000000,
+                "app_id": APP_ID,
+                "icons": {
+                    "image_36": "https://a.slack-edge.com/80588/img/plugins/app/bot_36.png",
+                    "image_48": "https://a.slack-edge.com/80588/img/plugins/app/bot_48.png",
+                    "image_72": "https://a.slack-edge.com/80588/img/plugins/app/service_72.png",
+                },
+                "team_id": team,
+            },
+        }
         for key in ("blocks", "attachments", "thread_ts", "metadata"):
             if key in body:
                 message[key] = body[key]

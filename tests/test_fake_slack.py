@@ -427,3 +427,28 @@ def test_invalid_blocks_answers_carry_response_metadata_messages(fake_slack, cli
     with pytest.raises(SlackApiError) as view_refused:
         client.views_open(trigger_id="1.2.3", view=view)
     assert view_refused.value.response["response_metadata"]["messages"][0].startswith("[ERROR] ")
+
+
+def test_post_message_echoes_the_message_as_slack_does(client):
+    # chat.postMessage's `message`: a modern app's bot message with `app_id`, `team`, `bot_profile`,
+    # and `metadata` when posted with it (docs.slack.dev/reference/methods/chat.postMessage; java-slack-sdk
+    # json-logs/samples/api/chat.postMessage.json; tests/slack_payloads/api_chat_postMessage_ok.json).
+    marked = {"event_type": "orchestrate_test", "event_payload": {"plan_id": "TR-ORCH-001"}}
+    answer = client.chat_postMessage(channel="C1", text="started", blocks=[section("*started*")], metadata=marked)
+    message = answer["message"]
+    assert (message["user"], message["bot_id"], message["app_id"], message["team"]) == (
+        "UBOT",
+        "BBOT",
+        "A0ORCH",
+        "T0TEST",
+    )
+    assert message["ts"] == answer["ts"] and message["text"] == "started" and message["metadata"] == marked
+    profile = message["bot_profile"]
+    assert (profile["id"], profile["app_id"], profile["team_id"], profile["deleted"]) == (
+        "BBOT",
+        "A0ORCH",
+        "T0TEST",
+        False,
+    )
+    assert profile["name"] and set(profile["icons"]) >= {"image_36", "image_48", "image_72"}
+    assert "metadata" not in client.chat_postMessage(channel="C1", text="plain")["message"]
