@@ -38,6 +38,7 @@ from slack_sdk.models.views import View
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
+APP_ID = "A0ORCH"
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -517,7 +518,33 @@ class FakeSlack:
         }
 
     def _message(self, body: dict, ts: str) -> dict:
-        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": body.get("text", ""), "ts": ts}
+        """The bot's message as Slack echoes it from chat.postMessage (and keeps it for history): a modern
+        app's bot message carries `app_id`, `team` and `bot_profile`, and `metadata` when posted with it
+        (docs.slack.dev/reference/methods/chat.postMessage; java-slack-sdk
+        json-logs/samples/api/chat.postMessage.json; tests/slack_payloads/api_chat_postMessage_ok.json)."""
+        team = str((self.auth or {}).get("team_id") or TEAM_ID)
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "text": body.get("text", ""),
+            "ts": ts,
+            "team": team,
+            "bot_profile": {
+                "id": BOT_ID,
+                "deleted": False,
+                "name": "orchestrate",
+                "updated": 1716000000,
+                "app_id": APP_ID,
+                "icons": {
+                    "image_36": "https://a.slack-edge.com/80588/img/plugins/app/bot_36.png",
+                    "image_48": "https://a.slack-edge.com/80588/img/plugins/app/bot_48.png",
+                    "image_72": "https://a.slack-edge.com/80588/img/plugins/app/service_72.png",
+                },
+                "team_id": team,
+            },
+        }
         for key in ("blocks", "attachments", "thread_ts", "metadata"):
             if key in body:
                 message[key] = body[key]
@@ -563,14 +590,30 @@ class FakeSlack:
         return {"ok": True, "messages": shown, "has_more": len(messages) > limit}
 
     def _update(self, body: dict) -> dict:
-        ts = body.get("ts", "")
-        return {
-            "ok": True,
-            "channel": body.get("channel"),
-            "ts": ts,
-            "text": body.get("text", ""),
-            "message": self._message(body, ts),
-        }
+        """chat.update of a message posted in that channel: its text replaced, its blocks, attachments and
+        metadata replaced when given (kept when left out: "If you don't include this field, the message's
+        previous blocks will be retained", docs.slack.dev/reference/methods/chat.update), and an `edited`
+        mark as edited messages carry in conversations.history. Any other ts: message_not_found ("No
+        message exists with the requested timestamp")."""
+        channel, ts = body.get("channel"), str(body.get("ts", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        metadata_error = _metadata_error(body.get("metadata"))
+        if metadata_error:
+            return {"ok": False, "error": metadata_error}
+        edited_at = self._next_ts()
+        with self._cond:
+            message = next((m for m in self._channels.get(channel, []) if m["ts"] == ts), None)
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            if "text" in body:
+                message["text"] = body.get("text") or ""
+            for key in ("blocks", "attachments", "metadata"):
+                if key in body:
+                    message[key] = body[key]
+            message["edited"] = {"user": BOT_USER_ID, "ts": edited_at}
+            echo = {k: v for k, v in message.items() if k not in ("edited", "metadata")}
+        return {"ok": True, "channel": channel, "ts": ts, "text": echo["text"], "message": echo}
 
     def _view(self, body: dict) -> dict:
         view = dict(body.get("view") or {})
@@ -659,8 +702,18 @@ def _failure_reply(failure: _Failure) -> _Reply:
 
 
 def _invalid_blocks(errors: list[str]) -> _Reply:
-    # Slack answers HTTP 200 with ok:false, so WebClient raises SlackApiError.
-    return _Reply(200, {"ok": False, "error": "invalid_blocks", "errors": errors})
+    # Slack answers HTTP 200 with ok:false, so WebClient raises SlackApiError; each error is repeated in
+    # response_metadata.messages with an "[ERROR] " prefix (tests/slack_payloads/api_invalid_blocks.json:
+    # java-slack-sdk json-logs/samples/api/chat.postMessage.json, docs.slack.dev/reference/methods/chat.postMessage).
+    return _Reply(
+        200,
+        {
+            "ok": False,
+            "error": "invalid_blocks",
+            "errors": errors,
+            "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+        },
+    )
 
 
 def _block_errors(blocks: Any, limit: int, pointer: str) -> list[str]:

@@ -84,11 +84,11 @@ def test_section_over_3000_chars_is_refused(fake_slack, client):
 
 
 def test_51_blocks_in_a_message_are_refused(fake_slack, client):
-    client.chat_postMessage(channel="C1", text="t", blocks=[section("b")] * 50)
+    posted = client.chat_postMessage(channel="C1", text="t", blocks=[section("b")] * 50)
     assert fake_slack.errors == []
 
     with pytest.raises(SlackApiError) as err:
-        client.chat_update(channel="C1", ts="1700000000.000100", text="t", blocks=[section("b")] * 51)
+        client.chat_update(channel="C1", ts=posted["ts"], text="t", blocks=[section("b")] * 51)
     assert err.value.response["error"] == "invalid_blocks"
     assert fake_slack.errors == ["chat.update: no more than 50 items allowed, got 51 [json-pointer:/blocks]"]
 
@@ -373,3 +373,82 @@ def test_a_trigger_id_opens_one_view_within_three_seconds(limited):
     with pytest.raises(SlackApiError) as late:
         client.views_open(trigger_id=stale, view=view)
     assert late.value.response["error"] == "expired_trigger_id"
+
+
+# --- chat.update as Slack answers it (docs.slack.dev/reference/methods/chat.update) ------------
+
+
+def test_chat_update_of_a_ts_never_posted_in_that_channel_is_message_not_found(fake_slack, client):
+    # chat.update errors: "message_not_found — No message exists with the requested timestamp"
+    # (tests/slack_payloads/api_chat_update_message_not_found.json).
+    posted = client.chat_postMessage(channel="C1", text="prompt")
+    for channel, ts in (("C1", "1700000000.000100"), ("C2", posted["ts"])):
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_update(channel=channel, ts=ts, text="redrawn")
+        assert refused.value.response.status_code == 200
+        assert refused.value.response.data == {"ok": False, "error": "message_not_found"}
+    assert [m["text"] for m in fake_slack.messages("C1")] == ["prompt"]
+    assert fake_slack.refusals == [("chat.update", "message_not_found")] * 2
+
+
+def test_chat_update_replaces_the_posted_message_in_history_and_marks_it_edited(fake_slack, client):
+    # chat.update: blocks and attachments left out are retained; edited messages carry
+    # `edited: {user, ts}` in conversations.history (docs.slack.dev/reference/methods/chat.update,
+    # docs.slack.dev/reference/methods/conversations.history).
+    fake_slack.history_limited = False
+    first = {"event_type": "orchestrate_test", "event_payload": {"version": 1}}
+    posted = client.chat_postMessage(channel="C1", text="v1", blocks=[section("v1")], metadata=first)
+    client.chat_postMessage(channel="C1", text="other")
+    answer = client.chat_update(channel="C1", ts=posted["ts"], text="v2")
+    assert (answer["channel"], answer["ts"], answer["text"]) == ("C1", posted["ts"], "v2")
+    assert answer["message"]["blocks"] == [section("v1")]  # not given: kept
+    second = {"event_type": "orchestrate_test", "event_payload": {"version": 2}}
+    client.chat_update(channel="C1", ts=posted["ts"], text="v3", blocks=[section("v3")], metadata=second)
+    history = client.conversations_history(channel="C1", include_all_metadata=True)["messages"]
+    assert [m["text"] for m in history] == ["other", "v3"]
+    edited = history[1]
+    assert edited["ts"] == posted["ts"] and edited["blocks"] == [section("v3")] and edited["metadata"] == second
+    assert edited["edited"]["user"] == "UBOT" and float(edited["edited"]["ts"]) > float(posted["ts"])
+    assert "edited" not in history[0]
+
+
+def test_invalid_blocks_answers_carry_response_metadata_messages(fake_slack, client):
+    # chat.postMessage's invalid_blocks answer carries `errors` and, as every Web API error may,
+    # `response_metadata.messages`, each "[ERROR] …" (docs.slack.dev/reference/methods/chat.postMessage,
+    # "invalid_blocks"; java-slack-sdk json-logs/samples/api/chat.postMessage.json;
+    # tests/slack_payloads/api_invalid_blocks.json).
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel="C1", text="t", blocks=[section("x" * 3001), {"type": "nonsense"}])
+    answer = refused.value.response.data
+    assert answer["ok"] is False and answer["error"] == "invalid_blocks"
+    assert len(answer["errors"]) == 2 and all("[json-pointer:/blocks/" in e for e in answer["errors"])
+    assert answer["response_metadata"] == {"messages": [f"[ERROR] {e}" for e in answer["errors"]]}
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": [{"type": "nonsense"}]}
+    with pytest.raises(SlackApiError) as view_refused:
+        client.views_open(trigger_id="1.2.3", view=view)
+    assert view_refused.value.response["response_metadata"]["messages"][0].startswith("[ERROR] ")
+
+
+def test_post_message_echoes_the_message_as_slack_does(client):
+    # chat.postMessage's `message`: a modern app's bot message with `app_id`, `team`, `bot_profile`,
+    # and `metadata` when posted with it (docs.slack.dev/reference/methods/chat.postMessage; java-slack-sdk
+    # json-logs/samples/api/chat.postMessage.json; tests/slack_payloads/api_chat_postMessage_ok.json).
+    marked = {"event_type": "orchestrate_test", "event_payload": {"plan_id": "TR-ORCH-001"}}
+    answer = client.chat_postMessage(channel="C1", text="started", blocks=[section("*started*")], metadata=marked)
+    message = answer["message"]
+    assert (message["user"], message["bot_id"], message["app_id"], message["team"]) == (
+        "UBOT",
+        "BBOT",
+        "A0ORCH",
+        "T0TEST",
+    )
+    assert message["ts"] == answer["ts"] and message["text"] == "started" and message["metadata"] == marked
+    profile = message["bot_profile"]
+    assert (profile["id"], profile["app_id"], profile["team_id"], profile["deleted"]) == (
+        "BBOT",
+        "A0ORCH",
+        "T0TEST",
+        False,
+    )
+    assert profile["name"] and set(profile["icons"]) >= {"image_36", "image_48", "image_72"}
+    assert "metadata" not in client.chat_postMessage(channel="C1", text="plain")["message"]
