@@ -240,3 +240,14 @@ def fixture(name: str, replace: dict[str, str] | None = None) -> dict:
     for old, new in (replace or {}).items():
         text = text.replace(old, new)
     return json.loads(text)
+
+
+def wait_for(condition, timeout: float, what: str):
+    """What ``condition`` returns once it is truthy, polled until ``timeout``; else fails, naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout:g} s")

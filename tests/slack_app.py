@@ -39,8 +39,11 @@ METRICS_TOKEN = "test-metrics-token-5d1c"
 
 
 @pytest.fixture
-def server(tmp_path, slack, store):
-    process = ServeProcess(tmp_path, slack.url, store[0], extra_env={"ORCHESTRATE_METRICS_TOKEN": METRICS_TOKEN})
+def server(request, tmp_path, slack, store):
+    """`serve --http` on the store, Slack's stand-in as its Slack; a test module may set SERVE_ENV, the
+    environment it needs (the API token, say), instead of the metrics token alone."""
+    env = getattr(request.module, "SERVE_ENV", {"ORCHESTRATE_METRICS_TOKEN": METRICS_TOKEN})
+    process = ServeProcess(tmp_path, slack.url, store[0], extra_env=env)
     try:
         process.wait_healthy()
         yield process

@@ -13,21 +13,13 @@ from commands.core.context import Actor
 from commands.core.dispatch import Invocation, execute
 from commands.core.errors import CommandError, IdempotencyConflict, PermissionDenied, UsageError
 from models.db.tables import Agent, AgentToken, AuditEntry, MetricReading, TaskNote
-from tests.serve_process import ServeProcess
 from tests.slack_app import OPERATOR
 from tests.test_api import TOKEN, agent, call, task_status
 
 AGENT_MAY = "an agent's token may: GET /api/v1/agents/me/next"
 
 
-@pytest.fixture
-def server(tmp_path, slack, store):
-    process = ServeProcess(tmp_path, slack.url, store[0], extra_env={"ORCHESTRATE_API_TOKEN": TOKEN})
-    try:
-        process.wait_healthy()
-        yield process
-    finally:
-        process.stop()
+SERVE_ENV = {"ORCHESTRATE_API_TOKEN": TOKEN}  # the `server` fixture's (tests/slack_app.py)
 
 
 def token_for(engine, who: str, *flags: str) -> str:

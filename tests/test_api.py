@@ -8,7 +8,6 @@ import subprocess
 import urllib.error
 import urllib.request
 
-import pytest
 from sqlmodel import Session, func, select
 
 from commands.core.dispatch import execute
@@ -34,14 +33,7 @@ PATHS = {
 }
 
 
-@pytest.fixture
-def server(tmp_path, slack, store):
-    process = ServeProcess(tmp_path, slack.url, store[0], extra_env={"ORCHESTRATE_API_TOKEN": TOKEN})
-    try:
-        process.wait_healthy()
-        yield process
-    finally:
-        process.stop()
+SERVE_ENV = {"ORCHESTRATE_API_TOKEN": TOKEN}  # the `server` fixture's (tests/slack_app.py)
 
 
 def call(

@@ -18,7 +18,7 @@ from models.db.tables import AcceptedRequest, Event
 from tests import pg
 from tests.conftest import EXAMPLE_PLAN
 from tests.fake_slack import FakeSlack
-from tests.serve_process import ServeProcess
+from tests.serve_process import ServeProcess, wait_for
 from tests.slack_app import OPERATOR
 
 LEASE_S = 3  # ORCHESTRATE_COMMAND_LEASE_SECONDS: how long a command is left to the replica that acked it
@@ -49,16 +49,6 @@ def waiting_on_a_lock(engine) -> int:
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
         ).scalar_one()
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout:g} s")
 
 
 @pytest.mark.postgresql

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from commands.core.dispatch import execute
 from models.db.store import make_engine, upgrade
 from models.db.tables import SyncAnswer, SyncSlot
-from tests.serve_process import ServeProcess
+from tests.serve_process import ServeProcess, wait_for
 from tests.slack_app import OPERATOR
 
 CHANNEL, LEAD, DEV = "C0EARLY01", "U0LEAD0001", "U0DEV0001"
@@ -36,16 +36,6 @@ def plan_file(path) -> None:
             }
         )
     )
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout:g} s")
 
 
 def answers(engine) -> list[tuple[str, dict | None]]:

@@ -23,7 +23,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from commands.core.dispatch import execute
-from tests.serve_process import ORCHESTRATE, SOURCE_ROOT, ServeProcess
+from tests.serve_process import ORCHESTRATE, SOURCE_ROOT
 from tests.slack_app import OPERATOR
 from tests.test_agent_api import audit_rows, notes, token_for
 from tests.test_api import TOKEN, agent, task_status
@@ -44,14 +44,7 @@ PR = "https://github.com/o/r/pull/42"
 Connect = Callable[[str | None], AbstractAsyncContextManager[ClientSession]]
 
 
-@pytest.fixture
-def server(tmp_path, slack, store):
-    process = ServeProcess(tmp_path, slack.url, store[0], extra_env={"ORCHESTRATE_API_TOKEN": TOKEN})
-    try:
-        process.wait_healthy()
-        yield process
-    finally:
-        process.stop()
+SERVE_ENV = {"ORCHESTRATE_API_TOKEN": TOKEN}  # the `server` fixture's (tests/slack_app.py)
 
 
 def _mcp_env(store_url: str, token: str | None) -> dict[str, str]:
