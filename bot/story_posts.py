@@ -129,6 +129,7 @@ class StoryPoster:
                 content=burnup_chart(story.report),
                 filename=story.chart_name,
                 title=story.chart_title,
+                initial_comment=story.chart_title,  # what a notification or a screen reader has of it
             )
         except Exception as exc:  # noqa: BLE001 - the chart alone is tried again on a refusal
             self._failed(replace(post, landed=landed), exc, now, doubt_since=None)

@@ -78,6 +78,9 @@ def test_the_digest_is_posted_once_on_friday_after_the_end_of_day_sync(jobs, sla
     [message] = story_posts(slack, "*Weekly digest")
     assert message["metadata"]["event_type"] == STORY
     assert charts_in_thread(slack, message["ts"]) == ["TR-ORCH-001: burn-up, week to 2026-01-09"]
+    # The chart's share says what it is: a notification or a screen reader has no image to show.
+    [share] = [c for c in slack.calls_to("files.completeUploadExternal") if c.body.get("thread_ts") == message["ts"]]
+    assert share.body["initial_comment"] == "TR-ORCH-001: burn-up, week to 2026-01-09"
     pngs = [c for c in slack.calls if c.method.startswith("upload:") and c.raw.startswith(b"\x89PNG")]
     assert len(pngs) == 3  # Thursday's and Friday's end-of-day charts, and the digest's burn-up
 

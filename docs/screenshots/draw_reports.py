@@ -46,7 +46,12 @@ def answer(name: str, reply) -> dict:
 def story_calls(story: Story) -> list[dict]:
     """The story's message, then its chart shared in its thread."""
     post = {"channel": story.channel, "text": story.text, "blocks": story.blocks}
-    chart = {"channel": story.channel, "thread_ts": TS, "files": [{"title": story.chart_title}]}
+    chart = {
+        "channel": story.channel,
+        "thread_ts": TS,
+        "initial_comment": story.chart_title,  # as bot/story_posts.py shares it
+        "files": [{"title": story.chart_title}],
+    }
     return [
         {"method": "chat.postMessage", "response": {"ts": TS}, "params": post},
         {"method": "files.completeUploadExternal", "params": chart},
